@@ -1,0 +1,1 @@
+"""Evaluation of retrieval recall and answer quality; filled by the evaluation issue."""

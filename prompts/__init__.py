@@ -1,0 +1,1 @@
+"""Prompt templates (system, question answering, condense, refusal); filled by the answers issue."""

@@ -1,0 +1,186 @@
+"""The `rag` command line. Heavy libraries are imported inside commands so `rag --help` is instant."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Sequence
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", help="store directory (env RAG_STORE; default ~/.local/share/rag)")
+    parser.add_argument("--chroma-url", dest="chroma_url", help="Chroma server URL, e.g. http://127.0.0.1:8000 "
+                        "(env RAG_CHROMA_URL; default: embedded Chroma in the store)")
+    parser.add_argument("--collection", "-c", help="collection name (env RAG_COLLECTION)")
+
+
+def _retrieval_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", choices=["dense", "bm25", "hybrid"], help="retriever (default hybrid)")
+    parser.add_argument("-k", "--top-k", dest="top_k", type=int, help="passages to return (default 20)")
+    parser.add_argument("--fusion", choices=["rrf", "linear"], help="hybrid fusion: reciprocal rank (default) "
+                        "or DPR's linear BM25 + lambda * sim")
+    parser.add_argument("--dense-weight", dest="dense_weight", type=float,
+                        help="lambda of linear fusion (default 1.1) or the dense run's RRF weight (default 1.0)")
+    parser.add_argument("--candidates", type=int, help="passages each retriever contributes to fusion (default 100)")
+    parser.add_argument("--model", help="question encoder (default: the collection's model)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rag", description="Retrieval-augmented chat backend on Dense Passage Retrieval (DPR + BM25).")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("ingest", help="add files, folders or a built-in corpus to a collection",
+                       description="Ingest .txt .md .html .pdf .jsonl .json files, folders of them, or the built-in "
+                                   "corpus 'wiki-vital'. Re-ingesting is incremental.")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    _common(p)
+    p.add_argument("--model", help="encoder for a new collection: a shipped model name or a model directory")
+    p.add_argument("--passage-words", dest="passage_words", type=int, help="passage length in words (default 100)")
+    p.add_argument("--split-records", dest="split_records", action="store_true", default=None,
+                   help="also split JSON/JSONL records and built-in corpora into passages")
+    p.add_argument("--prune", action="store_true", help="remove passages of files gone from the given folders")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+
+    p = sub.add_parser("search", help="retrieve passages for a question (interactive without one)")
+    p.add_argument("question", nargs="?", help="the question; omit it for an interactive prompt")
+    _common(p)
+    _retrieval_options(p)
+    p.add_argument("--json", action="store_true", help='print [{"id","score","title","source","text"}, ...]')
+
+    p = sub.add_parser("collections", help="list collections")
+    _common(p)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("delete", help="delete a collection with its vectors and indexes")
+    p.add_argument("name")
+    _common(p)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from .config import Settings
+
+    keys = ("store", "chroma_url", "collection", "model", "passage_words", "split_records", "mode", "top_k",
+            "fusion", "dense_weight", "candidates")
+    overrides = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    return Settings(**overrides)
+
+
+def _hit_json(passage: Any, score: float) -> dict:
+    return {"id": passage.id, "score": round(float(score), 6), "title": passage.title, "source": passage.source,
+            "text": passage.text, "position": passage.position, "metadata": dict(passage.extra)}
+
+
+def _print_hits(hits: Sequence[tuple[Any, float]]) -> None:
+    if not hits:
+        print("no passages matched")
+    for rank, (passage, score) in enumerate(hits, start=1):
+        where = passage.source if passage.source != passage.title else ""
+        text = " ".join(passage.text.split())
+        print(f"{rank:3d}. [{score:.4f}] {passage.title}" + (f"  ({where}#{passage.position})" if where else ""))
+        print(f"     {text[:240]}{'…' if len(text) > 240 else ''}")
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from .ingest import ingest
+
+    settings = _settings(args)
+    report = ingest(args.paths, settings, prune=args.prune, progress=args.progress and not args.json)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(report.summary())
+    return 0 if report.ok else 1
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from .retrieval import open_collection, open_retriever
+
+    settings = _settings(args)
+    coll = open_collection(settings)
+    retriever = open_retriever(settings, coll)
+    if args.question is not None:
+        if not args.question.strip():
+            print("error: the question is empty", file=sys.stderr)
+            return 2
+        hits = retriever.search(args.question)
+        if args.json:
+            print(json.dumps([_hit_json(p, s) for p, s in hits], indent=2, ensure_ascii=False))
+        else:
+            _print_hits(hits)
+        return 0
+    print(f"searching {coll.name} ({coll.count()} passages, {settings.mode}); an empty line or Ctrl-D quits",
+          file=sys.stderr)
+    while True:
+        try:
+            question = input("search> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print(file=sys.stderr)
+            return 0
+        if not question or question in (":q", "/quit", "quit", "exit"):
+            return 0
+        _print_hits(retriever.search(question))
+
+
+def cmd_collections(args: argparse.Namespace) -> int:
+    from retrievers.collection import Collection, list_collections
+
+    settings = _settings(args)
+    rows = []
+    for name in list_collections(settings.store):
+        coll = Collection(name, settings.store, chroma_url=settings.chroma_url)
+        rows.append({"name": name, "passages": coll.count(), "sources": len(coll.signatures()), "model": coll.model})
+        coll.close()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print(f"no collections in {settings.store}; create one with `rag ingest PATH`")
+    else:
+        for row in rows:
+            print(f"{row['name']}: {row['passages']} passages from {row['sources']} sources, model {row['model']}")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from retrievers.collection import Collection
+
+    settings = _settings(args)
+    Collection(args.name, settings.store, chroma_url=settings.chroma_url).drop()
+    print(f"deleted collection {args.name}")
+    return 0
+
+
+COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "collections": cmd_collections, "delete": cmd_delete}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 0
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from pydantic import ValidationError
+
+    from retrievers.errors import RagError
+
+    try:
+        return COMMANDS[args.command](args)
+    except RagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'setting'}: {e['msg']}" for e in exc.errors())
+        print(f"error: invalid setting: {problems}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; the store is consistent and the next run completes the work", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""All settings in one place: defaults, overridden by `RAG_*` environment variables, then by CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from retrievers.collection import default_store_dir
+from retrievers.encoders import DEFAULT_MODEL
+from retrievers.passages import DEFAULT_PASSAGE_WORDS
+
+
+class Settings(BaseSettings):
+    """Typed configuration, passed down explicitly; nothing else reads the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
+
+    store: Path = Field(default_factory=default_store_dir, description="store directory (collections live here)")
+    chroma_url: Optional[str] = Field(None, description="Chroma server URL; unset = embedded Chroma in the store")
+    collection: Optional[str] = Field(None, description="collection name (see README for the default)")
+    model: str = Field(DEFAULT_MODEL, description="encoder: a shipped model name or a local model directory")
+    device: Optional[str] = Field(None, description="torch device for the encoder (cpu, cuda)")
+    batch_size: int = Field(32, ge=1, description="encoder batch size")
+    passage_words: int = Field(DEFAULT_PASSAGE_WORDS, ge=0, description="passage length in words (0 = no split)")
+    split_records: bool = Field(False, description="also split JSON/JSONL records and the built-in corpus")
+    mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
+    top_k: int = Field(20, ge=1)
+    fusion: Literal["rrf", "linear"] = "rrf"
+    candidates: int = Field(100, ge=1, description="passages each retriever contributes to fusion")
+    rrf_k: int = Field(60, ge=1)
+    dense_weight: Optional[float] = Field(None, description="lambda for linear fusion (1.1) / dense weight in RRF (1.0)")
+    normalization: Literal["zscore", "minmax", "none"] = "zscore"
+
+    @field_validator("store", mode="before")
+    @classmethod
+    def _expand(cls, value: object) -> object:
+        return Path(value).expanduser() if isinstance(value, (str, Path)) else value
+
+    def encoder_options(self) -> dict:
+        return {"batch_size": self.batch_size, "device": self.device}

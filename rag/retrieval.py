@@ -1,0 +1,57 @@
+"""Opening the configured retriever over a collection (used by the CLI and, later, the engine)."""
+
+from __future__ import annotations
+
+from typing import Union
+
+from retrievers.bm25 import BM25Retriever
+from retrievers.collection import Collection, list_collections
+from retrievers.dense import DPRRetriever
+from retrievers.encoders import DPREncoder
+from retrievers.errors import CollectionNotFound, RagError
+from retrievers.hybrid import HybridRetriever
+
+from .config import Settings
+
+AnyRetriever = Union[DPRRetriever, BM25Retriever, HybridRetriever]
+
+
+def resolve_collection(settings: Settings, name: str | None = None) -> str:
+    """The collection to search: the one named, else `default`, else the only one there is."""
+    name = name or settings.collection
+    if name:
+        return name
+    known = list_collections(settings.store)
+    if "default" in known or not known:
+        return "default"
+    if len(known) == 1:
+        return known[0]
+    raise RagError(f"several collections in {settings.store} ({', '.join(known)}): choose one with --collection")
+
+
+def open_collection(settings: Settings, name: str | None = None) -> Collection:
+    coll = Collection(resolve_collection(settings, name), settings.store, chroma_url=settings.chroma_url)
+    if coll.count() == 0:
+        coll.close()
+        raise CollectionNotFound(f"collection {coll.name!r} is empty: add documents with "
+                                 f"`rag ingest PATH --collection {coll.name}`")
+    return coll
+
+
+def open_retriever(settings: Settings, collection: Collection, mode: str | None = None) -> AnyRetriever:
+    """The retriever for `mode` (dense, bm25 or hybrid) with the settings' k and fusion options."""
+    mode = mode or settings.mode
+    k = settings.top_k
+    if mode == "bm25":
+        return BM25Retriever.from_defaults(collection, similarity_top_k=k)
+    model = settings.model if "model" in settings.model_fields_set else (collection.model or settings.model)
+    encoder = DPREncoder(model, **settings.encoder_options())
+    collection.check_model(encoder.name)
+    if mode == "dense":
+        return DPRRetriever.from_defaults(collection, encoder=encoder, similarity_top_k=k)
+    if mode == "hybrid":
+        return HybridRetriever.from_defaults(
+            collection, encoder=encoder, similarity_top_k=k, fusion=settings.fusion, candidates=settings.candidates,
+            rrf_k=settings.rrf_k, dense_weight=settings.dense_weight, normalization=settings.normalization,
+        )
+    raise RagError(f"unknown retrieval mode {mode!r}: use dense, bm25 or hybrid")

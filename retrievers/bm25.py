@@ -1,0 +1,82 @@
+"""BM25Retriever: BM25 over a collection's passages as a LlamaIndex retriever."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional, Protocol, Sequence
+
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.callbacks.base import CallbackManager
+from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
+
+from .bm25_index import BM25Index
+from .collection import Collection
+from .dense import DEFAULT_TOP_K, collection_config, open_collection, read_persist_file, write_persist_file
+from .encoders import Encoder
+from .nodes import to_nodes
+from .passages import Passage
+
+
+class PassageLookup(Protocol):
+    def get(self, ids: Sequence[str]) -> dict[str, Passage]: ...
+
+
+class BM25Retriever(BaseRetriever):
+    """Sparse retrieval by BM25 (bm25s, English stemming and stopwords), the paper's baseline.
+
+    Args:
+        index: the BM25 index, or a zero-argument callable returning the current one (a
+            collection's, which is rebuilt as passages change).
+        passages: where the texts of the ids the index returns are looked up.
+        similarity_top_k: how many passages to return.
+    """
+
+    def __init__(self, index: BM25Index | Any, passages: PassageLookup, similarity_top_k: int = DEFAULT_TOP_K, *,
+                 collection: Collection | None = None, callback_manager: Optional[CallbackManager] = None,
+                 verbose: bool = False) -> None:
+        self._index = index
+        self.passages = passages
+        self.similarity_top_k = similarity_top_k
+        self.collection = collection
+        super().__init__(callback_manager=callback_manager, verbose=verbose)
+
+    @classmethod
+    def from_defaults(cls, collection: str | Collection = "default", *, store_dir: str | Path | None = None,
+                      chroma_url: str | None = None, nodes: Optional[Sequence[BaseNode]] = None,
+                      encoder: Encoder | None = None, similarity_top_k: int = DEFAULT_TOP_K,
+                      callback_manager: Optional[CallbackManager] = None, verbose: bool = False) -> "BM25Retriever":
+        """Open a collection of the store (creating and filling it from `nodes` when given;
+        `encoder` is only used then, to encode the nodes' vectors)."""
+        coll = open_collection(collection, store_dir, chroma_url, nodes, encoder)
+        return cls(coll.bm25, coll, similarity_top_k, collection=coll, callback_manager=callback_manager,
+                   verbose=verbose)
+
+    def persist(self, persist_dir: str | Path) -> None:
+        """Record where the collection lives; its BM25 index persists beside its passages."""
+        if self.collection is None:
+            raise ValueError("only a retriever opened on a collection can be persisted")
+        write_persist_file(persist_dir, {"class": type(self).__name__, **collection_config(self.collection),
+                                         "similarity_top_k": self.similarity_top_k})
+
+    @classmethod
+    def from_persist_dir(cls, persist_dir: str | Path, **kwargs: Any) -> "BM25Retriever":
+        return cls.from_defaults(**{**read_persist_file(persist_dir, cls.__name__), **kwargs})
+
+    @property
+    def index(self) -> BM25Index:
+        return self._index() if callable(self._index) else self._index
+
+    def search_ids(self, query: str, k: int) -> list[tuple[str, float]]:
+        return self.index.search(query, k)
+
+    def score(self, query: str, ids: Sequence[str]) -> dict[str, float]:
+        return self.index.score(query, ids)
+
+    def search(self, query: str, k: int | None = None) -> list[tuple[Passage, float]]:
+        """The top passages with their BM25 scores."""
+        run = self.search_ids(query, k or self.similarity_top_k)
+        found = self.passages.get([pid for pid, _ in run])
+        return [(found[pid], score) for pid, score in run if pid in found]
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return to_nodes(self.search(query_bundle.query_str))

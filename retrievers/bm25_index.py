@@ -1,0 +1,139 @@
+"""The sparse index: BM25 over passages with bm25s (English stemming and stopwords by default).
+
+Saved as versioned directories plus a `CURRENT` pointer replaced atomically, so a reader or a
+crash never sees a half-written index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+_CURRENT = "CURRENT"
+_IDS = "ids.json"
+
+
+@lru_cache(maxsize=4)
+def _stemmer(language: str) -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer(language)
+
+
+def tokenize(texts: Sequence[str], language: str = "english") -> list[list[str]]:
+    """The one tokenizer for corpus and queries: lower-case words, stopwords out, stemmed."""
+    import bm25s
+
+    stop = "en" if language == "english" else language
+    return bm25s.tokenize(
+        list(texts), stopwords=stop, stemmer=_stemmer(language), return_ids=False, show_progress=False
+    )
+
+
+class BM25Index:
+    """A bm25s index whose documents are passage ids.
+
+    `generation` records which state of the passage table it was built from, so a collection can
+    tell a stale index (after a crash) and rebuild it.
+    """
+
+    def __init__(self, model: Any, ids: list[str], *, language: str = "english", generation: int = 0) -> None:
+        self._model = model
+        self.ids = ids
+        self.language = language
+        self.generation = generation
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def build(cls, ids: Sequence[str], texts: Sequence[str], *, language: str = "english",
+              generation: int = 0, show_progress: bool = False) -> "BM25Index":
+        import bm25s
+
+        if len(ids) != len(texts):
+            raise ValueError("ids and texts differ in length")
+        if not ids:
+            return cls(None, [], language=language, generation=generation)
+        model = bm25s.BM25()
+        model.index(tokenize(texts, language), show_progress=show_progress)
+        return cls(model, list(ids), language=language, generation=generation)
+
+    def _scores(self, query: str) -> np.ndarray:
+        if self._model is None:
+            return np.zeros(0, dtype=np.float32)
+        token_ids = self._model.get_tokens_ids(tokenize([query], self.language)[0])
+        if not token_ids:
+            return np.zeros(len(self.ids), dtype=np.float32)
+        with self._lock:  # bm25s keeps per-call state on the model
+            return np.asarray(self._model.get_scores_from_ids(token_ids), dtype=np.float32)
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """Top-k passage ids by BM25 score; passages sharing no term with the query are left out."""
+        scores = self._scores(query)
+        k = min(k, int(np.count_nonzero(scores)))
+        if k <= 0:
+            return []
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.lexsort((top, -scores[top]))]
+        return [(self.ids[i], float(scores[i])) for i in top]
+
+    def score(self, query: str, ids: Sequence[str]) -> dict[str, float]:
+        """BM25 scores of given passages (0 for a passage not in the index)."""
+        scores = self._scores(query)
+        if not len(scores):
+            return {pid: 0.0 for pid in ids}
+        position = self._positions()
+        return {pid: float(scores[position[pid]]) if pid in position else 0.0 for pid in ids}
+
+    def _positions(self) -> dict[str, int]:
+        if getattr(self, "_position", None) is None:
+            self._position = {pid: i for i, pid in enumerate(self.ids)}
+        return self._position
+
+    def save(self, directory: str | Path) -> None:
+        """Write a new version beside the old one, then switch `CURRENT` to it atomically."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        version = Path(tempfile.mkdtemp(prefix="v-", dir=directory))
+        meta = {"ids": self.ids, "language": self.language, "generation": self.generation}
+        if self._model is not None:
+            self._model.save(str(version), show_progress=False)
+        with open(version / _IDS, "w", encoding="utf-8") as fh:
+            json.dump(meta, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        pointer = directory / f"{_CURRENT}.tmp"
+        with open(pointer, "w", encoding="utf-8") as fh:
+            fh.write(version.name)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(pointer, directory / _CURRENT)
+        for old in directory.glob("v-*"):
+            if old.name != version.name:
+                shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "BM25Index | None":
+        """The current saved version, or None when there is none."""
+        directory = Path(directory)
+        try:
+            version = directory / (directory / _CURRENT).read_text(encoding="utf-8").strip()
+            meta = json.loads((version / _IDS).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        model = None
+        if meta["ids"]:
+            import bm25s
+
+            model = bm25s.BM25.load(str(version), mmap=False, show_progress=False)
+        return cls(model, meta["ids"], language=meta.get("language", "english"), generation=meta.get("generation", 0))

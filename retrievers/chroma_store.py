@@ -1,0 +1,187 @@
+"""The dense vector store: a Chroma collection searched by inner product.
+
+Embedded (`PersistentClient` on a directory) by default, or a Chroma server
+(`chroma run --path DIR --port N`) when a URL is given; the same code serves both.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+from typing import Any, Mapping, Protocol, Sequence
+from urllib.parse import urlparse
+
+import numpy as np
+
+from .errors import CollectionNotFound, RagError, StoreUnavailable
+from .passages import MetadataValue, Passage
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
+
+
+def validate_collection_name(name: str) -> str:
+    """Chroma's rule, which also keeps names safe as directory names (no `/`, no `..`)."""
+    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+        raise RagError(
+            f"invalid collection name {name!r}: use 3-512 characters of letters, digits, '.', '_' or '-', "
+            "starting and ending with a letter or digit"
+        )
+    return name
+
+
+class Store(Protocol):
+    """A dense store: vectors with their passages, searched by inner product."""
+
+    def upsert(self, passages: Sequence[Passage], embeddings: np.ndarray) -> None: ...
+
+    def delete(self, ids: Sequence[str]) -> None: ...
+
+    def query(self, embedding: np.ndarray, k: int) -> list[tuple[Passage, float]]: ...
+
+    def embeddings(self, ids: Sequence[str]) -> dict[str, np.ndarray]: ...
+
+    def count(self) -> int: ...
+
+
+_clients: dict[str, Any] = {}
+_clients_lock = threading.Lock()
+
+
+def chroma_client(path: str | Path | None = None, url: str | None = None) -> Any:
+    """One Chroma client per location and process, with telemetry off."""
+    import chromadb
+    from chromadb.config import Settings
+
+    key = f"url:{url}" if url else f"path:{Path(path or '.').resolve()}"
+    with _clients_lock:
+        if key in _clients:
+            return _clients[key]
+        settings = Settings(anonymized_telemetry=False)
+        if url:
+            parsed = urlparse(url if "://" in url else f"http://{url}")
+            if not parsed.hostname:
+                raise RagError(f"invalid Chroma URL {url!r} (RAG_CHROMA_URL): expected http://HOST:PORT")
+            try:
+                client = chromadb.HttpClient(
+                    host=parsed.hostname,
+                    port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+                    ssl=parsed.scheme == "https",
+                    settings=settings,
+                )
+            except Exception as exc:
+                raise StoreUnavailable(
+                    f"cannot reach the Chroma server at {url} (RAG_CHROMA_URL): {_first_line(exc)}; "
+                    "start one with `chroma run --path DIR --port N` or unset RAG_CHROMA_URL"
+                ) from exc
+        else:
+            Path(path or ".").mkdir(parents=True, exist_ok=True)
+            client = chromadb.PersistentClient(path=str(path), settings=settings)
+        _clients[key] = client
+        return client
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+class ChromaStore:
+    """A Chroma collection holding passage vectors, texts and metadata, scored by inner product.
+
+    Chroma's "ip" space returns `1 - <q, p>` as distance; `query` turns it back into the raw
+    inner product so DPR's linear score fusion sees real similarities.
+    """
+
+    def __init__(self, collection: str, *, client: Any = None, path: str | Path | None = None,
+                 url: str | None = None, create: bool = True) -> None:
+        self.name = validate_collection_name(collection)
+        self.url = url
+        self._client = client if client is not None else chroma_client(path=path, url=url)
+        self._collection = self._open(create)
+
+    def _open(self, create: bool) -> Any:
+        try:
+            if create:
+                return self._client.get_or_create_collection(
+                    self.name, configuration={"hnsw": {"space": "ip"}}, embedding_function=None
+                )
+            return self._client.get_collection(self.name, embedding_function=None)
+        except Exception as exc:
+            raise self._translate(exc) from exc
+
+    def _translate(self, exc: Exception) -> Exception:
+        if isinstance(exc, RagError):
+            return exc
+        if type(exc).__name__ == "NotFoundError":
+            return CollectionNotFound(f"collection {self.name!r} has no vectors in Chroma")
+        where = f"the Chroma server at {self.url}" if self.url else "the Chroma store"
+        return StoreUnavailable(f"{where} failed: {_first_line(exc)}")
+
+    def _call(self, method: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._collection, method)(**kwargs)
+        except Exception as exc:
+            raise self._translate(exc) from exc
+
+    def upsert(self, passages: Sequence[Passage], embeddings: np.ndarray) -> None:
+        batch = max(1, min(5000, self._client.get_max_batch_size()))
+        for start in range(0, len(passages), batch):
+            chunk = passages[start : start + batch]
+            self._call(
+                "upsert",
+                ids=[p.id for p in chunk],
+                embeddings=np.asarray(embeddings[start : start + batch], dtype=np.float32),
+                documents=[p.text for p in chunk],
+                metadatas=[p.metadata() for p in chunk],
+            )
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for start in range(0, len(ids), 5000):
+            self._call("delete", ids=list(ids[start : start + 5000]))
+
+    def query(self, embedding: np.ndarray, k: int) -> list[tuple[Passage, float]]:
+        """The k passages with the highest inner product with `embedding`."""
+        if k <= 0:
+            return []
+        result = self._call(
+            "query",
+            query_embeddings=np.asarray(embedding, dtype=np.float32).reshape(1, -1),
+            n_results=k,
+            include=["documents", "metadatas", "distances"],
+        )
+        ids = result["ids"][0]
+        docs = result["documents"][0]
+        metas: list[Mapping[str, MetadataValue]] = result["metadatas"][0]
+        dists = result["distances"][0]
+        return [
+            (Passage.from_metadata(pid, doc or "", meta), 1.0 - float(dist))
+            for pid, doc, meta, dist in zip(ids, docs, metas, dists)
+        ]
+
+    def embeddings(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors by id (ids that are absent are left out)."""
+        if not ids:
+            return {}
+        got = self._call("get", ids=list(ids), include=["embeddings"])
+        return {pid: np.asarray(vec, dtype=np.float32) for pid, vec in zip(got["ids"], got["embeddings"])}
+
+    def ids(self) -> set[str]:
+        """Every id in the collection (for consistency checks)."""
+        out: set[str] = set()
+        total = self.count()
+        for offset in range(0, total, 5000):
+            got = self._call("get", include=[], limit=5000, offset=offset)
+            out.update(got["ids"])
+        return out
+
+    def count(self) -> int:
+        return int(self._call("count"))
+
+    def drop(self) -> None:
+        """Delete the whole Chroma collection."""
+        try:
+            self._client.delete_collection(self.name)
+        except Exception as exc:
+            if type(exc).__name__ != "NotFoundError":
+                raise self._translate(exc) from exc

@@ -1,0 +1,389 @@
+"""A collection on disk: the passage table, the Chroma vectors and the BM25 index, kept in step.
+
+Layout under the store directory::
+
+    STORE/chroma/                       embedded Chroma (unused when a Chroma server is given)
+    STORE/collections/NAME/meta.json    encoder model and creation time
+    STORE/collections/NAME/passages.sqlite   the passage table: the record of what is indexed
+    STORE/collections/NAME/bm25/        the BM25 index, versioned, switched atomically
+
+Every change goes through `Collection.update`, which writes a pending list first (a write-ahead
+manifest), then the vectors, then the passage table in one transaction, then BM25. After a
+crash, `recover` finishes the work the manifest names, so Chroma, the table and BM25 agree again.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from .bm25_index import BM25Index
+from .chroma_store import ChromaStore, validate_collection_name
+from .encoders import DPREncoder, Encoder
+from .errors import CollectionNotFound, RagError
+from .passages import Passage
+
+ENCODE_CHUNK = 512
+
+
+def default_store_dir() -> Path:
+    """Where collections live unless told otherwise (per user)."""
+    return Path.home() / ".local" / "share" / "rag"
+
+
+def list_collections(store_dir: str | Path) -> list[str]:
+    root = Path(store_dir) / "collections"
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "meta.json").is_file())
+
+
+@dataclass
+class SourceUpdate:
+    """The new passages of one source; `passages=None` removes the source."""
+
+    source: str
+    signature: str | None
+    passages: list[Passage] | None
+
+
+@dataclass
+class UpdateStats:
+    added: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    sources: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # source -> (added, unchanged, removed)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS passages(
+    id TEXT PRIMARY KEY, source TEXT NOT NULL, position INTEGER NOT NULL, title TEXT NOT NULL,
+    text TEXT NOT NULL, extra TEXT NOT NULL, digest TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS passages_source ON passages(source);
+CREATE TABLE IF NOT EXISTS sources(source TEXT PRIMARY KEY, signature TEXT, updated REAL);
+CREATE TABLE IF NOT EXISTS pending(id TEXT PRIMARY KEY, source TEXT NOT NULL, op TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class Collection:
+    """A named passage collection in a store directory (see the module docstring).
+
+    Opening a collection that does not exist raises `CollectionNotFound` unless `create=True`.
+    `chroma_url` puts the vectors on a Chroma server; the passage table and BM25 stay local.
+    """
+
+    def __init__(self, name: str, store_dir: str | Path | None = None, *, chroma_url: str | None = None,
+                 create: bool = False) -> None:
+        self.name = validate_collection_name(name)
+        self.store_dir = Path(store_dir) if store_dir is not None else default_store_dir()
+        self.chroma_url = chroma_url
+        self.dir = self.store_dir / "collections" / name
+        if not (self.dir / "meta.json").is_file():
+            if not create:
+                known = list_collections(self.store_dir)
+                hint = f"; existing: {', '.join(known)}" if known else ""
+                raise CollectionNotFound(
+                    f"collection {name!r} does not exist in {self.store_dir}: "
+                    f"create it with `rag ingest PATH --collection {name}`{hint}"
+                )
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._write_meta({"name": name, "model": None, "dimension": None, "created": time.time()})
+        self.meta = json.loads((self.dir / "meta.json").read_text(encoding="utf-8"))
+        self._db_lock = threading.RLock()
+        self._db = sqlite3.connect(self.dir / "passages.sqlite", check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._db.executescript(_SCHEMA)
+        self._dense: ChromaStore | None = None
+        self._bm25: BM25Index | None = None
+        self._encoder: Encoder | None = None
+
+    # -- parts -------------------------------------------------------------------------------
+
+    @property
+    def model(self) -> str | None:
+        """The encoder model the vectors were made with (None before the first passage)."""
+        return self.meta.get("model")
+
+    def dense(self, create: bool = False) -> ChromaStore:
+        if self._dense is None:
+            self._dense = ChromaStore(self.name, path=self.store_dir / "chroma", url=self.chroma_url,
+                                      create=create or self.count() == 0)
+        return self._dense
+
+    def encoder(self, **options: object) -> Encoder:
+        """The collection's passage/question encoder, loaded once."""
+        if self._encoder is None:
+            self._encoder = DPREncoder(self.model or "all-MiniLM-L6-v2", **options)  # type: ignore[arg-type]
+        return self._encoder
+
+    def bm25(self) -> BM25Index:
+        """The BM25 index for the current passage table (reloaded or rebuilt when stale)."""
+        generation = self.generation()
+        if self._bm25 is not None and self._bm25.generation == generation:
+            return self._bm25
+        index = BM25Index.load(self.dir / "bm25")
+        if index is None or index.generation != generation:
+            index = self._build_bm25(generation)
+        self._bm25 = index
+        return index
+
+    def _build_bm25(self, generation: int) -> BM25Index:
+        with self._db_lock:
+            rows = self._db.execute("SELECT id, title, text FROM passages ORDER BY rowid").fetchall()
+        texts = [Passage(id=r[0], title=r[1], text=r[2]).indexed_text for r in rows]
+        return BM25Index.build([r[0] for r in rows], texts, generation=generation)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def count(self) -> int:
+        with self._db_lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM passages").fetchone()[0])
+
+    def generation(self) -> int:
+        with self._db_lock:
+            row = self._db.execute("SELECT value FROM state WHERE key='generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def get(self, ids: Sequence[str]) -> dict[str, Passage]:
+        """Passages by id (ids not in the collection are left out)."""
+        out: dict[str, Passage] = {}
+        with self._db_lock:
+            for start in range(0, len(ids), 900):
+                chunk = list(ids[start : start + 900])
+                marks = ",".join("?" * len(chunk))
+                for row in self._db.execute(
+                    f"SELECT id, text, title, source, position, extra FROM passages WHERE id IN ({marks})", chunk
+                ):
+                    out[row[0]] = Passage(id=row[0], text=row[1], title=row[2], source=row[3], position=row[4],
+                                          extra=json.loads(row[5]))
+        return out
+
+    def passages(self) -> Iterator[Passage]:
+        """Every passage, in insertion order."""
+        with self._db_lock:
+            rows = self._db.execute("SELECT id, text, title, source, position, extra FROM passages ORDER BY rowid").fetchall()
+        for row in rows:
+            yield Passage(id=row[0], text=row[1], title=row[2], source=row[3], position=row[4], extra=json.loads(row[5]))
+
+    def signatures(self) -> dict[str, str | None]:
+        """Each ingested source with the signature (content hash) it was last ingested at."""
+        with self._db_lock:
+            return dict(self._db.execute("SELECT source, signature FROM sources").fetchall())
+
+    def passage_counts(self) -> dict[str, int]:
+        """Number of passages per source."""
+        with self._db_lock:
+            return dict(self._db.execute("SELECT source, COUNT(*) FROM passages GROUP BY source").fetchall())
+
+    def consistency(self) -> dict[str, set[str]]:
+        """Ids on which the parts disagree; every set is empty when the collection is in step."""
+        with self._db_lock:
+            table = {row[0] for row in self._db.execute("SELECT id FROM passages")}
+        dense = self.dense(create=True).ids()
+        saved = BM25Index.load(self.dir / "bm25")
+        bm25 = set(saved.ids) if saved is not None else set()
+        return {"not_in_dense": table - dense, "not_in_table": dense - table, "bm25_differs": table ^ bm25}
+
+    # -- writing -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One writer per collection across processes."""
+        with open(self.dir / "lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def update(self, updates: Sequence[SourceUpdate], encoder: Encoder | None = None, *,
+               progress: bool = False) -> UpdateStats:
+        """Bring the given sources to their new passages: encode and add what is new, drop what is gone.
+
+        Passages whose id and content are already indexed are left alone (no re-encoding).
+        """
+        encoder = encoder or self.encoder()
+        with self._writing():
+            self._recover_locked()
+            self.check_model(encoder.name)
+            stats, to_add, to_remove, touched = self._diff(updates)
+            changed = bool(to_add or to_remove)
+            if changed:
+                self._write_pending(to_add, to_remove)
+                dense = self.dense(create=True)
+                add_ids = {p.id for p in to_add}
+                dense.delete([pid for pid, _ in to_remove if pid not in add_ids])
+                self._encode_into(dense, to_add, encoder, progress)
+            with self._db_lock, self._transaction():
+                self._db.executemany("DELETE FROM passages WHERE id=?", [(pid,) for pid, _ in to_remove])
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO passages(id, source, position, title, text, extra, digest) VALUES (?,?,?,?,?,?,?)",
+                    [_row(p) for p in to_add],
+                )
+                now = time.time()
+                for update in updates:
+                    if update.passages is None:
+                        self._db.execute("DELETE FROM sources WHERE source=?", (update.source,))
+                    else:
+                        self._db.execute(
+                            "INSERT OR REPLACE INTO sources(source, signature, updated) VALUES (?,?,?)",
+                            (update.source, update.signature, now),
+                        )
+                self._db.execute("DELETE FROM pending")
+                if changed:
+                    self._bump_generation()
+            if changed:
+                self._save_bm25()
+            if changed and self.model is None:
+                self._write_meta({**self.meta, "model": encoder.name, "dimension": encoder.dimension})
+        return stats
+
+    def _diff(self, updates: Sequence[SourceUpdate]) -> tuple[UpdateStats, list[Passage], list[tuple[str, str]], set[str]]:
+        stats = UpdateStats()
+        to_add: list[Passage] = []
+        to_remove: list[tuple[str, str]] = []
+        touched: set[str] = set()
+        seen: set[str] = set()
+        for update in updates:
+            with self._db_lock:
+                old = dict(self._db.execute("SELECT id, digest FROM passages WHERE source=?", (update.source,)).fetchall())
+            new = {} if update.passages is None else {p.id: p for p in update.passages if p.id not in seen}
+            seen.update(new)
+            added = [p for pid, p in new.items() if old.get(pid) != p.digest]
+            removed = [pid for pid in old if pid not in new]
+            unchanged = len(new) - len(added)
+            to_add.extend(added)
+            to_remove.extend((pid, update.source) for pid in removed)
+            stats.added += len(added)
+            stats.removed += len(removed)
+            stats.unchanged += unchanged
+            stats.sources[update.source] = (len(added), unchanged, len(removed))
+            if added or removed:
+                touched.add(update.source)
+        return stats, to_add, to_remove, touched
+
+    def check_model(self, name: str) -> None:
+        """Refuse to mix vectors of two models in one collection."""
+        if self.model is not None and self.model != name and self.count() > 0:
+            raise RagError(
+                f"collection {self.name!r} was encoded with model {self.model!r}, not {name!r}: "
+                "use that model, or another --collection for the new one"
+            )
+
+    def _encode_into(self, dense: ChromaStore, passages: Sequence[Passage], encoder: Encoder, progress: bool) -> None:
+        bar = None
+        if progress and passages:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(passages), desc=f"encoding {self.name}", unit="passage")
+        try:
+            for start in range(0, len(passages), ENCODE_CHUNK):
+                chunk = passages[start : start + ENCODE_CHUNK]
+                vectors = encoder.encode_passage([p.indexed_text for p in chunk])
+                dense.upsert(chunk, vectors)
+                if bar is not None:
+                    bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _write_pending(self, to_add: Sequence[Passage], to_remove: Sequence[tuple[str, str]]) -> None:
+        with self._db_lock, self._transaction():
+            self._db.executemany("INSERT OR REPLACE INTO pending(id, source, op) VALUES (?,?,'remove')",
+                                 list(to_remove))
+            self._db.executemany("INSERT OR REPLACE INTO pending(id, source, op) VALUES (?,?,'add')",
+                                 [(p.id, p.source) for p in to_add])
+
+    def recover(self) -> bool:
+        """Finish an update that was interrupted; True when there was one."""
+        with self._writing():
+            return self._recover_locked()
+
+    def _recover_locked(self) -> bool:
+        """Roll an interrupted update forward: vectors that reached Chroma join the table, removals
+        complete, and the sources involved lose their signature so the next ingest re-checks them.
+        """
+        with self._db_lock:
+            pending = self._db.execute("SELECT id, source, op FROM pending").fetchall()
+        if not pending:
+            return False
+        dense = self.dense(create=True)
+        removes = [pid for pid, _, op in pending if op == "remove"]
+        adds = [pid for pid, _, op in pending if op == "add"]
+        dense.delete(removes)
+        arrived: list[Passage] = []
+        for start in range(0, len(adds), 1000):
+            got = dense._call("get", ids=adds[start : start + 1000], include=["documents", "metadatas"])
+            arrived.extend(Passage.from_metadata(pid, doc or "", meta)
+                           for pid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]))
+        with self._db_lock, self._transaction():
+            self._db.executemany("DELETE FROM passages WHERE id=?", [(pid,) for pid in removes])
+            self._db.executemany(
+                "INSERT OR REPLACE INTO passages(id, source, position, title, text, extra, digest) VALUES (?,?,?,?,?,?,?)",
+                [_row(p) for p in arrived],
+            )
+            self._db.executemany(
+                "INSERT INTO sources(source, signature, updated) VALUES (?, NULL, ?) "
+                "ON CONFLICT(source) DO UPDATE SET signature=NULL",
+                [(source, time.time()) for source in {s for _, s, _ in pending}],
+            )
+            self._db.execute("DELETE FROM pending")
+            self._bump_generation()
+        self._save_bm25()
+        return True
+
+    def _save_bm25(self) -> None:
+        index = self._build_bm25(self.generation())
+        index.save(self.dir / "bm25")
+        self._bm25 = index
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _bump_generation(self) -> None:
+        self._db.execute(
+            "INSERT INTO state(key, value) VALUES ('generation', '1') "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+
+    def _write_meta(self, meta: dict) -> None:
+        tmp = self.dir / "meta.json.tmp"
+        tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        os.replace(tmp, self.dir / "meta.json")
+        self.meta = meta
+
+    def drop(self) -> None:
+        """Delete the collection: its vectors, passage table and BM25 index."""
+        with self._writing():
+            try:
+                ChromaStore(self.name, path=self.store_dir / "chroma", url=self.chroma_url, create=False).drop()
+            except CollectionNotFound:
+                pass
+            self.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def close(self) -> None:
+        with self._db_lock:
+            self._db.close()
+
+
+def _row(p: Passage) -> tuple:
+    return (p.id, p.source, p.position, p.title, p.text, json.dumps(dict(p.extra), ensure_ascii=False), p.digest)

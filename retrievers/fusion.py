@@ -1,0 +1,81 @@
+"""Fusing ranked runs by passage id: reciprocal-rank fusion and DPR's linear score fusion.
+
+Pure functions over `(id, score)` runs; inputs are never modified. Ties break by id so results
+are deterministic.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Mapping, Sequence
+
+import numpy as np
+
+Run = Sequence[tuple[str, float]]
+
+
+class Fusion(str, Enum):
+    RRF = "rrf"
+    LINEAR = "linear"
+
+
+class Normalization(str, Enum):
+    NONE = "none"
+    MINMAX = "minmax"
+    ZSCORE = "zscore"
+
+
+def _top(scores: Mapping[str, float], top_k: int | None) -> list[tuple[str, float]]:
+    ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+    return ranked if top_k is None else ranked[:top_k]
+
+
+def reciprocal_rank_fusion(runs: Sequence[Run], *, k: int = 60, top_k: int | None = None,
+                           weights: Sequence[float] | None = None) -> list[tuple[str, float]]:
+    """Score each id by the sum over runs of `weight / (k + rank)`, rank counted from 1."""
+    weights = weights or [1.0] * len(runs)
+    if len(weights) != len(runs):
+        raise ValueError("one weight per run")
+    fused: dict[str, float] = {}
+    for run, weight in zip(runs, weights):
+        for rank, (pid, _score) in enumerate(run, start=1):
+            fused[pid] = fused.get(pid, 0.0) + weight / (k + rank)
+    return _top(fused, top_k)
+
+
+def normalize_scores(scores: Mapping[str, float], method: Normalization | str) -> dict[str, float]:
+    """Put one run's scores on a common scale before they are added to another's."""
+    method = Normalization(method)
+    if method is Normalization.NONE or not scores:
+        return dict(scores)
+    values = np.fromiter(scores.values(), dtype=np.float64, count=len(scores))
+    if method is Normalization.MINMAX:
+        low, span = values.min(), values.max() - values.min()
+        scaled = (values - low) / span if span > 0 else np.zeros_like(values)
+    else:
+        std = values.std()
+        scaled = (values - values.mean()) / std if std > 0 else np.zeros_like(values)
+    return dict(zip(scores.keys(), scaled.tolist()))
+
+
+def linear_fusion(sparse: Mapping[str, float], dense: Mapping[str, float], *, weight: float = 1.1,
+                  normalization: Normalization | str = Normalization.ZSCORE,
+                  top_k: int | None = None) -> list[tuple[str, float]]:
+    """DPR's hybrid score, `BM25(q, p) + weight * sim(q, p)`, over the union of both runs.
+
+    An id missing from one run takes that run's lowest score (callers that can compute the
+    exact score for every candidate should pass it in instead). The paper's weight 1.1 was for
+    raw BERT inner products next to raw BM25; with normalised vectors the scales differ, hence
+    the per-run normalisation (z-score by default) applied over the candidate union.
+    """
+    ids = set(sparse) | set(dense)
+    if not ids:
+        return []
+
+    def complete(run: Mapping[str, float]) -> dict[str, float]:
+        floor = min(run.values()) if run else 0.0
+        return {pid: float(run.get(pid, floor)) for pid in ids}
+
+    s = normalize_scores(complete(sparse), normalization)
+    d = normalize_scores(complete(dense), normalization)
+    return _top({pid: s[pid] + weight * d[pid] for pid in ids}, top_k)

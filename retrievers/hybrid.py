@@ -1,0 +1,108 @@
+"""HybridRetriever: DPR and BM25 fused by passage id, as a LlamaIndex retriever."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.callbacks.base import CallbackManager
+from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
+
+from .bm25 import BM25Retriever
+from .collection import Collection
+from .dense import DEFAULT_TOP_K, DPRRetriever, collection_config, open_collection, read_persist_file, write_persist_file
+from .encoders import Encoder
+from .fusion import Fusion, Normalization, linear_fusion, reciprocal_rank_fusion
+from .nodes import to_nodes
+from .passages import Passage
+
+DEFAULT_CANDIDATES = 100
+
+
+class HybridRetriever(BaseRetriever):
+    """Dense and sparse retrieval fused, as DPR's hybrid (BM25 + lambda * sim) or by reciprocal rank.
+
+    Both retrievers return `candidates` passages (at least `similarity_top_k`); the runs are
+    merged by passage id. With `fusion="linear"`, a passage found by only one retriever gets its
+    exact score from the other, so the linear combination is computed on real scores.
+
+    Args:
+        dense: a `DPRRetriever`.
+        sparse: a `BM25Retriever` over the same passages.
+        fusion: "rrf" (reciprocal-rank fusion, the default) or "linear" (DPR's).
+        rrf_k: the RRF constant (60, as in Cormack et al.).
+        dense_weight: lambda in `BM25 + lambda * sim` (1.1 in the paper); also the dense run's weight in RRF.
+        normalization: how scores are put on one scale before linear fusion ("zscore", "minmax", "none").
+    """
+
+    def __init__(self, dense: DPRRetriever, sparse: BM25Retriever, *, fusion: Fusion | str = Fusion.RRF,
+                 similarity_top_k: int = DEFAULT_TOP_K, candidates: int = DEFAULT_CANDIDATES, rrf_k: int = 60,
+                 dense_weight: float | None = None, normalization: Normalization | str = Normalization.ZSCORE,
+                 collection: Collection | None = None, callback_manager: Optional[CallbackManager] = None,
+                 verbose: bool = False) -> None:
+        self.dense = dense
+        self.sparse = sparse
+        self.fusion = Fusion(fusion)
+        self.similarity_top_k = similarity_top_k
+        self.candidates = candidates
+        self.rrf_k = rrf_k
+        self.dense_weight = (1.1 if self.fusion is Fusion.LINEAR else 1.0) if dense_weight is None else dense_weight
+        self.normalization = Normalization(normalization)
+        self.collection = collection
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bm25")
+        super().__init__(callback_manager=callback_manager, verbose=verbose)
+
+    @classmethod
+    def from_defaults(cls, collection: str | Collection = "default", *, store_dir: str | Path | None = None,
+                      chroma_url: str | None = None, nodes: Optional[Sequence[BaseNode]] = None,
+                      encoder: Encoder | None = None, similarity_top_k: int = DEFAULT_TOP_K,
+                      **options: Any) -> "HybridRetriever":
+        """Open a collection of the store (creating and filling it from `nodes` when given).
+
+        `options` are this class's keyword arguments (fusion, candidates, rrf_k, ...).
+        """
+        coll = open_collection(collection, store_dir, chroma_url, nodes, encoder)
+        dense = DPRRetriever.from_defaults(coll, encoder=encoder, similarity_top_k=similarity_top_k)
+        sparse = BM25Retriever.from_defaults(coll, similarity_top_k=similarity_top_k)
+        return cls(dense, sparse, similarity_top_k=similarity_top_k, collection=coll, **options)
+
+    def persist(self, persist_dir: str | Path) -> None:
+        """Record the collection and the fusion settings; the indexes persist in the store."""
+        if self.collection is None:
+            raise ValueError("only a retriever opened on a collection can be persisted")
+        write_persist_file(persist_dir, {
+            "class": type(self).__name__, **collection_config(self.collection),
+            "similarity_top_k": self.similarity_top_k, "fusion": self.fusion.value, "candidates": self.candidates,
+            "rrf_k": self.rrf_k, "dense_weight": self.dense_weight, "normalization": self.normalization.value,
+        })
+
+    @classmethod
+    def from_persist_dir(cls, persist_dir: str | Path, **kwargs: Any) -> "HybridRetriever":
+        return cls.from_defaults(**{**read_persist_file(persist_dir, cls.__name__), **kwargs})
+
+    def search(self, query: str, k: int | None = None) -> list[tuple[Passage, float]]:
+        """The fused top passages with their fused scores."""
+        k = k or self.similarity_top_k
+        depth = max(self.candidates, k)
+        sparse_future = self._pool.submit(self.sparse.search_ids, query, depth)  # BM25 runs while we encode
+        vector = self.dense.encode_query(query)
+        dense_hits = self.dense.search_vector(vector, depth)
+        sparse_run = sparse_future.result()
+        dense_run = [(p.id, s) for p, s in dense_hits]
+        if self.fusion is Fusion.RRF:
+            fused = reciprocal_rank_fusion([sparse_run, dense_run], k=self.rrf_k, top_k=k,
+                                           weights=[1.0, self.dense_weight])
+        else:
+            sparse_scores, dense_scores = dict(sparse_run), dict(dense_run)
+            sparse_scores.update(self.sparse.score(query, [pid for pid in dense_scores if pid not in sparse_scores]))
+            dense_scores.update(self.dense.score_vector(vector, [pid for pid in sparse_scores if pid not in dense_scores]))
+            fused = linear_fusion(sparse_scores, dense_scores, weight=self.dense_weight,
+                                  normalization=self.normalization, top_k=k)
+        known = {p.id: p for p, _ in dense_hits}
+        known.update(self.sparse.passages.get([pid for pid, _ in fused if pid not in known]))
+        return [(known[pid], score) for pid, score in fused if pid in known]
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return to_nodes(self.search(query_bundle.query_str))

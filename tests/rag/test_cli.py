@@ -1,0 +1,87 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def store(docs, tmp_path, capsys):
+    store = str(tmp_path / "store")
+    code, out, _ = run(capsys, "ingest", str(docs), "--store", store, "--no-progress")
+    assert code == 0 and "5 added" in out
+    return store
+
+
+def test_ingest_prints_a_summary_and_json(docs, tmp_path, capsys):
+    store = str(tmp_path / "s")
+    code, out, _ = run(capsys, "ingest", str(docs), str(tmp_path / "missing.txt"), "--store", store, "--json")
+    summary = json.loads(out)
+    assert code == 0 and summary["added"] == 5 and summary["files_read"] == 4
+    assert summary["failed"] == [{"path": str(tmp_path / "missing.txt"), "reason": "no such file or folder"}]
+    code, out, _ = run(capsys, "ingest", str(docs), "--store", store)
+    assert "0 added, 5 unchanged, 0 removed" in out and "4 unchanged" in out
+
+
+@pytest.mark.parametrize("mode,fusion", [("dense", None), ("bm25", None), ("hybrid", "rrf"), ("hybrid", "linear")])
+def test_search_json_in_every_mode(store, capsys, mode, fusion):
+    argv = ["search", "Which tower did Gustave Eiffel build?", "--store", store, "--mode", mode, "-k", "3", "--json"]
+    if fusion:
+        argv += ["--fusion", fusion]
+    code, out, _ = run(capsys, *argv)
+    hits = json.loads(out)
+    assert code == 0 and 1 <= len(hits) <= 3
+    assert set(hits[0]) >= {"id", "score", "title", "source", "text"}
+    assert "Eiffel" in hits[0]["text"] and hits[0]["source"].endswith("paris.txt")
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+
+
+def test_human_output_and_collections(store, capsys):
+    code, out, _ = run(capsys, "search", "red planet", "--store", store, "-k", "2")
+    assert code == 0 and out.lstrip().startswith("1.") and "Mars" in out
+    code, out, _ = run(capsys, "collections", "--store", store, "--json")
+    assert json.loads(out) == [{"name": "default", "passages": 5, "sources": 4, "model": "all-MiniLM-L6-v2"}]
+
+
+def test_user_mistakes_give_one_line_and_a_nonzero_exit(store, tmp_path, capsys):
+    code, _, err = run(capsys, "search", "x", "--store", store, "--collection", "nope")
+    assert code == 1 and err.startswith("error: collection 'nope' does not exist") and err.count("\n") == 1
+    code, _, err = run(capsys, "search", "   ", "--store", store)
+    assert code == 2 and "empty" in err
+    code, _, err = run(capsys, "search", "x", "--store", store, "-k", "0")
+    assert code == 2 and err.startswith("error: invalid setting: top_k")
+    code, _, err = run(capsys, "search", "x", "--store", store, "--model", "/no/model")
+    assert code == 1 and "never downloaded" in err
+    code, out, _ = run(capsys, "ingest", str(tmp_path / "none"), "--store", store)
+    assert code == 1 and "no such file or folder" in out
+    code, _, err = run(capsys, "search", "x", "--store", str(tmp_path / "empty-store"))
+    assert code == 1 and "rag ingest" in err
+
+
+def test_interactive_search_reads_questions_until_eof(store, capsys, monkeypatch):
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("moon\n"))
+    code, out, err = run(capsys, "search", "--store", store, "-k", "1")
+    assert code == 0 and "Moon" in out and "searching default" in err
+
+
+def test_the_installed_command_runs_without_a_traceback(store):
+    env = {**os.environ, "RAG_STORE": store}
+    help_text = subprocess.run([sys.executable, "-m", "rag", "--help"], capture_output=True, text=True, env=env)
+    assert help_text.returncode == 0 and "ingest" in help_text.stdout
+    bad = subprocess.run([sys.executable, "-m", "rag", "search", "x", "-c", "bad/name"], capture_output=True,
+                         text=True, env=env, cwd=ROOT)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr and "invalid collection name" in bad.stderr

@@ -1,0 +1,82 @@
+from rag.ingest import default_ingest_collection, ingest
+from rag.retrieval import open_collection, open_retriever
+from retrievers import Collection
+from tests.conftest import write_docs
+
+
+def test_first_ingest_adds_every_passage_and_a_rerun_adds_nothing(docs, settings):
+    first = ingest([str(docs)], settings, progress=False)
+    assert (first.files_read, first.added, first.removed, first.failed) == (4, 5, 0, [])
+    again = ingest([str(docs)], settings, progress=False)
+    assert (again.files_read, again.files_unchanged, again.added, again.unchanged, again.removed) == (0, 4, 0, 5, 0)
+    assert again.total_passages == 5
+
+
+def test_a_changed_file_replaces_its_old_passages(docs, settings):
+    ingest([str(docs)], settings, progress=False)
+    (docs / "paris.txt").write_text("The Louvre is the world's most-visited art museum, in Paris.")
+    report = ingest([str(docs)], settings, progress=False)
+    assert (report.files_read, report.files_unchanged, report.added, report.removed) == (1, 3, 1, 1)
+    coll = open_collection(settings)
+    texts = " ".join(p.text for p in coll.passages())
+    assert "Louvre" in texts and "Eiffel" not in texts
+    hits = open_retriever(settings, coll, "bm25").search("Eiffel tower")
+    assert all("Eiffel" not in p.text for p, _ in hits)
+    assert not any(coll.consistency().values())
+
+
+def test_a_file_that_breaks_keeps_what_it_had_indexed(docs, settings):
+    ingest([str(docs)], settings, progress=False)
+    (docs / "paris.txt").write_bytes(b"caf\xe9 is latin-1, not UTF-8")
+    report = ingest([str(docs)], settings, progress=False)
+    assert [(p.endswith("paris.txt"), "UTF" in r) for p, r in report.failed] == [(True, True)]
+    assert report.removed == 0 and report.total_passages == 5
+
+
+def test_bad_inputs_are_skipped_with_reasons_and_the_rest_is_ingested(tmp_path, settings):
+    folder = write_docs(tmp_path / "mixed", {"good.txt": "Photosynthesis turns light into chemical energy.",
+                                             "empty.txt": "", "binary.md": b"\x00\x01\x02\x03",
+                                             "broken.pdf": b"%PDF-1.7 garbage", "photo.jpg": b"\xff\xd8"})
+    report = ingest([str(folder), str(tmp_path / "nope.txt")], settings, progress=False)
+    reasons = {path.rsplit("/", 1)[-1]: reason for path, reason in report.failed}
+    assert set(reasons) == {"empty.txt", "binary.md", "broken.pdf", "nope.txt"}
+    assert report.added == 1 and report.unsupported_skipped == 1 and report.ok
+    assert "nope.txt" in report.summary() and "1 of unsupported types skipped" in report.summary()
+
+
+def test_nothing_usable_creates_no_collection(tmp_path, settings):
+    report = ingest([str(tmp_path / "missing")], settings, collection="ghost", progress=False)
+    assert not report.ok
+    assert not (settings.store / "collections" / "ghost").exists()
+
+
+def test_passage_size_and_record_splitting_are_settings(tmp_path, settings):
+    long_text = " ".join(f"word{i}." for i in range(250))
+    folder = write_docs(tmp_path / "long", {"a.txt": long_text,
+                                            "r.jsonl": '{"id": "r", "text": "%s"}\n' % long_text})
+    report = ingest([str(folder)], settings.model_copy(update={"passage_words": 50}), progress=False)
+    assert report.added == 5 + 1  # the text file is split, the record is kept whole
+    split = ingest([str(folder)], settings.model_copy(update={"passage_words": 50, "split_records": True}),
+                   progress=False)
+    # both files are read again (the settings changed); only the record yields new passages
+    assert (split.files_read, split.added, split.unchanged, split.removed) == (2, 5, 5, 1)
+
+
+def test_prune_removes_passages_of_deleted_files(docs, settings):
+    ingest([str(docs)], settings, progress=False)
+    (docs / "cats.html").unlink()
+    kept = ingest([str(docs)], settings, progress=False)
+    assert kept.removed == 0 and kept.total_passages == 5
+    pruned = ingest([str(docs)], settings, prune=True, progress=False)
+    assert (pruned.removed, pruned.sources_pruned, pruned.total_passages) == (1, 1, 4)
+
+
+def test_collection_defaults():
+    assert default_ingest_collection(["wiki-vital"]) == "wiki-vital"
+    assert default_ingest_collection(["docs"]) == "default"
+    assert default_ingest_collection(["wiki-vital", "docs"]) == "default"
+
+
+def test_a_collection_remembers_its_encoder(ingested):
+    coll = Collection("default", ingested.store)
+    assert coll.model == "all-MiniLM-L6-v2" and coll.meta["dimension"] == 384

@@ -1,0 +1,97 @@
+import pytest
+
+import retrievers.collection as collection_module
+from retrievers import Collection, CollectionNotFound, RagError, SourceUpdate, make_passages
+
+
+def passages(source: str, *texts: str):
+    return make_passages(source, [("T", t, {}) for t in texts], 100)
+
+
+def in_step(coll: Collection) -> bool:
+    return not any(coll.consistency().values())
+
+
+def test_opening_a_missing_collection_says_how_to_create_it(tmp_path):
+    with pytest.raises(CollectionNotFound, match="rag ingest PATH --collection nope"):
+        Collection("nope", tmp_path)
+    with pytest.raises(RagError, match="invalid collection name"):
+        Collection("../escape", tmp_path, create=True)
+
+
+def test_update_is_idempotent_and_replaces_changed_sources(tmp_path, encoder):
+    coll = Collection("coll1", tmp_path, create=True)
+    stats = coll.update([SourceUpdate("a", "s1", passages("a", "alpha one", "beta two")),
+                         SourceUpdate("b", "s1", passages("b", "gamma three"))], encoder)
+    assert (stats.added, stats.unchanged, stats.removed) == (3, 0, 0)
+    again = coll.update([SourceUpdate("a", "s1", passages("a", "alpha one", "beta two"))], encoder)
+    assert (again.added, again.unchanged, again.removed) == (0, 2, 0)
+    changed = coll.update([SourceUpdate("a", "s2", passages("a", "alpha one", "delta four"))], encoder)
+    assert (changed.added, changed.unchanged, changed.removed) == (1, 1, 1)
+    texts = sorted(p.text for p in coll.passages())
+    assert texts == ["alpha one", "delta four", "gamma three"]
+    assert coll.dense().count() == 3 and len(coll.bm25()) == 3 and in_step(coll)
+    coll.update([SourceUpdate("b", None, None)], encoder)
+    assert sorted(p.text for p in coll.passages()) == ["alpha one", "delta four"]
+    assert coll.model == "all-MiniLM-L6-v2" and in_step(coll)
+
+
+def test_a_second_process_sees_the_state_on_disk(tmp_path, encoder):
+    coll = Collection("coll2", tmp_path, create=True)
+    coll.update([SourceUpdate("a", "s", passages("a", "the eiffel tower in paris"))], encoder)
+    reopened = Collection("coll2", tmp_path)
+    assert reopened.count() == 1
+    assert [pid for pid, _ in reopened.bm25().search("eiffel", 5)] == [p.id for p in coll.passages()]
+
+
+class FailingEncoder:
+    """The real encoder, failing on the n-th call: an interrupted ingest."""
+
+    def __init__(self, inner, fail_on: int):
+        self.inner, self.fail_on, self.calls = inner, fail_on, 0
+        self.name, self.dimension = inner.name, inner.dimension
+
+    def encode_query(self, texts):
+        return self.inner.encode_query(texts)
+
+    def encode_passage(self, texts, *, show_progress=False):
+        self.calls += 1
+        if self.calls == self.fail_on:
+            raise KeyboardInterrupt
+        return self.inner.encode_passage(texts)
+
+
+def test_an_interrupted_update_recovers_and_the_rerun_completes_without_duplicates(tmp_path, encoder, monkeypatch):
+    monkeypatch.setattr(collection_module, "ENCODE_CHUNK", 1)
+    coll = Collection("coll3", tmp_path, create=True)
+    coll.update([SourceUpdate("old", "s", passages("old", "to be replaced"))], encoder)
+    texts = [f"passage number {i} about topic {i}" for i in range(6)]
+    update = [SourceUpdate("new", "s", passages("new", *texts)), SourceUpdate("old", None, None)]
+    with pytest.raises(KeyboardInterrupt):
+        coll.update(update, FailingEncoder(encoder, fail_on=4))
+    reopened = Collection("coll3", tmp_path)
+    assert reopened.recover() is True  # the manifest named unfinished work
+    assert in_step(reopened)
+    assert 0 < reopened.count() <= 4  # the three vectors that reached Chroma were kept, the removal finished
+    assert reopened.signatures()["new"] is None  # so the next ingest looks at the source again
+    stats = reopened.update(update, encoder)
+    assert stats.added == 6 - 3 and stats.unchanged == 3
+    assert sorted(p.text for p in reopened.passages()) == sorted(texts)
+    assert reopened.dense().count() == 6 and in_step(reopened) and reopened.recover() is False
+
+
+def test_vectors_of_two_models_never_mix(tmp_path, encoder):
+    coll = Collection("coll4", tmp_path, create=True)
+    coll.update([SourceUpdate("a", "s", passages("a", "text"))], encoder)
+    with pytest.raises(RagError, match="was encoded with model"):
+        coll.check_model("/some/other/model")
+
+
+def test_drop_removes_everything(tmp_path, encoder):
+    coll = Collection("coll5", tmp_path, create=True)
+    coll.update([SourceUpdate("a", "s", passages("a", "text"))], encoder)
+    coll.drop()
+    with pytest.raises(CollectionNotFound):
+        Collection("coll5", tmp_path)
+    fresh = Collection("coll5", tmp_path, create=True)
+    assert fresh.count() == 0 and fresh.dense(create=True).count() == 0
