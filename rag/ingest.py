@@ -6,6 +6,7 @@ file's stale passages are removed, and a file that fails keeps whatever it had i
 
 from __future__ import annotations
 
+import shutil
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -71,14 +72,21 @@ def ingest(paths: Sequence[str], settings: Settings, *, collection: str | None =
     found = discover(paths)
     report.failed.extend(found.failures)
     report.unsupported_skipped = found.unsupported
+    created = False
     try:
         coll = Collection(name, settings.store, chroma_url=settings.chroma_url)
     except CollectionNotFound:
         if not found.inputs:
             return report
         coll = Collection(name, settings.store, chroma_url=settings.chroma_url, create=True)
+        created = True
     try:
         return _ingest_into(coll, found.inputs, found.folders, settings, report, prune, progress)
+    except BaseException:
+        if created and coll.count() == 0:  # leave no empty shell behind when the first ingest fails
+            coll.close()
+            shutil.rmtree(coll.dir, ignore_errors=True)
+        raise
     finally:
         coll.close()
 
