@@ -106,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             options = {"fusion": fusion} if fusion else {}
             retriever = open_retriever(settings.model_copy(update=options), coll, mode)
             start = time.perf_counter()
-            results[label] = top_k_accuracy(questions, lambda q, k: [p.text for p, _ in retriever.search(q, k)], ks)
+            results[label] = top_k_accuracy(questions, lambda q, k, r=retriever: [p.text for p, _ in r.search(q, k)], ks)
             results[label]["ms_per_question"] = round(1000 * (time.perf_counter() - start) / max(1, len(questions)), 1)
     except (RagError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

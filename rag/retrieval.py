@@ -31,6 +31,7 @@ def resolve_collection(settings: Settings, name: str | None = None) -> str:
 
 def open_collection(settings: Settings, name: str | None = None) -> Collection:
     coll = Collection(resolve_collection(settings, name), settings.store, chroma_url=settings.chroma_url)
+    coll.recover(block=False)  # finish an update a crash interrupted, unless one is running now
     if coll.count() == 0:
         coll.close()
         raise CollectionNotFound(f"collection {coll.name!r} is empty: add documents with "

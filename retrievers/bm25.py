@@ -11,17 +11,18 @@ from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 
 from .bm25_index import BM25Index
 from .collection import Collection
-from .dense import DEFAULT_TOP_K, collection_config, open_collection, read_persist_file, write_persist_file
+from .dense import DEFAULT_TOP_K
 from .encoders import Encoder
 from .nodes import to_nodes
 from .passages import Passage
+from .persist import PersistMixin, open_collection
 
 
 class PassageLookup(Protocol):
     def get(self, ids: Sequence[str]) -> dict[str, Passage]: ...
 
 
-class BM25Retriever(BaseRetriever):
+class BM25Retriever(PersistMixin, BaseRetriever):
     """Sparse retrieval by BM25 (bm25s, English stemming and stopwords), the paper's baseline.
 
     Args:
@@ -50,17 +51,6 @@ class BM25Retriever(BaseRetriever):
         coll = open_collection(collection, store_dir, chroma_url, nodes, encoder)
         return cls(coll.bm25, coll, similarity_top_k, collection=coll, callback_manager=callback_manager,
                    verbose=verbose)
-
-    def persist(self, persist_dir: str | Path) -> None:
-        """Record where the collection lives; its BM25 index persists beside its passages."""
-        if self.collection is None:
-            raise ValueError("only a retriever opened on a collection can be persisted")
-        write_persist_file(persist_dir, {"class": type(self).__name__, **collection_config(self.collection),
-                                         "similarity_top_k": self.similarity_top_k})
-
-    @classmethod
-    def from_persist_dir(cls, persist_dir: str | Path, **kwargs: Any) -> "BM25Retriever":
-        return cls.from_defaults(**{**read_persist_file(persist_dir, cls.__name__), **kwargs})
 
     @property
     def index(self) -> BM25Index:

@@ -198,12 +198,16 @@ class Collection:
     # -- writing -----------------------------------------------------------------------------
 
     @contextmanager
-    def _writing(self) -> Iterator[None]:
-        """One writer per collection across processes."""
+    def _writing(self, block: bool = True) -> Iterator[bool]:
+        """One writer per collection across processes; yields False when `block=False` and it is taken."""
         with open(self.dir / "lock", "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
             try:
-                yield
+                fcntl.flock(fh, fcntl.LOCK_EX if block else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
@@ -305,10 +309,14 @@ class Collection:
             self._db.executemany("INSERT OR REPLACE INTO pending(id, source, op) VALUES (?,?,'add')",
                                  [(p.id, p.source) for p in to_add])
 
-    def recover(self) -> bool:
-        """Finish an update that was interrupted; True when there was one."""
-        with self._writing():
-            return self._recover_locked()
+    def recover(self, block: bool = True) -> bool:
+        """Finish an update that was interrupted; True when there was one.
+
+        With `block=False` it does nothing while another process holds the write lock: pending
+        work then belongs to an update in progress, not to a crash.
+        """
+        with self._writing(block) as locked:
+            return locked and self._recover_locked()
 
     def _recover_locked(self) -> bool:
         """Roll an interrupted update forward: vectors that reached Chroma join the table, removals

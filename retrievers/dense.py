@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -14,43 +13,14 @@ from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 from .chroma_store import Store
 from .collection import Collection
 from .encoders import Encoder
-from .nodes import nodes_to_updates, to_nodes
+from .nodes import to_nodes
 from .passages import Passage
+from .persist import PersistMixin, open_collection
 
 DEFAULT_TOP_K = 20
-PERSIST_FILENAME = "retriever.json"
 
 
-def open_collection(collection: str | Collection, store_dir: str | Path | None, chroma_url: str | None,
-                    nodes: Optional[Sequence[BaseNode]], encoder: Encoder | None) -> Collection:
-    """The collection behind a retriever; `nodes`, when given, are indexed into it first."""
-    if isinstance(collection, Collection):
-        coll = collection
-    else:
-        coll = Collection(collection, store_dir, chroma_url=chroma_url, create=nodes is not None)
-    if nodes is not None:
-        coll.update(nodes_to_updates(nodes), encoder)
-    return coll
-
-
-def write_persist_file(persist_dir: str | Path, config: dict[str, Any]) -> None:
-    path = Path(persist_dir)
-    path.mkdir(parents=True, exist_ok=True)
-    (path / PERSIST_FILENAME).write_text(json.dumps(config, indent=2), encoding="utf-8")
-
-
-def read_persist_file(persist_dir: str | Path, expected: str) -> dict[str, Any]:
-    config = json.loads((Path(persist_dir) / PERSIST_FILENAME).read_text(encoding="utf-8"))
-    if config.pop("class") != expected:
-        raise ValueError(f"{persist_dir} holds a different retriever, not a {expected}")
-    return config
-
-
-def collection_config(coll: Collection) -> dict[str, Any]:
-    return {"collection": coll.name, "store_dir": str(coll.store_dir.resolve()), "chroma_url": coll.chroma_url}
-
-
-class DPRRetriever(BaseRetriever):
+class DPRRetriever(PersistMixin, BaseRetriever):
     """Dense passage retrieval (Karpukhin et al. 2020): the question encoder's vector is matched
     against passage vectors by inner product.
 
@@ -79,17 +49,6 @@ class DPRRetriever(BaseRetriever):
         coll = open_collection(collection, store_dir, chroma_url, nodes, encoder)
         return cls(coll.dense(), encoder or coll.encoder(), similarity_top_k, collection=coll,
                    callback_manager=callback_manager, verbose=verbose)
-
-    def persist(self, persist_dir: str | Path) -> None:
-        """Record where the collection lives; the vectors themselves persist in the store."""
-        if self.collection is None:
-            raise ValueError("only a retriever opened on a collection can be persisted")
-        write_persist_file(persist_dir, {"class": type(self).__name__, **collection_config(self.collection),
-                                         "similarity_top_k": self.similarity_top_k})
-
-    @classmethod
-    def from_persist_dir(cls, persist_dir: str | Path, **kwargs: Any) -> "DPRRetriever":
-        return cls.from_defaults(**{**read_persist_file(persist_dir, cls.__name__), **kwargs})
 
     def encode_query(self, query: str) -> np.ndarray:
         return self.encoder.encode_query([query])[0]

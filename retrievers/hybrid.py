@@ -12,16 +12,17 @@ from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 
 from .bm25 import BM25Retriever
 from .collection import Collection
-from .dense import DEFAULT_TOP_K, DPRRetriever, collection_config, open_collection, read_persist_file, write_persist_file
+from .dense import DEFAULT_TOP_K, DPRRetriever
 from .encoders import Encoder
 from .fusion import Fusion, Normalization, linear_fusion, reciprocal_rank_fusion
 from .nodes import to_nodes
 from .passages import Passage
+from .persist import PersistMixin, open_collection
 
 DEFAULT_CANDIDATES = 100
 
 
-class HybridRetriever(BaseRetriever):
+class HybridRetriever(PersistMixin, BaseRetriever):
     """Dense and sparse retrieval fused, as DPR's hybrid (BM25 + lambda * sim) or by reciprocal rank.
 
     Both retrievers return `candidates` passages (at least `similarity_top_k`); the runs are
@@ -68,19 +69,9 @@ class HybridRetriever(BaseRetriever):
         sparse = BM25Retriever.from_defaults(coll, similarity_top_k=similarity_top_k)
         return cls(dense, sparse, similarity_top_k=similarity_top_k, collection=coll, **options)
 
-    def persist(self, persist_dir: str | Path) -> None:
-        """Record the collection and the fusion settings; the indexes persist in the store."""
-        if self.collection is None:
-            raise ValueError("only a retriever opened on a collection can be persisted")
-        write_persist_file(persist_dir, {
-            "class": type(self).__name__, **collection_config(self.collection),
-            "similarity_top_k": self.similarity_top_k, "fusion": self.fusion.value, "candidates": self.candidates,
-            "rrf_k": self.rrf_k, "dense_weight": self.dense_weight, "normalization": self.normalization.value,
-        })
-
-    @classmethod
-    def from_persist_dir(cls, persist_dir: str | Path, **kwargs: Any) -> "HybridRetriever":
-        return cls.from_defaults(**{**read_persist_file(persist_dir, cls.__name__), **kwargs})
+    def persist_config(self) -> dict[str, Any]:
+        return {"similarity_top_k": self.similarity_top_k, "fusion": self.fusion.value, "candidates": self.candidates,
+                "rrf_k": self.rrf_k, "dense_weight": self.dense_weight, "normalization": self.normalization.value}
 
     def search(self, query: str, k: int | None = None) -> list[tuple[Passage, float]]:
         """The fused top passages with their fused scores."""

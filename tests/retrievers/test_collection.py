@@ -95,3 +95,15 @@ def test_drop_removes_everything(tmp_path, encoder):
         Collection("coll5", tmp_path)
     fresh = Collection("coll5", tmp_path, create=True)
     assert fresh.count() == 0 and fresh.dense(create=True).count() == 0
+
+
+def test_a_reader_does_not_recover_while_a_writer_holds_the_lock(tmp_path, encoder):
+    coll = Collection("coll6", tmp_path, create=True)
+    coll.update([SourceUpdate("a", "s", passages("a", "text"))], encoder)
+    pid = next(coll.passages()).id
+    coll._db.execute("INSERT INTO pending(id, source, op) VALUES (?, 'a', 'remove')", (pid,))  # work in flight
+    with coll._writing():
+        assert Collection("coll6", tmp_path).recover(block=False) is False
+        assert coll.count() == 1
+    assert Collection("coll6", tmp_path).recover(block=False) is True  # the writer is gone: a crash
+    assert coll.count() == 0 and in_step(coll)
