@@ -86,7 +86,7 @@ def _print_hits(hits: Sequence[tuple[Any, float]]) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from .ingest import ingest
+    from .ingestion import ingest
 
     settings = _settings(args)
     report = ingest(args.paths, settings, prune=args.prune, progress=args.progress and not args.json)

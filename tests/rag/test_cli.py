@@ -85,3 +85,11 @@ def test_the_installed_command_runs_without_a_traceback(store):
     bad = subprocess.run([sys.executable, "-m", "rag", "search", "x", "-c", "bad/name"], capture_output=True,
                          text=True, env=env, cwd=ROOT)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and "invalid collection name" in bad.stderr
+
+
+def test_help_loads_no_heavy_library():
+    code = ("import sys, rag.cli; rag.cli.build_parser().format_help(); "
+            "print(sorted(m for m in ('torch', 'chromadb', 'llama_index', 'sentence_transformers', 'bm25s') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0 and out.stdout.strip() == "[]"
