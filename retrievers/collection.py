@@ -221,7 +221,7 @@ class Collection:
         with self._writing():
             self._recover_locked()
             self.check_model(encoder.name)
-            stats, to_add, to_remove, touched = self._diff(updates)
+            stats, to_add, to_remove = self._diff(updates)
             changed = bool(to_add or to_remove)
             if changed:
                 self._write_pending(to_add, to_remove)
@@ -253,11 +253,10 @@ class Collection:
                 self._write_meta({**self.meta, "model": encoder.name, "dimension": encoder.dimension})
         return stats
 
-    def _diff(self, updates: Sequence[SourceUpdate]) -> tuple[UpdateStats, list[Passage], list[tuple[str, str]], set[str]]:
+    def _diff(self, updates: Sequence[SourceUpdate]) -> tuple[UpdateStats, list[Passage], list[tuple[str, str]]]:
         stats = UpdateStats()
         to_add: list[Passage] = []
         to_remove: list[tuple[str, str]] = []
-        touched: set[str] = set()
         seen: set[str] = set()
         for update in updates:
             with self._db_lock:
@@ -273,9 +272,7 @@ class Collection:
             stats.removed += len(removed)
             stats.unchanged += unchanged
             stats.sources[update.source] = (len(added), unchanged, len(removed))
-            if added or removed:
-                touched.add(update.source)
-        return stats, to_add, to_remove, touched
+        return stats, to_add, to_remove
 
     def check_model(self, name: str) -> None:
         """Refuse to mix vectors of two models in one collection."""
