@@ -39,5 +39,11 @@ class Settings(BaseSettings):
     def _expand(cls, value: object) -> object:
         return Path(value).expanduser() if isinstance(value, (str, Path)) else value
 
+    def model_for(self, collection_model: str | None) -> str:
+        """The encoder to use: an explicitly set model wins, else the one the collection was built with."""
+        if "model" in self.model_fields_set or collection_model is None:
+            return self.model
+        return collection_model
+
     def encoder_options(self) -> dict:
         return {"batch_size": self.batch_size, "device": self.device}

@@ -166,6 +166,15 @@ class ChromaStore:
         got = self._call("get", ids=list(ids), include=["embeddings"])
         return {pid: np.asarray(vec, dtype=np.float32) for pid, vec in zip(got["ids"], got["embeddings"])}
 
+    def passages(self, ids: Sequence[str]) -> list[Passage]:
+        """Stored passages (text and metadata) by id; ids that are absent are left out."""
+        out: list[Passage] = []
+        for start in range(0, len(ids), 1000):
+            got = self._call("get", ids=list(ids[start : start + 1000]), include=["documents", "metadatas"])
+            out.extend(Passage.from_metadata(pid, doc or "", meta)
+                       for pid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]))
+        return out
+
     def ids(self) -> set[str]:
         """Every id in the collection (for consistency checks)."""
         out: set[str] = set()

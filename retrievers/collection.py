@@ -28,7 +28,7 @@ from typing import Iterator, Sequence
 
 from .bm25_index import BM25Index
 from .chroma_store import ChromaStore, validate_collection_name
-from .encoders import DPREncoder, Encoder
+from .encoders import DEFAULT_MODEL, DPREncoder, Encoder
 from .errors import CollectionNotFound, RagError
 from .passages import Passage
 
@@ -124,7 +124,7 @@ class Collection:
     def encoder(self, **options: object) -> Encoder:
         """The collection's passage/question encoder, loaded once."""
         if self._encoder is None:
-            self._encoder = DPREncoder(self.model or "all-MiniLM-L6-v2", **options)  # type: ignore[arg-type]
+            self._encoder = DPREncoder(self.model or DEFAULT_MODEL, **options)  # type: ignore[arg-type]
         return self._encoder
 
     def bm25(self) -> BM25Index:
@@ -327,11 +327,7 @@ class Collection:
         removes = [pid for pid, _, op in pending if op == "remove"]
         adds = [pid for pid, _, op in pending if op == "add"]
         dense.delete(removes)
-        arrived: list[Passage] = []
-        for start in range(0, len(adds), 1000):
-            got = dense._call("get", ids=adds[start : start + 1000], include=["documents", "metadatas"])
-            arrived.extend(Passage.from_metadata(pid, doc or "", meta)
-                           for pid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]))
+        arrived = dense.passages(adds)
         with self._db_lock, self._transaction():
             self._db.executemany("DELETE FROM passages WHERE id=?", [(pid,) for pid in removes])
             self._db.executemany(
