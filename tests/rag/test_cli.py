@@ -93,3 +93,19 @@ def test_help_loads_no_heavy_library():
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0 and out.stdout.strip() == "[]"
+
+
+def test_delete_removes_a_collection(store, capsys):
+    code, out, _ = run(capsys, "delete", "default", "--store", store)
+    assert code == 0 and out.strip() == "deleted collection default"
+    code, out, _ = run(capsys, "collections", "--store", store)
+    assert code == 0 and out.startswith("no collections in")
+    code, _, err = run(capsys, "delete", "default", "--store", store)
+    assert code == 1 and "does not exist" in err
+
+
+def test_package_exports_resolve_to_the_functions():
+    import rag
+
+    assert callable(rag.ingest) and rag.ingest.__name__ == "ingest"
+    assert rag.Settings.__name__ == "Settings"

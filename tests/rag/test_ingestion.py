@@ -80,3 +80,41 @@ def test_collection_defaults():
 def test_a_collection_remembers_its_encoder(ingested):
     coll = Collection("default", ingested.store)
     assert coll.model == "all-MiniLM-L6-v2" and coll.meta["dimension"] == 384
+
+
+def test_search_picks_default_or_the_only_collection(docs, settings):
+    from rag.retrieval import resolve_collection
+    from retrievers import RagError
+
+    assert resolve_collection(settings) == "default"  # nothing yet: the default name
+    ingest([str(docs)], settings, collection="only-one", progress=False)
+    assert resolve_collection(settings) == "only-one"
+    ingest([str(docs)], settings, collection="another", progress=False)
+    try:
+        resolve_collection(settings)
+        raise AssertionError("expected an error naming the collections")
+    except RagError as exc:
+        assert "another, only-one" in str(exc) and "--collection" in str(exc)
+    assert resolve_collection(settings, "another") == "another"
+
+
+def test_a_different_model_is_refused_before_any_work(ingested, docs, tmp_path):
+    import pytest
+
+    from retrievers import RagError, resolve_model_path
+
+    other = tmp_path / "other-model"
+    other.symlink_to(resolve_model_path("all-MiniLM-L6-v2"), target_is_directory=True)
+    (docs / "new.txt").write_text("A file that must not be read under the wrong model.")
+    with pytest.raises(RagError, match="was encoded with model 'all-MiniLM-L6-v2'"):
+        ingest([str(docs)], ingested.model_copy(update={"model": str(other)}), progress=False)
+    assert Collection("default", ingested.store).count() == 5
+
+
+def test_opening_for_search_finishes_a_crashed_update(ingested):
+    coll = Collection("default", ingested.store)
+    victim = next(coll.passages())
+    coll._db.execute("INSERT INTO pending(id, source, op) VALUES (?, ?, 'remove')", (victim.id, victim.source))
+    reopened = open_collection(ingested)
+    assert reopened.count() == 4 and victim.id not in reopened.get([victim.id])
+    assert not any(reopened.consistency().values())
