@@ -24,7 +24,7 @@ def _retrieval_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dense-weight", dest="dense_weight", type=float,
                         help="lambda of linear fusion (default 1.1) or the dense run's RRF weight (default 1.0)")
     parser.add_argument("--candidates", type=int, help="passages each retriever contributes to fusion (default 100)")
-    parser.add_argument("--model", help="question encoder (default: the collection's model)")
+    parser.add_argument("--encoder", help="question encoder (default: the one the collection was built with)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "corpus 'wiki-vital'. Re-ingesting is incremental.")
     p.add_argument("paths", nargs="+", metavar="PATH")
     _common(p)
-    p.add_argument("--model", help="encoder for a new collection: a shipped model name or a model directory")
+    p.add_argument("--encoder", help="encoder for a new collection: a shipped model name or a model directory")
     p.add_argument("--passage-words", dest="passage_words", type=int, help="passage length in words (default 100)")
     p.add_argument("--split-records", dest="split_records", action="store_true", default=None,
                    help="also split JSON/JSONL records and built-in corpora into passages")
@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> Any:
     from .config import Settings
 
-    keys = ("store", "chroma_url", "collection", "model", "passage_words", "split_records", "mode", "top_k",
+    keys = ("store", "chroma_url", "collection", "encoder", "passage_words", "split_records", "mode", "top_k",
             "fusion", "dense_weight", "candidates")
     overrides = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     return Settings(**overrides)

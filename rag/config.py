@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     store: Path = Field(default_factory=default_store_dir, description="store directory (collections live here)")
     chroma_url: Optional[str] = Field(None, description="Chroma server URL; unset = embedded Chroma in the store")
     collection: Optional[str] = Field(None, description="collection name (see README for the default)")
-    model: str = Field(DEFAULT_MODEL, description="encoder: a shipped model name or a local model directory")
+    encoder: str = Field(DEFAULT_MODEL, description="encoder: a shipped model name or a local model directory")
     device: Optional[str] = Field(None, description="torch device for the encoder (cpu, cuda)")
     batch_size: int = Field(32, ge=1, description="encoder batch size")
     passage_words: int = Field(DEFAULT_PASSAGE_WORDS, ge=0, description="passage length in words (0 = no split)")
@@ -39,10 +39,10 @@ class Settings(BaseSettings):
     def _expand(cls, value: object) -> object:
         return Path(value).expanduser() if isinstance(value, (str, Path)) else value
 
-    def model_for(self, collection_model: str | None) -> str:
-        """The encoder to use: an explicitly set model wins, else the one the collection was built with."""
-        if "model" in self.model_fields_set or collection_model is None:
-            return self.model
+    def encoder_for(self, collection_model: str | None) -> str:
+        """The encoder to use: an explicitly set one wins, else the one the collection was built with."""
+        if "encoder" in self.model_fields_set or collection_model is None:
+            return self.encoder
         return collection_model
 
     def encoder_options(self) -> dict:

@@ -94,7 +94,7 @@ def ingest(paths: Sequence[str], settings: Settings, *, collection: str | None =
 def _ingest_into(coll: Collection, inputs: list[Input], folders: list[Path], settings: Settings,
                  report: IngestReport, prune: bool, progress: bool) -> IngestReport:
     coll.recover()
-    model = settings.model_for(coll.model)
+    model = settings.encoder_for(coll.model)
     coll.check_model(model_name(model))  # before any work, not after reading everything
     settings_key = f"w{settings.passage_words}{'s' if settings.split_records else ''}"
     stored = coll.signatures()

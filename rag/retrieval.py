@@ -45,7 +45,7 @@ def open_retriever(settings: Settings, collection: Collection, mode: str | None 
     k = settings.top_k
     if mode == "bm25":
         return BM25Retriever.from_defaults(collection, similarity_top_k=k)
-    encoder = DPREncoder(settings.model_for(collection.model), **settings.encoder_options())
+    encoder = DPREncoder(settings.encoder_for(collection.model), **settings.encoder_options())
     collection.check_model(encoder.name)
     if mode == "dense":
         return DPRRetriever.from_defaults(collection, encoder=encoder, similarity_top_k=k)

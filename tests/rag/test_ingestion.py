@@ -107,7 +107,7 @@ def test_a_different_model_is_refused_before_any_work(ingested, docs, tmp_path):
     other.symlink_to(resolve_model_path("all-MiniLM-L6-v2"), target_is_directory=True)
     (docs / "new.txt").write_text("A file that must not be read under the wrong model.")
     with pytest.raises(RagError, match="was encoded with model 'all-MiniLM-L6-v2'"):
-        ingest([str(docs)], ingested.model_copy(update={"model": str(other)}), progress=False)
+        ingest([str(docs)], ingested.model_copy(update={"encoder": str(other)}), progress=False)
     assert Collection("default", ingested.store).count() == 5
 
 
