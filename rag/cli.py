@@ -27,6 +27,15 @@ def _retrieval_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoder", help="question encoder (default: the one the collection was built with)")
 
 
+def _answer_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="LLM as a litellm model string, e.g. openai/gpt-4o-mini, ollama/llama3.1 "
+                        "(env RAG_MODEL; default: the embedded local/smollm2)")
+    parser.add_argument("--api-base", dest="api_base", help="LLM server URL (env RAG_API_BASE)")
+    parser.add_argument("--context-k", dest="context_k", type=int, help="passages the LLM reads (default 3)")
+    parser.add_argument("--max-tokens", dest="max_tokens", type=int, help="longest answer (default 256)")
+    parser.add_argument("--prompts-dir", dest="prompts_dir", help="directory of prompt overrides (env RAG_PROMPTS_DIR)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rag", description="Retrieval-augmented chat backend on Dense Passage Retrieval (DPR + BM25).")
@@ -51,6 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
     _retrieval_options(p)
     p.add_argument("--json", action="store_true", help='print [{"id","score","title","source","text"}, ...]')
 
+    for name, text in (("ask", "answer a question from a collection, with cited sources"),
+                       ("chat", "interactive chat with history (/sources, /reset, /quit)")):
+        p = sub.add_parser(name, help=text)
+        if name == "ask":
+            p.add_argument("question")
+        _common(p)
+        _retrieval_options(p)
+        _answer_options(p)
+        if name == "ask":
+            p.add_argument("--json", action="store_true",
+                           help='print {"answer", "sources", "model", "timings", ...} instead of streaming')
+
     p = sub.add_parser("collections", help="list collections")
     _common(p)
     p.add_argument("--json", action="store_true")
@@ -65,7 +86,7 @@ def _settings(args: argparse.Namespace) -> Any:
     from .config import Settings
 
     keys = ("store", "chroma_url", "collection", "encoder", "passage_words", "split_records", "mode", "top_k",
-            "fusion", "dense_weight", "candidates")
+            "fusion", "dense_weight", "candidates", "model", "api_base", "context_k", "max_tokens", "prompts_dir")
     overrides = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     return Settings(**overrides)
 
@@ -126,6 +147,73 @@ def cmd_search(args: argparse.Namespace) -> int:
         _print_hits(retriever.search(question))
 
 
+def _print_sources(answer: Any) -> None:
+    shown = answer.cited or answer.sources
+    label = "sources" if answer.cited else "retrieved (none cited)"
+    if not shown:
+        return
+    print(f"\n{label}:")
+    for s in shown:
+        d = s.to_dict()
+        where = d["source"] if d["source"] != d["title"] else ""
+        print(f"  [{d['n']}] {d['title']}" + (f" ({where})" if where else "") + f"  score {d['score']:.4f}")
+
+
+def _stream_answer(engine: Any, question: str, history: list) -> Any:
+    stream = engine.stream(question, history)
+    for piece in stream:
+        print(piece, end="", flush=True)
+    print()
+    return stream.answer
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from .app import build_engine
+
+    engine = build_engine(_settings(args))
+    if args.json:
+        print(json.dumps(engine.ask(args.question).to_dict(), indent=2, ensure_ascii=False))
+        return 0
+    _print_sources(_stream_answer(engine, args.question, []))
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from .app import build_engine
+
+    engine = build_engine(_settings(args))
+    history: list[dict[str, str]] = []
+    last = None
+    print(f"chatting with {engine.llm.model} over {engine.retriever.collection.name}; "
+          "/sources, /reset, /quit", file=sys.stderr)
+    while True:
+        try:
+            line = input("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print(file=sys.stderr)
+            return 0
+        if not line:
+            continue
+        if line in ("/quit", "/exit", "/q"):
+            return 0
+        if line == "/reset":
+            history, last = [], None
+            print("(history cleared)")
+            continue
+        if line == "/sources":
+            if last is None:
+                print("(no answer yet)")
+            else:
+                _print_sources(last)
+            continue
+        if line.startswith("/"):
+            print("commands: /sources, /reset, /quit")
+            continue
+        print("rag> ", end="", flush=True)
+        last = _stream_answer(engine, line, history)
+        history += [{"role": "user", "content": line}, {"role": "assistant", "content": last.answer}]
+
+
 def cmd_collections(args: argparse.Namespace) -> int:
     from retrievers.collection import Collection, list_collections
 
@@ -154,7 +242,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "collections": cmd_collections, "delete": cmd_delete}
+COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat,
+            "collections": cmd_collections, "delete": cmd_delete}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

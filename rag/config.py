@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from retrievers.collection import default_store_dir
@@ -16,7 +16,7 @@ from retrievers.passages import DEFAULT_PASSAGE_WORDS
 class Settings(BaseSettings):
     """Typed configuration, passed down explicitly; nothing else reads the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore", populate_by_name=True)
 
     store: Path = Field(default_factory=default_store_dir, description="store directory (collections live here)")
     chroma_url: Optional[str] = Field(None, description="Chroma server URL; unset = embedded Chroma in the store")
@@ -33,6 +33,21 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=1)
     dense_weight: Optional[float] = Field(None, description="lambda for linear fusion (1.1) / dense weight in RRF (1.0)")
     normalization: Literal["zscore", "minmax", "none"] = "zscore"
+
+    # answers
+    model: Optional[str] = Field(None, description="LLM: a litellm model string; unset = the embedded local/smollm2")
+    api_base: Optional[str] = Field(None, description="base URL for the LLM (an Ollama or vLLM server, say)")
+    context_k: int = Field(3, ge=1, description="passages the LLM reads (3 suits the tiny local model)")
+    max_tokens: int = Field(256, ge=1, description="longest answer, in tokens")
+    temperature: float = Field(0.0, ge=0.0)
+    llm_timeout: float = Field(60.0, gt=0)
+    prompts_dir: Optional[Path] = Field(None, description="directory of prompt overrides (NAME.txt)")
+    langfuse_public_key: Optional[str] = Field(
+        None, validation_alias=AliasChoices("RAG_LANGFUSE_PUBLIC_KEY", "LANGFUSE_PUBLIC_KEY"), repr=False)
+    langfuse_secret_key: Optional[str] = Field(
+        None, validation_alias=AliasChoices("RAG_LANGFUSE_SECRET_KEY", "LANGFUSE_SECRET_KEY"), repr=False)
+    langfuse_host: Optional[str] = Field(
+        None, validation_alias=AliasChoices("RAG_LANGFUSE_HOST", "LANGFUSE_HOST", "LANGFUSE_BASE_URL"))
 
     @field_validator("store", mode="before")
     @classmethod

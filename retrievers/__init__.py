@@ -15,11 +15,12 @@ from .errors import CollectionNotFound, ModelNotFound, RagError, StoreUnavailabl
 from .fusion import Fusion, Normalization, linear_fusion, reciprocal_rank_fusion
 from .hybrid import HybridRetriever
 from .passages import DEFAULT_PASSAGE_WORDS, Passage, make_passages, passage_ids, split_text
+from .tracing import NULL_TRACER, NullTracer, Span, Tracer
 
 __all__ = [
     "BM25Index", "BM25Retriever", "ChromaStore", "Collection", "CollectionNotFound", "DEFAULT_MODEL",
     "DEFAULT_PASSAGE_WORDS", "DPREncoder", "DPRRetriever", "Encoder", "Fusion", "HybridRetriever",
-    "ModelNotFound", "Normalization", "Passage", "RagError", "SourceUpdate", "Store", "StoreUnavailable",
+    "ModelNotFound", "NULL_TRACER", "Normalization", "NullTracer", "Passage", "RagError", "SourceUpdate", "Span", "Store", "StoreUnavailable", "Tracer",
     "UpdateStats", "chroma_client", "default_store_dir", "linear_fusion", "list_collections", "make_passages",
     "passage_ids", "reciprocal_rank_fusion", "resolve_model_path", "split_text", "validate_collection_name",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -18,6 +19,7 @@ from .fusion import Fusion, Normalization, linear_fusion, reciprocal_rank_fusion
 from .nodes import to_nodes
 from .passages import Passage
 from .persist import PersistMixin, open_collection
+from .tracing import NULL_TRACER, Tracer, run_summary
 
 DEFAULT_CANDIDATES = 100
 
@@ -73,27 +75,38 @@ class HybridRetriever(PersistMixin, BaseRetriever):
         return {"similarity_top_k": self.similarity_top_k, "fusion": self.fusion.value, "candidates": self.candidates,
                 "rrf_k": self.rrf_k, "dense_weight": self.dense_weight, "normalization": self.normalization.value}
 
-    def search(self, query: str, k: int | None = None) -> list[tuple[Passage, float]]:
-        """The fused top passages with their fused scores."""
+    def search(self, query: str, k: int | None = None, *, tracer: Tracer = NULL_TRACER) -> list[tuple[Passage, float]]:
+        """The fused top passages with their fused scores; each step is a span of `tracer`."""
         k = k or self.similarity_top_k
         depth = max(self.candidates, k)
-        sparse_future = self._pool.submit(self.sparse.search_ids, query, depth)  # BM25 runs while we encode
-        vector = self.dense.encode_query(query)
-        dense_hits = self.dense.search_vector(vector, depth)
+        context = contextvars.copy_context()  # so the BM25 span nests under the caller's span
+        sparse_future = self._pool.submit(context.run, self._sparse_run, query, depth, tracer)  # runs while we encode
+        with tracer.span("retrieve.dense", input={"query": query, "k": depth}) as span:
+            vector = self.dense.encode_query(query)
+            dense_hits = self.dense.search_vector(vector, depth)
+            dense_run = [(p.id, s) for p, s in dense_hits]
+            span.update(output=run_summary(dense_run))
         sparse_run = sparse_future.result()
-        dense_run = [(p.id, s) for p, s in dense_hits]
-        if self.fusion is Fusion.RRF:
-            fused = reciprocal_rank_fusion([sparse_run, dense_run], k=self.rrf_k, top_k=k,
-                                           weights=[1.0, self.dense_weight])
-        else:
-            sparse_scores, dense_scores = dict(sparse_run), dict(dense_run)
-            sparse_scores.update(self.sparse.score(query, [pid for pid in dense_scores if pid not in sparse_scores]))
-            dense_scores.update(self.dense.score_vector(vector, [pid for pid in sparse_scores if pid not in dense_scores]))
-            fused = linear_fusion(sparse_scores, dense_scores, weight=self.dense_weight,
-                                  normalization=self.normalization, top_k=k)
+        with tracer.span("retrieve.fusion", input={"method": self.fusion.value, "k": k}) as span:
+            if self.fusion is Fusion.RRF:
+                fused = reciprocal_rank_fusion([sparse_run, dense_run], k=self.rrf_k, top_k=k,
+                                               weights=[1.0, self.dense_weight])
+            else:
+                sparse_scores, dense_scores = dict(sparse_run), dict(dense_run)
+                sparse_scores.update(self.sparse.score(query, [pid for pid in dense_scores if pid not in sparse_scores]))
+                dense_scores.update(self.dense.score_vector(vector, [pid for pid in sparse_scores if pid not in dense_scores]))
+                fused = linear_fusion(sparse_scores, dense_scores, weight=self.dense_weight,
+                                      normalization=self.normalization, top_k=k)
+            span.update(output=run_summary(fused))
         known = {p.id: p for p, _ in dense_hits}
         known.update(self.sparse.passages.get([pid for pid, _ in fused if pid not in known]))
         return [(known[pid], score) for pid, score in fused if pid in known]
+
+    def _sparse_run(self, query: str, depth: int, tracer: Tracer) -> list[tuple[str, float]]:
+        with tracer.span("retrieve.bm25", input={"query": query, "k": depth}) as span:
+            run = self.sparse.search_ids(query, depth)
+            span.update(output=run_summary(run))
+        return run
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         return to_nodes(self.search(query_bundle.query_str))

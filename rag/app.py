@@ -1,0 +1,31 @@
+"""Wiring from settings: the collection's retriever, the LLM, the prompts and the tracer, as one Engine."""
+
+from __future__ import annotations
+
+from prompts import PromptSet
+from prompts.templates import PromptError
+from retrievers.errors import RagError
+
+from .config import Settings
+from .engine import Engine
+from .llm import LLM
+from .retrieval import open_collection, open_retriever
+from .tracing import make_tracer
+
+
+def build_llm(settings: Settings) -> LLM:
+    return LLM(settings.model, max_tokens=settings.max_tokens, temperature=settings.temperature,
+               timeout=settings.llm_timeout, api_base=settings.api_base)
+
+
+def build_engine(settings: Settings, collection: str | None = None) -> Engine:
+    """An answer engine over a collection, as the settings describe it."""
+    llm = build_llm(settings)  # a bad model string fails before anything is loaded
+    try:
+        prompts = PromptSet.load(settings.prompts_dir)
+    except PromptError as exc:
+        raise RagError(str(exc)) from None
+    coll = open_collection(settings, collection)
+    retriever = open_retriever(settings, coll)
+    tracer = make_tracer(settings.langfuse_public_key, settings.langfuse_secret_key, settings.langfuse_host)
+    return Engine(retriever, llm, prompts, tracer=tracer, context_k=settings.context_k)

