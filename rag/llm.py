@@ -9,6 +9,7 @@ model is asked for.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
 import threading
@@ -65,7 +66,16 @@ class _LocalModels:
             return self._models[key]
 
 
+    def close(self) -> None:
+        """Free the models while the interpreter is still whole (llama.cpp's finaliser fails at exit)."""
+        with self._lock:
+            for model, _ in self._models.values():
+                model.close()
+            self._models.clear()
+
+
 LOCAL_MODELS = _LocalModels()
+atexit.register(LOCAL_MODELS.close)
 
 
 def _build_local_handler() -> Any:
@@ -94,9 +104,7 @@ def _build_local_handler() -> Any:
             response.choices[0].finish_reason = out["choices"][0].get("finish_reason") or "stop"
             response.model = f"{LOCAL_PROVIDER}/{model}"
             usage = out.get("usage") or {}
-            setattr(response, "usage", litellm.Usage(prompt_tokens=usage.get("prompt_tokens", 0),
-                                                     completion_tokens=usage.get("completion_tokens", 0),
-                                                     total_tokens=usage.get("total_tokens", 0)))
+            response.usage = litellm.Usage(prompt_tokens=usage.get("prompt_tokens", 0), completion_tokens=usage.get("completion_tokens", 0), total_tokens=usage.get("total_tokens", 0))
             return response
 
         def streaming(self, model: str, messages: list, *args: Any, optional_params: dict | None = None,

@@ -109,3 +109,33 @@ def test_package_exports_resolve_to_the_functions():
 
     assert callable(rag.ingest) and rag.ingest.__name__ == "ingest"
     assert rag.Settings.__name__ == "Settings"
+
+
+def test_ask_json_through_any_litellm_model(store, capsys, fake_provider):
+    code, out, _ = run(capsys, "ask", "What is the red planet?", "--store", store, "--model", fake_provider,
+                       "--api-base", "http://unused", "--json")
+    data = json.loads(out)
+    assert code == 0 and set(data) >= {"answer", "sources", "model", "timings"}
+    assert data["model"] == fake_provider and data["answer"].startswith("echo: ")
+    assert data["retrieved"] and data["retrieved"][0]["title"] == "Mars"
+
+
+def test_ask_streams_and_chat_keeps_history(store, capsys, monkeypatch, fake_provider):
+    import io
+
+    code, out, _ = run(capsys, "ask", "red planet", "--store", store, "--model", fake_provider, "--api-base", "x")
+    assert code == 0 and out.startswith("echo: ") and ("sources:" in out or "retrieved (none cited):" in out)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("red planet\n/sources\n/reset\n/sources\n/oops\n/quit\n"))
+    code, out, err = run(capsys, "chat", "--store", store, "--model", fake_provider, "--api-base", "x")
+    assert code == 0 and "chatting with fake/model over default" in err
+    assert out.count("echo: ") == 1 and "Mars" in out and "(history cleared)" in out and "(no answer yet)" in out
+    assert "commands: /sources, /reset, /quit" in out
+
+
+def test_ask_errors_are_one_line(store, capsys):
+    code, _, err = run(capsys, "ask", "  ", "--store", store, "--model", "local/smollm2")
+    assert code == 1 and err == "error: the question is empty\n"
+    code, _, err = run(capsys, "ask", "hi", "--store", store, "--model", "nonsense")
+    assert code == 1 and err.startswith("error: unknown model 'nonsense'") and err.count("\n") == 1
+    code, _, err = run(capsys, "ask", "hi", "--store", store, "--collection", "nothing-here")
+    assert code == 1 and "rag ingest" in err
