@@ -16,9 +16,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--collection", "-c", help="collection name (env RAG_COLLECTION)")
 
 
-def _retrieval_options(parser: argparse.ArgumentParser) -> None:
+def _retrieval_options(parser: argparse.ArgumentParser, answers: bool = False) -> None:
     parser.add_argument("--mode", choices=["dense", "bm25", "hybrid"], help="retriever (default hybrid)")
-    parser.add_argument("-k", "--top-k", dest="top_k", type=int, help="passages to return (default 20)")
+    if answers:
+        parser.add_argument("-k", "--top-k", dest="context_k", type=int, help="passages the LLM reads (default 3)")
+    else:
+        parser.add_argument("-k", "--top-k", dest="top_k", type=int, help="passages to return (default 20)")
     parser.add_argument("--fusion", choices=["rrf", "linear"], help="hybrid fusion: reciprocal rank (default) "
                         "or DPR's linear BM25 + lambda * sim")
     parser.add_argument("--dense-weight", dest="dense_weight", type=float,
@@ -31,7 +34,6 @@ def _answer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="LLM as a litellm model string, e.g. openai/gpt-4o-mini, ollama/llama3.1 "
                         "(env RAG_MODEL; default: the embedded local/smollm2)")
     parser.add_argument("--api-base", dest="api_base", help="LLM server URL (env RAG_API_BASE)")
-    parser.add_argument("--context-k", dest="context_k", type=int, help="passages the LLM reads (default 3)")
     parser.add_argument("--max-tokens", dest="max_tokens", type=int, help="longest answer (default 256)")
     parser.add_argument("--prompts-dir", dest="prompts_dir", help="directory of prompt overrides (env RAG_PROMPTS_DIR)")
 
@@ -66,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "ask":
             p.add_argument("question")
         _common(p)
-        _retrieval_options(p)
+        _retrieval_options(p, answers=True)
         _answer_options(p)
         if name == "ask":
             p.add_argument("--json", action="store_true",
@@ -88,7 +90,14 @@ def _settings(args: argparse.Namespace) -> Any:
     keys = ("store", "chroma_url", "collection", "encoder", "passage_words", "split_records", "mode", "top_k",
             "fusion", "dense_weight", "candidates", "model", "api_base", "context_k", "max_tokens", "prompts_dir")
     overrides = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
-    return Settings(**overrides)
+    import tomllib
+
+    from retrievers.errors import RagError
+
+    try:
+        return Settings(**overrides)
+    except tomllib.TOMLDecodeError as exc:
+        raise RagError(f"the config file (rag.toml, ~/.config/rag/config.toml or RAG_CONFIG) is not valid TOML: {exc}") from None
 
 
 def _hit_json(passage: Any, score: float) -> dict:
@@ -159,8 +168,7 @@ def _print_sources(answer: Any) -> None:
         print(f"  [{d['n']}] {d['title']}" + (f" ({where})" if where else "") + f"  score {d['score']:.4f}")
 
 
-def _stream_answer(engine: Any, question: str, history: list) -> Any:
-    stream = engine.stream(question, history)
+def _stream_answer(stream: Any) -> Any:
     for piece in stream:
         print(piece, end="", flush=True)
     print()
@@ -174,16 +182,16 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(engine.ask(args.question).to_dict(), indent=2, ensure_ascii=False))
         return 0
-    _print_sources(_stream_answer(engine, args.question, []))
+    _print_sources(_stream_answer(engine.stream(args.question)))
     return 0
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
     from .app import build_engine
+    from .engine import ChatSession
 
     engine = build_engine(_settings(args))
-    history: list[dict[str, str]] = []
-    last = None
+    chat = ChatSession(engine)
     print(f"chatting with {engine.llm.model} over {engine.retriever.collection.name}; "
           "/sources, /reset, /quit", file=sys.stderr)
     while True:
@@ -197,21 +205,20 @@ def cmd_chat(args: argparse.Namespace) -> int:
         if line in ("/quit", "/exit", "/q"):
             return 0
         if line == "/reset":
-            history, last = [], None
+            chat.reset()
             print("(history cleared)")
             continue
         if line == "/sources":
-            if last is None:
+            if chat.last is None:
                 print("(no answer yet)")
             else:
-                _print_sources(last)
+                _print_sources(chat.last)
             continue
         if line.startswith("/"):
             print("commands: /sources, /reset, /quit")
             continue
         print("rag> ", end="", flush=True)
-        last = _stream_answer(engine, line, history)
-        history += [{"role": "user", "content": line}, {"role": "assistant", "content": last.answer}]
+        _stream_answer(chat.stream(line))
 
 
 def cmd_collections(args: argparse.Namespace) -> int:

@@ -1,16 +1,32 @@
-"""All settings in one place: defaults, overridden by `RAG_*` environment variables, then by CLI flags."""
+"""All settings in one place. Each comes from, in rising priority: its default, a TOML config file
+(`~/.config/rag/config.toml`, then `./rag.toml`, or the file `RAG_CONFIG` names), a `RAG_*`
+environment variable, and a CLI flag.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal, Optional
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from retrievers.collection import default_store_dir
+from retrievers.errors import RagError
 from retrievers.encoders import DEFAULT_MODEL
 from retrievers.passages import DEFAULT_PASSAGE_WORDS
+
+
+def config_files() -> list[Path]:
+    """The TOML files settings are read from, lowest priority first (missing ones are skipped)."""
+    named = os.environ.get("RAG_CONFIG")
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            raise RagError(f"RAG_CONFIG names {path}, which is not a file")
+        return [path]
+    return [Path.home() / ".config" / "rag" / "config.toml", Path("rag.toml")]
 
 
 class Settings(BaseSettings):
@@ -48,6 +64,12 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("RAG_LANGFUSE_SECRET_KEY", "LANGFUSE_SECRET_KEY"), repr=False)
     langfuse_host: Optional[str] = Field(
         None, validation_alias=AliasChoices("RAG_LANGFUSE_HOST", "LANGFUSE_HOST", "LANGFUSE_BASE_URL"))
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple:
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_files())
 
     @field_validator("store", mode="before")
     @classmethod

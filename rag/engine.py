@@ -264,8 +264,8 @@ class Engine:
         if numbers & valid:
             return text, False, ""
         best, overlap = _best_support(text, sources)
-        if best is None or overlap < 2:
-            return text, False, ""  # unsupported: returned as is, with no source claimed
+        if best is None or overlap < 2:  # cites nothing and shares nothing with the passages: invented
+            return self.refusal, True, f"\n{self.refusal}"
         best.cited = True
         return f"{text} [{best.n}]", False, f" [{best.n}]"
 
@@ -274,6 +274,41 @@ class Engine:
         from .llamaindex import EngineQueryEngine
 
         return EngineQueryEngine(engine=self)
+
+    def as_chat_engine(self) -> Any:
+        """A LlamaIndex chat engine over a new `ChatSession` (chat, stream_chat, achat, ...)."""
+        from .llamaindex import EngineChatEngine
+
+        return EngineChatEngine(ChatSession(self))
+
+
+class ChatSession:
+    """A conversation: each question is condensed with the history, then answered with citations."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.history: list[Message] = []
+        self.last: Answer | None = None
+
+    def ask(self, question: str) -> Answer:
+        stream = self.stream(question)
+        for _ in stream:
+            pass
+        assert stream.answer is not None
+        return stream.answer
+
+    def stream(self, question: str) -> AnswerStream:
+        return AnswerStream(self._turn(question))
+
+    def _turn(self, question: str) -> Generator[str, None, Answer]:
+        answer = yield from self.engine._run(question, list(self.history))
+        self.history += [{"role": "user", "content": answer.question},
+                         {"role": "assistant", "content": answer.answer}]
+        self.last = answer
+        return answer
+
+    def reset(self) -> None:
+        self.history, self.last = [], None
 
 
 def format_passage(n: int, passage: Passage) -> str:

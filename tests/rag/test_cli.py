@@ -139,3 +139,9 @@ def test_ask_errors_are_one_line(store, capsys):
     assert code == 1 and err.startswith("error: unknown model 'nonsense'") and err.count("\n") == 1
     code, _, err = run(capsys, "ask", "hi", "--store", store, "--collection", "nothing-here")
     assert code == 1 and "rag ingest" in err
+
+
+def test_k_of_ask_is_the_number_of_passages_the_model_reads(store, capsys, fake_provider):
+    code, out, _ = run(capsys, "ask", "planets and rivers", "--store", store, "--model", fake_provider,
+                       "--api-base", "x", "-k", "2", "--json")
+    assert code == 0 and len(json.loads(out)["retrieved"]) == 2

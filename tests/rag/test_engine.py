@@ -45,7 +45,7 @@ def test_refusals_and_unsupported_answers_claim_no_source(ingested):
     answer = engine.ask("What is the boiling point of tungsten?")
     assert answer.refused and answer.cited == [] and answer.answer == engine.refusal
     unsupported = engine_for(ingested, ScriptedLLM(["Quantum chromodynamics explains it"])).ask("Why?")
-    assert not unsupported.refused and unsupported.cited == []
+    assert unsupported.refused and unsupported.cited == [] and unsupported.answer == engine.refusal
 
 
 def test_nothing_retrieved_means_a_refusal_without_calling_the_model(ingested):
@@ -123,3 +123,32 @@ def test_as_a_llamaindex_query_engine(ingested):
     response = engine.as_query_engine().query("What orbits the Earth?")
     assert str(response) == "The Moon orbits Earth [1]."
     assert response.source_nodes and response.metadata["cited"] == [1]
+
+
+def test_a_chat_session_keeps_history_and_resets(ingested):
+    from rag.engine import ChatSession
+
+    llm = ScriptedLLM(["The Eiffel Tower is in Paris [1]."], condense="Who designed the Eiffel Tower?")
+    chat = ChatSession(engine_for(ingested, llm))
+    chat.ask("Where is the Eiffel Tower?")
+    assert len(llm.calls) == 1  # no history yet: no condense call
+    second = chat.ask("Who designed it?")
+    assert second.standalone_question == "Who designed the Eiffel Tower?" and len(chat.history) == 4
+    assert chat.last is second
+    chat.reset()
+    assert chat.history == [] and chat.last is None
+
+
+def test_as_a_llamaindex_chat_engine(ingested):
+    from llama_index.core.base.llms.types import ChatMessage
+
+    llm = ScriptedLLM(["Mars is red [1]."], condense="Why is Mars red?")
+    chat_engine = engine_for(ingested, llm).as_chat_engine()
+    first = chat_engine.chat("Why is Mars red?")
+    assert first.response == "Mars is red [1]." and first.source_nodes
+    streamed = chat_engine.stream_chat("And why is that?")
+    assert "".join(streamed.response_gen) == "Mars is red [1]." and streamed.source_nodes
+    assert [m.role.value for m in chat_engine.chat_history] == ["user", "assistant", "user", "assistant"]
+    assert asyncio.run(chat_engine.achat("Why?", chat_history=[ChatMessage(role="user", content="Mars?")])).response
+    chat_engine.reset()
+    assert chat_engine.chat_history == []

@@ -1,0 +1,44 @@
+import pytest
+
+from rag.config import Settings
+from retrievers import RagError
+
+
+def test_priority_is_flag_then_env_then_config_file_then_default(tmp_path, monkeypatch):
+    config = tmp_path / "rag.toml"
+    config.write_text('model = "ollama/llama3.1"\ncontext_k = 4\nfusion = "linear"\n')
+    monkeypatch.setenv("RAG_CONFIG", str(config))
+    assert Settings().model == "ollama/llama3.1" and Settings().context_k == 4
+    monkeypatch.setenv("RAG_MODEL", "openai/gpt-4o-mini")
+    assert Settings().model == "openai/gpt-4o-mini" and Settings().fusion == "linear"
+    assert Settings(model="anthropic/claude").model == "anthropic/claude"
+
+
+def test_the_working_directory_config_file_is_read(tmp_path, monkeypatch):
+    monkeypatch.delenv("RAG_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rag.toml").write_text("top_k = 7\n")
+    assert Settings().top_k == 7
+
+
+def test_langfuse_keys_come_from_their_usual_variables(monkeypatch):
+    monkeypatch.setenv("LANGFUSE_PUBLIC_KEY", "pk-1")
+    monkeypatch.setenv("LANGFUSE_SECRET_KEY", "sk-1")
+    settings = Settings()
+    assert settings.langfuse_public_key == "pk-1" and "sk-1" not in repr(settings)
+
+
+def test_a_missing_named_config_file_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAG_CONFIG", str(tmp_path / "nope.toml"))
+    with pytest.raises(RagError, match="not a file"):
+        Settings()
+
+
+def test_a_broken_config_file_is_one_line_from_the_cli(tmp_path, monkeypatch, capsys):
+    from rag.cli import main
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("model = [unclosed\n")
+    monkeypatch.setenv("RAG_CONFIG", str(bad))
+    assert main(["collections", "--store", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.startswith("error: the config file")
