@@ -78,6 +78,13 @@ class AnswerStream:
     def __iter__(self) -> Iterator[str]:
         self.answer = yield from self._run
 
+    def finish(self) -> Answer:
+        """Consume what is left of the stream and return the answer."""
+        for _ in self:
+            pass
+        assert self.answer is not None
+        return self.answer
+
 
 class AsyncAnswerStream:
     """The async form of `AnswerStream`: `async for piece in stream`, then `stream.answer`."""
@@ -137,11 +144,7 @@ class Engine:
         return self.prompts.refusal.text
 
     def ask(self, question: str, history: Sequence[Message] = ()) -> Answer:
-        stream = self.stream(question, history)
-        for _ in stream:
-            pass
-        assert stream.answer is not None
-        return stream.answer
+        return self.stream(question, history).finish()
 
     def stream(self, question: str, history: Sequence[Message] = ()) -> AnswerStream:
         return AnswerStream(self._run(question, list(history)))
@@ -170,7 +173,7 @@ class Engine:
             standalone = self._condense(question, history, timings, usage)
             sources = self._retrieve(standalone, timings)
             if not sources:
-                text, refused, generation = self.refusal, True, None
+                text, refused = self.refusal, True
                 yield text
             else:
                 messages, sources = self._prompt(standalone, sources)
@@ -291,11 +294,7 @@ class ChatSession:
         self.last: Answer | None = None
 
     def ask(self, question: str) -> Answer:
-        stream = self.stream(question)
-        for _ in stream:
-            pass
-        assert stream.answer is not None
-        return stream.answer
+        return self.stream(question).finish()
 
     def stream(self, question: str) -> AnswerStream:
         return AnswerStream(self._turn(question))
