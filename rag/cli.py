@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -145,15 +145,21 @@ def cmd_search(args: argparse.Namespace) -> int:
         return 0
     print(f"searching {coll.name} ({coll.count()} passages, {settings.mode}); an empty line or Ctrl-D quits",
           file=sys.stderr)
+    for question in _lines("search> "):
+        if not question or question in (":q", "/quit", "quit", "exit"):
+            break
+        _print_hits(retriever.search(question))
+    return 0
+
+
+def _lines(prompt: str) -> Iterator[str]:
+    """Lines typed at an interactive prompt, until end of input or Ctrl-C."""
     while True:
         try:
-            question = input("search> ").strip()
+            yield input(prompt).strip()
         except (EOFError, KeyboardInterrupt):
             print(file=sys.stderr)
-            return 0
-        if not question or question in (":q", "/quit", "quit", "exit"):
-            return 0
-        _print_hits(retriever.search(question))
+            return
 
 
 def _print_sources(answer: Any) -> None:
@@ -194,16 +200,11 @@ def cmd_chat(args: argparse.Namespace) -> int:
     chat = ChatSession(engine)
     print(f"chatting with {engine.llm.model} over {engine.retriever.collection.name}; "
           "/sources, /reset, /quit", file=sys.stderr)
-    while True:
-        try:
-            line = input("you> ").strip()
-        except (EOFError, KeyboardInterrupt):
-            print(file=sys.stderr)
-            return 0
+    for line in _lines("you> "):
         if not line:
             continue
         if line in ("/quit", "/exit", "/q"):
-            return 0
+            break
         if line == "/reset":
             chat.reset()
             print("(history cleared)")
@@ -219,6 +220,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
             continue
         print("rag> ", end="", flush=True)
         _stream_answer(chat.stream(line))
+    return 0
 
 
 def cmd_collections(args: argparse.Namespace) -> int:
