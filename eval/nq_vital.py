@@ -11,48 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
-import time
-import unicodedata
-from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
-_TOKEN = re.compile(r"\w+")
-
-
-def normalize(text: str) -> str:
-    tokens = _TOKEN.findall(unicodedata.normalize("NFD", text.lower()))
-    return f" {' '.join(tokens)} "
-
-
-@dataclass
-class Question:
-    question: str
-    answers: list[str]  # normalised, non-empty
+from retrievers.answers import Question, has_answer, normalize, read_qa
 
 
 def read_nq_open(path: str) -> list[Question]:
-    """NQ-open / EfficientQA jsonl: `{"question": str, "answer": [str, ...]}` per line."""
-    questions = []
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                answers = [normalize(a) for a in record["answer"]]
-                question = record["question"]
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}, line {number}: expected {{\"question\", \"answer\": [...]}} ({exc})") from None
-            answers = [a for a in answers if a.strip()]
-            if answers and isinstance(question, str) and question.strip():
-                questions.append(Question(question, answers))
-    return questions
-
-
-def has_answer(answers: Sequence[str], normalized_passage: str) -> bool:
-    return any(a in normalized_passage for a in answers)
+    """NQ-open / EfficientQA jsonl; a malformed line is an error naming it (a benchmark must not skip data)."""
+    return read_qa(path, strict=True).questions
 
 
 def select(questions: Iterable[Question], passages: Iterable[str], max_answer_passages: int | None) -> list[Question]:
@@ -85,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--qa", required=True, help="NQ-open style jsonl")
     parser.add_argument("--collection", default="wiki-vital")
     parser.add_argument("--store", help="store directory (default: RAG_STORE or ~/.local/share/rag)")
+    parser.add_argument("--encoder", action="append", help="encoder to evaluate (repeatable; default: the collection's)")
     parser.add_argument("--modes", default="bm25,dense,hybrid-rrf,hybrid-linear")
     parser.add_argument("-k", default="1,5,20,100")
     parser.add_argument("--max-answer-passages", type=int, default=5)
@@ -92,33 +60,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from rag.config import Settings
-    from rag.retrieval import open_collection, open_retriever
     from retrievers.errors import RagError
 
-    ks = [int(k) for k in args.k.split(",")]
+    from .retrieval import evaluate_retrieval
+
     settings = Settings(**({"store": args.store} if args.store else {}))
     try:
-        coll = open_collection(settings, args.collection)
-        questions = select(read_nq_open(args.qa), (p.text for p in coll.passages()), args.max_answer_passages)
-        results = {}
-        for label in args.modes.split(","):
-            mode, _, fusion = label.partition("-")
-            options = {"fusion": fusion} if fusion else {}
-            retriever = open_retriever(settings.model_copy(update=options), coll, mode)
-            start = time.perf_counter()
-            results[label] = top_k_accuracy(questions, lambda q, k, r=retriever: [p.text for p, _ in r.search(q, k)], ks)
-            results[label]["ms_per_question"] = round(1000 * (time.perf_counter() - start) / max(1, len(questions)), 1)
+        report = evaluate_retrieval(settings, args.qa, args.collection, encoders=args.encoder or [None],
+                                    modes=args.modes.split(","), ks=[int(k) for k in args.k.split(",")],
+                                    max_answer_passages=args.max_answer_passages, progress=not args.json)
     except (RagError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    if args.json:
-        print(json.dumps({"dataset": args.qa, "n_questions": len(questions), "results": results}, indent=2))
-    else:
-        print(f"{len(questions)} questions ({args.qa})")
-        print("| retriever | " + " | ".join(f"top-{k}" for k in ks) + " |")
-        print("|---|" + "---|" * len(ks))
-        for label, row in results.items():
-            print(f"| {label} | " + " | ".join(f"{row[f'top{k}']:.1f}" for k in ks) + " |")
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
     return 0
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 
@@ -73,6 +74,67 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "ask":
             p.add_argument("--json", action="store_true",
                            help='print {"answer", "sources", "model", "timings", ...} instead of streaming')
+
+    p = sub.add_parser("train", help="fine-tune the DPR encoders on your questions (in-batch + hard negatives)",
+                       description="Fine-tune the question and passage encoders (DPR). Questions with answers are "
+                                   "turned into (question, positive, hard negatives) by BM25 over the collection; "
+                                   "pair files are used as they are. Then `rag reindex` encodes a collection with "
+                                   "the new model.")
+    p.add_argument("--qa", required=True, metavar="FILE",
+                   help='training file: jsonl of {"question", "answer": [...]} (mined over --collection) '
+                        'or of {"question", "positive", "negatives": [...]}')
+    _common(p)
+    p.add_argument("--base", help="model to start from: a shipped name or a model directory (default: the "
+                                  "collection's encoder)")
+    p.add_argument("--out", help="model directory to write (default STORE/models/dpr-COLLECTION[-separate])")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch-size", dest="train_batch_size", type=int, default=32,
+                   help="questions per batch; each sees the others' passages as negatives (default 32; DPR used 128)")
+    p.add_argument("--mini-batch-size", type=int, default=32,
+                   help="below --batch-size: cached (GradCache) loss, large batches in the memory of small ones")
+    p.add_argument("--learning-rate", type=float, default=2e-5)
+    p.add_argument("--hard-negatives", type=int, default=1, help="BM25 hard negatives per question (default 1, as DPR)")
+    p.add_argument("--dense-negatives", type=int, default=0,
+                   help="also this many hard negatives from the collection's dense retriever (default 0)")
+    p.add_argument("--depth", type=int, default=100, help="BM25 passages searched for positives/negatives")
+    p.add_argument("--separate-encoders", action="store_true",
+                   help="train two towers (question and passage encoder) as DPR does; default one shared model")
+    p.add_argument("--validation", metavar="FILE", help="held-out questions (same formats); default: "
+                                                         "--validation-fraction of the training file")
+    p.add_argument("--validation-fraction", type=float, default=0.1)
+    p.add_argument("--patience", type=int, default=2, help="evaluations without improvement before stopping")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--json", action="store_true", help="print the training record as JSON")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+
+    p = sub.add_parser("reindex", help="encode a collection's passages with another encoder, into a new collection",
+                       description="Copy a collection's passages into COLLECTION.MODEL (or --into), encoded with "
+                                   "--encoder. The source is left as it is; re-running is incremental.")
+    p.add_argument("source", metavar="COLLECTION")
+    p.add_argument("--encoder", required=True, help="a model directory (e.g. from `rag train`) or shipped name")
+    p.add_argument("--into", help="target collection (default SOURCE.MODEL_DIR_NAME)")
+    p.add_argument("--store", help="store directory (env RAG_STORE; default ~/.local/share/rag)")
+    p.add_argument("--chroma-url", dest="chroma_url", help="Chroma server URL (env RAG_CHROMA_URL)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+
+    p = sub.add_parser("eval", help="evaluate retrieval (DPR top-k accuracy) on questions with answers")
+    eval_sub = p.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
+    p = eval_sub.add_parser("retrieval", help="top-k accuracy of BM25, dense and hybrid retrieval",
+                            description="DPR's Table-2 metric: the share of questions with an answer-bearing passage "
+                                        "in the top k. Each --encoder other than the collection's is evaluated on a "
+                                        "re-encoded copy (see `rag reindex`).")
+    p.add_argument("--qa", required=True, metavar="FILE", help='jsonl of {"question", "answer": [...]}')
+    _common(p)
+    p.add_argument("--encoder", dest="encoders", action="append", help="encoder to evaluate; repeat to compare (default: the "
+                                                      "collection's)")
+    p.add_argument("--modes", default="bm25,dense,hybrid-rrf,hybrid-linear")
+    p.add_argument("-k", dest="ks", default="1,5,20,100", help="comma-separated cut-offs")
+    p.add_argument("--max-answer-passages", type=int, default=5,
+                   help="leave out questions whose answer is in more passages than this (0 = keep all)")
+    p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("collections", help="list collections")
     _common(p)
@@ -251,7 +313,55 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat,
+def cmd_train(args: argparse.Namespace) -> int:
+    from .training import run_training
+
+    settings = _settings(args)
+    result = run_training(settings, args, progress=args.progress and not args.json)
+    if args.json:
+        print(json.dumps(result.record, indent=2))
+        return 0
+    print(result.summary)
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from .ingestion import reindex
+
+    settings = _settings(args)
+    report = reindex(settings, args.source, args.encoder, into=args.into, progress=args.progress and not args.json)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(report.summary())
+        print(f"search it with: rag search --collection {report.collection} QUESTION")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from eval.retrieval import evaluate_retrieval
+
+    settings = _settings(args)
+    try:
+        ks = [int(k) for k in args.ks.split(",")]
+    except ValueError:
+        print(f"error: -k takes comma-separated whole numbers, not {args.ks!r}", file=sys.stderr)
+        return 2
+    if not Path(args.qa).is_file():
+        print(f"error: {args.qa}: no such file", file=sys.stderr)
+        return 1
+    try:
+        report = evaluate_retrieval(settings, args.qa, settings.collection, encoders=args.encoders or [None],
+                                    modes=args.modes.split(","), ks=ks,
+                                    max_answer_passages=args.max_answer_passages or None, progress=not args.json)
+    except ValueError as exc:  # a malformed line in the benchmark file
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
+    return 0
+
+
+COMMANDS = {"ingest": cmd_ingest, "train": cmd_train, "reindex": cmd_reindex, "eval": cmd_eval, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat,
             "collections": cmd_collections, "delete": cmd_delete}
 
 

@@ -14,11 +14,12 @@ from typing import Sequence
 
 from retrievers.collection import Collection, SourceUpdate
 from retrievers.encoders import DPREncoder, model_name
-from retrievers.errors import CollectionNotFound
+from retrievers.errors import CollectionNotFound, RagError
 from retrievers.passages import make_passages
 
 from .config import Settings
 from .loaders import BUILTIN_CORPORA, Input, LoadError, discover, load
+from .retrieval import reindexed_name
 
 
 @dataclass
@@ -138,3 +139,41 @@ def _progress(items: list, enabled: bool, desc: str):  # type: ignore[no-untyped
     from tqdm.auto import tqdm
 
     return tqdm(items, desc=desc, unit="file", file=sys.stderr)
+
+
+def reindex(settings: Settings, source: str, encoder: str, *, into: str | None = None,
+            progress: bool = True) -> IngestReport:
+    """Copy a collection's passages into another collection, encoded with `encoder`.
+
+    The source is never touched, so a fine-tuned model is evaluated and served beside the original.
+    Re-running it is incremental: passages already encoded in the target are kept, passages gone
+    from the source are removed, and an interrupted run resumes where it stopped.
+    """
+    target = into or reindexed_name(source, encoder)
+    if target == source:
+        raise RagError("re-encoding into the source collection itself is not supported: name another with --into")
+    src = Collection(source, settings.store, chroma_url=settings.chroma_url)
+    try:
+        by_source: dict[str, list] = {}
+        for passage in src.passages():
+            by_source.setdefault(passage.source, []).append(passage)
+        signatures = src.signatures()
+    finally:
+        src.close()
+    if not by_source:
+        raise CollectionNotFound(f"collection {source!r} is empty: nothing to re-encode")
+    encoder_obj = DPREncoder(encoder, **settings.encoder_options())
+    coll = Collection(target, settings.store, chroma_url=settings.chroma_url, create=True)
+    report = IngestReport(collection=target)
+    try:
+        coll.recover()
+        coll.check_model(encoder_obj.name)
+        updates = [SourceUpdate(s, signatures.get(s), passages) for s, passages in by_source.items()]
+        updates += [SourceUpdate(s, None, None) for s in coll.signatures() if s not in by_source]
+        stats = coll.update(updates, encoder_obj, progress=progress)
+        report.files_read = len(by_source)
+        report.added, report.unchanged, report.removed = stats.added, stats.unchanged, stats.removed
+        report.total_passages = coll.count()
+    finally:
+        coll.close()
+    return report

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Union
 
 from retrievers.bm25 import BM25Retriever
 from retrievers.collection import Collection, list_collections
 from retrievers.dense import DPRRetriever
-from retrievers.encoders import DPREncoder
+from retrievers.encoders import DPREncoder, model_name
 from retrievers.errors import CollectionNotFound, RagError
 from retrievers.hybrid import HybridRetriever
 
@@ -29,8 +31,32 @@ def resolve_collection(settings: Settings, name: str | None = None) -> str:
     raise RagError(f"several collections in {settings.store} ({', '.join(known)}): choose one with --collection")
 
 
+def reindexed_name(source: str, encoder: str) -> str:
+    """The collection `rag reindex` writes by default: the source's name plus the model directory's."""
+    slug = re.sub(r"[^a-zA-Z0-9._-]+", "-", Path(encoder).name or "model").strip("._-") or "model"
+    return f"{source}.{slug}"[:200].rstrip("._-")
+
+
 def open_collection(settings: Settings, name: str | None = None) -> Collection:
+    """The named (or default) collection; with an explicit encoder it was not built with, its re-encoded copy."""
     coll = Collection(resolve_collection(settings, name), settings.store, chroma_url=settings.chroma_url)
+    if "encoder" in settings.model_fields_set and coll.model is not None:
+        wanted = model_name(settings.encoder)
+        if wanted != coll.model:
+            copy = reindexed_name(coll.name, settings.encoder)
+            try:
+                other = Collection(copy, settings.store, chroma_url=settings.chroma_url)
+            except CollectionNotFound:
+                other = None
+            if other is None or other.model != wanted:
+                if other is not None:
+                    other.close()
+                source = coll.name
+                coll.close()
+                raise RagError(f"collection {source!r} was encoded with model {coll.model!r}, not {wanted!r}: "
+                               f"re-encode it with `rag reindex {source} --encoder {settings.encoder}`")
+            coll.close()
+            coll = other
     coll.recover(block=False)  # finish an update a crash interrupted, unless one is running now
     if coll.count() == 0:
         coll.close()

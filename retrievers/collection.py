@@ -169,6 +169,11 @@ class Collection:
                                           extra=json.loads(row[5]))
         return out
 
+    def ids(self) -> list[str]:
+        """Every passage id, in insertion order."""
+        with self._db_lock:
+            return [row[0] for row in self._db.execute("SELECT id FROM passages ORDER BY rowid")]
+
     def passages(self) -> Iterator[Passage]:
         """Every passage, in insertion order."""
         with self._db_lock:

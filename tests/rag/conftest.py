@@ -1,6 +1,23 @@
 import pytest
 
+from rag.cli import main
 from rag.llm import litellm_module
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    """Run the `rag` command line in-process: (exit code, stdout, stderr)."""
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def store(docs, tmp_path, capsys):
+    """A store with the tiny document set ingested into `default` through the CLI."""
+    store = str(tmp_path / "store")
+    code, out, _ = run(capsys, "ingest", str(docs), "--store", store, "--no-progress")
+    assert code == 0 and "5 added" in out
+    return store
 
 
 @pytest.fixture(scope="session")

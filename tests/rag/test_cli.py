@@ -6,23 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.cli import main
+from .conftest import run
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture
-def store(docs, tmp_path, capsys):
-    store = str(tmp_path / "store")
-    code, out, _ = run(capsys, "ingest", str(docs), "--store", store, "--no-progress")
-    assert code == 0 and "5 added" in out
-    return store
 
 
 def test_ingest_prints_a_summary_and_json(docs, tmp_path, capsys):

@@ -1,0 +1,152 @@
+"""`rag train`: build training data from a file and a collection, fine-tune, and say what to do next."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from retrievers.collection import Collection
+from retrievers.errors import CollectionNotFound, RagError
+from retrievers.training_data import (
+    DataReport,
+    TrainingExample,
+    build_examples,
+    detect_format,
+    split_validation,
+    validation_set,
+)
+
+from .config import Settings
+from .retrieval import reindexed_name, resolve_collection
+
+MAX_VALIDATION_QUESTIONS = 300
+
+
+@dataclass
+class TrainingRun:
+    record: dict
+    summary: str
+    out_dir: Path
+
+
+def default_out_dir(settings: Settings, collection: str, separate: bool) -> Path:
+    return settings.store / "models" / f"dpr-{collection}{'-separate' if separate else ''}"
+
+
+def _sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _open(settings: Settings, name: str | None, needed: bool) -> Collection | None:
+    try:
+        return Collection(resolve_collection(settings, name), settings.store, chroma_url=settings.chroma_url)
+    except CollectionNotFound:
+        if needed:
+            raise
+        return None
+
+
+def run_training(settings: Settings, args: Any, *, progress: bool = True) -> TrainingRun:
+    """Everything `rag train` does, from parsed arguments (see `rag train --help`)."""
+    from retrievers.training import TrainConfig, train
+
+    qa_path = Path(args.qa)
+    if not qa_path.is_file():
+        raise RagError(f"{qa_path}: no such file")
+    mining = detect_format(qa_path) == "qa" or (args.validation and detect_format(args.validation) == "qa")
+    coll = _open(settings, settings.collection, needed=mining)
+    try:
+        if coll is not None and coll.count() == 0:
+            raise CollectionNotFound(f"collection {coll.name!r} is empty: ingest documents before training on it")
+        base = args.base or (coll.model if coll is not None and coll.model else settings.encoder)
+        config = TrainConfig(base=base, epochs=args.epochs, batch_size=args.train_batch_size,
+                             mini_batch_size=args.mini_batch_size, learning_rate=args.learning_rate,
+                             hard_negatives=args.hard_negatives + args.dense_negatives,
+                             separate_encoders=args.separate_encoders, seed=args.seed, patience=args.patience,
+                             device=settings.device)
+        config.validate()
+        if not 0 <= args.validation_fraction < 1:
+            raise RagError("--validation-fraction must be at least 0 and below 1")
+        name = coll.name if coll is not None else qa_path.stem
+        out_dir = Path(args.out).expanduser() if args.out else default_out_dir(settings, name, args.separate_encoders)
+        from retrievers.training import check_out_dir
+
+        if not args.overwrite:  # fail before the mining, not after it
+            check_out_dir(out_dir, config, overwrite=False, resume=args.resume)
+
+        examples, report = build_examples(qa_path, coll, hard_negatives=args.hard_negatives,
+                                          dense_negatives=args.dense_negatives, depth=args.depth)
+        _say(report.summary(), progress)
+        if args.validation:
+            held_out, val_report = build_examples(args.validation, coll, hard_negatives=args.hard_negatives,
+                                                  dense_negatives=args.dense_negatives, depth=args.depth)
+            held_out = held_out[:MAX_VALIDATION_QUESTIONS]
+            train_examples = _without(examples, held_out)
+            _say("validation: " + val_report.summary(), progress)
+        else:
+            train_examples, held_out = split_validation(examples, args.validation_fraction, MAX_VALIDATION_QUESTIONS,
+                                                        args.seed)
+        _check_enough(report, train_examples, args.depth)
+        validation = validation_set(held_out, coll, seed=args.seed) if held_out else None
+        _say(f"training on {len(train_examples)} examples, validating on {len(held_out)} held-out questions"
+             + (f" against {len(validation.corpus)} passages" if validation else ""), progress)
+        provenance = {"file": str(qa_path.resolve()), "sha256": _sha256(qa_path), "format": report.format,
+                      "collection": coll.name if coll is not None else None,
+                      "collection_passages": coll.count() if coll is not None else None,
+                      "mining": {"depth": args.depth, "bm25_negatives": args.hard_negatives,
+                                 "dense_negatives": args.dense_negatives},
+                      "report": report.to_dict(),
+                      "validation_file": str(Path(args.validation).resolve()) if args.validation else None}
+        result = train(train_examples, out_dir, config, validation=validation, overwrite=args.overwrite,
+                       resume=args.resume, provenance=provenance, progress=progress)
+    finally:
+        if coll is not None:
+            coll.close()
+    return TrainingRun(result.record, _summary(result, coll.name if coll is not None else None), out_dir)
+
+
+def _say(line: str, progress: bool) -> None:
+    if progress:
+        print(line, file=sys.stderr, flush=True)
+
+
+def _without(examples: list[TrainingExample], held_out: list[TrainingExample]) -> list[TrainingExample]:
+    """Training examples minus any question that is also held out (no leak into validation)."""
+    from retrievers.answers import normalize
+
+    held = {normalize(e.question) for e in held_out}
+    return [e for e in examples if normalize(e.question) not in held]
+
+
+def _check_enough(report: DataReport, examples: list[TrainingExample], depth: int) -> None:
+    if len(examples) >= 2:
+        return
+    if report.format == "qa":
+        raise RagError(f"only {len(examples)} usable training examples: {report.no_positive} of "
+                       f"{report.lines_read} questions have no answer in the top {depth} BM25 passages of the "
+                       "collection. Check that the questions are about this collection, or raise --depth")
+    raise RagError(f"only {len(examples)} usable training examples in {report.source}: {report.summary()}")
+
+
+def _summary(result: Any, collection: str | None) -> str:
+    record = result.record
+    lines = [f"saved {record['encoders']} encoders to {result.out_dir} "
+             f"({record['steps']} steps, {record['epochs_run']} epochs, {record['seconds']:.0f} s)"]
+    if result.train_loss:
+        lines.append(f"training loss {result.train_loss[0][1]:.4f} -> {result.train_loss[-1][1]:.4f}")
+    val = record["validation"]
+    if val.get("before") and val.get("final_model"):
+        b, f = val["before"], val["final_model"]
+        lines.append("held-out accuracy " + ", ".join(
+            f"top-{k}: {b[f'top{k}']:.1f} -> {f[f'top{k}']:.1f}" for k in (1, 5, 20)))
+    if collection:
+        lines.append(f"next: rag reindex {collection} --encoder {result.out_dir}   "
+                     f"(then: rag search --collection {reindexed_name(collection, str(result.out_dir))} QUESTION)")
+    return "\n".join(lines)

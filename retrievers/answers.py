@@ -1,0 +1,98 @@
+"""Answer-string matching, DPR's way of telling whether a passage answers a question.
+
+A passage has the answer when a normalised gold answer is a substring of the normalised passage:
+lower case, Unicode NFD, `\\w+` tokens joined by single spaces, padded with a space on both sides
+(so "1972" does not match "19721"). Used to mine training positives and to score retrieval.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+_TOKEN = re.compile(r"\w+")
+
+
+def normalize(text: str) -> str:
+    tokens = _TOKEN.findall(unicodedata.normalize("NFD", text.lower()))
+    return f" {' '.join(tokens)} "
+
+
+def has_answer(answers: Sequence[str], normalized_passage: str) -> bool:
+    """`answers` and the passage must already be normalised."""
+    return any(a in normalized_passage for a in answers)
+
+
+@dataclass
+class Question:
+    question: str
+    answers: list[str]  # normalised, non-empty
+
+
+@dataclass
+class QAFile:
+    """The usable questions of a question-answer file and what was left out, by reason."""
+
+    questions: list[Question]
+    invalid: list[str] = field(default_factory=list)  # "line N: why"
+    empty_answers: int = 0
+    duplicates: int = 0
+
+    def problems(self) -> str:
+        parts = []
+        if self.invalid:
+            parts.append(f"{len(self.invalid)} malformed lines (first: {self.invalid[0]})")
+        if self.empty_answers:
+            parts.append(f"{self.empty_answers} with no usable answer")
+        if self.duplicates:
+            parts.append(f"{self.duplicates} duplicate questions")
+        return "; ".join(parts)
+
+
+def read_qa(path: str | Path, *, strict: bool = False) -> QAFile:
+    """Read NQ-open / EfficientQA jsonl (`{"question": str, "answer": [str, ...]}` per line).
+
+    Malformed lines, questions without a usable answer and repeated questions are skipped and
+    counted; `strict=True` raises `ValueError` at the first malformed line instead.
+    """
+    out = QAFile([])
+    seen: set[str] = set()
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                question, answers = record["question"], record["answer"]
+                if isinstance(answers, str):
+                    answers = [answers]
+                if not isinstance(question, str) or not isinstance(answers, list):
+                    raise TypeError("question must be a string and answer a list of strings")
+                normalized = [normalize(a) for a in answers if isinstance(a, str)]
+            except (ValueError, KeyError, TypeError) as exc:
+                reason = f"line {number}: expected {{\"question\": str, \"answer\": [str, ...]}} ({exc})"
+                if strict:
+                    raise ValueError(f"{path}, {reason}") from None
+                out.invalid.append(reason)
+                continue
+            normalized = [a for a in normalized if a.strip()]
+            if not question.strip() or not normalized:
+                out.empty_answers += 1
+                continue
+            key = normalize(question)
+            if key in seen:
+                out.duplicates += 1
+                continue
+            seen.add(key)
+            out.questions.append(Question(question.strip(), normalized))
+    return out
+
+
+def answer_passage_counts(questions: Sequence[Question], passages: Iterable[str]) -> list[int]:
+    """For each question, how many passages contain one of its answers."""
+    normalized = [normalize(p) for p in passages]
+    return [sum(1 for p in normalized if has_answer(q.answers, p)) for q in questions]

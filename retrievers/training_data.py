@@ -1,0 +1,285 @@
+"""Training data for the dual encoder: (question, positive passage, hard negatives) triples.
+
+Two sources, as DPR had: question-answer files over a collection with no gold passages, mined with
+DPR's recipe (the positive is the highest-ranked BM25 passage containing a normalised answer; hard
+negatives are high-ranked BM25 passages that do not, optionally also dense-retrieved ones), and
+explicit pair files `{"question", "positive", "negatives"?}`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .answers import QAFile, Question, has_answer, normalize, read_qa
+from .collection import Collection
+from .encoders import Encoder
+from .errors import RagError
+
+
+@dataclass
+class TrainingExample:
+    question: str
+    positive: str
+    negatives: list[str] = field(default_factory=list)
+    answers: list[str] = field(default_factory=list)  # normalised; empty for explicit pairs
+    positive_id: str | None = None
+    negative_ids: list[str] = field(default_factory=list)
+    random_negatives: int = 0  # how many of the negatives are random fill, not hard ones
+
+
+@dataclass
+class DataReport:
+    """What a builder did with its input: every question is accounted for."""
+
+    source: str
+    format: str
+    lines_read: int = 0
+    examples: int = 0
+    malformed: int = 0
+    no_answer: int = 0
+    duplicates: int = 0
+    no_positive: int = 0
+    short_of_negatives: int = 0  # kept, with random negatives making up for missing hard ones
+    first_problem: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        parts = [f"{self.examples} training examples from {self.lines_read} records of {self.source} ({self.format})"]
+        dropped = [(self.malformed, "malformed"), (self.no_answer, "without a usable answer"),
+                   (self.duplicates, "duplicates"), (self.no_positive, "with no passage containing an answer")]
+        parts += [f"{n} {why} dropped" for n, why in dropped if n]
+        if self.short_of_negatives:
+            parts.append(f"{self.short_of_negatives} with too few hard negatives, made up with random ones")
+        if self.first_problem:
+            parts.append(f"first problem: {self.first_problem}")
+        return "; ".join(parts)
+
+
+def detect_format(path: str | Path) -> str:
+    """`qa` for `{"question", "answer"}` records, `pairs` for `{"question", "positive"}` ones."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and "positive" in record:
+                return "pairs"
+            if isinstance(record, dict) and "answer" in record:
+                return "qa"
+    raise RagError(f"{path}: no record with \"question\" and \"answer\" (question-answer file) or "
+                   "\"question\" and \"positive\" (pair file)")
+
+
+def read_pairs(path: str | Path, hard_negatives: int | None = None, seed: int = 0
+               ) -> tuple[list[TrainingExample], DataReport]:
+    """Explicit pairs, one JSON object per line: `{"question", "positive", "negatives": [...]}`.
+
+    With `hard_negatives`, each example keeps that many; missing ones are other questions' positives.
+    """
+    report = DataReport(str(path), "pairs")
+    examples: list[TrainingExample] = []
+    seen: set[str] = set()
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            report.lines_read += 1
+            try:
+                record = json.loads(line)
+                question, positive = record["question"], record["positive"]
+                negatives = record.get("negatives") or []
+                if isinstance(negatives, str):
+                    negatives = [negatives]
+                if not (isinstance(question, str) and isinstance(positive, str) and isinstance(negatives, list)):
+                    raise TypeError("question and positive must be strings, negatives a list of strings")
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                report.malformed += 1
+                report.first_problem = report.first_problem or f"line {number}: {exc!r}"
+                continue
+            negatives = [n for n in negatives if isinstance(n, str) and n.strip() and n != positive]
+            if not question.strip() or not positive.strip():
+                report.no_answer += 1
+                continue
+            key = normalize(question)
+            if key in seen:
+                report.duplicates += 1
+                continue
+            seen.add(key)
+            examples.append(TrainingExample(question.strip(), positive, negatives[:hard_negatives]
+                                            if hard_negatives is not None else negatives))
+    if hard_negatives:
+        rng = random.Random(seed)
+        positives = [e.positive for e in examples]
+        for e in examples:
+            missing = hard_negatives - len(e.negatives)
+            if missing <= 0:
+                continue
+            report.short_of_negatives += 1
+            others = [p for p in dict.fromkeys(positives) if p != e.positive and p not in e.negatives]
+            e.negatives += rng.sample(others, min(missing, len(others)))
+            e.random_negatives = missing
+    report.examples = len(examples)
+    return examples, report
+
+
+class PassageCache:
+    """Passage texts and their normalised forms by id, read from the collection once."""
+
+    def __init__(self, collection: Collection) -> None:
+        self.collection = collection
+        self._text: dict[str, str] = {}
+        self._norm: dict[str, str] = {}
+
+    def load(self, ids: Sequence[str]) -> None:
+        missing = [i for i in ids if i not in self._text]
+        for pid, passage in self.collection.get(missing).items():
+            self._text[pid] = passage.indexed_text
+            self._norm[pid] = normalize(passage.indexed_text)
+
+    def text(self, pid: str) -> str:
+        return self._text[pid]
+
+    def answers(self, pid: str, answers: Sequence[str]) -> bool:
+        return has_answer(answers, self._norm[pid])
+
+
+def mine_examples(questions: Sequence[Question], collection: Collection, *, depth: int = 100,
+                  hard_negatives: int = 1, dense_negatives: int = 0, encoder: Encoder | None = None,
+                  seed: int = 0) -> tuple[list[TrainingExample], list[Question]]:
+    """DPR's recipe for data without gold passages; returns the examples and the questions with no positive.
+
+    Hard negatives are the top-ranked BM25 passages without an answer; with `dense_negatives` (and
+    the collection's `encoder`), that many top dense passages without an answer are added too.
+    When the rankings hold too few, random passages without an answer make up the number (DPR's
+    "random" negatives), so every example keeps the same shape.
+    """
+    bm25 = collection.bm25()
+    cache = PassageCache(collection)
+    rng = random.Random(seed)
+    all_ids: list[str] = []
+    examples: list[TrainingExample] = []
+    unmatched: list[Question] = []
+    query_vectors = None
+    if dense_negatives:
+        encoder = encoder or collection.encoder()
+        query_vectors = encoder.encode_query([q.question for q in questions])
+    for i, q in enumerate(questions):
+        ranked = [pid for pid, _ in bm25.search(q.question, depth)]
+        cache.load(ranked)
+        positive = next((pid for pid in ranked if cache.answers(pid, q.answers)), None)
+        if positive is None:
+            unmatched.append(q)
+            continue
+        negatives = [pid for pid in ranked if not cache.answers(pid, q.answers)][:hard_negatives]
+        if dense_negatives and query_vectors is not None:
+            dense_ranked = [p.id for p, _ in collection.dense().query(query_vectors[i], depth)]
+            cache.load(dense_ranked)
+            chosen = set(negatives) | {positive}
+            negatives += [pid for pid in dense_ranked if pid not in chosen
+                          and not cache.answers(pid, q.answers)][:dense_negatives]
+        wanted = hard_negatives + dense_negatives
+        filled: list[str] = []
+        if len(negatives) < wanted:
+            all_ids = all_ids or collection.ids()
+            filled = _random_negatives(rng, all_ids, cache, q.answers, {positive, *negatives}, wanted - len(negatives))
+        negatives += filled
+        examples.append(TrainingExample(q.question, cache.text(positive), [cache.text(n) for n in negatives],
+                                        q.answers, positive, negatives, len(filled)))
+    return examples, unmatched
+
+
+def _random_negatives(rng: random.Random, ids: list[str], cache: PassageCache, answers: Sequence[str],
+                      exclude: set[str], n: int) -> list[str]:
+    picked: list[str] = []
+    for _ in range(min(len(ids), 20 * n)):
+        pid = ids[rng.randrange(len(ids))]
+        if pid in exclude:
+            continue
+        cache.load([pid])
+        if not cache.answers(pid, answers):
+            picked.append(pid)
+            exclude.add(pid)
+            if len(picked) == n:
+                break
+    return picked
+
+
+def build_examples(path: str | Path, collection: Collection | None, *, hard_negatives: int = 1,
+                   dense_negatives: int = 0, depth: int = 100) -> tuple[list[TrainingExample], DataReport]:
+    """Training examples from a question-answer file (mined over `collection`) or a pair file."""
+    if not Path(path).is_file():
+        raise RagError(f"{path}: no such file")
+    fmt = detect_format(path)
+    if fmt == "pairs":
+        return read_pairs(path, hard_negatives + dense_negatives)
+    if collection is None:
+        raise RagError(f"{path} holds questions with answers: give the --collection to mine passages from")
+    qa: QAFile = read_qa(path)
+    report = DataReport(str(path), "qa", lines_read=len(qa.questions) + len(qa.invalid) + qa.empty_answers
+                        + qa.duplicates, malformed=len(qa.invalid), no_answer=qa.empty_answers,
+                        duplicates=qa.duplicates, first_problem=qa.invalid[0] if qa.invalid else "")
+    examples, unmatched = mine_examples(qa.questions, collection, depth=depth, hard_negatives=hard_negatives,
+                                        dense_negatives=dense_negatives)
+    report.no_positive = len(unmatched)
+    report.short_of_negatives = sum(1 for e in examples if e.random_negatives)
+    report.examples = len(examples)
+    return examples, report
+
+
+@dataclass
+class ValidationSet:
+    """Held-out questions and a passage pool to rank them against (a cheap stand-in for the collection)."""
+
+    questions: list[str]
+    answers: list[list[str]]  # normalised
+    positives: list[str]  # for explicit pairs, which have no answer strings
+    corpus: list[str]
+
+
+def split_validation(examples: list[TrainingExample], fraction: float, limit: int, seed: int
+                     ) -> tuple[list[TrainingExample], list[TrainingExample]]:
+    """Shuffle with `seed` and hold out `fraction` of the examples (at most `limit`)."""
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    n = min(limit, int(round(len(examples) * fraction))) if len(examples) >= 10 else 0
+    held = {order[i] for i in range(n)}
+    return ([e for i, e in enumerate(examples) if i not in held], [e for i, e in enumerate(examples) if i in held])
+
+
+def validation_set(held_out: Sequence[TrainingExample], collection: Collection | None, *, depth: int = 20,
+                   pool_size: int = 2000, seed: int = 0) -> ValidationSet:
+    """Rank held-out questions against their BM25 top-`depth` passages plus random fill.
+
+    Re-encoding a whole collection at every evaluation would dominate CPU training time; this pool
+    keeps the hard candidates, so its accuracy moves with the real one.
+    """
+    pool: dict[str, None] = {}
+    for e in held_out:
+        pool[e.positive] = None
+        for n in e.negatives:
+            pool[n] = None
+    if collection is not None:
+        bm25 = collection.bm25()
+        ids: list[str] = []
+        for e in held_out:
+            ids += [pid for pid, _ in bm25.search(e.question, depth)]
+        for passage in collection.get(list(dict.fromkeys(ids))).values():
+            pool[passage.indexed_text] = None
+        if len(pool) < pool_size:
+            everything = [p.indexed_text for p in collection.passages()]
+            rng = np.random.default_rng(seed)
+            for index in rng.permutation(len(everything)):
+                if len(pool) >= pool_size:
+                    break
+                pool[everything[index]] = None
+    return ValidationSet([e.question for e in held_out], [e.answers for e in held_out],
+                         [e.positive for e in held_out], list(pool))
