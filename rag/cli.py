@@ -87,16 +87,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", help="model to start from: a shipped name or a model directory (default: the "
                                   "collection's encoder)")
     p.add_argument("--out", help="model directory to write (default STORE/models/dpr-COLLECTION[-separate])")
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--batch-size", dest="train_batch_size", type=int, default=32,
                    help="questions per batch; each sees the others' passages as negatives (default 32; DPR used 128)")
     p.add_argument("--mini-batch-size", type=int, default=32,
                    help="below --batch-size: cached (GradCache) loss, large batches in the memory of small ones")
-    p.add_argument("--learning-rate", type=float, default=2e-5)
+    p.add_argument("--learning-rate", type=float, default=5e-5)
+    p.add_argument("--max-seq-length", type=int, default=192,
+                   help="tokens kept of each text while training (default 192: 96%% of wiki-vital passages fit)")
     p.add_argument("--hard-negatives", type=int, default=1, help="BM25 hard negatives per question (default 1, as DPR)")
     p.add_argument("--dense-negatives", type=int, default=0,
                    help="also this many hard negatives from the collection's dense retriever (default 0)")
-    p.add_argument("--depth", type=int, default=100, help="BM25 passages searched for positives/negatives")
+    p.add_argument("--depth", type=int, default=1000, help="BM25 passages searched for a positive (default 1000)")
+    p.add_argument("--max-answer-passages", type=int, default=20,
+                   help="drop questions whose answer occurs in more passages than this (default 20; 0 = keep "
+                        "all, as DPR)")
     p.add_argument("--separate-encoders", action="store_true",
                    help="train two towers (question and passage encoder) as DPR does; default one shared model")
     p.add_argument("--validation", metavar="FILE", help="held-out questions (same formats); default: "
@@ -314,10 +319,14 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .training import run_training
+    from .training import TrainingInterrupted, run_training
 
     settings = _settings(args)
-    result = run_training(settings, args, progress=args.progress and not args.json)
+    try:
+        result = run_training(settings, args, progress=args.progress and not args.json)
+    except TrainingInterrupted as exc:
+        print(f"\n{exc}", file=sys.stderr)
+        return 130
     if args.json:
         print(json.dumps(result.record, indent=2))
         return 0

@@ -25,6 +25,10 @@ from .retrieval import reindexed_name, resolve_collection
 MAX_VALIDATION_QUESTIONS = 300
 
 
+class TrainingInterrupted(RagError):
+    """Ctrl-C during training: the checkpoints stay, and `--resume` continues from the last one."""
+
+
 @dataclass
 class TrainingRun:
     record: dict
@@ -70,6 +74,7 @@ def run_training(settings: Settings, args: Any, *, progress: bool = True) -> Tra
                              mini_batch_size=args.mini_batch_size, learning_rate=args.learning_rate,
                              hard_negatives=args.hard_negatives + args.dense_negatives,
                              separate_encoders=args.separate_encoders, seed=args.seed, patience=args.patience,
+                             max_seq_length=args.max_seq_length,
                              device=settings.device)
         config.validate()
         if not 0 <= args.validation_fraction < 1:
@@ -81,12 +86,13 @@ def run_training(settings: Settings, args: Any, *, progress: bool = True) -> Tra
         if not args.overwrite:  # fail before the mining, not after it
             check_out_dir(out_dir, config, overwrite=False, resume=args.resume)
 
-        examples, report = build_examples(qa_path, coll, hard_negatives=args.hard_negatives,
-                                          dense_negatives=args.dense_negatives, depth=args.depth)
+        mining_options = {"hard_negatives": args.hard_negatives, "dense_negatives": args.dense_negatives,
+                          "depth": args.depth, "max_answer_passages": args.max_answer_passages or None,
+                          "seed": args.seed}
+        examples, report = build_examples(qa_path, coll, **mining_options)
         _say(report.summary(), progress)
         if args.validation:
-            held_out, val_report = build_examples(args.validation, coll, hard_negatives=args.hard_negatives,
-                                                  dense_negatives=args.dense_negatives, depth=args.depth)
+            held_out, val_report = build_examples(args.validation, coll, **mining_options)
             held_out = held_out[:MAX_VALIDATION_QUESTIONS]
             train_examples = _without(examples, held_out)
             _say("validation: " + val_report.summary(), progress)
@@ -100,12 +106,15 @@ def run_training(settings: Settings, args: Any, *, progress: bool = True) -> Tra
         provenance = {"file": str(qa_path.resolve()), "sha256": _sha256(qa_path), "format": report.format,
                       "collection": coll.name if coll is not None else None,
                       "collection_passages": coll.count() if coll is not None else None,
-                      "mining": {"depth": args.depth, "bm25_negatives": args.hard_negatives,
-                                 "dense_negatives": args.dense_negatives},
+                      "mining": mining_options,
                       "report": report.to_dict(),
                       "validation_file": str(Path(args.validation).resolve()) if args.validation else None}
-        result = train(train_examples, out_dir, config, validation=validation, overwrite=args.overwrite,
-                       resume=args.resume, provenance=provenance, progress=progress)
+        try:
+            result = train(train_examples, out_dir, config, validation=validation, overwrite=args.overwrite,
+                           resume=args.resume, provenance=provenance, progress=progress)
+        except KeyboardInterrupt:
+            raise TrainingInterrupted(f"training interrupted; checkpoints are in {out_dir}/checkpoints: run the same "
+                                      "command with --resume to continue from the last one") from None
     finally:
         if coll is not None:
             coll.close()
@@ -128,7 +137,10 @@ def _without(examples: list[TrainingExample], held_out: list[TrainingExample]) -
 def _check_enough(report: DataReport, examples: list[TrainingExample], depth: int) -> None:
     if len(examples) >= 2:
         return
-    if report.format == "qa":
+    if report.examples >= 2:
+        raise RagError(f"only {len(examples)} usable training examples left after holding out the validation "
+                       f"questions (of {report.examples}); use a validation file with other questions")
+    if report.format == "qa" and report.no_positive:
         raise RagError(f"only {len(examples)} usable training examples: {report.no_positive} of "
                        f"{report.lines_read} questions have no answer in the top {depth} BM25 passages of the "
                        "collection. Check that the questions are about this collection, or raise --depth")

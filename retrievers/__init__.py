@@ -5,6 +5,9 @@
     nodes = retriever.retrieve("who wrote the origin of species")
 """
 
+from typing import Any
+
+from .answers import Question, has_answer, normalize, read_qa
 from .bm25 import BM25Retriever
 from .bm25_index import BM25Index
 from .chroma_store import ChromaStore, Store, chroma_client, validate_collection_name
@@ -16,6 +19,18 @@ from .fusion import Fusion, Normalization, linear_fusion, reciprocal_rank_fusion
 from .hybrid import HybridRetriever
 from .passages import DEFAULT_PASSAGE_WORDS, Passage, make_passages, passage_ids, split_text
 from .tracing import NULL_TRACER, NullTracer, Span, Tracer
+from .training_data import TrainingExample, ValidationSet, build_examples, mine_examples, read_pairs
+
+_TRAINING = ("TrainConfig", "TrainResult", "train", "read_training_record")
+
+
+def __getattr__(name: str) -> Any:
+    """The trainer loads sentence-transformers' training stack, so it is imported on first use."""
+    if name in _TRAINING:
+        from . import training
+
+        return getattr(training, name)
+    raise AttributeError(f"module 'retrievers' has no attribute {name!r}")
 
 __all__ = [
     "BM25Index", "BM25Retriever", "ChromaStore", "Collection", "CollectionNotFound", "DEFAULT_MODEL",
@@ -23,4 +38,6 @@ __all__ = [
     "ModelNotFound", "NULL_TRACER", "Normalization", "NullTracer", "Passage", "RagError", "SourceUpdate", "Span", "Store", "StoreUnavailable", "Tracer",
     "UpdateStats", "chroma_client", "default_store_dir", "linear_fusion", "list_collections", "make_passages",
     "passage_ids", "reciprocal_rank_fusion", "resolve_model_path", "split_text", "validate_collection_name",
+    "Question", "has_answer", "normalize", "read_qa", "TrainingExample", "ValidationSet", "build_examples",
+    "mine_examples", "read_pairs", *_TRAINING,
 ]

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .answers import QAFile, Question, has_answer, normalize, read_qa
+from .answers import QAFile, Question, answer_passage_counts, has_answer, normalize, read_qa
 from .collection import Collection
 from .encoders import Encoder
 from .errors import RagError
@@ -45,6 +45,7 @@ class DataReport:
     no_answer: int = 0
     duplicates: int = 0
     no_positive: int = 0
+    common_answer: int = 0  # dropped: the answer is in more passages than max_answer_passages
     short_of_negatives: int = 0  # kept, with random negatives making up for missing hard ones
     first_problem: str = ""
 
@@ -54,7 +55,8 @@ class DataReport:
     def summary(self) -> str:
         parts = [f"{self.examples} training examples from {self.lines_read} records of {self.source} ({self.format})"]
         dropped = [(self.malformed, "malformed"), (self.no_answer, "without a usable answer"),
-                   (self.duplicates, "duplicates"), (self.no_positive, "with no passage containing an answer")]
+                   (self.duplicates, "duplicates"), (self.no_positive, "with no passage containing an answer"),
+                   (self.common_answer, "with an answer found in too many passages")]
         parts += [f"{n} {why} dropped" for n, why in dropped if n]
         if self.short_of_negatives:
             parts.append(f"{self.short_of_negatives} with too few hard negatives, made up with random ones")
@@ -214,13 +216,18 @@ def _random_negatives(rng: random.Random, ids: list[str], cache: PassageCache, a
 
 
 def build_examples(path: str | Path, collection: Collection | None, *, hard_negatives: int = 1,
-                   dense_negatives: int = 0, depth: int = 100) -> tuple[list[TrainingExample], DataReport]:
-    """Training examples from a question-answer file (mined over `collection`) or a pair file."""
+                   dense_negatives: int = 0, depth: int = 100, max_answer_passages: int | None = None,
+                   seed: int = 0) -> tuple[list[TrainingExample], DataReport]:
+    """Training examples from a question-answer file (mined over `collection`) or a pair file.
+
+    `max_answer_passages` drops questions whose answer occurs in more passages than that: for an
+    answer such as "1972" the best BM25 passage containing it is rarely about the question.
+    """
     if not Path(path).is_file():
         raise RagError(f"{path}: no such file")
     fmt = detect_format(path)
     if fmt == "pairs":
-        return read_pairs(path, hard_negatives + dense_negatives)
+        return read_pairs(path, hard_negatives + dense_negatives, seed=seed)
     if collection is None:
         raise RagError(f"{path} holds questions with answers: give the --collection to mine passages from")
     qa: QAFile = read_qa(path)
@@ -228,8 +235,13 @@ def build_examples(path: str | Path, collection: Collection | None, *, hard_nega
                         + qa.duplicates, malformed=len(qa.invalid), no_answer=qa.empty_answers,
                         duplicates=qa.duplicates, first_problem=qa.invalid[0] if qa.invalid else "")
     examples, unmatched = mine_examples(qa.questions, collection, depth=depth, hard_negatives=hard_negatives,
-                                        dense_negatives=dense_negatives)
+                                        dense_negatives=dense_negatives, seed=seed)
     report.no_positive = len(unmatched)
+    if max_answer_passages:
+        counts = answer_passage_counts([Question(e.question, e.answers) for e in examples],
+                                       (p.indexed_text for p in collection.passages()))
+        report.common_answer = sum(1 for c in counts if c > max_answer_passages)
+        examples = [e for e, c in zip(examples, counts) if c <= max_answer_passages]
     report.short_of_negatives = sum(1 for e in examples if e.random_negatives)
     report.examples = len(examples)
     return examples, report

@@ -81,8 +81,12 @@ def test_train_explains_bad_input_in_one_line(store, qa, tmp_path, capsys):
     unrelated.write_text(json.dumps({"question": "capital of Peru?", "answer": ["Lima"]}) + "\n"
                          + json.dumps({"question": "capital of Chile?", "answer": ["Santiago"]}) + "\n")
     code, _, err = run(capsys, "train", "--qa", str(unrelated), "--store", store, "--out", str(tmp_path / "m"))
-    assert code == 1 and "2 of 2 questions have no answer in the top 100 BM25 passages" in err
+    assert code == 1 and "2 of 2 questions have no answer in the top 1000 BM25 passages" in err
     assert not (tmp_path / "m").exists()
+    # A validation file holding the training questions leaves nothing to train on (no leak into validation).
+    code, _, err = run(capsys, "train", "--qa", str(qa), "--validation", str(qa), "--store", store,
+                       "--out", str(tmp_path / "m"))
+    assert code == 1 and "only 0 usable training examples left after holding out the validation" in err
     code, _, err = run(capsys, "train", "--qa", str(qa), "--store", store, "--batch-size", "1")
     assert code == 1 and "batch-size must be at least 2" in err
     code, _, err = run(capsys, "train", "--qa", str(qa), "--store", str(tmp_path / "nothing"))
@@ -94,3 +98,27 @@ def test_train_explains_bad_input_in_one_line(store, qa, tmp_path, capsys):
     assert code == 1 and "--into" in err
     code, _, err = run(capsys, "eval", "retrieval", "--qa", str(tmp_path / "missing.jsonl"), "--store", store)
     assert code == 1 and "no such file" in err
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_training_keeps_checkpoints_and_resume_finishes(store, qa, tmp_path, capsys, monkeypatch):
+    import retrievers.training as training
+    from transformers import TrainerCallback
+
+    class CtrlC(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step == 3:  # after the checkpoint of step 2
+                raise KeyboardInterrupt
+
+    real_train = training.train
+    monkeypatch.setattr(training, "train", lambda *a, **kw: real_train(*a, **kw, callbacks=[CtrlC()]))
+    out_dir = tmp_path / "dpr"
+    argv = ("train", "--qa", str(qa), "--store", store, "--out", str(out_dir), "--epochs", "4", "--batch-size", "2",
+            "--no-progress")
+    code, _, err = run(capsys, *argv)
+    assert code == 130 and "run the same command with --resume" in err and "Traceback" not in err
+    assert list((out_dir / "checkpoints").glob("checkpoint-*")) and not (out_dir / "rag_training.json").exists()
+    monkeypatch.setattr(training, "train", real_train)
+    code, out, err = run(capsys, *argv, "--resume")
+    assert code == 0, err
+    assert "saved shared encoders" in out and (out_dir / "rag_training.json").is_file()

@@ -108,6 +108,7 @@ def test_an_existing_directory_is_refused_and_an_interrupted_run_resumes(tmp_pat
         train(examples(), run, config(learning_rate=3e-5), progress=False, resume=True)
     result = train(examples(), run, config(), validation=validation(), progress=False, resume=True)
     assert result.resumed_from.endswith("checkpoint-2") and result.steps == 6
+    assert [row["step"] for row in result.validation] == [2, 4, 6]  # the evaluation before the crash is kept
     assert json.loads((run / TRAINING_FILE).read_text())["resumed_from"].endswith("checkpoint-2")
     with pytest.raises(RagError, match="no interrupted training run"):
         train(examples(), run, config(), progress=False, resume=True)

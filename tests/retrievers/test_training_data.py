@@ -128,3 +128,14 @@ def test_validation_split_is_seeded_and_disjoint(coll):
     pool = validation_set(held_a, coll, depth=2, pool_size=5)
     assert pool.questions == [e.question for e in held_a]
     assert text_of(coll, "tower-answer") in pool.corpus and len(pool.corpus) == len(set(pool.corpus)) == 5
+
+
+def test_answers_found_in_too_many_passages_can_be_dropped(coll):
+    path = write_jsonl(coll.dir / "qa.jsonl", [
+        {"question": "who built the tower in paris", "answer": ["Gustave Eiffel"]},  # in one passage
+        {"question": "which river is the longest river", "answer": ["river"]},  # in three
+    ])
+    examples, report = build_examples(path, coll, max_answer_passages=2)
+    assert [e.question for e in examples] == ["who built the tower in paris"] and report.common_answer == 1
+    assert "1 with an answer found in too many passages dropped" in report.summary()
+    assert len(build_examples(path, coll)[0]) == 2
