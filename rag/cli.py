@@ -87,18 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", help="model to start from: a shipped name or a model directory (default: the "
                                   "collection's encoder)")
     p.add_argument("--out", help="model directory to write (default STORE/models/dpr-COLLECTION[-separate])")
-    p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--batch-size", dest="train_batch_size", type=int, default=32,
+    p.add_argument("--epochs", type=int, default=4, metavar="N", help="passes over the data (default 4)")
+    p.add_argument("--batch-size", dest="train_batch_size", type=int, default=32, metavar="N",
                    help="questions per batch; each sees the others' passages as negatives (default 32; DPR used 128)")
     p.add_argument("--mini-batch-size", type=int, default=32,
                    help="below --batch-size: cached (GradCache) loss, large batches in the memory of small ones")
-    p.add_argument("--learning-rate", type=float, default=5e-5)
+    p.add_argument("--learning-rate", type=float, default=5e-5, metavar="LR", help="peak learning rate (default 5e-5)")
     p.add_argument("--max-seq-length", type=int, default=192,
                    help="tokens kept of each text while training (default 192: 96%% of wiki-vital passages fit)")
     p.add_argument("--hard-negatives", type=int, default=1, help="BM25 hard negatives per question (default 1, as DPR)")
     p.add_argument("--dense-negatives", type=int, default=0,
                    help="also this many hard negatives from the collection's dense retriever (default 0)")
-    p.add_argument("--depth", type=int, default=1000, help="BM25 passages searched for a positive (default 1000)")
+    p.add_argument("--depth", type=int, default=100, help="BM25 passages searched for a positive (default 100)")
     p.add_argument("--max-answer-passages", type=int, default=20,
                    help="drop questions whose answer occurs in more passages than this (default 20; 0 = keep "
                         "all, as DPR)")
@@ -136,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoder", dest="encoders", action="append", help="encoder to evaluate; repeat to compare (default: the "
                                                       "collection's)")
     p.add_argument("--modes", default="bm25,dense,hybrid-rrf,hybrid-linear")
+    p.add_argument("--dense-weight", dest="dense_weight", type=float,
+                   help="hybrid rows: lambda of linear fusion (default 1.1) or the dense run's RRF weight (1.0)")
     p.add_argument("-k", dest="ks", default="1,5,20,100", help="comma-separated cut-offs")
     p.add_argument("--max-answer-passages", type=int, default=5,
                    help="leave out questions whose answer is in more passages than this (0 = keep all)")

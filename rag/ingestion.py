@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from retrievers.collection import Collection, SourceUpdate
-from retrievers.encoders import DPREncoder, model_name
+from retrievers.encoders import DPREncoder, model_fingerprint, model_name
 from retrievers.errors import CollectionNotFound, RagError
 from retrievers.passages import make_passages
 
@@ -163,9 +163,22 @@ def reindex(settings: Settings, source: str, encoder: str, *, into: str | None =
     if not by_source:
         raise CollectionNotFound(f"collection {source!r} is empty: nothing to re-encode")
     encoder_obj = DPREncoder(encoder, **settings.encoder_options())
-    coll = Collection(target, settings.store, chroma_url=settings.chroma_url, create=True)
+    fingerprint = model_fingerprint(encoder_obj.path)
     report = IngestReport(collection=target)
     try:
+        old = Collection(target, settings.store, chroma_url=settings.chroma_url)
+    except CollectionNotFound:
+        old = None
+    if old is not None:
+        stale = old.count() > 0 and old.model == encoder_obj.name and old.meta.get("model_fingerprint") != fingerprint
+        if stale:  # the model was retrained in place: every vector is out of date
+            old.drop()
+            report.warnings.append((target, "the model changed since this copy was encoded: encoding every passage again"))
+        else:
+            old.close()
+    coll = Collection(target, settings.store, chroma_url=settings.chroma_url, create=True)
+    try:
+        coll.annotate(model_fingerprint=fingerprint, source_collection=source)
         coll.recover()
         coll.check_model(encoder_obj.name)
         updates = [SourceUpdate(s, signatures.get(s), passages) for s, passages in by_source.items()]

@@ -115,6 +115,10 @@ class Collection:
         """The encoder model the vectors were made with (None before the first passage)."""
         return self.meta.get("model")
 
+    def annotate(self, **fields: object) -> None:
+        """Record extra facts in meta.json (e.g. the fingerprint of the model a copy was encoded with)."""
+        self._write_meta({**self.meta, **fields})
+
     def dense(self, create: bool = False) -> ChromaStore:
         if self._dense is None:
             self._dense = ChromaStore(self.name, path=self.store_dir / "chroma", url=self.chroma_url,

@@ -6,6 +6,7 @@ both sides. Models are only ever loaded from local files: nothing is downloaded 
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import threading
@@ -63,6 +64,22 @@ def model_name(model: str | os.PathLike[str]) -> str:
     """The name a model is recorded under: a shipped model's name, or its absolute directory."""
     short = str(model).removeprefix("sentence-transformers/")
     return short if short in _SHIPPED_MODELS else str(resolve_model_path(model).resolve())
+
+
+def model_fingerprint(model: str | os.PathLike[str]) -> str:
+    """A cheap identity for a model's files (names, sizes, modification times).
+
+    A model retrained into the same directory keeps its name but not its fingerprint, so a
+    collection encoded with the old weights can be recognised as stale.
+    """
+    root = resolve_model_path(model)
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if path.is_file() and "checkpoints" not in rel.parts:
+            stat = path.stat()
+            digest.update(f"{rel}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 _load_lock = threading.Lock()

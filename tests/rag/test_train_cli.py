@@ -65,11 +65,17 @@ def test_train_reindex_search_and_evaluate_the_fine_tuned_model(store, qa, tmp_p
 def test_train_refuses_an_existing_output_and_resumes_only_what_was_interrupted(store, qa, tmp_path, capsys):
     out_dir = tmp_path / "dpr"
     assert run(capsys, "train", "--qa", str(qa), "--store", store, "--out", str(out_dir), *TRAIN)[0] == 0
+    code, out, _ = run(capsys, "reindex", "default", "--encoder", str(out_dir), "--store", store, "--json")
+    assert code == 0 and json.loads(out)["added"] == 5
     code, _, err = run(capsys, "train", "--qa", str(qa), "--store", store, "--out", str(out_dir), *TRAIN)
     assert code == 1 and "exists and is not empty" in err and "--overwrite" in err and err.count("\n") == 1
     code, out, err = run(capsys, "train", "--qa", str(qa), "--store", store, "--out", str(out_dir), *TRAIN,
                          "--overwrite")
     assert code == 0 and "saved shared encoders" in out and "next: rag reindex default" in out
+    # Retrained in place: same directory, new weights. The copy is stale and is encoded again.
+    code, out, _ = run(capsys, "reindex", "default", "--encoder", str(out_dir), "--store", store, "--json")
+    report = json.loads(out)
+    assert code == 0 and report["added"] == 5 and "the model changed" in report["warnings"][0]["warning"]
     code, _, err = run(capsys, "train", "--qa", str(qa), "--store", store, "--out", str(out_dir), *TRAIN, "--resume")
     assert code == 1 and "no interrupted training run" in err
 
