@@ -87,7 +87,7 @@ def test_train_explains_bad_input_in_one_line(store, qa, tmp_path, capsys):
     unrelated.write_text(json.dumps({"question": "capital of Peru?", "answer": ["Lima"]}) + "\n"
                          + json.dumps({"question": "capital of Chile?", "answer": ["Santiago"]}) + "\n")
     code, _, err = run(capsys, "train", "--qa", str(unrelated), "--store", store, "--out", str(tmp_path / "m"))
-    assert code == 1 and "2 of 2 questions have no answer in the top 1000 BM25 passages" in err
+    assert code == 1 and "2 of 2 questions have no answer in the top 100 BM25 passages" in err
     assert not (tmp_path / "m").exists()
     # A validation file holding the training questions leaves nothing to train on (no leak into validation).
     code, _, err = run(capsys, "train", "--qa", str(qa), "--validation", str(qa), "--store", store,
