@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Callable, Iterable, Sequence
 
-from retrievers.answers import Question, has_answer, normalize, read_qa
+from retrievers.answers import Question, answer_passage_counts, has_answer, normalize, read_qa
 
 
 def read_nq_open(path: str) -> list[Question]:
@@ -24,13 +24,10 @@ def read_nq_open(path: str) -> list[Question]:
 
 def select(questions: Iterable[Question], passages: Iterable[str], max_answer_passages: int | None) -> list[Question]:
     """Questions answered by at least one passage and, when a limit is given, by at most that many."""
-    normalized = [normalize(p) for p in passages]
-    kept = []
-    for q in questions:
-        count = sum(1 for p in normalized if has_answer(q.answers, p))
-        if count >= 1 and (max_answer_passages is None or count <= max_answer_passages):
-            kept.append(q)
-    return kept
+    questions = list(questions)
+    counts = answer_passage_counts(questions, passages)
+    return [q for q, count in zip(questions, counts)
+            if count >= 1 and (max_answer_passages is None or count <= max_answer_passages)]
 
 
 def top_k_accuracy(questions: Sequence[Question], search: Callable[[str, int], list[str]],

@@ -27,6 +27,15 @@ def has_answer(answers: Sequence[str], normalized_passage: str) -> bool:
     return any(a in normalized_passage for a in answers)
 
 
+def first_time(question: str, seen: set[str]) -> bool:
+    """True the first time a question is met (compared normalised); records it in `seen`."""
+    key = normalize(question)
+    if key in seen:
+        return False
+    seen.add(key)
+    return True
+
+
 @dataclass
 class Question:
     question: str
@@ -83,11 +92,9 @@ def read_qa(path: str | Path, *, strict: bool = False) -> QAFile:
             if not question.strip() or not normalized:
                 out.empty_answers += 1
                 continue
-            key = normalize(question)
-            if key in seen:
+            if not first_time(question, seen):
                 out.duplicates += 1
                 continue
-            seen.add(key)
             out.questions.append(Question(question.strip(), normalized))
     return out
 

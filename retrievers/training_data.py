@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .answers import QAFile, Question, answer_passage_counts, has_answer, normalize, read_qa
+from .answers import QAFile, Question, answer_passage_counts, first_time, has_answer, normalize, read_qa
 from .collection import Collection
 from .encoders import Encoder
 from .errors import RagError
@@ -111,11 +111,9 @@ def read_pairs(path: str | Path, hard_negatives: int | None = None, seed: int = 
             if not question.strip() or not positive.strip():
                 report.no_answer += 1
                 continue
-            key = normalize(question)
-            if key in seen:
+            if not first_time(question, seen):
                 report.duplicates += 1
                 continue
-            seen.add(key)
             examples.append(TrainingExample(question.strip(), positive, negatives[:hard_negatives]
                                             if hard_negatives is not None else negatives))
     if hard_negatives:
