@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any
 
 SHIPPED = Path(__file__).with_name("files")
-PROMPT_NAMES = ("system", "qa", "condense", "refusal")
+ANSWER_PROMPTS = ("system", "qa", "condense", "refusal")
+PROMPT_NAMES = (*ANSWER_PROMPTS, "questions")
 _FILE = re.compile(r"^(?P<name>[a-z_]+)(?:\.v(?P<version>\d+))?\.txt$")
-_FIELDS = {"system": {"refusal"}, "qa": {"context", "question"}, "condense": {"history", "question"}, "refusal": set()}
+_FIELDS = {"system": {"refusal"}, "qa": {"context", "question"}, "condense": {"history", "question"}, "refusal": set(),
+           # LlamaIndex's question-generation placeholders, so its templates work here and ours there
+           "questions": {"context_str", "num_questions_per_chunk"}}
 
 
 class PromptError(ValueError):
@@ -74,7 +77,7 @@ def _check(name: str, text: str, path: Path) -> None:
 
 @dataclass(frozen=True)
 class PromptSet:
-    """The four prompts an answer needs."""
+    """The four prompts an answer needs (`questions`, for training data, is loaded on its own)."""
 
     system: Prompt
     qa: Prompt
@@ -83,7 +86,7 @@ class PromptSet:
 
     @classmethod
     def load(cls, directory: str | Path | None = None) -> "PromptSet":
-        return cls(**{name: load_prompt(name, directory=directory) for name in PROMPT_NAMES})
+        return cls(**{name: load_prompt(name, directory=directory) for name in ANSWER_PROMPTS})
 
     def versions(self) -> dict[str, str]:
-        return {name: getattr(self, name).version for name in PROMPT_NAMES}
+        return {name: getattr(self, name).version for name in ANSWER_PROMPTS}

@@ -1,9 +1,11 @@
 """Training data for the dual encoder: (question, positive passage, hard negatives) triples.
 
-Two sources, as DPR had: question-answer files over a collection with no gold passages, mined with
-DPR's recipe (the positive is the highest-ranked BM25 passage containing a normalised answer; hard
-negatives are high-ranked BM25 passages that do not, optionally also dense-retrieved ones), and
-explicit pair files `{"question", "positive", "negatives"?}`.
+Sources: question-answer files over a collection with no gold passages, mined with DPR's recipe
+(the positive is the highest-ranked BM25 passage containing a normalised answer; hard negatives are
+high-ranked BM25 passages that do not, optionally also dense-retrieved ones); explicit pair files
+`{"question", "positive", "negatives"?}`; and LlamaIndex's question-context datasets
+(`EmbeddingQAFinetuneDataset.save_json`: `{"queries", "corpus", "relevant_docs"}`), e.g. written by
+`generate_question_context_pairs` with any LLM.
 """
 
 from __future__ import annotations
@@ -65,8 +67,14 @@ class DataReport:
         return "; ".join(parts)
 
 
+LLAMAINDEX_KEYS = ("queries", "corpus", "relevant_docs")
+
+
 def detect_format(path: str | Path) -> str:
-    """`qa` for `{"question", "answer"}` records, `pairs` for `{"question", "positive"}` ones."""
+    """`qa` for `{"question", "answer"}` records, `pairs` for `{"question", "positive"}` ones, `llamaindex`
+    for one `{"queries", "corpus", "relevant_docs"}` object."""
+    if _llamaindex_dataset(path) is not None:
+        return "llamaindex"
     with open(path, encoding="utf-8", errors="replace") as fh:
         for line in fh:
             try:
@@ -77,8 +85,30 @@ def detect_format(path: str | Path) -> str:
                 return "pairs"
             if isinstance(record, dict) and "answer" in record:
                 return "qa"
-    raise RagError(f"{path}: no record with \"question\" and \"answer\" (question-answer file) or "
-                   "\"question\" and \"positive\" (pair file)")
+    raise RagError(f"{path}: no record with \"question\" and \"answer\" (question-answer file), "
+                   "\"question\" and \"positive\" (pair file), nor a LlamaIndex dataset "
+                   "{\"queries\", \"corpus\", \"relevant_docs\"}")
+
+
+def _llamaindex_dataset(path: str | Path) -> dict | None:
+    """The file as one LlamaIndex dataset object, or None (cheap for JSON-lines files: one line is read)."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        first = fh.readline()
+        if not first.lstrip().startswith("{"):
+            return None
+        try:
+            record = json.loads(first)
+        except ValueError:
+            record = None  # an object spread over lines, as `save_json` writes it
+        if record is None:
+            fh.seek(0)
+            try:
+                record = json.load(fh)
+            except ValueError:
+                return None
+    if isinstance(record, dict) and all(k in record for k in LLAMAINDEX_KEYS):
+        return record
+    return None
 
 
 def read_pairs(path: str | Path, hard_negatives: int | None = None, seed: int = 0
@@ -116,6 +146,44 @@ def read_pairs(path: str | Path, hard_negatives: int | None = None, seed: int = 
                 continue
             examples.append(TrainingExample(question.strip(), positive, negatives[:hard_negatives]
                                             if hard_negatives is not None else negatives))
+    return _filled(examples, report, hard_negatives, seed)
+
+
+def read_llamaindex(path: str | Path, hard_negatives: int | None = None, seed: int = 0
+                    ) -> tuple[list[TrainingExample], DataReport]:
+    """A LlamaIndex `EmbeddingQAFinetuneDataset` JSON file: each query with its first relevant passage.
+
+    It has no negatives; with `hard_negatives`, other queries' passages stand in for them.
+    """
+    record = _llamaindex_dataset(path)
+    if record is None:
+        raise RagError(f"{path}: not a LlamaIndex dataset (a JSON object with {', '.join(LLAMAINDEX_KEYS)})")
+    report = DataReport(str(path), "llamaindex")
+    queries, corpus, relevant = (record[k] if isinstance(record[k], dict) else {} for k in LLAMAINDEX_KEYS)
+    examples: list[TrainingExample] = []
+    seen: set[str] = set()
+    for qid, question in queries.items():
+        report.lines_read += 1
+        docs = relevant.get(qid)
+        doc_ids = docs if isinstance(docs, list) else [docs]
+        positive = next((corpus[d] for d in doc_ids if isinstance(d, str) and isinstance(corpus.get(d), str)), None)
+        if not isinstance(question, str) or positive is None:
+            report.malformed += 1
+            report.first_problem = report.first_problem or f"query {qid!r}: no question text or no passage in corpus"
+            continue
+        if not question.strip() or not positive.strip():
+            report.no_answer += 1
+            continue
+        if not first_time(question, seen):
+            report.duplicates += 1
+            continue
+        examples.append(TrainingExample(question.strip(), positive, positive_id=doc_ids[0]))
+    return _filled(examples, report, hard_negatives, seed)
+
+
+def _filled(examples: list[TrainingExample], report: DataReport, hard_negatives: int | None, seed: int
+            ) -> tuple[list[TrainingExample], DataReport]:
+    """Give each example `hard_negatives` negatives, making up missing ones with other examples' positives."""
     if hard_negatives:
         rng = random.Random(seed)
         positives = [e.positive for e in examples]
@@ -226,6 +294,8 @@ def build_examples(path: str | Path, collection: Collection | None, *, hard_nega
     fmt = detect_format(path)
     if fmt == "pairs":
         return read_pairs(path, hard_negatives + dense_negatives, seed=seed)
+    if fmt == "llamaindex":
+        return read_llamaindex(path, hard_negatives + dense_negatives, seed=seed)
     if collection is None:
         raise RagError(f"{path} holds questions with answers: give the --collection to mine passages from")
     qa: QAFile = read_qa(path)

@@ -1,12 +1,13 @@
 import pytest
 
-from prompts import PROMPT_NAMES, PromptSet, load_prompt
+from prompts import ANSWER_PROMPTS, PROMPT_NAMES, PromptSet, load_prompt
 from prompts.templates import PromptError
 
 
 def test_shipped_prompts_load_with_their_versions():
     prompts = PromptSet.load()
-    assert prompts.versions() == {name: "v1" for name in PROMPT_NAMES}
+    assert prompts.versions() == {name: "v1" for name in ANSWER_PROMPTS}
+    assert all(load_prompt(name).version == "v1" for name in PROMPT_NAMES)
     assert "untrusted" in prompts.system.text and "{refusal}" in prompts.system.text
     assert "Question: Zq" in prompts.qa.format(context="C", question="Zq")
     assert prompts.qa.as_llama_index().format(context="C", question="Q") == prompts.qa.format(context="C", question="Q")

@@ -106,6 +106,27 @@ def test_pair_files_are_read_as_given(tmp_path):
     assert (report.malformed, report.duplicates, report.short_of_negatives) == (1, 1, 1)
 
 
+def test_llamaindex_datasets_are_read_query_by_query(tmp_path):
+    """`EmbeddingQAFinetuneDataset.save_json` output (indented JSON): each query with its passage."""
+    dataset = {"queries": {"a": "Who built it?", "b": "Which river?", "c": "who built it?", "d": "Orphan?", "e": " "},
+               "corpus": {"n1": "Eiffel built it.", "n2": "The Nile."},
+               "relevant_docs": {"a": ["n1"], "b": ["n2"], "c": ["n1"], "d": ["gone"], "e": ["n2"]},
+               "mode": "text"}
+    path = tmp_path / "dataset.json"
+    path.write_text(json.dumps(dataset, indent=4), encoding="utf-8")
+    assert detect_format(path) == "llamaindex"
+    examples, report = build_examples(path, None, hard_negatives=1)
+    assert [(e.question, e.positive, e.negatives) for e in examples] == [
+        ("Who built it?", "Eiffel built it.", ["The Nile."]), ("Which river?", "The Nile.", ["Eiffel built it."])]
+    assert (report.format, report.lines_read, report.malformed, report.duplicates, report.no_answer) == (
+        "llamaindex", 5, 1, 1, 1)
+    assert "query 'd'" in report.first_problem
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"queries": {"a": "q"},\n "corpus": ', encoding="utf-8")
+    with pytest.raises(RagError, match="LlamaIndex dataset"):
+        build_examples(broken, None)
+
+
 def test_a_question_file_needs_a_collection_and_a_file_of_neither_kind_is_refused(tmp_path):
     qa = write_jsonl(tmp_path / "qa.jsonl", [{"question": "q", "answer": ["a"]}])
     with pytest.raises(RagError, match="--collection"):
