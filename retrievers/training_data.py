@@ -138,11 +138,7 @@ def read_pairs(path: str | Path, hard_negatives: int | None = None, seed: int = 
                 report.first_problem = report.first_problem or f"line {number}: {exc!r}"
                 continue
             negatives = [n for n in negatives if isinstance(n, str) and n.strip() and n != positive]
-            if not question.strip() or not positive.strip():
-                report.no_answer += 1
-                continue
-            if not first_time(question, seen):
-                report.duplicates += 1
+            if not _usable(question, positive, seen, report):
                 continue
             examples.append(TrainingExample(question.strip(), positive, negatives[:hard_negatives]
                                             if hard_negatives is not None else negatives))
@@ -171,14 +167,21 @@ def read_llamaindex(path: str | Path, hard_negatives: int | None = None, seed: i
             report.malformed += 1
             report.first_problem = report.first_problem or f"query {qid!r}: no question text or no passage in corpus"
             continue
-        if not question.strip() or not positive.strip():
-            report.no_answer += 1
-            continue
-        if not first_time(question, seen):
-            report.duplicates += 1
+        if not _usable(question, positive, seen, report):
             continue
         examples.append(TrainingExample(question.strip(), positive, positive_id=doc_ids[0]))
     return _filled(examples, report, hard_negatives, seed)
+
+
+def _usable(question: str, positive: str, seen: set[str], report: DataReport) -> bool:
+    """False, counting why, for an empty question or passage and for a repeated question."""
+    if not question.strip() or not positive.strip():
+        report.no_answer += 1
+        return False
+    if not first_time(question, seen):
+        report.duplicates += 1
+        return False
+    return True
 
 
 def _filled(examples: list[TrainingExample], report: DataReport, hard_negatives: int | None, seed: int
