@@ -140,7 +140,7 @@ def generate_pairs(collection: Collection, llm: Any, out: str | Path, *, passage
     failures = 0
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(partial, "a", encoding="utf-8") as fh:
-        for i, batch in enumerate(_batches(todo, 32)):
+        for batch in _batches(todo, 32):
             texts = collection.get(batch)
             for pid in batch:
                 passage = texts.get(pid)
