@@ -151,6 +151,10 @@ def _summary(result: Any, collection: str | None) -> str:
     record = result.record
     lines = [f"saved {record['encoders']} encoders to {result.out_dir} "
              f"({record['steps']} steps, {record['epochs_run']} epochs, {record['seconds']:.0f} s)"]
+    wanted, used = record["config"]["hard_negatives"], record["data"].get("negatives_per_example", 0)
+    if used < wanted:
+        lines.append(f"used {used} of {wanted} hard negatives per question: the collection is too small for a "
+                     "batch with no passage twice")
     if result.train_loss:
         lines.append(f"training loss {result.train_loss[0][1]:.4f} -> {result.train_loss[-1][1]:.4f}")
     val = record["validation"]

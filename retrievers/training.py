@@ -194,22 +194,57 @@ def _dataset(examples: Sequence[TrainingExample], hard_negatives: int) -> Any:
     return Dataset.from_dict(columns)
 
 
+def _batches_without_duplicates(rows: Sequence[Sequence[str]], batch_size: int) -> int:
+    """How many batches of `batch_size` rows with no text in common the no-duplicates sampler can form."""
+    batches, remaining = 0, list(rows)
+    while remaining:
+        left, batch, seen = [], 0, set()
+        for row in remaining:
+            if seen.isdisjoint(row):
+                seen.update(row)
+                batch += 1
+                if batch == batch_size:
+                    batches, batch, seen = batches + 1, 0, set()
+            else:
+                left.append(row)
+        if len(left) == len(remaining) or (batch and not left):
+            break
+        remaining = left
+    return batches
+
+
+def negatives_that_fit(examples: Sequence[TrainingExample], batch_size: int, hard_negatives: int) -> int:
+    """The most negatives per example, up to `hard_negatives`, that still allow one duplicate-free batch.
+
+    On a tiny collection every passage soon appears in every batch (as a positive of one question,
+    a negative of another), and the sampler would form no batch at all: training would do nothing.
+    """
+    for n in range(hard_negatives, -1, -1):
+        rows = [(e.question, e.positive, *e.negatives[:n]) for e in examples if len(e.negatives) >= n]
+        if _batches_without_duplicates(rows, min(batch_size, len(rows))) >= 1:
+            return n
+    return 0
+
+
 def train(examples: Sequence[TrainingExample], out_dir: str | Path, config: TrainConfig, *,
           validation: ValidationSet | None = None, overwrite: bool = False, resume: bool = False,
           provenance: dict | None = None, progress: bool = True, callbacks: Sequence[Any] = ()) -> TrainResult:
     """Fine-tune `config.base` on `examples` and save the best model to `out_dir`.
 
     Examples with fewer than `config.hard_negatives` negatives are left out (the trainer needs
-    one column per negative). Checkpoints go to `out_dir/checkpoints/` and are removed when the
+    one column per negative); on a collection too small for a duplicate-free batch with that many,
+    fewer are used (`negatives_that_fit`, recorded as `data.negatives_per_example`). Checkpoints go to `out_dir/checkpoints/` and are removed when the
     run completes; an interrupted run continues with `resume=True`. `callbacks` are extra
     `transformers.TrainerCallback`s (logging, say).
     """
     config.validate()
     out_dir = Path(out_dir).expanduser()
     checkpoint = check_out_dir(out_dir, config, overwrite=overwrite, resume=resume)
-    dataset = _dataset(examples, config.hard_negatives)
+    batch_size = min(config.batch_size, len(examples))
+    negatives = negatives_that_fit(examples, batch_size, config.hard_negatives)
+    dataset = _dataset(examples, negatives)
     if len(dataset) < 2:
-        raise RagError(f"{len(dataset)} usable training examples (with at least {config.hard_negatives} hard "
+        raise RagError(f"{len(dataset)} usable training examples (with at least {negatives} hard "
                        "negatives); training needs at least 2")
     _quiet_libraries()
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
@@ -239,7 +274,7 @@ def train(examples: Sequence[TrainingExample], out_dir: str | Path, config: Trai
     router_mapping = None
     if config.separate_encoders:
         router_mapping = {"question": "query", "positive": "document",
-                          **{f"negative_{j + 1}": "document" for j in range(config.hard_negatives)}}
+                          **{f"negative_{j + 1}": "document" for j in range(negatives)}}
     args = SentenceTransformerTrainingArguments(
         output_dir=str(checkpoints),
         num_train_epochs=config.epochs,
@@ -288,7 +323,7 @@ def train(examples: Sequence[TrainingExample], out_dir: str | Path, config: Trai
         "base_model": model_name(config.base),
         "encoders": "separate" if config.separate_encoders else "shared",
         "config": asdict(config),
-        "data": {**(provenance or {}), "training_examples": len(dataset),
+        "data": {**(provenance or {}), "training_examples": len(dataset), "negatives_per_example": negatives,
                  "validation_questions": len(validation.questions) if validation else 0,
                  "validation_pool": len(validation.corpus) if validation else 0},
         "loss": type(loss).__name__,

@@ -5,7 +5,7 @@ import pytest
 
 from retrievers import DPREncoder, RagError
 from retrievers.answers import normalize
-from retrievers.training import TRAINING_FILE, TrainConfig, read_training_record, train
+from retrievers.training import TRAINING_FILE, TrainConfig, negatives_that_fit, read_training_record, train
 from retrievers.training_data import TrainingExample, ValidationSet
 
 FACTS = [
@@ -122,3 +122,14 @@ def test_bad_hyper_parameters_are_refused_before_any_work(tmp_path):
     with pytest.raises(RagError, match="training needs at least 2"):
         train(examples()[:1], tmp_path / "m", config())
     assert not (tmp_path / "m").exists()
+
+
+def test_negatives_are_cut_only_when_no_duplicate_free_batch_could_form():
+    # Five passages shared by all questions: with two negatives each example holds three of the five,
+    # so no two examples fit one batch without a repeat; with one negative some pairs do.
+    passages = [f"passage {i}" for i in range(5)]
+    tiny = [TrainingExample(f"question {i}", passages[i], [passages[(i + 1) % 5], passages[(i + 2) % 5]], ["x"])
+            for i in range(5)]
+    assert negatives_that_fit(tiny, batch_size=2, hard_negatives=2) == 1
+    assert negatives_that_fit(tiny, batch_size=3, hard_negatives=2) == 0  # one negative: 3 rows need 6 of 5 passages
+    assert negatives_that_fit(examples(3), batch_size=4, hard_negatives=3) == 3  # distinct texts: nothing cut
