@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     settings = Settings(**({"store": args.store} if args.store else {}))
     try:
-        report = evaluate_retrieval(settings, args.qa, args.collection, encoders=args.encoder or [None],
+        report = evaluate_retrieval(settings, f"nq-open:{args.qa}", args.collection, encoders=args.encoder or [None],
                                     modes=args.modes.split(","), ks=[int(k) for k in args.k.split(",")],
                                     max_answer_passages=args.max_answer_passages, progress=not args.json)
     except (RagError, OSError, ValueError) as exc:

@@ -10,11 +10,12 @@ from typing import Any
 
 SHIPPED = Path(__file__).with_name("files")
 ANSWER_PROMPTS = ("system", "qa", "condense", "refusal")
-PROMPT_NAMES = (*ANSWER_PROMPTS, "questions")
+PROMPT_NAMES = (*ANSWER_PROMPTS, "questions", "judge")
 _FILE = re.compile(r"^(?P<name>[a-z_]+)(?:\.v(?P<version>\d+))?\.txt$")
 _FIELDS = {"system": {"refusal"}, "qa": {"context", "question"}, "condense": {"history", "question"}, "refusal": set(),
            # LlamaIndex's question-generation placeholders, so its templates work here and ours there
-           "questions": {"context_str", "num_questions_per_chunk"}}
+           "questions": {"context_str", "num_questions_per_chunk"},
+           "judge": {"context", "question", "answer"}}
 
 
 class PromptError(ValueError):

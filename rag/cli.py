@@ -39,6 +39,21 @@ def _answer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompts-dir", dest="prompts_dir", help="directory of prompt overrides (env RAG_PROMPTS_DIR)")
 
 
+def _dataset_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", metavar="FORMAT:PATH",
+                        help="nq-open:FILE.jsonl, squad:FILE.json (SQuAD 1.1/2.0, XQuAD), beir:FOLDER, "
+                             "llamaindex:FILE.json (LabelledRagDataset); the FORMAT: prefix may be left out")
+    parser.add_argument("--qa", metavar="FILE", help="same as --dataset nq-open:FILE")
+    parser.add_argument("--split", help="BEIR qrels split (default test, else dev)")
+    _common(parser)
+    parser.add_argument("--distractors", metavar="NAME", help="with a dataset's own documents: also search this "
+                        "collection's passages, as distractors")
+    parser.add_argument("--limit", type=int, help="only the first N questions (a quick look)")
+    parser.add_argument("--report", metavar="DIR", help="write report.md, per-question results.jsonl and PNG plots")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rag", description="Retrieval-augmented chat backend on Dense Passage Retrieval (DPR + BM25).")
@@ -144,23 +159,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-progress", dest="progress", action="store_false")
 
-    p = sub.add_parser("eval", help="evaluate retrieval (DPR top-k accuracy) on questions with answers")
+    p = sub.add_parser("eval", help="evaluate retrieval (top-k accuracy, recall, MRR, nDCG) or answers (EM, F1, ...)")
     eval_sub = p.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
-    p = eval_sub.add_parser("retrieval", help="top-k accuracy of BM25, dense and hybrid retrieval",
-                            description="DPR's Table-2 metric: the share of questions with an answer-bearing passage "
-                                        "in the top k. Each --encoder other than the collection's is evaluated on a "
+    p = eval_sub.add_parser("retrieval", help="BM25, dense and hybrid retrieval side by side, per encoder",
+                            description="DPR's Table-2 metric (the share of questions with an answer-bearing passage "
+                                        "in the top k) and, where the dataset has gold documents, recall@k, MRR@10 and "
+                                        "nDCG@10. Each --encoder other than the collection's is evaluated on a "
                                         "re-encoded copy (see `rag reindex`).")
-    p.add_argument("--qa", required=True, metavar="FILE", help='jsonl of {"question", "answer": [...]}')
-    _common(p)
-    p.add_argument("--encoder", dest="encoders", action="append", help="encoder to evaluate; repeat to compare (default: the "
-                                                      "collection's)")
-    p.add_argument("--modes", default="bm25,dense,hybrid-rrf,hybrid-linear")
+    _dataset_options(p)
+    p.add_argument("--encoder", "--model", dest="encoders", action="append", metavar="MODEL",
+                   help="encoder to evaluate: a model directory from `rag train` or a shipped name; repeat to compare "
+                        "(default: the collection's)")
+    p.add_argument("--modes", default="bm25,dense,hybrid",
+                   help="comma-separated: bm25, dense, hybrid (= hybrid-rrf and hybrid-linear), hybrid-rrf, "
+                        "hybrid-linear (default all)")
     p.add_argument("--dense-weight", dest="dense_weight", type=float,
                    help="hybrid rows: lambda of linear fusion (default 1.1) or the dense run's RRF weight (1.0)")
-    p.add_argument("-k", dest="ks", default="1,5,20,100", help="comma-separated cut-offs")
+    p.add_argument("-k", dest="ks", default="1,5,20,100", help="comma-separated cut-offs (default 1,5,20,100)")
     p.add_argument("--max-answer-passages", type=int, default=5,
-                   help="leave out questions whose answer is in more passages than this (0 = keep all)")
-    p.add_argument("--json", action="store_true")
+                   help="for questions judged by answer match only (NQ-open): leave out those whose answer is in "
+                        "more passages than this (default 5, the nq-vital rule; 0 = keep all)")
+
+    p = eval_sub.add_parser("answers", help="answer quality: exact match, F1, answer contained, citations, support",
+                            description="Ask each question through the answer engine and score the answers against the "
+                                        "gold ones. With --report DIR, answers are appended to DIR/results.jsonl as "
+                                        "they come and a rerun resumes where it stopped.")
+    _dataset_options(p)
+    _retrieval_options(p, answers=True)
+    _answer_options(p)
+    p.add_argument("--judge", metavar="MODEL", help="also ask this LLM (litellm string) whether each answer is "
+                   "supported by its passages: the faithfulness column (off by default)")
 
     p = sub.add_parser("collections", help="list collections")
     _common(p)
@@ -413,24 +441,74 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from eval.datasets import load_dataset
+
+    if bool(args.dataset) == bool(args.qa):
+        print("error: give the questions with --dataset FORMAT:PATH (or --qa FILE for NQ-open jsonl)", file=sys.stderr)
+        return 2
+    if args.limit is not None and args.limit < 1:
+        print("error: --limit takes a number of questions, 1 or more", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    dataset = load_dataset(args.dataset or f"nq-open:{args.qa}", split=args.split)
+    progress = args.progress and not args.json
+    if args.eval_command == "answers":
+        return _eval_answers(args, settings, dataset, progress)
+    try:
+        ks = sorted({int(k) for k in args.ks.split(",")})
+        if not ks or ks[0] < 1:
+            raise ValueError
+    except ValueError:
+        print(f"error: -k takes comma-separated whole numbers of 1 or more, not {args.ks!r}", file=sys.stderr)
+        return 2
+    from eval.report import write_retrieval_report
     from eval.retrieval import evaluate_retrieval
 
-    settings = _settings(args)
-    try:
-        ks = [int(k) for k in args.ks.split(",")]
-    except ValueError:
-        print(f"error: -k takes comma-separated whole numbers, not {args.ks!r}", file=sys.stderr)
+    report = evaluate_retrieval(settings, dataset, settings.collection, encoders=args.encoders or [None],
+                                modes=args.modes.split(","), ks=ks, max_answer_passages=args.max_answer_passages or None,
+                                limit=args.limit, distractors=args.distractors, progress=progress)
+    if args.report:
+        write_retrieval_report(report, args.report, command=_command_line(args))
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
+    if args.report and not args.json:
+        print(f"report: {Path(args.report) / 'report.md'}", file=sys.stderr)
+    return 0
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    import shlex
+
+    return "rag " + shlex.join(args.argv)
+
+
+def _eval_answers(args: argparse.Namespace, settings: Any, dataset: Any, progress: bool) -> int:
+    from eval.answers import Judge, evaluate_answers
+    from eval.corpus import dataset_collection
+    from eval.report import write_answer_report
+
+    from .app import build_engine, build_llm
+
+    collection = settings.collection
+    if collection is None and dataset.documents:
+        collection = dataset_collection(settings, dataset, args.distractors, progress=progress)
+    elif args.distractors:
+        print("error: --distractors goes with a dataset's own documents: leave out --collection", file=sys.stderr)
         return 2
-    if not Path(args.qa).is_file():
-        print(f"error: {args.qa}: no such file", file=sys.stderr)
-        return 1
-    try:
-        report = evaluate_retrieval(settings, args.qa, settings.collection, encoders=args.encoders or [None],
-                                    modes=args.modes.split(","), ks=ks,
-                                    max_answer_passages=args.max_answer_passages or None, progress=not args.json)
-    except ValueError as exc:  # a malformed line in the benchmark file
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    engine = build_engine(settings, collection)
+    judge = None
+    if args.judge:
+        from prompts import load_prompt
+
+        judge = Judge(build_llm(settings.model_copy(update={"model": args.judge})),
+                      load_prompt("judge", directory=settings.prompts_dir))
+    results = None
+    if args.report:
+        Path(args.report).expanduser().mkdir(parents=True, exist_ok=True)
+        results = Path(args.report).expanduser() / "results.jsonl"
+    report = evaluate_answers(dataset, engine, limit=args.limit, results_path=results, judge=judge,
+                              collection=engine.retriever.collection.name, progress=progress)
+    if args.report:
+        write_answer_report(report, args.report, command=_command_line(args))
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
     return 0
 
@@ -443,6 +521,7 @@ COMMANDS = {"ingest": cmd_ingest, "generate-questions": cmd_generate_questions, 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if not args.command:
         parser.print_help()
         return 0

@@ -190,3 +190,36 @@ def reindex(settings: Settings, source: str, encoder: str, *, into: str | None =
     finally:
         coll.close()
     return report
+
+
+def ingest_records(settings: Settings, collection: str, source: str, signature: str,
+                   records: Sequence[tuple[str, str, dict]], *, extra_updates: Sequence[SourceUpdate] = (),
+                   progress: bool = True) -> IngestReport:
+    """Put ready-made `(title, text, extra)` records into a collection as one source, incrementally.
+
+    Used for an evaluation dataset's own documents: unchanged `signature` means nothing to do.
+    Records keep their length unless `split_records` is set, as for JSONL files. `extra_updates`
+    are further sources (the passages of another collection, as distractors).
+    """
+    report = IngestReport(collection=collection)
+    coll = Collection(collection, settings.store, chroma_url=settings.chroma_url, create=True)
+    try:
+        coll.recover()
+        model = settings.encoder_for(coll.model)
+        coll.check_model(model_name(model))
+        key = f"{signature}:w{settings.passage_words}{'s' if settings.split_records else ''}"
+        stored = coll.signatures()
+        updates = [u for u in extra_updates if stored.get(u.source) != u.signature or u.signature is None]
+        if stored.get(source) != key:
+            words = settings.passage_words if settings.split_records else 0
+            updates.insert(0, SourceUpdate(source, key, make_passages(source, records, words)))
+            report.files_read = 1
+        else:
+            report.files_unchanged = 1
+        if updates:
+            stats = coll.update(updates, DPREncoder(model, **settings.encoder_options()), progress=progress)
+            report.added, report.unchanged, report.removed = stats.added, stats.unchanged, stats.removed
+        report.total_passages = coll.count()
+    finally:
+        coll.close()
+    return report

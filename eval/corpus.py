@@ -1,0 +1,57 @@
+"""A dataset's own documents as a collection, so SQuAD- and BEIR-style sets evaluate out of the box.
+
+The collection is named after the dataset (`squad-dev`, say); with distractors from another
+collection it is `NAME-with-OTHER`, holding both. Ingestion is incremental: the second run
+encodes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+from rag.config import Settings
+from rag.ingestion import ingest_records
+from retrievers.collection import Collection, SourceUpdate
+from retrievers.errors import RagError
+
+from .datasets import EvalDataset
+
+
+def collection_name(dataset: EvalDataset, distractors: str | None = None) -> str:
+    """A valid collection name for the dataset (and its distractor collection)."""
+    slug = re.sub(r"[^a-zA-Z0-9._-]+", "-", dataset.name).strip("._-") or "dataset"
+    if len(slug) < 3:
+        slug = f"{slug}-eval"
+    name = f"{slug}-with-{distractors}" if distractors else slug
+    return name[:200].rstrip("._-")
+
+
+def dataset_collection(settings: Settings, dataset: EvalDataset, distractors: str | None = None, *,
+                       progress: bool = False) -> str:
+    """Ingest the dataset's documents (and a distractor collection's passages); return the collection name."""
+    if not dataset.documents:
+        raise RagError(f"{dataset.path}: a {dataset.format} file has no passages of its own: "
+                       "give the collection to search with --collection")
+    name = collection_name(dataset, distractors)
+    records = [(d.title, d.text, {"doc_id": d.id}) for d in dataset.documents]
+    signature = hashlib.sha256(json.dumps(records, ensure_ascii=False).encode("utf-8")).hexdigest()
+    extra: list[SourceUpdate] = []
+    if distractors:
+        if distractors == name:
+            raise RagError("--distractors names the evaluation collection itself")
+        other = Collection(distractors, settings.store, chroma_url=settings.chroma_url)
+        try:
+            signatures = other.signatures()
+            by_source: dict[str, list] = {}
+            for passage in other.passages():
+                by_source.setdefault(passage.source, []).append(passage)
+        finally:
+            other.close()
+        if not by_source:
+            raise RagError(f"distractor collection {distractors!r} is empty")
+        extra = [SourceUpdate(source, signatures.get(source), passages) for source, passages in by_source.items()]
+    ingest_records(settings, name, f"dataset:{dataset.format}:{dataset.name}", signature, records,
+                   extra_updates=extra, progress=progress)
+    return name
