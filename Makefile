@@ -31,13 +31,14 @@ test-fast: install
 # top-k accuracy on the EfficientQA dev questions for BM25, the base encoder and both fine-tuned ones.
 NQ ?= ../shared/data/nq-open
 TRAIN_ARGS ?=
+REPORT ?= docs/nq-vital
 bench-dpr: install
 	$(BIN)/rag ingest wiki-vital --no-progress
 	$(BIN)/rag train --qa $(NQ)/NQ-open.dev.jsonl -c wiki-vital --out models/dpr-nq --overwrite $(TRAIN_ARGS)
 	$(BIN)/rag train --qa $(NQ)/NQ-open.dev.jsonl -c wiki-vital --out models/dpr-nq-separate --separate-encoders \
 		--overwrite $(TRAIN_ARGS)
-	$(BIN)/rag eval retrieval --qa $(NQ)/NQ-open.efficientqa.dev.1.1.jsonl -c wiki-vital \
-		--encoder all-MiniLM-L6-v2 --encoder models/dpr-nq --encoder models/dpr-nq-separate
+	$(BIN)/rag eval retrieval --dataset nq-open:$(NQ)/NQ-open.efficientqa.dev.1.1.jsonl -c wiki-vital \
+		--encoder all-MiniLM-L6-v2 models/dpr-nq models/dpr-nq-separate --report $(REPORT)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -195,17 +195,15 @@ def evaluate_retrievers(dataset: EvalDataset | str, retrievers: Mapping[str, Any
 
 
 def add_row(report: RetrievalReport, label: str, questions: Sequence[EvalQuestion], search: Search, *,
-            progress: bool = False, **facts: Any) -> None:
-    """Score one retriever and append its row (and its per-question records) to the report."""
+            progress: bool = False, gold_metrics: bool = True, **facts: Any) -> None:
+    """Score one retriever and append its row (and its per-question records) to the report.
+
+    `gold_metrics=False` leaves out recall, MRR and nDCG (the collection lacks the gold documents).
+    """
     records = score_questions(questions, search, report.ks, label, progress=progress)
     summary = summarize(records, report.ks)
-    judged = [r for r in records if r["gold"]]
-    if judged and not any(r["gold_ranks"] for r in judged) and not any(
-            set(r["retrieved"]) & set(r["gold"]) for r in judged):
+    if not gold_metrics:
         summary = {k: v for k, v in summary.items() if not k.startswith(("recall@", "mrr@", "ndcg@"))}
-        note = (f"{label}: no retrieved passage carries a gold document id, so recall, MRR and nDCG are left out "
-                "(the collection does not hold this dataset's documents; leave out --collection to use them)")
-        report.warnings.append(note)
     report.rows.append({"retriever": label, **facts, **summary})
     report.details.extend(records)
 
@@ -283,6 +281,12 @@ def evaluate_retrieval(settings: Settings, dataset: EvalDataset | str, collectio
                            f"collection {source.name!r}: no passage holds their answers")
         report = RetrievalReport(data.path, source.name, len(data.questions), len(questions), list(ks),
                                  format=data.format)
+        gold_ids = {d for q in questions for d in q.gold}
+        gold_metrics = not gold_ids or not gold_ids.isdisjoint(passage_doc_id(p) for p in source.passages())
+        if not gold_metrics:
+            report.warnings.append("no passage of the collection carries one of the dataset's gold document ids, so "
+                                   "recall, MRR and nDCG are left out (leave out --collection to search the "
+                                   "dataset's own documents)")
         several = len(encoders) > 1
         for index, encoder in enumerate(encoders):
             coll = collection_for_encoder(settings, source, encoder, progress=progress)
@@ -294,7 +298,8 @@ def evaluate_retrieval(settings: Settings, dataset: EvalDataset | str, collectio
                 options: dict = {"fusion": fusion} if fusion else {}
                 retriever = open_retriever(settings.model_copy(update=options), coll, mode)
                 name = label if mode == "bm25" or not several else f"{label} ({model_label(model)})"
-                add_row(report, name, questions, search_function(retriever), progress=progress, mode=mode,
+                add_row(report, name, questions, search_function(retriever), progress=progress,
+                        gold_metrics=gold_metrics, mode=mode,
                         fusion=fusion or None, model=None if mode == "bm25" else model, collection=coll.name)
             if coll is not source:
                 coll.close()

@@ -167,9 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
                                         "nDCG@10. Each --encoder other than the collection's is evaluated on a "
                                         "re-encoded copy (see `rag reindex`).")
     _dataset_options(p)
-    p.add_argument("--encoder", "--model", dest="encoders", action="append", metavar="MODEL",
-                   help="encoder to evaluate: a model directory from `rag train` or a shipped name; repeat to compare "
-                        "(default: the collection's)")
+    p.add_argument("--encoder", "--model", dest="encoders", action="extend", nargs="+", metavar="MODEL",
+                   help="encoders to evaluate: model directories from `rag train` or shipped names, compared side by "
+                        "side (`--encoder A B` or `--encoder A --encoder B`; default: the collection's)")
     p.add_argument("--modes", default="bm25,dense,hybrid",
                    help="comma-separated: bm25, dense, hybrid (= hybrid-rrf and hybrid-linear), hybrid-rrf, "
                         "hybrid-linear (default all)")
