@@ -16,10 +16,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Ingest the built-in corpus (incremental: only the first run encodes), then an interactive search.
+# Ingest the built-in corpus (incremental: only the first run encodes), then serve the chat UI and API
+# on http://127.0.0.1:7860 with the embedded LLM.
 run: install
 	$(BIN)/rag ingest wiki-vital
-	$(BIN)/rag search --collection wiki-vital -k 5
+	$(BIN)/rag serve --collection wiki-vital
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

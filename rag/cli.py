@@ -190,6 +190,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--judge", metavar="MODEL", help="also ask this LLM (litellm string) whether each answer is "
                    "supported by its passages: the faithfulness column (off by default)")
 
+    p = sub.add_parser("serve", help="serve the OpenAI-compatible HTTP API",
+                       description="POST /v1/chat/completions (OpenAI-compatible; model = collection), /v1/retrieve, "
+                                   "/v1/ingest, GET /v1/models, /healthz. Listens on 127.0.0.1 unless told otherwise; "
+                                   "any other address needs an API token.")
+    _common(p)
+    _retrieval_options(p, answers=True)
+    _answer_options(p)
+    p.add_argument("--host", help="address to listen on (env RAG_HOST; default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (env RAG_PORT; default 7860)")
+    p.add_argument("--api-token", dest="api_token", help="bearer token the API requires (env RAG_API_TOKEN)")
+
     p = sub.add_parser("collections", help="list collections")
     _common(p)
     p.add_argument("--json", action="store_true")
@@ -204,7 +215,8 @@ def _settings(args: argparse.Namespace) -> Any:
     from .config import Settings
 
     keys = ("store", "chroma_url", "collection", "encoder", "passage_words", "split_records", "mode", "top_k",
-            "fusion", "dense_weight", "candidates", "model", "api_base", "context_k", "max_tokens", "prompts_dir")
+            "fusion", "dense_weight", "candidates", "model", "api_base", "context_k", "max_tokens", "prompts_dir",
+            "host", "port", "api_token")
     overrides = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     import tomllib
 
@@ -513,9 +525,19 @@ def _eval_answers(args: argparse.Namespace, settings: Any, dataset: Any, progres
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ui.server import check_exposure, serve
+
+    settings = _settings(args)
+    check_exposure(settings)
+    print(f"serving on http://{settings.host}:{settings.port} (API docs at /docs)", file=sys.stderr)
+    serve(settings)
+    return 0
+
+
 COMMANDS = {"ingest": cmd_ingest, "generate-questions": cmd_generate_questions, "train": cmd_train,
             "reindex": cmd_reindex, "eval": cmd_eval, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat,
-            "collections": cmd_collections, "delete": cmd_delete}
+            "serve": cmd_serve, "collections": cmd_collections, "delete": cmd_delete}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

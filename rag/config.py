@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     temperature: float = Field(0.0, ge=0.0)
     llm_timeout: float = Field(60.0, gt=0)
     prompts_dir: Optional[Path] = Field(None, description="directory of prompt overrides (NAME.txt)")
+    # serving (rag serve): the UI and the OpenAI-compatible API
+    host: str = Field("127.0.0.1", description="address to listen on; anything but loopback needs api_token")
+    port: int = Field(7860, ge=1, le=65535)
+    api_token: Optional[str] = Field(None, repr=False, description="bearer token for the API (and the UI login)")
+    upload_max_mb: float = Field(20.0, gt=0, description="largest uploaded file, in MiB")
+    upload_max_files: int = Field(20, ge=1, description="most files in one upload")
+
     langfuse_public_key: Optional[str] = Field(
         None, validation_alias=AliasChoices("RAG_LANGFUSE_PUBLIC_KEY", "LANGFUSE_PUBLIC_KEY"), repr=False)
     langfuse_secret_key: Optional[str] = Field(

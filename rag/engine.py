@@ -79,9 +79,10 @@ class AnswerStream:
         self.answer = yield from self._run
 
     def finish(self) -> Answer:
-        """Consume what is left of the stream and return the answer."""
-        for _ in self:
-            pass
+        """Consume what is left of the stream and return the answer (also after iterating it fully)."""
+        if self.answer is None:
+            for _ in self:
+                pass
         assert self.answer is not None
         return self.answer
 

@@ -1,0 +1,162 @@
+"""The HTTP API with raw HTTP (FastAPI's test client) and with the official `openai` client on a real server."""
+
+import json
+import socket
+import threading
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from rag.engine import Engine
+from rag.retrieval import open_collection, open_retriever
+from tests.rag.fakes import ScriptedLLM
+from ui import Engines, create_api
+
+ANSWER = "Mars is called the red planet [1]"
+
+
+def scripted_engines(settings):
+    def factory(s, name):
+        return Engine(open_retriever(s, open_collection(s, name), "bm25"), ScriptedLLM([ANSWER]))
+    return Engines(settings, factory)
+
+
+@pytest.fixture
+def client(ingested):
+    return TestClient(create_api(ingested, engines=scripted_engines(ingested)))
+
+
+def ask(question="Which planet is red?", **extra):
+    return {"model": "rag", "messages": [{"role": "user", "content": question}], **extra}
+
+
+def test_health_and_models(client):
+    assert client.get("/healthz").json()["collections"] == ["default"]
+    assert [m["id"] for m in client.get("/v1/models").json()["data"]] == ["rag", "default"]
+
+
+def test_a_completion_carries_the_answer_and_its_sources(client):
+    body = client.post("/v1/chat/completions", json=ask()).json()
+    assert body["object"] == "chat.completion" and body["choices"][0]["message"]["content"] == ANSWER
+    assert body["choices"][0]["finish_reason"] == "stop" and body["usage"]["completion_tokens"] > 0
+    assert body["sources"][0]["title"] == "Mars" and "iron oxide" in body["sources"][0]["text"]
+
+
+def test_streaming_sends_well_formed_chunks_then_sources_then_done(client):
+    with client.stream("POST", "/v1/chat/completions", json=ask(stream=True, stream_options={"include_usage": True})) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        events = [line.removeprefix("data: ") for line in r.iter_lines() if line]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" and c["id"] == chunks[0]["id"] for c in chunks)
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    assert text == ANSWER
+    final = [c for c in chunks if c["choices"] and c["choices"][0]["finish_reason"] == "stop"]
+    assert len(final) == 1 and final[0]["sources"][0]["title"] == "Mars"
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] > 0
+
+
+def test_the_model_field_picks_the_collection(client):
+    assert client.post("/v1/chat/completions", json={**ask(), "model": "default"}).status_code == 200
+    r = client.post("/v1/chat/completions", json={**ask(), "model": "nope"})
+    assert r.status_code == 404 and "nope" in r.json()["error"]["message"]
+
+
+def test_bad_requests_get_422_with_a_reason(client):
+    r = client.post("/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"]["type"] == "invalid_request_error"
+    assert client.post("/v1/chat/completions", json={"model": "rag", "messages": []}).status_code == 422
+    r = client.post("/v1/chat/completions", json={"messages": [{"role": "assistant", "content": "hi"}]})
+    assert r.status_code == 422 and "no user question" in r.json()["error"]["message"]
+    assert client.post("/v1/retrieve", json={"query": ""}).status_code == 422
+
+
+def test_retrieve_returns_passages(client):
+    body = client.post("/v1/retrieve", json={"query": "red planet", "k": 2, "mode": "bm25"}).json()
+    assert body["collection"] == "default" and body["data"][0]["title"] == "Mars"
+    dense = client.post("/v1/retrieve", json={"query": "red planet", "k": 2, "mode": "dense"}).json()
+    assert len(dense["data"]) == 2 and dense["data"][0]["title"] == "Mars"
+
+
+def test_a_token_is_required_when_configured(ingested):
+    settings = ingested.model_copy(update={"api_token": "s3cret"})
+    client = TestClient(create_api(settings, engines=scripted_engines(settings)))
+    r = client.post("/v1/retrieve", json={"query": "red planet"})
+    assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
+    assert client.post("/v1/retrieve", json={"query": "x"}, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    ok = client.post("/v1/retrieve", json={"query": "red planet"}, headers={"Authorization": "Bearer s3cret"})
+    assert ok.status_code == 200
+    assert client.get("/healthz").status_code == 200  # the health check stays open
+
+
+def test_uploads_are_ingested_with_safe_names_and_limits(ingested, tmp_path):
+    settings = ingested.model_copy(update={"upload_max_mb": 0.001, "upload_max_files": 2})  # about 1 KB
+    client = TestClient(create_api(settings, engines=scripted_engines(settings)))
+    text = b"Saturn has the most prominent rings of any planet in the Solar System."
+    r = client.post("/v1/ingest", files=[("files", ("../../escape.txt", text, "text/plain"))],
+                    data={"collection": "uploads"})
+    assert r.status_code == 200, r.text
+    assert r.json()["files"] == ["escape.txt"] and r.json()["added"] == 1
+    assert (settings.store / "uploads" / "uploads" / "escape.txt").read_bytes() == text
+    assert not (tmp_path / "escape.txt").exists()
+    hits = client.post("/v1/retrieve", json={"query": "rings", "collection": "uploads", "mode": "bm25"}).json()
+    assert "Saturn" in hits["data"][0]["text"]
+
+    big = client.post("/v1/ingest", files=[("files", ("big.txt", b"x" * 5000, "text/plain"))])
+    assert big.status_code == 413 and "limit" in big.json()["error"]["message"]
+    many = client.post("/v1/ingest", files=[("files", (f"{i}.txt", b"a", "text/plain")) for i in range(3)])
+    assert many.status_code == 413
+    exe = client.post("/v1/ingest", files=[("files", ("tool.exe", b"MZ", "application/octet-stream"))])
+    assert exe.status_code == 415
+    assert not list((settings.store / "uploads").rglob("*.part")) and not (settings.store / "uploads" / "default").exists()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(ingested):
+    import uvicorn
+
+    port = free_port()
+    config = uvicorn.Config(create_api(ingested, engines=scripted_engines(ingested)), host="127.0.0.1", port=port,
+                            log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/v1"
+    srv.should_exit = True
+    thread.join(10)
+
+
+def test_the_openai_client_works_unchanged(server):
+    from openai import OpenAI
+
+    client = OpenAI(base_url=server, api_key="unused", max_retries=0)
+    completion = client.chat.completions.create(model="rag", messages=[{"role": "user", "content": "red planet?"}])
+    assert completion.choices[0].message.content == ANSWER
+    assert completion.model_extra["sources"][0]["title"] == "Mars"
+
+    pieces, sources = [], None
+    for chunk in client.chat.completions.create(model="rag", stream=True,
+                                                messages=[{"role": "user", "content": "red planet?"}]):
+        if chunk.choices and chunk.choices[0].delta.content:
+            pieces.append(chunk.choices[0].delta.content)
+        sources = (chunk.model_extra or {}).get("sources") or sources
+    assert "".join(pieces) == ANSWER and sources[0]["title"] == "Mars"
+    assert [m.id for m in client.models.list()] == ["rag", "default"]
+
+
+def test_serve_refuses_to_listen_beyond_loopback_without_a_token(tmp_path, capsys):
+    from tests.conftest import run
+
+    code, _, err = run(capsys, "serve", "--host", "0.0.0.0", "--store", str(tmp_path / "s"))
+    assert code == 1 and "RAG_API_TOKEN" in err

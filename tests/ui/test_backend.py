@@ -1,0 +1,77 @@
+"""The UI's callbacks without a browser: streaming chat with sources, uploads, evaluation."""
+
+import json
+
+from rag.engine import Engine
+from rag.retrieval import open_collection, open_retriever
+from retrievers import RagError
+from tests.rag.fakes import ScriptedLLM
+from ui.app import build_ui
+from ui.backend import Backend, message_text
+
+ANSWER = "Mars is red because of iron oxide [1]"
+
+
+def factory(settings, name):
+    return Engine(open_retriever(settings, open_collection(settings, name), settings.mode), ScriptedLLM([ANSWER]))
+
+
+def test_respond_streams_the_answer_then_shows_its_sources(ingested):
+    backend = Backend(ingested, factory)
+    steps = list(backend.respond("Why is Mars red?", [], "default", mode="bm25", context_k=2))
+    growing = [chat[-1]["content"] for chat, _ in steps]
+    assert len(steps) > 2 and growing[0] and all(b.startswith(a) for a, b in zip(growing, growing[1:]))
+    chat, sources = steps[-1]
+    assert chat[-2] == {"role": "user", "content": "Why is Mars red?"} and chat[-1]["content"] == ANSWER
+    assert "[1] Mars" in sources and "score" in sources and "iron oxide" in sources
+    # Settings from the panel pick the engine: one per distinct combination.
+    list(backend.respond("Again?", chat, "default", mode="bm25", context_k=2))
+    list(backend.respond("Dense?", [], "default", mode="dense", context_k=2))
+    assert len(backend._engines) == 2
+
+
+def test_respond_shows_errors_in_the_chat_and_ignores_empty_questions(ingested):
+    def broken(settings, name):
+        raise RagError("no API key for openai/gpt-4o-mini: set OPENAI_API_KEY")
+
+    backend = Backend(ingested, broken)
+    assert list(backend.respond("   ", [], "default")) == [([], "")]
+    (chat, _), = list(backend.respond("Hello?", [], "default"))
+    assert chat[-1]["content"].startswith("⚠️ no API key")
+
+
+def test_history_in_gradio_part_form_reaches_the_engine(ingested):
+    llm = ScriptedLLM([ANSWER], condense="Why is Mars red?")
+    backend = Backend(ingested, lambda s, n: Engine(open_retriever(s, open_collection(s, n), "bm25"), llm))
+    history = [{"role": "user", "content": [{"type": "text", "text": "Tell me about Mars"}]},
+               {"role": "assistant", "content": "It is a planet."}]
+    list(backend.respond("Why is it red?", history, "default"))
+    assert "Tell me about Mars" in json.dumps(llm.calls[0])  # the condense step saw the earlier turn
+    assert message_text([{"type": "text", "text": "a"}, "b"]) == "ab"
+
+
+def test_uploads_are_ingested_file_by_file(ingested, tmp_path):
+    good = tmp_path / "saturn.txt"
+    good.write_text("Saturn has the most spectacular rings in the Solar System.", encoding="utf-8")
+    empty = tmp_path / "empty.md"
+    empty.write_text("", encoding="utf-8")
+    backend = Backend(ingested, factory)
+    text = backend.ingest_files([str(good), str(empty)], "notes")
+    assert "✅ `saturn.txt`: 1 passages added" in text and "⚠️ `empty.md`" in text
+    assert "notes" in backend.collections()
+    assert "unchanged" in backend.ingest_files([str(good)], "notes")
+    assert backend.ingest_files([str(tmp_path / "x.exe")], "notes").startswith("⚠️ Nothing added")
+
+
+def test_evaluate_tab_runs_the_retrieval_evaluation(ingested, tmp_path):
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text('{"question": "Which planet is red?", "answer": ["Mars"]}\n', encoding="utf-8")
+    table, plot = Backend(ingested, factory).evaluate(str(qa), "nq-open", "default", ["bm25"], "1,5", tmp_path / "r")
+    assert "| bm25 | 100.0 | 100.0 |" in table and plot.endswith("topk_accuracy.png")
+    table, plot = Backend(ingested, factory).evaluate(str(qa), "squad", "default", ["bm25"], "1", tmp_path / "r")
+    assert table.startswith("⚠️") and plot is None
+
+
+def test_the_ui_builds_offline(ingested):
+    ui = build_ui(ingested, Backend(ingested, factory))
+    assert ui.title == "dpr-rag"

@@ -1,0 +1,242 @@
+"""The HTTP API: OpenAI-compatible chat completions, retrieval, ingestion and a health check.
+
+`POST /v1/chat/completions` speaks the OpenAI chat API (streaming as server-sent events), so the
+official `openai` client works unchanged; `model` names the collection to chat with (`rag` = the
+default one) and each response carries the cited passages in an extra `sources` field.
+`POST /v1/retrieve` returns passages only; `POST /v1/ingest` takes file uploads. With an API token
+configured, every `/v1` route needs `Authorization: Bearer TOKEN`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import threading
+import time
+import uuid
+from typing import Any, Callable, Iterator, Literal, Optional, Union
+
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from rag.app import build_engine
+from rag.config import Settings
+from rag.engine import Answer, Engine
+from rag.ingestion import ingest
+from rag.retrieval import open_collection, open_retriever, resolve_collection
+from retrievers.collection import list_collections
+from retrievers.errors import CollectionNotFound, RagError
+
+from .uploads import Limits, UploadRejected, save_uploads
+
+DEFAULT_MODEL_ID = "rag"
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str = "text"
+    text: str = ""
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: Union[str, list[ContentPart], None] = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(part.text for part in self.content if part.type == "text")
+        return self.content or ""
+
+
+class ChatRequest(BaseModel):
+    """The fields of OpenAI's request that mean something here; the others are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = DEFAULT_MODEL_ID
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    stream_options: Optional[dict[str, Any]] = None
+
+
+class RetrieveRequest(BaseModel):
+    query: str = Field(min_length=1)
+    collection: Optional[str] = None
+    k: int = Field(5, ge=1, le=1000)
+    mode: Optional[Literal["dense", "bm25", "hybrid"]] = None
+    fusion: Optional[Literal["rrf", "linear"]] = None
+
+
+class Engines:
+    """One answer engine per collection, built on first use (loading a model takes seconds)."""
+
+    def __init__(self, settings: Settings, factory: Callable[[Settings, str], Engine] = build_engine) -> None:
+        self.settings = settings
+        self.factory = factory
+        self._engines: dict[str, Engine] = {}
+        self._lock = threading.Lock()
+
+    def collection_for(self, model: str) -> str:
+        """The collection a request's `model` names; `rag` (or empty) is the configured default."""
+        if model in ("", DEFAULT_MODEL_ID):
+            return resolve_collection(self.settings)
+        return model.removeprefix(f"{DEFAULT_MODEL_ID}/")
+
+    def get(self, model: str) -> Engine:
+        name = self.collection_for(model)
+        with self._lock:
+            if name not in self._engines:
+                self._engines[name] = self.factory(self.settings, name)
+            return self._engines[name]
+
+
+def _error(status: int, message: str, kind: str = "invalid_request_error", code: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": code}}, status_code=status)
+
+
+def _source(s: Any) -> dict:
+    return {**s.to_dict(), "text": s.passage.text}
+
+
+def _completion(answer: Answer, model: str, completion_id: str, created: int) -> dict:
+    usage = {"prompt_tokens": answer.usage.get("prompt_tokens", 0),
+             "completion_tokens": answer.usage.get("completion_tokens", 0)}
+    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    return {"id": completion_id, "object": "chat.completion", "created": created, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.answer},
+                         "finish_reason": "stop", "logprobs": None}],
+            "usage": usage, "sources": [_source(s) for s in answer.cited],
+            "retrieved": [_source(s) for s in answer.sources], "refused": answer.refused}
+
+
+def _chunk(completion_id: str, created: int, model: str, delta: dict, finish: str | None = None, **extra: Any) -> str:
+    body = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra}
+    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+
+def _split(messages: list[ChatMessage]) -> tuple[str, list[dict[str, str]]]:
+    """The question (the last user message) and the conversation before it (user and assistant turns)."""
+    last = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
+    if last is None or not messages[last].text().strip():
+        raise HTTPException(422, "the messages hold no user question")
+    history = [{"role": m.role, "content": m.text()} for m in messages[:last] if m.role in ("user", "assistant")]
+    return messages[last].text(), history
+
+
+def create_api(settings: Settings, *, engines: Engines | None = None) -> FastAPI:
+    """The API app; `engines` lets tests (and embedders) supply their own engine factory."""
+    engines = engines or Engines(settings)
+    limits = Limits(int(settings.upload_max_mb * (1 << 20)), settings.upload_max_files)
+    app = FastAPI(title="dpr-rag", description=__doc__, docs_url="/docs", redoc_url=None)
+    app.state.engines = engines
+    retrievers: dict[tuple, Any] = {}
+    retriever_lock = threading.Lock()
+
+    def authorized(request: Request) -> None:
+        if not settings.api_token:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), settings.api_token.encode()):
+            raise HTTPException(401, "missing or wrong API token: send Authorization: Bearer TOKEN")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        kind = "authentication_error" if exc.status_code == 401 else "invalid_request_error"
+        return _error(exc.status_code, str(exc.detail), kind)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(str(x) for x in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors())
+        return _error(422, f"invalid request: {problems}")
+
+    @app.exception_handler(CollectionNotFound)
+    async def no_collection(request: Request, exc: CollectionNotFound) -> JSONResponse:
+        return _error(404, str(exc), code="model_not_found")
+
+    @app.exception_handler(RagError)
+    async def rag_error(request: Request, exc: RagError) -> JSONResponse:
+        return _error(400, str(exc))
+
+    @app.middleware("http")
+    async def body_limit(request: Request, call_next: Any) -> Any:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > limits.max_bytes * limits.max_files + (1 << 20):
+            return _error(413, "request body too large")
+        return await call_next(request)
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {"status": "ok", "collections": list_collections(settings.store),
+                "llm": settings.model or "local/smollm2"}
+
+    @app.get("/v1/models", dependencies=[Depends(authorized)])
+    def models() -> dict:
+        names = [DEFAULT_MODEL_ID, *list_collections(settings.store)]
+        return {"object": "list", "data": [{"id": n, "object": "model", "created": 0, "owned_by": "dpr-rag"}
+                                           for n in names]}
+
+    @app.post("/v1/chat/completions", dependencies=[Depends(authorized)])
+    def chat_completions(body: ChatRequest) -> Any:
+        question, history = _split(body.messages)
+        engine = engines.get(body.model)
+        completion_id, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+        if not body.stream:
+            return _completion(engine.ask(question, history), body.model, completion_id, created)
+        stream = engine.stream(question, history)
+        include_usage = bool((body.stream_options or {}).get("include_usage"))
+
+        def events() -> Iterator[str]:
+            yield _chunk(completion_id, created, body.model, {"role": "assistant", "content": ""})
+            try:
+                for piece in stream:
+                    yield _chunk(completion_id, created, body.model, {"content": piece})
+                answer = stream.finish()
+            except RagError as exc:  # the model failed mid-answer: say so in the stream, then end it
+                yield f"data: {json.dumps({'error': {'message': str(exc), 'type': 'server_error'}})}\n\n"
+                yield "data: [DONE]\n\n"
+                return
+            final = _completion(answer, body.model, completion_id, created)
+            yield _chunk(completion_id, created, body.model, {}, "stop", sources=final["sources"],
+                         refused=answer.refused)
+            if include_usage:
+                usage = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                         "model": body.model, "choices": [], "usage": final["usage"]}
+                yield f"data: {json.dumps(usage)}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.post("/v1/retrieve", dependencies=[Depends(authorized)])
+    def retrieve(body: RetrieveRequest) -> dict:
+        name = resolve_collection(settings, body.collection)
+        options = {k: v for k, v in {"mode": body.mode, "fusion": body.fusion}.items() if v}
+        key = (name, body.mode, body.fusion)
+        with retriever_lock:
+            if key not in retrievers:
+                local = settings.model_copy(update=options)
+                retrievers[key] = open_retriever(local, open_collection(local, name))
+        hits = retrievers[key].search(body.query, body.k)
+        return {"object": "list", "collection": name, "mode": body.mode or settings.mode,
+                "data": [{"id": p.id, "score": round(float(s), 6), "title": p.title, "source": p.source,
+                          "text": p.text, "position": p.position, "metadata": dict(p.extra)} for p, s in hits]}
+
+    @app.post("/v1/ingest", dependencies=[Depends(authorized)])
+    def ingest_files(files: list[UploadFile] = File(...), collection: Optional[str] = Form(None)) -> Any:
+        name = collection or settings.collection or "default"
+        from retrievers.chroma_store import validate_collection_name
+
+        validate_collection_name(name)
+        folder = settings.store / "uploads" / name
+        try:
+            paths = save_uploads([(f.filename or "", f.file) for f in files], folder, limits)
+        except UploadRejected as exc:
+            return _error(exc.status, str(exc), code="upload_rejected")
+        report = ingest([str(p) for p in paths], settings, collection=name, progress=False)
+        return {"collection": name, "files": [p.name for p in paths], **report.to_dict()}
+
+    return app

@@ -1,0 +1,111 @@
+"""The Gradio chat UI: chat with sources, documents upload and an evaluation tab, all offline.
+
+Analytics are off, there are no share links, server-side rendering (a Node process) is off, and the
+theme uses system fonts, so the page fetches nothing from the internet.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rag.config import Settings
+
+from .backend import Backend
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+TITLE = "dpr-rag"
+_FONTS = dict(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+
+
+def build_ui(settings: Settings, backend: Backend | None = None) -> Any:
+    """The Blocks app (mount it with `gradio.mount_gradio_app`, as `rag serve` does)."""
+    import gradio as gr
+
+    backend = backend or Backend(settings)
+    known = backend.collections()
+    default = settings.collection or ("wiki-vital" if "wiki-vital" in known else (known[0] if known else "default"))
+    reports = Path(tempfile.mkdtemp(prefix="rag-ui-eval-"))
+
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as ui:
+        gr.Markdown(f"## {TITLE}: chat with your documents, answers cited from the retrieved passages")
+        with gr.Tab("Chat"):
+            with gr.Row():
+                with gr.Column(scale=3):
+                    chatbot = gr.Chatbot(label="Chat", height=460, elem_id="chat", buttons=["copy", "copy_all"])
+                    with gr.Row():
+                        question = gr.Textbox(placeholder="Ask a question…", show_label=False, scale=5,
+                                              elem_id="question")
+                        send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
+                    clear = gr.Button("New chat", size="sm")
+                with gr.Column(scale=2):
+                    collection = gr.Dropdown(choices=known or [default], value=default, label="Collection",
+                                             allow_custom_value=True, elem_id="collection")
+                    with gr.Accordion("Settings", open=False):
+                        mode = gr.Radio(["hybrid", "dense", "bm25"], value=settings.mode, label="Retriever")
+                        context_k = gr.Slider(1, 10, value=settings.context_k, step=1, label="Passages the LLM reads")
+                        fusion = gr.Radio(["rrf", "linear"], value=settings.fusion, label="Fusion (hybrid)")
+                        model = gr.Textbox(value=settings.model or "", label="LLM (litellm model; empty = embedded)")
+                    sources = gr.Markdown("*Sources of the answer appear here.*", elem_id="sources")
+
+            inputs = [question, chatbot, collection, mode, context_k, fusion, model]
+            for event in (question.submit, send.click):
+                event(backend.respond, inputs, [chatbot, sources]).then(lambda: "", None, question)
+            clear.click(lambda: ([], "*Sources of the answer appear here.*"), None, [chatbot, sources])
+
+        with gr.Tab("Documents"):
+            files = gr.File(file_count="multiple", label="Files (.txt .md .html .pdf .json .jsonl)", type="filepath")
+            target = gr.Dropdown(choices=known or [default], value=default, label="Add to collection",
+                                 allow_custom_value=True)
+            add = gr.Button("Ingest", variant="primary")
+            result = gr.Markdown()
+
+            def ingest(paths: list[str] | None, name: str, progress: Any = gr.Progress()) -> tuple[str, Any, Any]:
+                text = backend.ingest_files(paths or [], name, progress=lambda f, d: progress(f, desc=d))
+                names = backend.collections()
+                return text, gr.Dropdown(choices=names), gr.Dropdown(choices=names)
+
+            add.click(ingest, [files, target], [result, collection, target])
+
+        with gr.Tab("Evaluate"):
+            gr.Markdown("Top-k retrieval accuracy (and recall, MRR, nDCG where the dataset has gold documents), "
+                        "as `rag eval retrieval` computes it.")
+            dataset = gr.File(label="Dataset (NQ-open jsonl, SQuAD json, LlamaIndex json)", type="filepath")
+            with gr.Row():
+                fmt = gr.Dropdown(["auto", "nq-open", "squad", "llamaindex"], value="auto", label="Format")
+                eval_collection = gr.Textbox(label="Collection (empty: the dataset's own documents)")
+                modes = gr.CheckboxGroup(["bm25", "dense", "hybrid-rrf", "hybrid-linear"],
+                                         value=["bm25", "dense", "hybrid-rrf"], label="Retrievers")
+                ks = gr.Textbox(value="1,5,20", label="k")
+            run = gr.Button("Evaluate", variant="primary")
+            table = gr.Markdown()
+            plot = gr.Image(label="Top-k accuracy", type="filepath")
+
+            def evaluate(path: str | None, f: str, c: str, m: list[str], k: str) -> tuple[str, str | None]:
+                out = Path(tempfile.mkdtemp(dir=reports))
+                return backend.evaluate(path, f, c.strip() or None, m, k, out)
+
+            run.click(evaluate, [dataset, fmt, eval_collection, modes, ks], [table, plot])
+    return ui
+
+
+def mount_ui(app: Any, settings: Settings, backend: Backend | None = None) -> Any:
+    """Serve the UI at `/` of the API app; with an API token, the UI asks for it as the password."""
+    import hmac
+
+    import gradio as gr
+
+    auth = None
+    if settings.api_token:
+        token = settings.api_token
+
+        def auth(user: str, password: str) -> bool:
+            return hmac.compare_digest(password.encode(), token.encode())
+
+    return gr.mount_gradio_app(app, build_ui(settings, backend), path="/", auth=auth, ssr_mode=False,
+                               run_history=False,
+                               theme=gr.themes.Default(**_FONTS), footer_links=[], show_error=True,
+                               max_file_size=int(settings.upload_max_mb * (1 << 20)))

@@ -1,0 +1,151 @@
+"""What the chat UI's buttons do, as plain functions over the settings (tested without a browser).
+
+Gradio only wires these to components (`ui/app.py`); each returns plain values: chat messages as
+`{"role", "content"}` dicts, Markdown text, file paths.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from rag.app import build_engine
+from rag.config import Settings
+from rag.engine import Engine
+from rag.ingestion import ingest
+from retrievers.collection import list_collections
+from retrievers.errors import RagError
+
+from .uploads import Limits, UploadRejected, save_uploads
+
+EngineFactory = Callable[[Settings, str], Engine]
+
+
+def message_text(content: Any) -> str:
+    """A chat message's text, whether Gradio gives it as a string or as a list of parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text") or "")
+    if isinstance(content, (list, tuple)):
+        return "".join(message_text(part) for part in content)
+    return ""
+
+
+def sources_markdown(sources: Sequence[Any]) -> str:
+    """The cited passages as a Markdown list: number, title, source, score and the start of the text."""
+    if not sources:
+        return "*No passages cited.*"
+    lines = []
+    for s in sources:
+        p = s.passage
+        where = f" — `{Path(p.source).name}`" if p.source and p.source != p.title else ""
+        snippet = " ".join(p.text.split())[:280]
+        lines.append(f"**[{s.n}] {p.title or Path(p.source).name or p.id}**{where} · score {s.score:.3f}\n\n> {snippet}")
+    return "\n\n".join(lines)
+
+
+class Backend:
+    """Engines per (collection, settings) built on first use, and the UI's actions over them."""
+
+    def __init__(self, settings: Settings, factory: EngineFactory = build_engine) -> None:
+        self.settings = settings
+        self.factory = factory
+        self._engines: dict[tuple, Engine] = {}
+        self._lock = threading.Lock()
+
+    def collections(self) -> list[str]:
+        return list_collections(self.settings.store)
+
+    def engine(self, collection: str, **options: Any) -> Engine:
+        update = {k: v for k, v in options.items() if v not in (None, "")}
+        key = (collection, tuple(sorted(update.items())))
+        with self._lock:
+            if key not in self._engines:
+                self._engines[key] = self.factory(self.settings.model_copy(update=update), collection)
+            return self._engines[key]
+
+    def respond(self, message: str, history: list[dict], collection: str, mode: str | None = None,
+                context_k: int | None = None, fusion: str | None = None,
+                model: str | None = None) -> Iterator[tuple[list[dict], str]]:
+        """Stream an answer: yields the chat so far (the answer growing) and the sources panel."""
+        question = (message or "").strip()
+        if not question:
+            yield history, ""
+            return
+        past = [{"role": m["role"], "content": message_text(m.get("content"))} for m in history
+                if m.get("role") in ("user", "assistant")]
+        chat = [*history, {"role": "user", "content": question}, {"role": "assistant", "content": ""}]
+        try:
+            engine = self.engine(collection, mode=mode, context_k=int(context_k) if context_k else None,
+                                 fusion=fusion, model=model)
+            stream = engine.stream(question, past)
+            text = ""
+            for piece in stream:
+                text += piece
+                chat[-1] = {"role": "assistant", "content": text}
+                yield chat, "*Retrieving and answering…*"
+            answer = stream.finish()
+        except RagError as exc:
+            chat[-1] = {"role": "assistant", "content": f"⚠️ {exc}"}
+            yield chat, ""
+            return
+        chat[-1] = {"role": "assistant", "content": answer.answer}
+        yield chat, sources_markdown(answer.cited or answer.sources)
+
+    def ingest_files(self, paths: Sequence[str], collection: str,
+                     progress: Callable[[float, str], None] | None = None) -> str:
+        """Copy uploaded files under the store and ingest them; one line per file."""
+        name = (collection or "").strip() or "default"
+        if not paths:
+            return "Choose files to add first."
+        limits = Limits(int(self.settings.upload_max_mb * (1 << 20)), self.settings.upload_max_files)
+        try:
+            opened = [(Path(p).name, open(p, "rb")) for p in paths]
+            try:
+                saved = save_uploads(opened, self.settings.store / "uploads" / name, limits)
+            finally:
+                for _, fh in opened:
+                    fh.close()
+        except (UploadRejected, OSError) as exc:
+            return f"⚠️ Nothing added: {exc}"
+        lines = []
+        for i, path in enumerate(saved):
+            if progress:
+                progress(i / len(saved), f"ingesting {path.name}")
+            try:
+                report = ingest([str(path)], self.settings, collection=name, progress=False)
+            except RagError as exc:
+                lines.append(f"- ⚠️ `{path.name}`: {exc}")
+                continue
+            if report.failed:
+                lines.append(f"- ⚠️ `{path.name}`: {report.failed[0][1]}")
+            elif report.files_unchanged:
+                lines.append(f"- `{path.name}`: unchanged")
+            else:
+                lines.append(f"- ✅ `{path.name}`: {report.added} passages added, {report.removed} removed")
+        with self._lock:  # engines over this collection see the new passages; new collections appear
+            self._engines = {k: v for k, v in self._engines.items() if k[0] != name}
+        return f"**Collection `{name}`**\n\n" + "\n".join(lines)
+
+    def evaluate(self, dataset_path: str | None, fmt: str, collection: str | None, modes: Sequence[str],
+                 ks: str, out_dir: Path) -> tuple[str, str | None]:
+        """`rag eval retrieval` on an uploaded dataset: the Markdown table and the top-k plot's path."""
+        from eval.report import TOPK_PLOT, write_retrieval_report
+        from eval.retrieval import evaluate_retrieval
+
+        if not dataset_path:
+            return "Upload a dataset file first.", None
+        try:
+            k_values = sorted({int(k) for k in ks.split(",") if k.strip()})
+            spec = f"{fmt}:{dataset_path}" if fmt and fmt != "auto" else dataset_path
+            report = evaluate_retrieval(self.settings, spec, collection or None, modes=list(modes) or ["bm25"],
+                                        ks=k_values or [1, 5, 20])
+        except ValueError:
+            return f"⚠️ k must be comma-separated whole numbers, not {ks!r}", None
+        except RagError as exc:
+            return f"⚠️ {exc}", None
+        write_retrieval_report(report, out_dir)
+        plot = out_dir / TOPK_PLOT
+        return report.table(), str(plot) if plot.is_file() else None
