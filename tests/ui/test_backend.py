@@ -75,3 +75,17 @@ def test_evaluate_tab_runs_the_retrieval_evaluation(ingested, tmp_path):
 def test_the_ui_builds_offline(ingested):
     ui = build_ui(ingested, Backend(ingested, factory))
     assert ui.title == "dpr-rag"
+
+
+def test_with_a_token_the_ui_asks_for_a_login(ingested):
+    from fastapi.testclient import TestClient
+
+    from ui import create_api
+    from ui.app import mount_ui
+
+    settings = ingested.model_copy(update={"api_token": "s3cret"})
+    client = TestClient(mount_ui(create_api(settings), settings, Backend(settings, factory)))
+    assert client.get("/config").status_code == 401
+    assert client.post("/login", data={"username": "me", "password": "wrong"}).status_code == 400
+    assert client.post("/login", data={"username": "me", "password": "s3cret"}).status_code == 200
+    assert client.get("/config").status_code == 200
