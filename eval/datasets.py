@@ -224,12 +224,32 @@ def _unique(items: Iterable[str]) -> tuple[str, ...]:
 # --- NQ-open ---------------------------------------------------------------------------------------------------------
 
 def _load_nq_open(path: Path) -> EvalDataset:
-    """NQ-open / EfficientQA jsonl via `read_qa`; answers keep its normalised, padded form (what `has_answer` wants)."""
+    """NQ-open / EfficientQA jsonl, checked by `read_qa`; answers as written in the file (reports show them so)."""
     qa = _read_qa(path)
-    questions = [EvalQuestion(f"q{i}", q.question, _unique(q.answers)) for i, q in enumerate(qa.questions, start=1)]
+    written = _written_answers(path)
+    questions = [EvalQuestion(f"q{i}", q.question, written.get(normalize(q.question)) or _unique(q.answers))
+                 for i, q in enumerate(qa.questions, start=1)]
     skipped = {"duplicate question": qa.duplicates, "empty question or no answer": qa.empty_answers}
     return EvalDataset(path.stem, "nq-open", str(path), questions,
                        skipped={reason: n for reason, n in skipped.items() if n})
+
+
+def _written_answers(path: Path) -> dict[str, tuple[str, ...]]:
+    """Each question's usable answers as written (read_qa keeps only their normalised form); first line wins."""
+    out: dict[str, tuple[str, ...]] = {}
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        for line in fh:
+            try:
+                record = json.loads(line)
+                answers = record["answer"]
+                answers = [answers] if isinstance(answers, str) else answers
+                key = normalize(record["question"])
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue
+            kept = _unique(a.strip() for a in answers if isinstance(a, str) and normalize(a).strip())
+            if kept:
+                out.setdefault(key, kept)
+    return out
 
 
 def _read_qa(path: Path) -> QAFile:

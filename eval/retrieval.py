@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from rag.config import Settings
 from rag.ingestion import reindex
 from rag.retrieval import open_collection, open_retriever, reindexed_name
-from retrievers.answers import Question
+from retrievers.answers import Question, normalize
 from retrievers.collection import Collection
 from retrievers.encoders import model_name
 from retrievers.errors import RagError
@@ -216,7 +216,7 @@ def filter_questions(questions: Sequence[EvalQuestion], passages: Iterable[str] 
     answer_only = [q for q in questions if q.answers and not q.gold]
     if not answer_only:
         return list(questions)
-    as_questions = [Question(q.question, list(q.answers)) for q in answer_only]
+    as_questions = [Question(q.question, [normalize(a) for a in q.answers]) for q in answer_only]
     keep = {id(q) for q, s in zip(answer_only, _kept(as_questions, passages, max_answer_passages)) if s}
     return [q for q in questions if q.gold or id(q) in keep]
 

@@ -31,11 +31,11 @@ NQ = jsonl({"question": "Who wrote Hamlet?", "answer": ["William Shakespeare", "
            {"question": "Capital of France?", "answer": "Paris"}) + "\n"
 
 
-def test_nq_open_keeps_answered_unique_questions_with_normalised_answers(tmp_path):
+def test_nq_open_keeps_answered_unique_questions_with_their_answers_as_written(tmp_path):
     ds = load_dataset(str(write(tmp_path / "nq.dev.jsonl", NQ)))
     assert (ds.name, ds.format, ds.documents) == ("nq.dev", "nq-open", [])
-    assert ds.questions == [EvalQuestion("q1", "Who wrote Hamlet?", (" william shakespeare ", " shakespeare ")),
-                            EvalQuestion("q2", "Capital of France?", (" paris ",))]  # read_qa's form
+    assert ds.questions == [EvalQuestion("q1", "Who wrote Hamlet?", ("William Shakespeare", "Shakespeare")),
+                            EvalQuestion("q2", "Capital of France?", ("Paris",))]  # repeats and blanks dropped
     assert all(q.gold == {} and q.reference_answer is None for q in ds.questions)
     assert ds.skipped == {"duplicate question": 1, "empty question or no answer": 1}
 
