@@ -189,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     _answer_options(p)
     p.add_argument("--judge", metavar="MODEL", help="also ask this LLM (litellm string) whether each answer is "
                    "supported by its passages: the faithfulness column (off by default)")
+    p.add_argument("--max-answer-passages", type=int, default=0,
+                   help="for questions judged by answer match only (NQ-open): ask only those whose answer is in 1 to "
+                        "N passages of the collection (the nq-vital rule, N = 5); default 0 = ask all")
 
     p = sub.add_parser("serve", help="serve the OpenAI-compatible HTTP API",
                        description="POST /v1/chat/completions (OpenAI-compatible; model = collection), /v1/retrieve, "
@@ -507,6 +510,13 @@ def _eval_answers(args: argparse.Namespace, settings: Any, dataset: Any, progres
         print("error: --distractors goes with a dataset's own documents: leave out --collection", file=sys.stderr)
         return 2
     engine = build_engine(settings, collection)
+    if args.max_answer_passages:
+        from dataclasses import replace
+
+        from eval.retrieval import filter_questions
+
+        passages = (p.indexed_text for p in engine.retriever.collection.passages())
+        dataset = replace(dataset, questions=filter_questions(dataset.questions, passages, args.max_answer_passages))
     judge = None
     if args.judge:
         from prompts import load_prompt

@@ -59,6 +59,14 @@ class ChatRequest(BaseModel):
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     stream_options: Optional[dict[str, Any]] = None
+    max_tokens: Optional[int] = Field(None, ge=1)
+    max_completion_tokens: Optional[int] = Field(None, ge=1)
+    temperature: Optional[float] = Field(None, ge=0, le=2)
+
+    def llm_options(self) -> dict[str, Any]:
+        """The request's generation settings that override the server's (unset ones keep the server's)."""
+        options = {"max_tokens": self.max_completion_tokens or self.max_tokens, "temperature": self.temperature}
+        return {k: v for k, v in options.items() if v is not None}
 
 
 class RetrieveRequest(BaseModel):
@@ -75,7 +83,7 @@ class Engines:
     def __init__(self, settings: Settings, factory: Callable[[Settings, str], Engine] = build_engine) -> None:
         self.settings = settings
         self.factory = factory
-        self._engines: dict[str, Engine] = {}
+        self._engines: dict[tuple, Engine] = {}
         self._lock = threading.Lock()
 
     def collection_for(self, model: str) -> str:
@@ -84,12 +92,14 @@ class Engines:
             return resolve_collection(self.settings)
         return model.removeprefix(f"{DEFAULT_MODEL_ID}/")
 
-    def get(self, model: str) -> Engine:
+    def get(self, model: str, **options: Any) -> Engine:
+        """The engine for a collection; `options` (max_tokens, temperature) override the settings."""
         name = self.collection_for(model)
+        key = (name, tuple(sorted(options.items())))
         with self._lock:
-            if name not in self._engines:
-                self._engines[name] = self.factory(self.settings, name)
-            return self._engines[name]
+            if key not in self._engines:
+                self._engines[key] = self.factory(self.settings.model_copy(update=options), name)
+            return self._engines[key]
 
 
 def _error(status: int, message: str, kind: str = "invalid_request_error", code: str | None = None) -> JSONResponse:
@@ -182,7 +192,7 @@ def create_api(settings: Settings, *, engines: Engines | None = None) -> FastAPI
     @app.post("/v1/chat/completions", dependencies=[Depends(authorized)])
     def chat_completions(body: ChatRequest) -> Any:
         question, history = _split(body.messages)
-        engine = engines.get(body.model)
+        engine = engines.get(body.model, **body.llm_options())
         completion_id, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         if not body.stream:
             return _completion(engine.ask(question, history), body.model, completion_id, created)

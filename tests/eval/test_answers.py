@@ -125,3 +125,16 @@ def test_cli_answers_with_a_litellm_model_and_resumes(squad_file, fake_provider,
     code, out, _ = run(capsys, *argv)
     assert code == 0 and json.loads(out)["resumed"] == 3
     assert len((out_dir / "results.jsonl").read_text().splitlines()) == 3
+
+
+@pytest.mark.slow
+def test_cli_answers_only_questions_the_collection_can_answer_when_asked(store, fake_provider, tmp_path, capsys):
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text('{"question": "Which planet is red?", "answer": ["Mars"]}\n'
+                  '{"question": "What is the capital of Peru?", "answer": ["Lima"]}\n', encoding="utf-8")
+    argv = ("eval", "answers", "--qa", str(qa), "--store", store, "--model", fake_provider, "--json")
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    assert json.loads(out)["n_questions"] == 2
+    code, out, _ = run(capsys, *argv, "--max-answer-passages", "5")
+    assert code == 0 and json.loads(out)["n_questions"] == 1  # Lima is in no passage

@@ -18,7 +18,9 @@ ANSWER = "Mars is called the red planet [1]"
 
 def scripted_engines(settings):
     def factory(s, name):
-        return Engine(open_retriever(s, open_collection(s, name), "bm25"), ScriptedLLM([ANSWER]))
+        llm = ScriptedLLM([ANSWER], max_tokens=s.max_tokens)
+        llm.temperature = s.temperature
+        return Engine(open_retriever(s, open_collection(s, name), "bm25"), llm)
     return Engines(settings, factory)
 
 
@@ -56,6 +58,16 @@ def test_streaming_sends_well_formed_chunks_then_sources_then_done(client):
     final = [c for c in chunks if c["choices"] and c["choices"][0]["finish_reason"] == "stop"]
     assert len(final) == 1 and final[0]["sources"][0]["title"] == "Mars"
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] > 0
+
+
+def test_max_tokens_and_temperature_reach_the_model(ingested):
+    engines = scripted_engines(ingested)
+    client = TestClient(create_api(ingested, engines=engines))
+    assert client.post("/v1/chat/completions", json=ask(max_tokens=17, temperature=0.5)).status_code == 200
+    assert client.post("/v1/chat/completions", json=ask(max_completion_tokens=9)).status_code == 200
+    llms = {(e.llm.max_tokens, e.llm.temperature) for e in engines._engines.values()}
+    assert llms == {(17, 0.5), (9, 0.0)}
+    assert client.post("/v1/chat/completions", json=ask(max_tokens=0)).status_code == 422
 
 
 def test_the_model_field_picks_the_collection(client):
