@@ -173,7 +173,8 @@ def write_answer_report(report: object, out_dir: str | Path, command: str = "") 
     out.mkdir(parents=True, exist_ok=True)
     plots = [ANSWERS_PLOT] if plot_answers(report.details, out / ANSWERS_PLOT) else []  # type: ignore[attr-defined]
     _write_markdown(out, "Answer evaluation", command, report.table(),  # type: ignore[attr-defined]
-                    "Percentages. em, f1: SQuAD exact match and token F1 (best over the gold answers); answer_contained: "
+                    "Percentages. em, f1: SQuAD exact match and token F1 (best over the gold answers); "
+                    "answer_contained: "
               "a gold answer appears in the answer; citation_accuracy: a cited passage holds a gold answer; "
               "lexical_support: share of the answer's content words found in the passages it read; faithfulness: "
                     "the --judge model's verdict.", plots, "Per-question answers and scores")

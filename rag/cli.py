@@ -401,14 +401,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_generate_questions(args: argparse.Namespace) -> int:
     from prompts import load_prompt
     from prompts.templates import PromptError
+    from retrievers.collection import Collection
+    from retrievers.errors import RagError
 
     from .app import build_llm
     from .llamaindex import LlamaIndexLLM
     from .question_generation import generate_pairs
     from .retrieval import resolve_collection
-
-    from retrievers.collection import Collection
-    from retrievers.errors import RagError
 
     settings = _settings(args)
     llm = build_llm(settings)
@@ -480,7 +479,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from eval.retrieval import evaluate_retrieval
 
     report = evaluate_retrieval(settings, dataset, settings.collection, encoders=args.encoders or [None],
-                                modes=args.modes.split(","), ks=ks, max_answer_passages=args.max_answer_passages or None,
+                                modes=args.modes.split(","), ks=ks,
+                                max_answer_passages=args.max_answer_passages or None,
                                 limit=args.limit, distractors=args.distractors, progress=progress)
     if args.report:
         write_retrieval_report(report, args.report, command=_command_line(args))

@@ -42,7 +42,8 @@ def sources_markdown(sources: Sequence[Any]) -> str:
         p = s.passage
         where = f" — `{Path(p.source).name}`" if p.source and p.source != p.title else ""
         snippet = " ".join(p.text.split())[:280]
-        lines.append(f"**[{s.n}] {p.title or Path(p.source).name or p.id}**{where} · score {s.score:.3f}\n\n> {snippet}")
+        name = p.title or Path(p.source).name or p.id
+        lines.append(f"**[{s.n}] {name}**{where} · score {s.score:.3f}\n\n> {snippet}")
     return "\n\n".join(lines)
 
 

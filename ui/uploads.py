@@ -45,8 +45,8 @@ def safe_name(name: str) -> str:
 def check_type(name: str, limits: Limits) -> None:
     suffix = Path(name).suffix.lower()
     if suffix not in limits.types:
-        raise UploadRejected(f"{name}: unsupported file type {suffix or '(none)'!r}; supported: {', '.join(limits.types)}",
-                             415)
+        raise UploadRejected(f"{name}: unsupported file type {suffix or '(none)'!r}; "
+                             f"supported: {', '.join(limits.types)}", 415)
 
 
 def save_uploads(files: Iterable[tuple[str, BinaryIO]], folder: Path, limits: Limits) -> list[Path]:
@@ -71,7 +71,8 @@ def save_uploads(files: Iterable[tuple[str, BinaryIO]], folder: Path, limits: Li
                 while chunk := stream.read(1 << 20):
                     size += len(chunk)
                     if size > limits.max_bytes:
-                        raise UploadRejected(f"{name} is larger than the {limits.max_bytes // (1 << 20)} MiB limit", 413)
+                        limit = f"{limits.max_bytes / (1 << 20):g} MiB"
+                        raise UploadRejected(f"{name} is larger than the {limit} limit", 413)
                     out.write(chunk)
             staged.append((tmp, target))
     except BaseException:

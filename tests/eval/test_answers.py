@@ -40,7 +40,8 @@ class FakeEngine:
         self.asked.append(qid)
         source = Source(1, Passage(qid, PASSAGES[qid]), 0.5, cited=qid != "q3")
         return Answer(question, question, REPLIES[qid], [source], "fake/model", refused=qid == "q3",
-                      timings={"total_ms": 100.0 * len(self.asked)}, usage={"prompt_tokens": 50, "completion_tokens": 4})
+                      timings={"total_ms": 100.0 * len(self.asked)},
+                      usage={"prompt_tokens": 50, "completion_tokens": 4})
 
 
 def test_metrics_are_hand_computable():

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.datasets import (FORMATS, DatasetError, Document, EvalDataset, EvalQuestion, detect_format,
-                           load_dataset)
+from eval.datasets import FORMATS, DatasetError, Document, EvalDataset, EvalQuestion, detect_format, load_dataset
 from retrievers.errors import RagError
 
 

@@ -46,7 +46,8 @@ def test_a_completion_carries_the_answer_and_its_sources(client):
 
 
 def test_streaming_sends_well_formed_chunks_then_sources_then_done(client):
-    with client.stream("POST", "/v1/chat/completions", json=ask(stream=True, stream_options={"include_usage": True})) as r:
+    body = ask(stream=True, stream_options={"include_usage": True})
+    with client.stream("POST", "/v1/chat/completions", json=body) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         events = [line.removeprefix("data: ") for line in r.iter_lines() if line]
     assert events[-1] == "[DONE]"
@@ -97,7 +98,8 @@ def test_a_token_is_required_when_configured(ingested):
     client = TestClient(create_api(settings, engines=scripted_engines(settings)))
     r = client.post("/v1/retrieve", json={"query": "red planet"})
     assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
-    assert client.post("/v1/retrieve", json={"query": "x"}, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    wrong = {"Authorization": "Bearer wrong"}
+    assert client.post("/v1/retrieve", json={"query": "x"}, headers=wrong).status_code == 401
     ok = client.post("/v1/retrieve", json={"query": "red planet"}, headers={"Authorization": "Bearer s3cret"})
     assert ok.status_code == 200
     assert client.get("/healthz").status_code == 200  # the health check stays open
@@ -122,7 +124,8 @@ def test_uploads_are_ingested_with_safe_names_and_limits(ingested, tmp_path):
     assert many.status_code == 413
     exe = client.post("/v1/ingest", files=[("files", ("tool.exe", b"MZ", "application/octet-stream"))])
     assert exe.status_code == 415
-    assert not list((settings.store / "uploads").rglob("*.part")) and not (settings.store / "uploads" / "default").exists()
+    uploads = settings.store / "uploads"
+    assert not list(uploads.rglob("*.part")) and not (uploads / "default").exists()  # rejected: nothing written
 
 
 def free_port() -> int:

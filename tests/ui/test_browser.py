@@ -37,8 +37,8 @@ def server(ingested):
     import uvicorn
 
     from ui import create_api
-    from ui.app import mount_ui
     from ui.api import Engines
+    from ui.app import mount_ui
     from ui.backend import Backend
 
     with socket.socket() as s:
