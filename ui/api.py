@@ -14,24 +14,22 @@ import json
 import threading
 import time
 import uuid
-from typing import Any, Callable, Iterator, Literal, Optional, Union
+from typing import Any, Iterator, Literal, Optional, Union
 
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from rag.app import build_engine
 from rag.config import Settings
-from rag.engine import Answer, Engine
+from rag.engine import Answer
 from rag.ingestion import ingest
 from rag.retrieval import open_collection, open_retriever, resolve_collection
 from retrievers.collection import list_collections
 from retrievers.errors import CollectionNotFound, RagError
 
+from .engines import DEFAULT_MODEL_ID, Engines
 from .uploads import Limits, UploadRejected, save_uploads
-
-DEFAULT_MODEL_ID = "rag"
 
 
 class ContentPart(BaseModel):
@@ -75,31 +73,6 @@ class RetrieveRequest(BaseModel):
     k: int = Field(5, ge=1, le=1000)
     mode: Optional[Literal["dense", "bm25", "hybrid"]] = None
     fusion: Optional[Literal["rrf", "linear"]] = None
-
-
-class Engines:
-    """One answer engine per collection, built on first use (loading a model takes seconds)."""
-
-    def __init__(self, settings: Settings, factory: Callable[[Settings, str], Engine] = build_engine) -> None:
-        self.settings = settings
-        self.factory = factory
-        self._engines: dict[tuple, Engine] = {}
-        self._lock = threading.Lock()
-
-    def collection_for(self, model: str) -> str:
-        """The collection a request's `model` names; `rag` (or empty) is the configured default."""
-        if model in ("", DEFAULT_MODEL_ID):
-            return resolve_collection(self.settings)
-        return model.removeprefix(f"{DEFAULT_MODEL_ID}/")
-
-    def get(self, model: str, **options: Any) -> Engine:
-        """The engine for a collection; `options` (max_tokens, temperature) override the settings."""
-        name = self.collection_for(model)
-        key = (name, tuple(sorted(options.items())))
-        with self._lock:
-            if key not in self._engines:
-                self._engines[key] = self.factory(self.settings.model_copy(update=options), name)
-            return self._engines[key]
 
 
 def _error(status: int, message: str, kind: str = "invalid_request_error", code: str | None = None) -> JSONResponse:
@@ -247,6 +220,7 @@ def create_api(settings: Settings, *, engines: Engines | None = None) -> FastAPI
         except UploadRejected as exc:
             return _error(exc.status, str(exc), code="upload_rejected")
         report = ingest([str(p) for p in paths], settings, collection=name, progress=False)
+        engines.forget(name)
         return {"collection": name, "files": [p.name for p in paths], **report.to_dict()}
 
     return app

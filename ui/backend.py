@@ -6,7 +6,6 @@ Gradio only wires these to components (`ui/app.py`); each returns plain values: 
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -17,6 +16,7 @@ from rag.ingestion import ingest
 from retrievers.collection import list_collections
 from retrievers.errors import RagError
 
+from .engines import Engines
 from .uploads import Limits, UploadRejected, save_uploads
 
 EngineFactory = Callable[[Settings, str], Engine]
@@ -48,24 +48,19 @@ def sources_markdown(sources: Sequence[Any]) -> str:
 
 
 class Backend:
-    """Engines per (collection, settings) built on first use, and the UI's actions over them."""
+    """The UI's actions over the answer engines (shared with the API when `engines` is given)."""
 
-    def __init__(self, settings: Settings, factory: EngineFactory = build_engine) -> None:
+    def __init__(self, settings: Settings, factory: EngineFactory = build_engine, *,
+                 engines: Engines | None = None) -> None:
         self.settings = settings
-        self.factory = factory
-        self._engines: dict[tuple, Engine] = {}
-        self._lock = threading.Lock()
+        self.engines = engines or Engines(settings, factory)
 
     def collections(self) -> list[str]:
         return list_collections(self.settings.store)
 
     def engine(self, collection: str, **options: Any) -> Engine:
-        update = {k: v for k, v in options.items() if v not in (None, "")}
-        key = (collection, tuple(sorted(update.items())))
-        with self._lock:
-            if key not in self._engines:
-                self._engines[key] = self.factory(self.settings.model_copy(update=update), collection)
-            return self._engines[key]
+        """The engine for the collection with the settings panel's choices (unset ones keep the server's)."""
+        return self.engines.get(collection, **{k: v for k, v in options.items() if v not in (None, "")})
 
     def respond(self, message: str, history: list[dict], collection: str, mode: str | None = None,
                 context_k: int | None = None, fusion: str | None = None,
@@ -126,8 +121,7 @@ class Backend:
                 lines.append(f"- `{path.name}`: unchanged")
             else:
                 lines.append(f"- ✅ `{path.name}`: {report.added} passages added, {report.removed} removed")
-        with self._lock:  # engines over this collection see the new passages; new collections appear
-            self._engines = {k: v for k, v in self._engines.items() if k[0] != name}
+        self.engines.forget(name)  # engines over this collection see the new passages
         return f"**Collection `{name}`**\n\n" + "\n".join(lines)
 
     def evaluate(self, dataset_path: str | None, fmt: str, collection: str | None, modes: Sequence[str],

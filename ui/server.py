@@ -29,7 +29,10 @@ def serve(settings: Settings) -> None:
 
     from .api import create_api
     from .app import mount_ui
+    from .backend import Backend
+    from .engines import Engines
 
     check_exposure(settings)
-    app = mount_ui(create_api(settings), settings)
+    engines = Engines(settings)  # one set of loaded models for the API and the UI
+    app = mount_ui(create_api(settings, engines=engines), settings, Backend(settings, engines=engines))
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)

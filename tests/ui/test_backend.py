@@ -27,7 +27,7 @@ def test_respond_streams_the_answer_then_shows_its_sources(ingested):
     # Settings from the panel pick the engine: one per distinct combination.
     list(backend.respond("Again?", chat, "default", mode="bm25", context_k=2))
     list(backend.respond("Dense?", [], "default", mode="dense", context_k=2))
-    assert len(backend._engines) == 2
+    assert len(backend.engines._engines) == 2
 
 
 def test_respond_shows_errors_in_the_chat_and_ignores_empty_questions(ingested):

@@ -37,9 +37,9 @@ def server(ingested):
     import uvicorn
 
     from ui import create_api
-    from ui.api import Engines
     from ui.app import mount_ui
     from ui.backend import Backend
+    from ui.engines import Engines
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
