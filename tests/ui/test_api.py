@@ -1,9 +1,6 @@
 """The HTTP API with raw HTTP (FastAPI's test client) and with the official `openai` client on a real server."""
 
 import json
-import socket
-import threading
-import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,6 +9,8 @@ from rag.engine import Engine
 from rag.retrieval import open_collection, open_retriever
 from tests.rag.fakes import ScriptedLLM
 from ui import Engines, create_api
+
+from .servers import running
 
 ANSWER = "Mars is called the red planet [1]"
 
@@ -128,28 +127,10 @@ def test_uploads_are_ingested_with_safe_names_and_limits(ingested, tmp_path):
     assert not list(uploads.rglob("*.part")) and not (uploads / "default").exists()  # rejected: nothing written
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(ingested):
-    import uvicorn
-
-    port = free_port()
-    config = uvicorn.Config(create_api(ingested, engines=scripted_engines(ingested)), host="127.0.0.1", port=port,
-                            log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/v1"
-    srv.should_exit = True
-    thread.join(10)
+    with running(create_api(ingested, engines=scripted_engines(ingested))) as url:
+        yield f"{url}/v1"
 
 
 def test_the_openai_client_works_unchanged(server):

@@ -5,9 +5,6 @@ Skipped where Debian's `chromium` and `chromium-driver` are absent; `.ci/run` in
 
 import os
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +12,8 @@ import pytest
 from rag.engine import Engine
 from rag.retrieval import open_collection, open_retriever
 from tests.rag.fakes import ScriptedLLM
+
+from .servers import running
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -34,26 +33,14 @@ def factory(settings, name):
 
 @pytest.fixture
 def server(ingested):
-    import uvicorn
-
     from ui import create_api
     from ui.app import mount_ui
     from ui.backend import Backend
     from ui.engines import Engines
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    app = mount_ui(create_api(ingested, engines=Engines(ingested, factory)), ingested, Backend(ingested, factory))
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/"
-    srv.should_exit = True
-    thread.join(10)
+    engines = Engines(ingested, factory)
+    with running(mount_ui(create_api(ingested, engines=engines), ingested, Backend(ingested, engines=engines))) as url:
+        yield f"{url}/"
 
 
 @pytest.fixture
