@@ -274,15 +274,16 @@ def evaluate_retrieval(settings: Settings, dataset: EvalDataset | str, collectio
         raise RagError("--distractors goes with a dataset's own documents: leave out --collection")
     source = open_collection(settings, collection)
     try:
-        texts = (p.indexed_text for p in source.passages())
-        questions = filter_questions(data.questions, texts, max_answer_passages)[:limit or None]
+        passages = list(source.passages())  # read once: for the question filter and the gold-id check
+        questions = filter_questions(data.questions, (p.indexed_text for p in passages),
+                                     max_answer_passages)[:limit or None]
         if not questions:
             raise RagError(f"none of the {len(data.questions)} questions in {data.path} can be scored on "
                            f"collection {source.name!r}: no passage holds their answers")
         report = RetrievalReport(data.path, source.name, len(data.questions), len(questions), list(ks),
                                  format=data.format)
         gold_ids = {d for q in questions for d in q.gold}
-        gold_metrics = not gold_ids or not gold_ids.isdisjoint(passage_doc_id(p) for p in source.passages())
+        gold_metrics = not gold_ids or not gold_ids.isdisjoint(passage_doc_id(p) for p in passages)
         if not gold_metrics:
             report.warnings.append("no passage of the collection carries one of the dataset's gold document ids, so "
                                    "recall, MRR and nDCG are left out (leave out --collection to search the "

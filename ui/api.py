@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import threading
 import time
 import uuid
 from typing import Any, Iterator, Literal, Optional, Union
@@ -24,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rag.config import Settings
 from rag.engine import Answer
 from rag.ingestion import ingest
-from rag.retrieval import open_collection, open_retriever, resolve_collection
+from rag.retrieval import resolve_collection
 from retrievers.collection import list_collections
 from retrievers.errors import CollectionNotFound, RagError
 
@@ -115,8 +114,6 @@ def create_api(settings: Settings, *, engines: Engines | None = None) -> FastAPI
     limits = Limits(int(settings.upload_max_mb * (1 << 20)), settings.upload_max_files)
     app = FastAPI(title="dpr-rag", description=__doc__, docs_url="/docs", redoc_url=None)
     app.state.engines = engines
-    retrievers: dict[tuple, Any] = {}
-    retriever_lock = threading.Lock()
 
     def authorized(request: Request) -> None:
         if not settings.api_token:
@@ -198,12 +195,7 @@ def create_api(settings: Settings, *, engines: Engines | None = None) -> FastAPI
     def retrieve(body: RetrieveRequest) -> dict:
         name = resolve_collection(settings, body.collection)
         options = {k: v for k, v in {"mode": body.mode, "fusion": body.fusion}.items() if v}
-        key = (name, body.mode, body.fusion)
-        with retriever_lock:
-            if key not in retrievers:
-                local = settings.model_copy(update=options)
-                retrievers[key] = open_retriever(local, open_collection(local, name))
-        hits = retrievers[key].search(body.query, body.k)
+        hits = engines.get(name, **options).retriever.search(body.query, body.k)  # the chat's retriever, loaded once
         return {"object": "list", "collection": name, "mode": body.mode or settings.mode,
                 "data": [{"id": p.id, "score": round(float(s), 6), "title": p.title, "source": p.source,
                           "text": p.text, "position": p.position, "metadata": dict(p.extra)} for p, s in hits]}

@@ -19,7 +19,7 @@ def scripted_engines(settings):
     def factory(s, name):
         llm = ScriptedLLM([ANSWER], max_tokens=s.max_tokens)
         llm.temperature = s.temperature
-        return Engine(open_retriever(s, open_collection(s, name), "bm25"), llm)
+        return Engine(open_retriever(s, open_collection(s, name)), llm)
     return Engines(settings, factory)
 
 
