@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from retrievers.collection import default_store_dir
 from retrievers.errors import RagError
 from retrievers.encoders import DEFAULT_MODEL
+from retrievers.onnx_encoder import default_cache_dir
 from retrievers.passages import DEFAULT_PASSAGE_WORDS
 
 
@@ -40,6 +41,9 @@ class Settings(BaseSettings):
     encoder: str = Field(DEFAULT_MODEL, description="encoder: a shipped model name or a local model directory")
     device: Optional[str] = Field(None, description="torch device for the encoder (cpu, cuda)")
     batch_size: int = Field(32, ge=1, description="encoder batch size")
+    backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch", description="encoder runtime: sentence-transformers fp32, or ONNX Runtime fp32 / int8 (exported locally)")
+    cache_dir: Path = Field(default_factory=default_cache_dir, description="cache for exported ONNX models")
     passage_words: int = Field(DEFAULT_PASSAGE_WORDS, ge=0, description="passage length in words (0 = no split)")
     split_records: bool = Field(False, description="also split JSON/JSONL records and the built-in corpus")
     mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
@@ -78,7 +82,7 @@ class Settings(BaseSettings):
                                    file_secret_settings: PydanticBaseSettingsSource) -> tuple:
         return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_files())
 
-    @field_validator("store", mode="before")
+    @field_validator("store", "cache_dir", mode="before")
     @classmethod
     def _expand(cls, value: object) -> object:
         return Path(value).expanduser() if isinstance(value, (str, Path)) else value
@@ -90,4 +94,5 @@ class Settings(BaseSettings):
         return collection_model
 
     def encoder_options(self) -> dict:
-        return {"batch_size": self.batch_size, "device": self.device}
+        return {"batch_size": self.batch_size, "device": self.device, "backend": self.backend,
+                "cache_dir": self.cache_dir}

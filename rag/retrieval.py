@@ -9,7 +9,7 @@ from typing import Union
 from retrievers.bm25 import BM25Retriever
 from retrievers.collection import Collection, list_collections
 from retrievers.dense import DPRRetriever
-from retrievers.encoders import DPREncoder, model_name
+from retrievers.encoders import load_encoder, model_name
 from retrievers.errors import CollectionNotFound, RagError
 from retrievers.hybrid import HybridRetriever
 
@@ -71,7 +71,7 @@ def open_retriever(settings: Settings, collection: Collection, mode: str | None 
     k = settings.top_k
     if mode == "bm25":
         return BM25Retriever.from_defaults(collection, similarity_top_k=k)
-    encoder = DPREncoder(settings.encoder_for(collection.model), **settings.encoder_options())
+    encoder = load_encoder(settings.encoder_for(collection.model), **settings.encoder_options())
     collection.check_model(encoder.name)
     if mode == "dense":
         return DPRRetriever.from_defaults(collection, encoder=encoder, similarity_top_k=k)

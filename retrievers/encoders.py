@@ -163,3 +163,21 @@ class DPREncoder:
 
     def __repr__(self) -> str:
         return f"DPREncoder({self.name!r}, dimension={self.dimension})"
+
+
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
+def load_encoder(model: str | os.PathLike[str] = DEFAULT_MODEL, *, backend: str = "torch",
+                 cache_dir: str | os.PathLike[str] | None = None, **options: Any) -> Encoder:
+    """An encoder for `model` on one backend: "torch" (sentence-transformers, fp32), "onnx" (ONNX
+    Runtime, fp32) or "onnx-int8" (ONNX Runtime, int8 weights). ONNX exports are made locally and
+    cached under `cache_dir`."""
+    if backend == "torch":
+        return DPREncoder(model, **options)
+    if backend in ("onnx", "onnx-int8"):
+        from .onnx_encoder import OnnxEncoder
+
+        options.pop("device", None)  # ONNX Runtime runs on the CPU here
+        return OnnxEncoder(model, precision="int8" if backend == "onnx-int8" else "fp32", cache_dir=cache_dir, **options)
+    raise ValueError(f"encoder backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
