@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 from retrievers.collection import Collection, SourceUpdate
-from retrievers.encoders import DPREncoder, model_fingerprint, model_name
+from retrievers.encoders import load_encoder, model_fingerprint, model_name
 from retrievers.errors import CollectionNotFound, RagError
 from retrievers.passages import make_passages
 
@@ -35,6 +36,8 @@ class IngestReport:
     warnings: list[tuple[str, str]] = field(default_factory=list)
     unsupported_skipped: int = 0
     sources_pruned: int = 0
+    # seconds per step: "parse" (reading and splitting), then the collection's "encode", "store", "table", "bm25"
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -101,6 +104,7 @@ def _ingest_into(coll: Collection, inputs: list[Input], folders: list[Path], set
     stored = coll.signatures()
     counts = coll.passage_counts()
     updates: list[SourceUpdate] = []
+    started = time.perf_counter()
     for item in _progress(inputs, progress and len(inputs) > 20, "reading"):
         try:
             loaded = load(item, known=lambda sig, s=item.source: stored.get(s) == f"{sig}:{settings_key}")
@@ -123,9 +127,11 @@ def _ingest_into(coll: Collection, inputs: list[Input], folders: list[Path], set
             if inside and source not in seen and not Path(source).exists():
                 updates.append(SourceUpdate(source, None, None))
                 report.sources_pruned += 1
+    report.timings["parse"] = time.perf_counter() - started
     if updates:
-        encoder = DPREncoder(model, **settings.encoder_options())  # loaded only when there is work
+        encoder = load_encoder(model, **settings.encoder_options())  # loaded only when there is work
         stats = coll.update(updates, encoder, progress=progress)
+        report.timings.update(stats.timings)
         report.added += stats.added
         report.unchanged += stats.unchanged
         report.removed += stats.removed
@@ -162,7 +168,7 @@ def reindex(settings: Settings, source: str, encoder: str, *, into: str | None =
         src.close()
     if not by_source:
         raise CollectionNotFound(f"collection {source!r} is empty: nothing to re-encode")
-    encoder_obj = DPREncoder(encoder, **settings.encoder_options())
+    encoder_obj = load_encoder(encoder, **settings.encoder_options())
     fingerprint = model_fingerprint(encoder_obj.path)
     report = IngestReport(collection=target)
     try:
@@ -217,7 +223,7 @@ def ingest_records(settings: Settings, collection: str, source: str, signature: 
         else:
             report.files_unchanged = 1
         if updates:
-            stats = coll.update(updates, DPREncoder(model, **settings.encoder_options()), progress=progress)
+            stats = coll.update(updates, load_encoder(model, **settings.encoder_options()), progress=progress)
             report.added, report.unchanged, report.removed = stats.added, stats.unchanged, stats.removed
         report.total_passages = coll.count()
     finally:

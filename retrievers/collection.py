@@ -28,7 +28,7 @@ from typing import Iterator, Sequence
 
 from .bm25_index import BM25Index
 from .chroma_store import ChromaStore, validate_collection_name
-from .encoders import DEFAULT_MODEL, DPREncoder, Encoder
+from .encoders import DEFAULT_MODEL, Encoder, load_encoder
 from .errors import CollectionNotFound, RagError
 from .passages import Passage
 
@@ -62,6 +62,8 @@ class UpdateStats:
     unchanged: int = 0
     removed: int = 0
     sources: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # source -> (added, unchanged, removed)
+    # seconds spent per step of the update: "encode", "store" (Chroma writes), "table" (SQLite), "bm25"
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 _SCHEMA = """
@@ -128,7 +130,7 @@ class Collection:
     def encoder(self, **options: object) -> Encoder:
         """The collection's passage/question encoder, loaded once."""
         if self._encoder is None:
-            self._encoder = DPREncoder(self.model or DEFAULT_MODEL, **options)  # type: ignore[arg-type]
+            self._encoder = load_encoder(self.model or DEFAULT_MODEL, **options)  # type: ignore[arg-type]
         return self._encoder
 
     def bm25(self) -> BM25Index:
@@ -236,8 +238,11 @@ class Collection:
                 self._write_pending(to_add, to_remove)
                 dense = self.dense(create=True)
                 add_ids = {p.id for p in to_add}
+                started = time.perf_counter()
                 dense.delete([pid for pid, _ in to_remove if pid not in add_ids])
-                self._encode_into(dense, to_add, encoder, progress)
+                stats.timings["store"] = time.perf_counter() - started
+                self._encode_into(dense, to_add, encoder, progress, stats.timings)
+            started = time.perf_counter()
             with self._db_lock, self._transaction():
                 self._db.executemany("DELETE FROM passages WHERE id=?", [(pid,) for pid, _ in to_remove])
                 self._db.executemany(
@@ -256,8 +261,11 @@ class Collection:
                 self._db.execute("DELETE FROM pending")
                 if changed:
                     self._bump_generation()
+            stats.timings["table"] = time.perf_counter() - started
             if changed:
+                started = time.perf_counter()
                 self._save_bm25()
+                stats.timings["bm25"] = time.perf_counter() - started
             if changed and self.model is None:
                 self._write_meta({**self.meta, "model": encoder.name, "dimension": encoder.dimension})
         return stats
@@ -291,7 +299,12 @@ class Collection:
                 "use that model, or another --collection for the new one"
             )
 
-    def _encode_into(self, dense: ChromaStore, passages: Sequence[Passage], encoder: Encoder, progress: bool) -> None:
+    def _encode_into(self, dense: ChromaStore, passages: Sequence[Passage], encoder: Encoder, progress: bool,
+                     timings: dict[str, float]) -> None:
+        # Longest first, so each chunk holds passages of similar length and batches carry little padding.
+        passages = sorted(passages, key=lambda p: len(p.indexed_text), reverse=True)
+        timings.setdefault("encode", 0.0)
+        timings.setdefault("store", 0.0)
         bar = None
         if progress and passages:
             from tqdm.auto import tqdm
@@ -300,8 +313,12 @@ class Collection:
         try:
             for start in range(0, len(passages), ENCODE_CHUNK):
                 chunk = passages[start : start + ENCODE_CHUNK]
+                started = time.perf_counter()
                 vectors = encoder.encode_passage([p.indexed_text for p in chunk])
+                timings["encode"] += time.perf_counter() - started
+                started = time.perf_counter()
                 dense.upsert(chunk, vectors)
+                timings["store"] += time.perf_counter() - started
                 if bar is not None:
                     bar.update(len(chunk))
         finally:
