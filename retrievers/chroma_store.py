@@ -39,6 +39,8 @@ class Store(Protocol):
 
     def query(self, embedding: np.ndarray, k: int) -> list[tuple[Passage, float]]: ...
 
+    def query_ids(self, embedding: np.ndarray, k: int) -> list[tuple[str, float]]: ...
+
     def embeddings(self, ids: Sequence[str]) -> dict[str, np.ndarray]: ...
 
     def count(self) -> int: ...
@@ -158,6 +160,14 @@ class ChromaStore:
             (Passage.from_metadata(pid, doc or "", meta), 1.0 - float(dist))
             for pid, doc, meta, dist in zip(ids, docs, metas, dists)
         ]
+
+    def query_ids(self, embedding: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """Like `query`, ids and inner products only: for fusion, which reads the texts of the winners alone."""
+        if k <= 0:
+            return []
+        result = self._call("query", query_embeddings=np.asarray(embedding, dtype=np.float32).reshape(1, -1),
+                            n_results=k, include=["distances"])
+        return [(pid, 1.0 - float(dist)) for pid, dist in zip(result["ids"][0], result["distances"][0])]
 
     def embeddings(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored vectors by id (ids that are absent are left out)."""

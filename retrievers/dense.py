@@ -38,6 +38,7 @@ class DPRRetriever(PersistMixin, BaseRetriever):
         self.encoder = encoder
         self.similarity_top_k = similarity_top_k
         self.collection = collection
+        self._primed: dict[str, np.ndarray] = {}
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
     @classmethod
@@ -50,11 +51,26 @@ class DPRRetriever(PersistMixin, BaseRetriever):
         return cls(coll.dense(), encoder or coll.encoder(), similarity_top_k, collection=coll,
                    callback_manager=callback_manager, verbose=verbose)
 
+    def prime(self, queries: Sequence[str]) -> None:
+        """Encode many questions in batches ahead of searching them (an evaluation run): later
+        searches for these questions skip the encoder. `forget_primed()` drops them."""
+        unique = list(dict.fromkeys(q for q in queries if q not in self._primed))
+        if unique:
+            self._primed.update(zip(unique, self.encoder.encode_query(unique)))
+
+    def forget_primed(self) -> None:
+        self._primed.clear()
+
     def encode_query(self, query: str) -> np.ndarray:
-        return self.encoder.encode_query([query])[0]
+        vector = self._primed.get(query)
+        return vector if vector is not None else self.encoder.encode_query([query])[0]
 
     def search_vector(self, vector: np.ndarray, k: int) -> list[tuple[Passage, float]]:
         return self.store.query(vector, k)
+
+    def search_ids(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """The top passage ids with their inner products (no texts fetched)."""
+        return self.store.query_ids(vector, k)
 
     def score_vector(self, vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
         """Exact inner products of given passages with a question vector."""

@@ -38,13 +38,15 @@ class HybridRetriever(PersistMixin, BaseRetriever):
         rrf_k: the RRF constant (60, as in Cormack et al.).
         dense_weight: lambda in `BM25 + lambda * sim` (1.1 in the paper); also the dense run's weight in RRF.
         normalization: how scores are put on one scale before linear fusion ("zscore", "minmax", "none").
+        concurrent: run BM25 in a worker thread while the question is encoded (default); False runs
+            the two one after the other (same results, for comparison and debugging).
     """
 
     def __init__(self, dense: DPRRetriever, sparse: BM25Retriever, *, fusion: Fusion | str = Fusion.RRF,
                  similarity_top_k: int = DEFAULT_TOP_K, candidates: int = DEFAULT_CANDIDATES, rrf_k: int = 60,
                  dense_weight: float | None = None, normalization: Normalization | str = Normalization.ZSCORE,
-                 collection: Collection | None = None, callback_manager: Optional[CallbackManager] = None,
-                 verbose: bool = False) -> None:
+                 collection: Collection | None = None, concurrent: bool = True,
+                 callback_manager: Optional[CallbackManager] = None, verbose: bool = False) -> None:
         self.dense = dense
         self.sparse = sparse
         self.fusion = Fusion(fusion)
@@ -54,7 +56,8 @@ class HybridRetriever(PersistMixin, BaseRetriever):
         self.dense_weight = (1.1 if self.fusion is Fusion.LINEAR else 1.0) if dense_weight is None else dense_weight
         self.normalization = Normalization(normalization)
         self.collection = collection
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bm25")
+        self.concurrent = concurrent
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bm25") if concurrent else None
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
     @classmethod
@@ -79,14 +82,15 @@ class HybridRetriever(PersistMixin, BaseRetriever):
         """The fused top passages with their fused scores; each step is a span of `tracer`."""
         k = k or self.similarity_top_k
         depth = max(self.candidates, k)
-        context = contextvars.copy_context()  # so the BM25 span nests under the caller's span
-        sparse_future = self._pool.submit(context.run, self._sparse_run, query, depth, tracer)  # runs while we encode
+        sparse_future = None
+        if self._pool is not None:
+            context = contextvars.copy_context()  # so the BM25 span nests under the caller's span
+            sparse_future = self._pool.submit(context.run, self._sparse_run, query, depth, tracer)  # runs while we encode
         with tracer.span("retrieve.dense", input={"query": query, "k": depth}) as span:
             vector = self.dense.encode_query(query)
-            dense_hits = self.dense.search_vector(vector, depth)
-            dense_run = [(p.id, s) for p, s in dense_hits]
+            dense_run = self.dense.search_ids(vector, depth)
             span.update(output=run_summary(dense_run))
-        sparse_run = sparse_future.result()
+        sparse_run = sparse_future.result() if sparse_future is not None else self._sparse_run(query, depth, tracer)
         with tracer.span("retrieve.fusion", input={"method": self.fusion.value, "k": k}) as span:
             if self.fusion is Fusion.RRF:
                 fused = reciprocal_rank_fusion([sparse_run, dense_run], k=self.rrf_k, top_k=k,
@@ -98,9 +102,12 @@ class HybridRetriever(PersistMixin, BaseRetriever):
                 fused = linear_fusion(sparse_scores, dense_scores, weight=self.dense_weight,
                                       normalization=self.normalization, top_k=k)
             span.update(output=run_summary(fused))
-        known = {p.id: p for p, _ in dense_hits}
-        known.update(self.sparse.passages.get([pid for pid, _ in fused if pid not in known]))
+        known = self.sparse.passages.get([pid for pid, _ in fused])
         return [(known[pid], score) for pid, score in fused if pid in known]
+
+    def prime(self, queries: Sequence[str]) -> None:
+        """Batch-encode questions ahead of an evaluation run (see `DPRRetriever.prime`)."""
+        self.dense.prime(queries)
 
     def _sparse_run(self, query: str, depth: int, tracer: Tracer) -> list[tuple[str, float]]:
         with tracer.span("retrieve.bm25", input={"query": query, "k": depth}) as span:

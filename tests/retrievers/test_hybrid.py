@@ -1,0 +1,43 @@
+"""The hybrid retriever's fast paths: BM25 beside the encoder, and questions encoded ahead in batches."""
+
+import pytest
+
+from retrievers import HybridRetriever
+
+QUESTIONS = ["Who designed the Eiffel Tower?", "Which river carries the most water?", "red planet iron oxide",
+             "house pet that catches mice", "How long does the Moon take to orbit Earth?"]
+
+
+@pytest.mark.parametrize("fusion", ["rrf", "linear"])
+def test_concurrent_hybrid_returns_what_sequential_does(ingested, fusion):
+    concurrent = HybridRetriever.from_defaults("default", store_dir=ingested.store, fusion=fusion, similarity_top_k=4)
+    sequential = HybridRetriever(concurrent.dense, concurrent.sparse, fusion=fusion, similarity_top_k=4,
+                                 concurrent=False)
+    assert concurrent.concurrent and sequential._pool is None
+    for question in QUESTIONS:
+        a = [(p.id, round(s, 6)) for p, s in concurrent.search(question)]
+        b = [(p.id, round(s, 6)) for p, s in sequential.search(question)]
+        assert a == b and len(a) == 4
+
+
+def test_primed_questions_skip_the_encoder_and_give_the_same_results(ingested):
+    retriever = HybridRetriever.from_defaults("default", store_dir=ingested.store, similarity_top_k=3)
+    before = [[p.id for p, _ in retriever.search(q)] for q in QUESTIONS]
+    calls = []
+    encoder = retriever.dense.encoder
+    original = encoder.encode_query
+
+    def counting(texts):
+        calls.append(len(texts))
+        return original(texts)
+
+    encoder.encode_query = counting
+    try:
+        retriever.prime(QUESTIONS)
+        after = [[p.id for p, _ in retriever.search(q)] for q in QUESTIONS]
+    finally:
+        del encoder.encode_query
+    assert calls == [len(QUESTIONS)]  # one batch, then no encoding per search
+    assert after == before
+    retriever.dense.forget_primed()
+    assert retriever.dense._primed == {}
