@@ -15,6 +15,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chroma-url", dest="chroma_url", help="Chroma server URL, e.g. http://127.0.0.1:8000 "
                         "(env RAG_CHROMA_URL; default: embedded Chroma in the store)")
     parser.add_argument("--collection", "-c", help="collection name (env RAG_COLLECTION)")
+    _backend_option(parser)
+
+
+def _backend_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"],
+                        help="encoder runtime (env RAG_BACKEND): torch = sentence-transformers fp32 (default), onnx = "
+                             "ONNX Runtime fp32, onnx-int8 = ONNX Runtime with int8 weights (fastest on CPU); "
+                             "exported locally on first use and cached")
 
 
 def _retrieval_options(parser: argparse.ArgumentParser, answers: bool = False) -> None:
@@ -156,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--into", help="target collection (default SOURCE.MODEL_DIR_NAME)")
     p.add_argument("--store", help="store directory (env RAG_STORE; default ~/.local/share/rag)")
     p.add_argument("--chroma-url", dest="chroma_url", help="Chroma server URL (env RAG_CHROMA_URL)")
+    _backend_option(p)
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-progress", dest="progress", action="store_false")
 
@@ -204,6 +213,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="port (env RAG_PORT; default 7860)")
     p.add_argument("--api-token", dest="api_token", help="bearer token the API requires (env RAG_API_TOKEN)")
 
+    p = sub.add_parser("bench", help="measure ingest speed, query latency, memory and disk; compare with stock LlamaIndex",
+                       description="Ingest the built-in corpus (or samples and perturbed copies of it) into fresh stores, "
+                                   "once per backend, each in its own process, and time it; time warm queries per "
+                                   "mode at k=20, the answer path (first token, tokens/s), peak RSS and size on "
+                                   "disk; time the stock LlamaIndex pipeline on the same passages and vectors. "
+                                   "With --qa (nq-open questions) it also reports top-20 accuracy of both.")
+    p.add_argument("--sizes", default="1000,10033",
+                   help="corpus sizes in passages, comma-separated (default 1000,10033 = the whole built-in corpus)")
+    p.add_argument("--large", action="store_true", help="also 100,000 passages (synthesised; encodes for a long time)")
+    p.add_argument("--quick", action="store_true", help="a smoke run: 200 passages, 20 queries, one answer")
+    p.add_argument("--backends", default="torch,onnx-int8",
+                   help="encoder backends to compare, comma-separated (default torch,onnx-int8; the last one is "
+                        "also the one the LlamaIndex pipeline and the answer path use)")
+    p.add_argument("--queries", type=int, help="timed queries per mode (default 200)")
+    p.add_argument("--qa", metavar="FILE", help="nq-open questions (jsonl): timed queries and top-20 accuracy")
+    p.add_argument("--answers", type=int, help="questions answered to time the first token (default 5; 0 = skip)")
+    p.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip the stock LlamaIndex pipeline")
+    p.add_argument("--work-dir", help="build the stores here and keep them (default: a temporary folder)")
+    p.add_argument("--encoder", help="encoder (default all-MiniLM-L6-v2)")
+    _answer_options(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
     p = sub.add_parser("collections", help="list collections")
     _common(p)
     p.add_argument("--json", action="store_true")
@@ -219,7 +250,7 @@ def _settings(args: argparse.Namespace) -> Any:
 
     keys = ("store", "chroma_url", "collection", "encoder", "passage_words", "split_records", "mode", "top_k",
             "fusion", "dense_weight", "candidates", "model", "api_base", "context_k", "max_tokens", "prompts_dir",
-            "host", "port", "api_token")
+            "host", "port", "api_token", "backend")
     overrides = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     import tomllib
 
@@ -545,7 +576,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "generate-questions": cmd_generate_questions, "train": cmd_train,
+def cmd_bench(args: argparse.Namespace) -> int:
+    from eval.bench import LARGE_SIZE, QUICK_SIZES, BenchOptions, run_bench
+    from retrievers.encoders import BACKENDS
+    from retrievers.errors import RagError
+
+    settings = _settings(args)
+    try:
+        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    except ValueError:
+        raise RagError(f"--sizes takes whole numbers separated by commas, not {args.sizes!r}") from None
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown or not backends:
+        raise RagError(f"unknown backend {', '.join(unknown) or '(none)'}: choose from {', '.join(BACKENDS)}")
+    if args.quick:
+        sizes = list(QUICK_SIZES)
+    if args.large:
+        sizes.append(LARGE_SIZE)
+    if not sizes or min(sizes) < 10:
+        raise RagError("--sizes must each be at least 10 passages")
+    if args.qa and not Path(args.qa).is_file():
+        raise RagError(f"--qa {args.qa}: no such file")
+    options = BenchOptions(sizes=sorted(set(sizes)), backends=backends,
+                           queries=args.queries or (20 if args.quick else 200),
+                           answers=args.answers if args.answers is not None else (1 if args.quick else 5),
+                           qa=args.qa, baseline=args.baseline, work_dir=args.work_dir)
+    report = run_bench(settings, options, log=lambda line: print(line, file=sys.stderr, flush=True))
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
+    return 0
+
+
+COMMANDS = {"bench": cmd_bench, "ingest": cmd_ingest, "generate-questions": cmd_generate_questions, "train": cmd_train,
             "reindex": cmd_reindex, "eval": cmd_eval, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat,
             "serve": cmd_serve, "collections": cmd_collections, "delete": cmd_delete}
 

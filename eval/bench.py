@@ -1,0 +1,425 @@
+"""`rag bench`: how fast this setup is and how it grows, in one run on the same data.
+
+For each corpus size and encoder backend, a fresh process ingests the corpus into a fresh store
+(throughput split into parse, encode, Chroma write, SQLite table and BM25 build), then times
+warm queries per retrieval mode (p50/p95/p99 at k=20), the answer path (time to first token,
+tokens/s) and records peak RSS and the store's size on disk. The stock LlamaIndex pipeline
+(`eval/baseline.py`) is timed on the same passages and vectors. With nq-open questions, top-20
+accuracy of both is measured on the complete built-in corpus, so speed is never bought with recall.
+
+Corpora: sizes up to the built-in corpus's 10,033 passages are seeded samples of it; larger ones
+repeat it with perturbed copies (about one word in ten dropped, titles marked "variant N").
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+import platform
+import random
+import resource
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rag.config import Settings
+from retrievers.errors import RagError
+
+MODES = ("bm25", "dense", "hybrid")
+COLLECTION = "bench"
+QUICK_SIZES = (200,)
+DEFAULT_SIZES = (1_000, 10_033)
+LARGE_SIZE = 100_000
+
+
+@dataclass
+class BenchOptions:
+    """What one `rag bench` run measures."""
+
+    sizes: Sequence[int] = DEFAULT_SIZES
+    backends: Sequence[str] = ("torch", "onnx-int8")
+    queries: int = 200            # timed queries per mode
+    warmup: int = 5
+    k: int = 20
+    qa: str | None = None         # nq-open questions: the timed queries, and top-20 on the full corpus
+    max_answer_passages: int = 5  # the nq-vital question filter
+    baseline: bool = True         # also time the stock LlamaIndex pipeline
+    answers: int = 5              # questions answered for time to first token (0 = skip)
+    work_dir: str | None = None   # where stores are built (default: a temporary folder, removed after)
+
+
+@dataclass
+class BenchReport:
+    options: dict
+    runs: list[dict] = field(default_factory=list)  # one per (size, backend, pipeline)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        """The headline figures: the fastest backend on the largest sample of the built-in corpus."""
+        ours = [r for r in self.runs if r["pipeline"] == "ours"]
+        if not ours:
+            return {}
+        size = _headline_size([r["passages"] for r in ours])
+        at_size = [r for r in ours if r["passages"] == size]
+        best = min(at_size, key=lambda r: r["query_ms"]["hybrid"]["p50"])
+        fp32 = next((r for r in at_size if r["backend"] == "torch"), None)
+        out: dict[str, Any] = {
+            "passages": size, "backend": best["backend"],
+            "ingest_passages_per_s": best["ingest"]["passages_per_s"],
+            "ingest_passages_per_s_by_backend": {r["backend"]: r["ingest"]["passages_per_s"] for r in at_size},
+            "query_p50_ms": {m: best["query_ms"][m]["p50"] for m in MODES},
+            "query_p95_ms": {m: best["query_ms"][m]["p95"] for m in MODES},
+            "peak_rss_mb": best["peak_rss_mb"], "store_mb": best["store_mb"],
+        }
+        if fp32 is not None and fp32 is not best:
+            out["ingest_speedup_vs_torch_fp32"] = round(best["ingest"]["passages_per_s"] / fp32["ingest"]["passages_per_s"], 2)
+            out["encode_speedup_vs_torch_fp32"] = round(fp32["ingest"]["steps_s"]["encode"]
+                                                        / max(1e-9, best["ingest"]["steps_s"]["encode"]), 2)
+        if "answers" in best:
+            out.update({f"answer_{k}": v for k, v in best["answers"].items()})
+        base = next((r for r in self.runs if r["pipeline"] == "llamaindex" and r["passages"] == size), None)
+        if base is not None:
+            ours_p50 = best["query_ms"]["hybrid"]["p50"]
+            out["llamaindex_query_p50_ms"] = base["query_ms"]["hybrid"]["p50"]
+            out["llamaindex_query_p50_ms_by_mode"] = {m: base["query_ms"][m]["p50"] for m in MODES}
+            out["speedup_vs_llamaindex"] = round(base["query_ms"]["hybrid"]["p50"] / ours_p50, 2)
+            if "same_encoder" in base:
+                same = base["same_encoder"]["query_ms"]["hybrid"]["p50"]
+                out["llamaindex_same_encoder_query_p50_ms"] = same
+                out["speedup_vs_llamaindex_same_encoder"] = round(same / ours_p50, 2)
+        if "top20" in best:
+            out["top20"] = {"ours": best["top20"], **({"llamaindex": base["top20"]} if base and "top20" in base else {})}
+            out["top20_by_backend"] = {r["backend"]: r["top20"] for r in at_size if "top20" in r}
+        large = [r for r in ours if r["backend"] == best["backend"] and r["passages"] > size]
+        if large:
+            biggest = max(large, key=lambda r: r["passages"])
+            out["scaling"] = {
+                "passages": biggest["passages"],
+                "query_p50_ms": {m: biggest["query_ms"][m]["p50"] for m in MODES},
+                "latency_ratio": {m: round(biggest["query_ms"][m]["p50"] / best["query_ms"][m]["p50"], 2) for m in MODES},
+            }
+        return out
+
+    def to_dict(self) -> dict:
+        return {**self.summary(), "options": self.options, "runs": self.runs, "notes": self.notes}
+
+    def table(self) -> str:
+        lines = [f"{'pipeline':<11} {'backend':<10} {'passages':>8} {'ingest p/s':>10} {'encode s':>9} {'chroma s':>8} "
+                 f"{'bm25 s':>7} " + " ".join(f"{m + ' p50/p95/p99 ms':>22}" for m in MODES)
+                 + f" {'top20':>6} {'RSS MB':>7} {'disk MB':>7}"]
+        for r in self.runs:
+            steps = r.get("ingest", {}).get("steps_s", {})
+            ingest = r.get("ingest", {})
+            lat = " ".join(f"{_triple(r['query_ms'][m]):>22}" for m in MODES)
+            lines.append(
+                f"{r['pipeline']:<11} {r['backend']:<10} {r['passages']:>8} {_num(ingest.get('passages_per_s')):>10} "
+                f"{_num(steps.get('encode')):>9} {_num(steps.get('store')):>8} {_num(steps.get('bm25')):>7} {lat} "
+                f"{_num(r.get('top20')):>6} {_num(r.get('peak_rss_mb')):>7} {_num(r.get('store_mb')):>7}")
+        summary = self.summary()
+        lines.append("")
+        if "answer_ttft_ms" in summary:
+            lines.append(f"answer path ({summary['backend']}, embedded LLM): time to first token "
+                         f"{summary['answer_ttft_ms']} ms (p50), {summary['answer_tokens_per_s']} tokens/s")
+        if "ingest_speedup_vs_torch_fp32" in summary:
+            lines.append(f"ingest {summary['backend']} vs torch fp32: {summary['ingest_speedup_vs_torch_fp32']}x "
+                         f"(encoding alone {summary['encode_speedup_vs_torch_fp32']}x)")
+        if "speedup_vs_llamaindex" in summary:
+            lines.append(f"hybrid p50 vs stock LlamaIndex ({summary['passages']} passages): "
+                         f"{summary['query_p50_ms']['hybrid']} ms vs {summary['llamaindex_query_p50_ms']} ms, "
+                         f"{summary['speedup_vs_llamaindex']}x")
+        if "speedup_vs_llamaindex_same_encoder" in summary:
+            lines.append(f"  with our {summary['backend']} encoder inside LlamaIndex too: "
+                         f"{summary['llamaindex_same_encoder_query_p50_ms']} ms, "
+                         f"{summary['speedup_vs_llamaindex_same_encoder']}x")
+        if "top20" in summary:
+            lines.append("top-20 on nq-vital: " + ", ".join(f"{k} {v}" for k, v in summary["top20"].items()))
+        if "scaling" in summary:
+            s = summary["scaling"]
+            lines.append(f"latency at {s['passages']} vs {summary['passages']} passages: "
+                         + ", ".join(f"{m} {s['latency_ratio'][m]}x" for m in MODES))
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def _headline_size(sizes: Sequence[int]) -> int:
+    within = [s for s in sizes if s <= LARGE_SIZE // 2]
+    return max(within or sizes)
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
+
+
+def _triple(stats: dict) -> str:
+    return f"{stats['p50']:.1f}/{stats['p95']:.1f}/{stats['p99']:.1f}"
+
+
+def percentiles(ms: Sequence[float]) -> dict[str, float]:
+    """p50/p95/p99 and the mean of a list of milliseconds (nearest-rank percentiles)."""
+    ordered = sorted(ms)
+
+    def rank(p: float) -> float:
+        return ordered[min(len(ordered), max(1, math.ceil(p / 100 * len(ordered)))) - 1]
+
+    return {"p50": round(rank(50), 2), "p95": round(rank(95), 2), "p99": round(rank(99), 2),
+            "mean": round(statistics.fmean(ordered), 2), "n": len(ordered)}
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+
+
+def folder_mb(path: Path) -> float:
+    total = sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+    return round(total / 2**20, 1)
+
+
+# ---- corpora -------------------------------------------------------------------------------
+
+def builtin_records() -> list[dict]:
+    """The built-in corpus as records `{"id", "title", "text"}`, exactly the passages `rag ingest wiki-vital` makes."""
+    from rag.loaders import discover, load
+
+    loaded = load(discover(["wiki-vital"]).inputs[0])
+    assert loaded is not None
+    return [{"id": u.extra.get("doc_id", u.title), "title": u.title, "text": u.text} for u in loaded.units]
+
+
+def corpus_records(size: int, base: Sequence[dict]) -> list[dict]:
+    """`size` records: a seeded sample of `base`, or `base` followed by perturbed copies of it."""
+    if size <= len(base):
+        picked = sorted(random.Random(0).sample(range(len(base)), size))
+        return [base[i] for i in picked]
+    out = list(base)
+    copy = 0
+    while len(out) < size:
+        copy += 1
+        rng = random.Random(copy)
+        for record in base[: size - len(out)]:
+            words = record["text"].split()
+            kept = [w for w in words if rng.random() >= 0.1] or words[:1]
+            title = f"{record['title']} (variant {copy})"
+            out.append({"id": f"{record['id']}~{copy}", "title": title, "text": f"{title}. {' '.join(kept)}"})
+    return out
+
+
+def write_corpus(records: Sequence[dict], path: Path) -> Path:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+    return path
+
+
+def timing_queries(options: BenchOptions, base: Sequence[dict]) -> list[str]:
+    """The questions timed: the nq-open file's, else questions made from sampled titles."""
+    if options.qa:
+        from .datasets import load_dataset
+
+        questions = [q.question for q in load_dataset(f"nq-open:{options.qa}").questions]
+    else:
+        rng = random.Random(1)
+        questions = [f"what is {base[i]['title']}?" for i in rng.sample(range(len(base)), min(len(base), options.queries))]
+    return (questions * (options.queries // max(1, len(questions)) + 1))[: options.queries]
+
+
+# ---- one measured run, in its own process --------------------------------------------------
+
+def _time_queries(search: Callable[[str], Any], queries: Sequence[str], warmup: int) -> dict[str, float]:
+    for q in queries[:warmup]:
+        search(q)
+    times = []
+    for q in queries:
+        start = time.perf_counter()
+        search(q)
+        times.append(1000 * (time.perf_counter() - start))
+    return percentiles(times)
+
+
+def _top20(questions: list, search_for: Callable[[str], Any], k: int) -> dict[str, float]:
+    from .retrieval import score_questions, search_function, summarize
+
+    out = {}
+    for mode in MODES:
+        records = score_questions(questions, search_function(search_for(mode)), [k], mode)
+        out[mode] = summarize(records, [k])[f"top{k}"]
+    return out
+
+
+def _questions(qa: str | None, passages: Sequence[str], max_answer_passages: int) -> list:
+    if not qa:
+        return []
+    from .datasets import load_dataset
+    from .retrieval import filter_questions
+
+    return filter_questions(load_dataset(f"nq-open:{qa}").questions, passages, max_answer_passages)
+
+
+def run_ours(spec: dict) -> dict:
+    """Ingest the corpus into a fresh store and time our retrievers and answer path (one process)."""
+    from rag.ingestion import ingest
+    from rag.retrieval import open_collection, open_retriever
+
+    settings = Settings(**spec["settings"])
+    started = time.perf_counter()
+    report = ingest([spec["corpus"]], settings, collection=COLLECTION, progress=False)
+    seconds = time.perf_counter() - started
+    if report.failed:
+        raise RagError(f"benchmark ingest failed: {report.failed}")
+    result: dict[str, Any] = {
+        "pipeline": "ours", "backend": settings.backend, "passages": report.total_passages,
+        "ingest": {"seconds": round(seconds, 2), "passages_per_s": round(report.added / seconds, 1),
+                   "steps_s": {k: round(v, 2) for k, v in report.timings.items()}},
+        "ingest_peak_rss_mb": peak_rss_mb(),
+    }
+    coll = open_collection(settings, COLLECTION)
+    try:
+        retrievers = {mode: open_retriever(settings, coll, mode) for mode in MODES}
+        result["query_ms"] = {mode: _time_queries(lambda q, r=r: r.search(q, spec["k"]), spec["queries"], spec["warmup"])
+                              for mode, r in retrievers.items()}
+        if spec["full_corpus"] and spec["qa"]:
+            questions = _questions(spec["qa"], [p.indexed_text for p in coll.passages()], spec["max_answer_passages"])
+            result["questions"] = len(questions)
+            scores = _top20(questions, retrievers.__getitem__, spec["k"])
+            result["top20"] = scores["hybrid"]
+            result["top20_by_mode"] = scores
+        if spec["answers"]:
+            result["answers"] = _answer_path(settings, spec["queries"][: spec["answers"]])
+    finally:
+        coll.close()
+    result["store_mb"] = folder_mb(Path(settings.store))
+    result["peak_rss_mb"] = peak_rss_mb()
+    return result
+
+
+def _answer_path(settings: Settings, questions: Sequence[str]) -> dict[str, float]:
+    """Time to first token (from the question, retrieval included) and generation speed."""
+    from rag.app import build_engine
+
+    engine = build_engine(settings, COLLECTION)
+    engine.ask(questions[0])  # loads the LLM
+    first, rates = [], []
+    for question in questions:
+        started = time.perf_counter()
+        stream = engine.stream(question)
+        pieces = iter(stream)
+        if next(pieces, None) is not None:
+            first.append(1000 * (time.perf_counter() - started))
+        for _ in pieces:
+            pass
+        answer = stream.finish()
+        tokens = answer.usage.get("completion_tokens", 0)
+        gen_s = answer.timings.get("generation_ms", 0) / 1000
+        if tokens and gen_s:
+            rates.append(tokens / gen_s)
+    return {"ttft_ms": round(statistics.median(first), 1) if first else None,
+            "tokens_per_s": round(statistics.median(rates), 1) if rates else None, "model": engine.llm.model}
+
+
+def run_llamaindex(spec: dict) -> dict:
+    """Time the stock LlamaIndex pipeline on the passages and vectors of one of our stores (one process).
+
+    Its question encoder is sentence-transformers fp32, as LlamaIndex's own HuggingFace embedding
+    would run it; the queries are then timed again with our fastest encoder plugged into the same
+    pipeline, so the pipelines themselves are compared too.
+    """
+    from retrievers.encoders import load_encoder
+
+    from .baseline import EncoderEmbedding, StockPipeline
+
+    settings = Settings(**spec["settings"])
+    pipeline = StockPipeline.from_collection(settings, COLLECTION, Path(spec["work"]) / "llamaindex", k=spec["k"],
+                                             backend="torch")
+    result: dict[str, Any] = {"pipeline": "llamaindex", "backend": "torch", "passages": pipeline.count,
+                              "build_s": round(pipeline.build_seconds, 2)}
+    result["query_ms"] = _time_pipeline(pipeline, spec)
+    if spec["full_corpus"] and spec["qa"]:
+        questions = _questions(spec["qa"], pipeline.texts, spec["max_answer_passages"])
+        scores = _top20(questions, pipeline.retriever, spec["k"])
+        result["top20"] = scores["hybrid"]
+        result["top20_by_mode"] = scores
+    fast = spec["fast_backend"]
+    if fast != "torch":
+        pipeline.set_query_encoder(EncoderEmbedding(load_encoder(pipeline.model, backend=fast,
+                                                                 cache_dir=settings.cache_dir)))
+        result["same_encoder"] = {"backend": fast, "query_ms": _time_pipeline(pipeline, spec)}
+    result["store_mb"] = folder_mb(Path(spec["work"]) / "llamaindex")
+    result["peak_rss_mb"] = peak_rss_mb()
+    return result
+
+
+def _time_pipeline(pipeline: Any, spec: dict) -> dict:
+    return {mode: _time_queries(lambda q, m=mode: pipeline.retriever(m).retrieve(q), spec["queries"], spec["warmup"])
+            for mode in MODES}
+
+
+def _spec(options: BenchOptions, fields: dict, store: Path, backend: str, corpus: Path, queries: list[str],
+          full_corpus: bool, answers: int) -> dict:
+    return {"settings": {**fields, "store": str(store), "backend": backend, "collection": COLLECTION},
+            "corpus": str(corpus), "queries": queries, "warmup": options.warmup, "k": options.k, "qa": options.qa,
+            "max_answer_passages": options.max_answer_passages, "full_corpus": full_corpus, "answers": answers}
+
+
+def _in_fresh_process(fn: Callable[[dict], dict], spec: dict) -> dict:
+    """Each run in its own process, so peak RSS and warm caches belong to that run alone."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(fn, spec).result()
+
+
+# ---- the whole benchmark -------------------------------------------------------------------
+
+def run_bench(settings: Settings, options: BenchOptions, log: Callable[[str], None] = lambda line: None) -> BenchReport:
+    """Run every (size, backend) and the LlamaIndex baseline; each in a fresh process and store."""
+    base = builtin_records()
+    report = BenchReport(options={**{k: v for k, v in vars(options).items()}, "cpus": os.cpu_count(),
+                                  "machine": platform.machine(), "python": platform.python_version()})
+    if any(size > len(base) for size in options.sizes):
+        report.notes.append(f"corpora above {len(base)} passages are the built-in corpus followed by perturbed "
+                            "copies of it (about one word in ten dropped, titles marked 'variant N')")
+    if any(size < len(base) for size in options.sizes):
+        report.notes.append("corpora below the full built-in corpus are seeded samples of it")
+    if options.qa:
+        report.notes.append(f"top-20 is measured on the full built-in corpus only ({len(base)} passages, the nq-vital "
+                            "benchmark); timed queries are the question file's")
+    queries = timing_queries(options, base)
+    work = Path(options.work_dir) if options.work_dir else Path(tempfile.mkdtemp(prefix="rag-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    headline = _headline_size(options.sizes)
+    fields = settings.model_dump(include={"encoder", "batch_size", "cache_dir", "model", "api_base", "context_k",
+                                          "max_tokens", "fusion", "candidates", "rrf_k", "dense_weight",
+                                          "normalization", "llm_timeout"})
+    fields = {k: v for k, v in fields.items() if v is not None}
+    fast = options.backends[-1]
+    try:
+        for size in options.sizes:
+            corpus = write_corpus(corpus_records(size, base), work / f"corpus-{size}.jsonl")
+            stores: dict[str, Path] = {}
+            for backend in options.backends:
+                stores[backend] = work / f"store-{size}-{backend}"
+                shutil.rmtree(stores[backend], ignore_errors=True)
+                spec = _spec(options, fields, stores[backend], backend, corpus, queries, size == len(base),
+                             answers=options.answers if size == headline and backend == fast else 0)
+                log(f"{size} passages, {backend}: ingest and queries ...")
+                report.runs.append(_in_fresh_process(run_ours, spec))
+            if options.baseline:
+                # The stock pipeline gets sentence-transformers fp32 vectors when that backend was measured.
+                source = "torch" if "torch" in stores else fast
+                spec = _spec(options, fields, stores[source], source, corpus, queries, size == len(base), answers=0)
+                spec.update(work=str(work / f"baseline-{size}"), fast_backend=fast)
+                log(f"{size} passages: stock LlamaIndex pipeline ...")
+                report.runs.append(_in_fresh_process(run_llamaindex, spec))
+                shutil.rmtree(work / f"baseline-{size}", ignore_errors=True)
+            for store in stores.values():
+                shutil.rmtree(store, ignore_errors=True)
+    finally:
+        if not options.work_dir:
+            shutil.rmtree(work, ignore_errors=True)
+    return report
