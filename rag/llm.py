@@ -10,6 +10,7 @@ model is asked for.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib.util
 import os
 import threading
@@ -43,6 +44,32 @@ def resolve_gguf(name: str) -> Path:
     raise RagError(f"unknown local model {name!r}: use local/smollm2 or local/PATH/TO/MODEL.gguf (RAG_MODEL)")
 
 
+@contextlib.contextmanager
+def _without_weight_repacking() -> Iterator[None]:
+    """Load llama.cpp models with its extra buffer types (weight repacking) off.
+
+    On CPUs with AMX, llama.cpp repacks Q4/Q8 weights for its AMX kernels, and those die with an
+    illegal instruction on some machines (seen on a 2-core VM advertising AMX, where torch's AMX kernels
+    work); the plain CPU kernels run everywhere. `Llama` does not expose the setting, so its default
+    parameters are adjusted while a model loads.
+    """
+    import llama_cpp.llama as llama_module
+
+    original = llama_module.llama_cpp.llama_model_default_params
+
+    def defaults() -> Any:
+        params = original()
+        if hasattr(params, "use_extra_bufts"):
+            params.use_extra_bufts = False
+        return params
+
+    llama_module.llama_cpp.llama_model_default_params = defaults
+    try:
+        yield
+    finally:
+        llama_module.llama_cpp.llama_model_default_params = original
+
+
 class _LocalModels:
     """llama.cpp models loaded once per process; one generation at a time per model."""
 
@@ -61,7 +88,8 @@ class _LocalModels:
                     from llama_cpp import Llama
                 except ImportError:
                     raise RagError("the local model needs llama-cpp-python: pip install llama-cpp-python") from None
-                model = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.threads, verbose=False)
+                with _without_weight_repacking():
+                    model = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.threads, verbose=False)
                 self._models[key] = (model, threading.Lock())
             return self._models[key]
 
