@@ -19,10 +19,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _backend_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"],
-                        help="encoder runtime (env RAG_BACKEND): torch = sentence-transformers fp32 (default), onnx = "
-                             "ONNX Runtime fp32, onnx-int8 = ONNX Runtime with int8 weights (fastest on CPU); "
-                             "exported locally on first use and cached")
+    parser.add_argument("--backend", choices=["torch", "torch-bf16", "onnx", "onnx-int8"],
+                        help="encoder runtime (env RAG_BACKEND): torch = sentence-transformers fp32 (default), "
+                             "torch-bf16 = bfloat16 weights (fastest on CPUs with AMX/AVX512-BF16, and on GPUs), "
+                             "onnx = ONNX Runtime fp32, onnx-int8 = ONNX Runtime with int8 weights (fastest on other "
+                             "CPUs; ONNX models are exported locally on first use and cached)")
 
 
 def _retrieval_options(parser: argparse.ArgumentParser, answers: bool = False) -> None:
@@ -223,9 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="corpus sizes in passages, comma-separated (default 1000,10033 = the whole built-in corpus)")
     p.add_argument("--large", action="store_true", help="also 100,000 passages (synthesised; encodes for a long time)")
     p.add_argument("--quick", action="store_true", help="a smoke run: 200 passages, 20 queries, one answer")
-    p.add_argument("--backends", default="torch,onnx-int8",
-                   help="encoder backends to compare, comma-separated (default torch,onnx-int8; the last one is "
-                        "also the one the LlamaIndex pipeline and the answer path use)")
+    p.add_argument("--backends",
+                   help="encoder backends to compare, comma-separated (default torch,torch-bf16,onnx-int8, without "
+                        "torch-bf16 on CPUs that lack native bfloat16; the last one is also the one the LlamaIndex "
+                        "pipeline and the answer path use)")
     p.add_argument("--queries", type=int, help="timed queries per mode (default 200)")
     p.add_argument("--qa", metavar="FILE", help="nq-open questions (jsonl): timed queries and top-20 accuracy")
     p.add_argument("--answers", type=int, help="questions answered to time the first token (default 5; 0 = skip)")
@@ -234,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoder", help="encoder (default all-MiniLM-L6-v2)")
     _answer_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--out", metavar="FILE", help="also write that JSON object to FILE")
 
     p = sub.add_parser("collections", help="list collections")
     _common(p)
@@ -563,6 +566,9 @@ def _eval_answers(args: argparse.Namespace, settings: Any, dataset: Any, progres
     if args.report:
         write_answer_report(report, args.report, command=_command_line(args))
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return 0
 
 
@@ -578,10 +584,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from eval.bench import LARGE_SIZE, QUICK_SIZES, BenchOptions, run_bench
-    from retrievers.encoders import BACKENDS
+    from retrievers.encoders import BACKENDS, native_bf16
     from retrievers.errors import RagError
 
     settings = _settings(args)
+    if args.backends is None:
+        args.backends = "torch,torch-bf16,onnx-int8" if native_bf16() else "torch,onnx-int8"
     try:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     except ValueError:
@@ -604,6 +612,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
                            qa=args.qa, baseline=args.baseline, work_dir=args.work_dir)
     report = run_bench(settings, options, log=lambda line: print(line, file=sys.stderr, flush=True))
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return 0
 
 

@@ -41,8 +41,9 @@ class Settings(BaseSettings):
     encoder: str = Field(DEFAULT_MODEL, description="encoder: a shipped model name or a local model directory")
     device: Optional[str] = Field(None, description="torch device for the encoder (cpu, cuda)")
     batch_size: int = Field(32, ge=1, description="encoder batch size")
-    backend: Literal["torch", "onnx", "onnx-int8"] = Field(
-        "torch", description="encoder runtime: sentence-transformers fp32, or ONNX Runtime fp32 / int8 (exported locally)")
+    backend: Literal["torch", "torch-bf16", "onnx", "onnx-int8"] = Field(
+        "torch", description="encoder runtime: sentence-transformers fp32 / bf16, or ONNX Runtime fp32 / int8 "
+                             "(exported locally)")
     cache_dir: Path = Field(default_factory=default_cache_dir, description="cache for exported ONNX models")
     passage_words: int = Field(DEFAULT_PASSAGE_WORDS, ge=0, description="passage length in words (0 = no split)")
     split_records: bool = Field(False, description="also split JSON/JSONL records and the built-in corpus")

@@ -85,8 +85,11 @@ def model_fingerprint(model: str | os.PathLike[str]) -> str:
 _load_lock = threading.Lock()
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
 @lru_cache(maxsize=8)
-def _load_sentence_transformer(path: str, device: str | None) -> Any:
+def _load_sentence_transformer(path: str, device: str | None, precision: str = "fp32") -> Any:
     """Load a model once per process; later encoders over the same path share it."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a missing file fails fast instead of hanging on the network
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -96,16 +99,32 @@ def _load_sentence_transformer(path: str, device: str | None) -> Any:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # the per-load "Loading weights" bar is noise in a CLI
+    kwargs: dict[str, Any] = {}
+    if precision == "bf16":
+        import torch
 
+        kwargs["model_kwargs"] = {"torch_dtype": torch.bfloat16}
     try:
-        return SentenceTransformer(path, device=device or "cpu", local_files_only=True)
+        return SentenceTransformer(path, device=device or "cpu", local_files_only=True, **kwargs)
     except Exception as exc:  # a broken or foreign directory: say which and why
         raise ModelNotFound(f"cannot load a sentence-transformers model from {path}: {exc}") from exc
 
 
-def load_model(path: Path, device: str | None = None) -> Any:
+def load_model(path: Path, device: str | None = None, precision: str = "fp32") -> Any:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     with _load_lock:
-        return _load_sentence_transformer(str(path.resolve()), device)
+        return _load_sentence_transformer(str(path.resolve()), device, precision)
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); elsewhere torch emulates it, slower than fp32."""
+    try:
+        import torch
+
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except Exception:
+        return False
 
 
 class DPREncoder:
@@ -116,6 +135,8 @@ class DPREncoder:
     them); otherwise one model encodes both sides through its `encode_query` /
     `encode_document` (so asymmetric sentence-transformers models route correctly).
     Vectors are L2-normalised by default, making inner product equal to cosine similarity.
+    `precision="bf16"` runs the weights in bfloat16 (about twice as fast on CPUs with AMX or
+    AVX512-BF16, and the usual choice on GPUs); vectors still come back as float32.
     """
 
     def __init__(
@@ -125,15 +146,17 @@ class DPREncoder:
         normalize: bool = True,
         batch_size: int = 32,
         device: str | None = None,
+        precision: str = "fp32",
     ) -> None:
         self.normalize = normalize
         self.batch_size = batch_size
+        self.precision = precision
         path = resolve_model_path(model)
         if (path / QUERY_SUBDIR).is_dir() and (path / PASSAGE_SUBDIR).is_dir():
-            self._query_model = load_model(path / QUERY_SUBDIR, device)
-            self._passage_model = load_model(path / PASSAGE_SUBDIR, device)
+            self._query_model = load_model(path / QUERY_SUBDIR, device, precision)
+            self._passage_model = load_model(path / PASSAGE_SUBDIR, device, precision)
         else:
-            self._query_model = self._passage_model = load_model(path, device)
+            self._query_model = self._passage_model = load_model(path, device, precision)
         self.path = path
         self.name = model_name(model)
         model = self._passage_model
@@ -159,22 +182,31 @@ class DPREncoder:
             show_progress_bar=show_progress,
             convert_to_numpy=True,
         )
-        return np.asarray(vectors, dtype=np.float32)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if self.normalize and self.precision != "fp32":  # normalised in bf16: unit length to 1e-2 only
+            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return vectors
 
     def __repr__(self) -> str:
-        return f"DPREncoder({self.name!r}, dimension={self.dimension})"
+        suffix = "" if self.precision == "fp32" else f", precision={self.precision!r}"
+        return f"DPREncoder({self.name!r}, dimension={self.dimension}{suffix})"
 
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("torch", "torch-bf16", "onnx", "onnx-int8")
 
 
 def load_encoder(model: str | os.PathLike[str] = DEFAULT_MODEL, *, backend: str = "torch",
                  cache_dir: str | os.PathLike[str] | None = None, **options: Any) -> Encoder:
-    """An encoder for `model` on one backend: "torch" (sentence-transformers, fp32), "onnx" (ONNX
-    Runtime, fp32) or "onnx-int8" (ONNX Runtime, int8 weights). ONNX exports are made locally and
-    cached under `cache_dir`."""
-    if backend == "torch":
-        return DPREncoder(model, **options)
+    """An encoder for `model` on one backend: "torch" (sentence-transformers, fp32), "torch-bf16"
+    (sentence-transformers, bfloat16 weights), "onnx" (ONNX Runtime, fp32) or "onnx-int8" (ONNX
+    Runtime, int8 weights). ONNX exports are made locally and cached under `cache_dir`."""
+    if backend in ("torch", "torch-bf16"):
+        if backend == "torch-bf16" and (options.get("device") or "cpu") == "cpu" and not native_bf16():
+            import warnings
+
+            warnings.warn("this CPU has no native bfloat16 (AVX512-BF16 or AMX): torch-bf16 is emulated and slower "
+                          "than fp32; use onnx-int8 instead", RuntimeWarning, stacklevel=2)
+        return DPREncoder(model, precision="bf16" if backend == "torch-bf16" else "fp32", **options)
     if backend in ("onnx", "onnx-int8"):
         from .onnx_encoder import OnnxEncoder
 

@@ -4,7 +4,7 @@ import time
 import numpy as np
 import pytest
 
-from retrievers.encoders import DEFAULT_MODEL, DPREncoder, model_name, resolve_model_path
+from retrievers.encoders import DEFAULT_MODEL, DPREncoder, load_encoder, model_name, resolve_model_path
 from retrievers.errors import ModelNotFound
 
 
@@ -47,3 +47,23 @@ def test_missing_model_fails_fast_with_a_clear_message(spec):
 def test_a_directory_that_is_not_a_model_is_refused(tmp_path):
     with pytest.raises(ModelNotFound, match="cannot load"):
         DPREncoder(tmp_path)
+
+
+def test_bf16_vectors_are_float32_unit_length_and_rank_like_fp32(encoder):
+    texts = ["The Eiffel Tower is in Paris.", "Cats are small mammals.", "Mars is the fourth planet from the Sun.",
+             "The Nile is a river in Africa. " * 40]  # the last one is cut at 256 tokens
+    bf16 = load_encoder(DEFAULT_MODEL, backend="torch-bf16")
+    assert bf16.precision == "bf16" and bf16._passage_model is not encoder._passage_model
+    ours, ref = bf16.encode_passage(texts), encoder.encode_passage(texts)
+    assert ours.dtype == np.float32 and np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    assert (ours * ref).sum(axis=1).min() > 0.99
+    for question in ("Which planet is red?", "Where is the Eiffel Tower?", "What do cats eat?"):
+        q, q_ref = bf16.encode_query([question])[0], encoder.encode_query([question])[0]
+        assert np.argsort(-(ours @ q)).tolist() == np.argsort(-(ref @ q_ref)).tolist()
+
+
+def test_an_unknown_backend_or_precision_is_refused():
+    with pytest.raises(ValueError, match="backend must be one of torch, torch-bf16, onnx, onnx-int8"):
+        load_encoder(DEFAULT_MODEL, backend="cuda")
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16"):
+        DPREncoder(precision="fp16")
