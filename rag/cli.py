@@ -566,9 +566,6 @@ def _eval_answers(args: argparse.Namespace, settings: Any, dataset: Any, progres
     if args.report:
         write_answer_report(report, args.report, command=_command_line(args))
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return 0
 
 
@@ -612,9 +609,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
                            qa=args.qa, baseline=args.baseline, work_dir=args.work_dir)
     report = run_bench(settings, options, log=lambda line: print(line, file=sys.stderr, flush=True))
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    if args.out:  # written whole or not at all
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = out.with_name(out.name + ".partial")
+        partial.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        partial.replace(out)
     return 0
 
 
