@@ -35,7 +35,7 @@ def _retrieval_options(parser: argparse.ArgumentParser, answers: bool = False) -
     parser.add_argument("--fusion", choices=["rrf", "linear"], help="hybrid fusion: reciprocal rank (default) "
                         "or DPR's linear BM25 + lambda * sim")
     parser.add_argument("--dense-weight", dest="dense_weight", type=float,
-                        help="lambda of linear fusion (default 1.1) or the dense run's RRF weight (default 1.0)")
+                        help="lambda of linear fusion (default 1.1) or the dense run's RRF weight (default 2)")
     parser.add_argument("--candidates", type=int, help="passages each retriever contributes to fusion (default 100)")
     parser.add_argument("--encoder", help="question encoder (default: the one the collection was built with)")
 
@@ -78,8 +78,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split-records", dest="split_records", action="store_true", default=None,
                    help="also split JSON/JSONL records and built-in corpora into passages")
     p.add_argument("--prune", action="store_true", help="remove passages of files gone from the given folders")
+    p.add_argument("--vectors", metavar="DIR", help="passage vectors encoded ahead by `rag encode --out DIR` "
+                   "shards: passages found there are not encoded again")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+
+    p = sub.add_parser("encode", help="encode one shard of the passage vectors of files or a corpus (a batch job)",
+                       description="Read the inputs as `rag ingest` would, keep the passages of shard I of N, encode "
+                                   "them and write DIR/shard-I-of-N. Run N of these at once (machines, GPUs), then "
+                                   "`rag ingest PATH... --vectors DIR` builds the collection without encoding again.")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder of vector shards")
+    p.add_argument("--shard", default="0/1", metavar="I/N", help="which shard of how many (default 0/1: all)")
+    p.add_argument("--encoder", help="passage encoder (default all-MiniLM-L6-v2); the collection must use the same")
+    p.add_argument("--passage-words", dest="passage_words", type=int, help="passage length in words (default 100)")
+    p.add_argument("--split-records", dest="split_records", action="store_true", default=None,
+                   help="also split JSON/JSONL records and built-in corpora into passages")
+    p.add_argument("--device", help="torch device, e.g. cuda (env RAG_DEVICE)")
+    p.add_argument("--batch-size", dest="batch_size", type=int, help="encoder batch size (default 32)")
+    _backend_option(p)
+    p.add_argument("--overwrite", action="store_true", help="encode a shard that is already finished again")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
     p = sub.add_parser("search", help="retrieve passages for a question (interactive without one)")
     p.add_argument("question", nargs="?", help="the question; omit it for an interactive prompt")
@@ -184,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated: bm25, dense, hybrid (= hybrid-rrf and hybrid-linear), hybrid-rrf, "
                         "hybrid-linear (default all)")
     p.add_argument("--dense-weight", dest="dense_weight", type=float,
-                   help="hybrid rows: lambda of linear fusion (default 1.1) or the dense run's RRF weight (1.0)")
+                   help="hybrid rows: lambda of linear fusion (default 1.1) or the dense run's RRF weight (2)")
     p.add_argument("-k", dest="ks", default="1,5,20,100", help="comma-separated cut-offs (default 1,5,20,100)")
     p.add_argument("--max-answer-passages", type=int, default=5,
                    help="for questions judged by answer match only (NQ-open): leave out those whose answer is in "
@@ -253,7 +273,7 @@ def _settings(args: argparse.Namespace) -> Any:
 
     keys = ("store", "chroma_url", "collection", "encoder", "passage_words", "split_records", "mode", "top_k",
             "fusion", "dense_weight", "candidates", "model", "api_base", "context_k", "max_tokens", "prompts_dir",
-            "host", "port", "api_token", "backend")
+            "host", "port", "api_token", "backend", "device", "batch_size")
     overrides = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     import tomllib
 
@@ -280,16 +300,31 @@ def _print_hits(hits: Sequence[tuple[Any, float]]) -> None:
         print(f"     {text[:240]}{'…' if len(text) > 240 else ''}")
 
 
+def _print_report(report: Any, as_json: bool) -> int:
+    """A report's summary (or its JSON); exit status 1 when it did nothing useful."""
+    print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if as_json else report.summary())
+    return 0 if report.ok else 1
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from .ingestion import ingest
 
     settings = _settings(args)
-    report = ingest(args.paths, settings, prune=args.prune, progress=args.progress and not args.json)
-    if args.json:
-        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
-    else:
-        print(report.summary())
-    return 0 if report.ok else 1
+    report = ingest(args.paths, settings, prune=args.prune, progress=args.progress and not args.json,
+                    vectors=args.vectors)
+    return _print_report(report, args.json)
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    from retrievers.vector_shards import parse_shard
+
+    from .encoding import encode
+
+    shard, count = parse_shard(args.shard)
+    settings = _settings(args)
+    report = encode(args.paths, settings, args.out, shard=shard, num_shards=count, overwrite=args.overwrite,
+                    progress=args.progress and not args.json)
+    return _print_report(report, args.json)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -618,7 +653,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"bench": cmd_bench, "ingest": cmd_ingest, "generate-questions": cmd_generate_questions, "train": cmd_train,
+COMMANDS = {"bench": cmd_bench, "ingest": cmd_ingest, "encode": cmd_encode, "generate-questions": cmd_generate_questions, "train": cmd_train,
             "reindex": cmd_reindex, "eval": cmd_eval, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat,
             "serve": cmd_serve, "collections": cmd_collections, "delete": cmd_delete}
 

@@ -16,10 +16,11 @@ from typing import Sequence
 from retrievers.collection import Collection, SourceUpdate
 from retrievers.encoders import load_encoder, model_fingerprint, model_name
 from retrievers.errors import CollectionNotFound, RagError
-from retrievers.passages import make_passages
+from retrievers.vector_shards import PrecomputedEncoder
+from retrievers.passages import Passage, make_passages
 
 from .config import Settings
-from .loaders import BUILTIN_CORPORA, Input, LoadError, discover, load
+from .loaders import BUILTIN_CORPORA, Input, LoadedSource, LoadError, discover, load
 from .retrieval import reindexed_name
 
 
@@ -36,6 +37,8 @@ class IngestReport:
     warnings: list[tuple[str, str]] = field(default_factory=list)
     unsupported_skipped: int = 0
     sources_pruned: int = 0
+    # with --vectors: passages whose vectors came from the shards, and those encoded here
+    vectors: dict[str, int] = field(default_factory=dict)
     # seconds per step: "parse" (reading and splitting), then the collection's "encode", "store", "table", "bm25"
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -58,6 +61,9 @@ class IngestReport:
             f"passages: {self.added} added, {self.unchanged} unchanged, {self.removed} removed"
             + (f" ({self.sources_pruned} vanished files pruned)" if self.sources_pruned else ""),
         ]
+        if self.vectors:
+            lines.append(f"vectors: {self.vectors['reused']} from {self.vectors['shards']} precomputed shards, "
+                         f"{self.vectors['encoded']} encoded here")
         lines += [f"  failed: {path}: {reason}" for path, reason in self.failed]
         lines += [f"  warning: {path}: {warning}" for path, warning in self.warnings]
         return "\n".join(lines)
@@ -68,9 +74,19 @@ def default_ingest_collection(paths: Sequence[str]) -> str:
     return paths[0] if len(paths) == 1 and paths[0] in BUILTIN_CORPORA else "default"
 
 
+def passages_of(item: Input, loaded: LoadedSource, settings: Settings) -> list[Passage]:
+    """The passages one loaded input makes under the passage settings (records stay whole by default)."""
+    words = 0 if loaded.records and not settings.split_records else settings.passage_words
+    return make_passages(item.source, [(u.title, u.text, u.extra) for u in loaded.units], words)
+
+
 def ingest(paths: Sequence[str], settings: Settings, *, collection: str | None = None, prune: bool = False,
-           progress: bool = True) -> IngestReport:
-    """Ingest files, folders and built-in corpora into a collection (created when needed)."""
+           progress: bool = True, vectors: str | Path | None = None) -> IngestReport:
+    """Ingest files, folders and built-in corpora into a collection (created when needed).
+
+    `vectors` is a folder of passage vectors encoded ahead by `rag encode` shards: passages found
+    there are not encoded again.
+    """
     name = collection or settings.collection or default_ingest_collection(paths)
     report = IngestReport(collection=name)
     found = discover(paths)
@@ -85,7 +101,7 @@ def ingest(paths: Sequence[str], settings: Settings, *, collection: str | None =
         coll = Collection(name, settings.store, chroma_url=settings.chroma_url, create=True)
         created = True
     try:
-        return _ingest_into(coll, found.inputs, found.folders, settings, report, prune, progress)
+        return _ingest_into(coll, found.inputs, found.folders, settings, report, prune, progress, vectors)
     except BaseException:
         if created and coll.count() == 0:  # leave no empty shell behind when the first ingest fails
             coll.close()
@@ -96,10 +112,13 @@ def ingest(paths: Sequence[str], settings: Settings, *, collection: str | None =
 
 
 def _ingest_into(coll: Collection, inputs: list[Input], folders: list[Path], settings: Settings,
-                 report: IngestReport, prune: bool, progress: bool) -> IngestReport:
+                 report: IngestReport, prune: bool, progress: bool, vectors: str | Path | None) -> IngestReport:
     coll.recover()
     model = settings.encoder_for(coll.model)
     coll.check_model(model_name(model))  # before any work, not after reading everything
+    precomputed = None
+    if vectors is not None:
+        precomputed = PrecomputedEncoder(model, vectors, lambda: load_encoder(model, **settings.encoder_options()))
     settings_key = f"w{settings.passage_words}{'s' if settings.split_records else ''}"
     stored = coll.signatures()
     counts = coll.passage_counts()
@@ -117,9 +136,7 @@ def _ingest_into(coll: Collection, inputs: list[Input], folders: list[Path], set
             continue
         report.files_read += 1
         report.warnings.extend((item.display, w) for w in loaded.warnings)
-        words = 0 if loaded.records and not settings.split_records else settings.passage_words
-        passages = make_passages(item.source, [(u.title, u.text, u.extra) for u in loaded.units], words)
-        updates.append(SourceUpdate(item.source, f"{loaded.signature}:{settings_key}", passages))
+        updates.append(SourceUpdate(item.source, f"{loaded.signature}:{settings_key}", passages_of(item, loaded, settings)))
     if prune:
         seen = {item.source for item in inputs}
         for source in stored:
@@ -129,8 +146,11 @@ def _ingest_into(coll: Collection, inputs: list[Input], folders: list[Path], set
                 report.sources_pruned += 1
     report.timings["parse"] = time.perf_counter() - started
     if updates:
-        encoder = load_encoder(model, **settings.encoder_options())  # loaded only when there is work
+        encoder = precomputed or load_encoder(model, **settings.encoder_options())  # loaded only when there is work
         stats = coll.update(updates, encoder, progress=progress)
+        if precomputed is not None:
+            report.vectors = {"shards": precomputed.shards, "reused": precomputed.reused,
+                              "encoded": precomputed.encoded}
         report.timings.update(stats.timings)
         report.added += stats.added
         report.unchanged += stats.unchanged
