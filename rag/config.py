@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     fusion: Literal["rrf", "linear"] = "rrf"
     candidates: int = Field(100, ge=1, description="passages each retriever contributes to fusion")
     rrf_k: int = Field(60, ge=1)
-    dense_weight: Optional[float] = Field(None, description="lambda for linear fusion (1.1) / dense weight in RRF (1.0)")
+    dense_weight: Optional[float] = Field(None, description="lambda for linear fusion (1.1) / dense weight in RRF (2.0)")
     normalization: Literal["zscore", "minmax", "none"] = "zscore"
 
     # answers

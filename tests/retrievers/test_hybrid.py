@@ -41,3 +41,19 @@ def test_primed_questions_skip_the_encoder_and_give_the_same_results(ingested):
     assert after == before
     retriever.dense.forget_primed()
     assert retriever.dense._primed == {}
+
+
+def test_rrf_counts_the_dense_run_twice_by_default_and_linear_uses_dprs_lambda(ingested):
+    from retrievers import reciprocal_rank_fusion
+
+    rrf = HybridRetriever.from_defaults("default", store_dir=ingested.store, similarity_top_k=5)
+    assert rrf.dense_weight == 2.0 and rrf.rrf_k == 60
+    for question in QUESTIONS:
+        dense_run = rrf.dense.search_ids(rrf.dense.encode_query(question), rrf.candidates)
+        sparse_run = rrf.sparse.search_ids(question, rrf.candidates)
+        expected = reciprocal_rank_fusion([sparse_run, dense_run], k=60, top_k=5, weights=[1.0, 2.0])
+        equal = reciprocal_rank_fusion([sparse_run, dense_run], k=60, top_k=5)
+        got = [(p.id, round(s, 9)) for p, s in rrf.search(question)]
+        assert got == [(pid, round(s, 9)) for pid, s in expected]
+        assert got != [(pid, round(s, 9)) for pid, s in equal]  # the scores tell the two weightings apart
+    assert HybridRetriever(rrf.dense, rrf.sparse, fusion="linear").dense_weight == 1.1
