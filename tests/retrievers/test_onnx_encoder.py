@@ -92,5 +92,6 @@ def test_a_separate_encoder_pair_exports_both_towers(tmp_path, onnx_cache, encod
 
 def test_backends_are_chosen_by_name(onnx_cache):
     assert isinstance(load_encoder(backend="onnx-int8", cache_dir=onnx_cache, device="cpu"), OnnxEncoder)
-    with pytest.raises(ValueError, match="torch, onnx, onnx-int8"):
+    assert load_encoder(backend="torch-bf16").precision == "bf16"
+    with pytest.raises(ValueError, match="torch, torch-bf16, onnx, onnx-int8"):
         load_encoder(backend="tensorrt")
