@@ -15,7 +15,7 @@ from .tracing import make_tracer
 
 def build_llm(settings: Settings) -> LLM:
     return LLM(settings.model, max_tokens=settings.max_tokens, temperature=settings.temperature,
-               timeout=settings.llm_timeout, api_base=settings.api_base)
+               timeout=settings.llm_timeout, api_base=settings.api_base, retries=settings.llm_retries)
 
 
 def build_engine(settings: Settings, collection: str | None = None) -> Engine:

@@ -383,12 +383,22 @@ def _stream_answer(stream: Any) -> Any:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from .app import build_engine
+    from .engine import GenerationFailed
 
     engine = build_engine(_settings(args))
-    if args.json:
-        print(json.dumps(engine.ask(args.question).to_dict(), indent=2, ensure_ascii=False))
-        return 0
-    _print_sources(_stream_answer(engine.stream(args.question)))
+    try:
+        if args.json:
+            print(json.dumps(engine.ask(args.question).to_dict(), indent=2, ensure_ascii=False))
+        else:
+            _print_sources(_stream_answer(engine.stream(args.question)))
+    except GenerationFailed as failed:  # the passages were found: show them beside the model's error
+        if args.json:
+            print(json.dumps(failed.to_dict(), indent=2, ensure_ascii=False))
+        else:
+            print()
+            _print_sources(failed)
+        print(f"error: {failed}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     max_tokens: int = Field(256, ge=1, description="longest answer, in tokens")
     temperature: float = Field(0.0, ge=0.0)
     llm_timeout: float = Field(60.0, gt=0)
+    llm_retries: int = Field(2, ge=0, le=10, description="further attempts after a timeout, lost connection, rate "
+                             "limit or server error (waits 0.5 s, 1 s, ...)")
     prompts_dir: Optional[Path] = Field(None, description="directory of prompt overrides (NAME.txt)")
     # serving (rag serve): the UI and the OpenAI-compatible API
     host: str = Field("127.0.0.1", description="address to listen on; anything but loopback needs api_token")

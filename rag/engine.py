@@ -68,6 +68,20 @@ class Answer:
                 "refused": self.refused}
 
 
+class GenerationFailed(RagError):
+    """The model failed (after its retries) once the passages were retrieved; they are kept in `sources`."""
+
+    def __init__(self, message: str, question: str, sources: list[Source]) -> None:
+        super().__init__(message)
+        self.question = question
+        self.sources = sources
+        self.cited: list[Source] = []
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"answer": "", "error": str(self), "sources": [], "retrieved": [s.to_dict() for s in self.sources],
+                "question": self.question}
+
+
 class AnswerStream:
     """Iterate for the answer's text pieces; `answer` holds the whole `Answer` once it is exhausted."""
 
@@ -182,7 +196,11 @@ class Engine:
                 with self.tracer.span("generation", as_type="generation", input=messages, model=self.llm.model,
                                       model_parameters={"max_tokens": self.llm.max_tokens,
                                                         "temperature": self.llm.temperature}) as span:
-                    yield from self.llm.stream(messages, generation)
+                    try:
+                        yield from self.llm.stream(messages, generation)
+                    except RagError as exc:
+                        span.update(level="ERROR", status_message=str(exc))
+                        raise GenerationFailed(str(exc), question, sources) from exc
                     span.update(output=generation.text, usage_details={
                         "input": generation.usage.prompt_tokens, "output": generation.usage.completion_tokens})
                 text, refused, extra = self._cite(generation.text, sources)
@@ -207,7 +225,11 @@ class Engine:
         lines = "\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in turns[-_HISTORY_TURNS:])
         messages = [{"role": "user", "content": self.prompts.condense.format(history=lines, question=question)}]
         with self.tracer.span("condense", as_type="generation", input=messages, model=self.llm.model) as span:
-            generation = self.llm.complete(messages)
+            try:
+                generation = self.llm.complete(messages)
+            except RagError as exc:  # retrieve with the question as asked; the answer step reports the model
+                span.update(level="ERROR", status_message=str(exc))
+                return question
             condensed = _clean_question(generation.text, question)
             span.update(output=condensed, usage_details={"input": generation.usage.prompt_tokens,
                                                          "output": generation.usage.completion_tokens})

@@ -12,7 +12,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import importlib.util
+import itertools
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -188,6 +190,26 @@ def register_local_provider() -> None:
     litellm_module()
 
 
+_SECRET = re.compile(r"\b(?:sk|pk|rk|key|token|secret)[-_][A-Za-z0-9_\-]{8,}|\bBearer\s+\S+", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """Key-like strings (`sk-...`, `Bearer ...`) replaced, so provider errors never put a secret in a log."""
+    return _SECRET.sub("[redacted]", text)
+
+
+_TRANSIENT = {"Timeout", "APITimeoutError", "APIConnectionError", "RateLimitError", "ServiceUnavailableError",
+              "BadGatewayError", "InternalServerError"}
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether trying again may help: timeouts, lost connections, rate limits and server-side errors."""
+    if isinstance(exc, RagError):
+        return False
+    status = getattr(exc, "status_code", None)
+    return type(exc).__name__ in _TRANSIENT or (isinstance(status, int) and (status == 429 or status >= 500))
+
+
 @dataclass
 class Usage:
     prompt_tokens: int = 0
@@ -212,15 +234,21 @@ class LLM:
         max_tokens: the longest answer.
         temperature: 0 keeps answers extractive and repeatable.
         timeout: seconds before a remote call is abandoned.
+        retries: further attempts after a transient failure (timeout, connection, rate limit, 5xx),
+            waiting `backoff`, then twice that, and so on; other errors fail at once. A stream is
+            retried only before its first token: after that, a retry would repeat shown text.
     """
 
     def __init__(self, model: str | None = None, *, max_tokens: int = 256, temperature: float = 0.0,
-                 timeout: float = 60.0, api_base: str | None = None) -> None:
+                 timeout: float = 60.0, api_base: str | None = None, retries: int = 2, backoff: float = 0.5) -> None:
         self.model = model or DEFAULT_LLM
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.timeout = timeout
         self.api_base = api_base
+        self.retries = retries
+        self.backoff = backoff
+        self._sleep = time.sleep
         self.is_local = self.model.startswith(f"{LOCAL_PROVIDER}/")
         if self.is_local:
             resolve_gguf(self.model.split("/", 1)[1])  # fail now, with the fix, not mid-answer
@@ -255,30 +283,45 @@ class LLM:
                            "set it, or unset RAG_MODEL to use the embedded local model")
 
     def _call(self, messages: Sequence[Message], stream: bool) -> Any:
+        """One completion, retried on transient failures; a stream comes back with its first chunk read."""
         litellm = litellm_module()
         self._check_keys(litellm)
-        try:
-            return litellm.completion(model=self.model, messages=list(messages), stream=stream,
-                                      max_tokens=self.max_tokens, temperature=self.temperature,
-                                      timeout=self.timeout, api_base=self.api_base, num_retries=0)
-        except Exception as exc:
-            raise self._error(exc) from exc
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = litellm.completion(model=self.model, messages=list(messages), stream=stream,
+                                              max_tokens=self.max_tokens, temperature=self.temperature,
+                                              timeout=self.timeout, api_base=self.api_base, num_retries=0,
+                                              max_retries=0)
+                if stream:  # a refused or dropped connection often shows only when the first chunk is read
+                    chunks = iter(response)
+                    first = next(chunks, None)
+                    return chunks if first is None else itertools.chain([first], chunks)
+                return response
+            except Exception as exc:
+                if attempt > self.retries or not _transient(exc):
+                    raise self._error(exc, attempt) from exc
+                self._sleep(self.backoff * 2 ** (attempt - 1))
 
-    def _error(self, exc: Exception) -> Exception:
+    def _error(self, exc: Exception, attempts: int = 1) -> Exception:
         if isinstance(exc, RagError):
             return exc
         name = type(exc).__name__
-        text = " ".join(str(exc).split())
+        text = redact(" ".join(str(exc).split()))
+        tried = f", {attempts} attempts" if attempts > 1 else ""
         if "LLM Provider NOT provided" in text or name == "NotFoundError":
             return RagError(f"unknown model {self.model!r}: use a litellm model string such as openai/gpt-4o-mini, "
                             "ollama/llama3.1 or local/smollm2 (flag --model, env RAG_MODEL)")
         if name == "AuthenticationError" or "credentials" in text.lower() or "api key" in text.lower():
             return RagError(f"model {self.model!r} was refused for lack of a valid API key: set the provider's key "
                             "(e.g. OPENAI_API_KEY), or unset RAG_MODEL for the local model")
-        if name in ("APIConnectionError", "Timeout", "ServiceUnavailableError") or "connect" in text.lower():
-            return RagError(f"cannot reach model {self.model!r} ({name}): check the network or api_base, "
+        if name in ("APIConnectionError", "Timeout", "APITimeoutError") or "connect" in text.lower():
+            return RagError(f"cannot reach model {self.model!r} ({name}{tried}): check the network or api_base, "
                             "or unset RAG_MODEL for the local model")
-        return RagError(f"model {self.model!r} failed: {name}: {text[:200]}")
+        if _transient(exc):
+            return RagError(f"model {self.model!r} is not answering ({name}{tried}): {text[:160]}")
+        return RagError(f"model {self.model!r} failed: {name}{tried}: {text[:200]}")
 
     def complete(self, messages: Sequence[Message]) -> Generation:
         start = time.perf_counter()

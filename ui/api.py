@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from rag.config import Settings
-from rag.engine import Answer
+from rag.engine import Answer, GenerationFailed
 from rag.ingestion import ingest
 from rag.retrieval import resolve_collection
 from retrievers.collection import list_collections
@@ -91,6 +91,12 @@ def _completion(answer: Answer, model: str, completion_id: str, created: int) ->
                          "finish_reason": "stop", "logprobs": None}],
             "usage": usage, "sources": [_source(s) for s in answer.cited],
             "retrieved": [_source(s) for s in answer.sources], "refused": answer.refused}
+
+
+def _failure(failed: GenerationFailed) -> dict:
+    """OpenAI's error shape for a model that failed after retrieval, with the passages it would have read."""
+    return {"error": {"message": str(failed), "type": "server_error", "param": None, "code": "llm_unavailable"},
+            "retrieved": [_source(s) for s in failed.sources]}
 
 
 def _chunk(completion_id: str, created: int, model: str, delta: dict, finish: str | None = None, **extra: Any) -> str:
@@ -165,7 +171,10 @@ def create_api(settings: Settings, *, engines: Engines | None = None) -> FastAPI
         engine = engines.get(body.model, **body.llm_options())
         completion_id, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         if not body.stream:
-            return _completion(engine.ask(question, history), body.model, completion_id, created)
+            try:
+                return _completion(engine.ask(question, history), body.model, completion_id, created)
+            except GenerationFailed as failed:
+                return JSONResponse(_failure(failed), status_code=502)
         stream = engine.stream(question, history)
         include_usage = bool((body.stream_options or {}).get("include_usage"))
 
@@ -175,7 +184,11 @@ def create_api(settings: Settings, *, engines: Engines | None = None) -> FastAPI
                 for piece in stream:
                     yield _chunk(completion_id, created, body.model, {"content": piece})
                 answer = stream.finish()
-            except RagError as exc:  # the model failed mid-answer: say so in the stream, then end it
+            except GenerationFailed as failed:  # the model failed: say so in the stream, with the passages, then end it
+                yield f"data: {json.dumps(_failure(failed), ensure_ascii=False)}\n\n"
+                yield "data: [DONE]\n\n"
+                return
+            except RagError as exc:
                 yield f"data: {json.dumps({'error': {'message': str(exc), 'type': 'server_error'}})}\n\n"
                 yield "data: [DONE]\n\n"
                 return

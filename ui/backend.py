@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from rag.app import build_engine
 from rag.config import Settings
-from rag.engine import Engine
+from rag.engine import Engine, GenerationFailed
 from rag.ingestion import ingest
 from retrievers.collection import list_collections
 from retrievers.errors import RagError
@@ -85,7 +85,7 @@ class Backend:
             answer = stream.finish()
         except RagError as exc:
             chat[-1] = {"role": "assistant", "content": f"⚠️ {exc}"}
-            yield chat, ""
+            yield chat, sources_markdown(exc.sources) if isinstance(exc, GenerationFailed) else ""
             return
         chat[-1] = {"role": "assistant", "content": answer.answer}
         yield chat, sources_markdown(answer.cited or answer.sources)
