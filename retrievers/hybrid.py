@@ -100,17 +100,32 @@ class HybridRetriever(PersistMixin, BaseRetriever):
         sparse_run = sparse_future.result() if sparse_future is not None else self._sparse_run(query, depth, tracer)
         with tracer.span("retrieve.fusion", input={"method": self.fusion.value, "k": k}) as span:
             if self.fusion is Fusion.RRF:
-                fused = reciprocal_rank_fusion([sparse_run, dense_run], k=self.rrf_k, top_k=k,
+                fused = reciprocal_rank_fusion([sparse_run, dense_run], k=self.rrf_k,
                                                weights=[1.0, self.dense_weight])
             else:
                 sparse_scores, dense_scores = dict(sparse_run), dict(dense_run)
                 sparse_scores.update(self.sparse.score(query, [pid for pid in dense_scores if pid not in sparse_scores]))
                 dense_scores.update(self.dense.score_vector(vector, [pid for pid in sparse_scores if pid not in dense_scores]))
                 fused = linear_fusion(sparse_scores, dense_scores, weight=self.dense_weight,
-                                      normalization=self.normalization, top_k=k)
-            span.update(output=run_summary(fused))
-        known = self.sparse.passages.get([pid for pid, _ in fused])
-        return [(known[pid], score) for pid, score in fused if pid in known]
+                                      normalization=self.normalization)
+            hits = self._with_texts(fused, k)
+            span.update(output=run_summary([(p.id, score) for p, score in hits]))
+        return hits
+
+    def _with_texts(self, fused: list[tuple[str, float]], k: int) -> list[tuple[Passage, float]]:
+        """The first `k` fused passages that the passage table holds, with their texts.
+
+        While an ingest runs, Chroma may hold vectors whose passages are not in the table yet; they
+        are passed over rather than returned without a text, so a result is never short.
+        """
+        hits: list[tuple[Passage, float]] = []
+        start = 0
+        while len(hits) < k and start < len(fused):
+            chunk = fused[start : start + k - len(hits)]
+            known = self.sparse.passages.get([pid for pid, _ in chunk])
+            hits.extend((known[pid], score) for pid, score in chunk if pid in known)
+            start += len(chunk)
+        return hits
 
     def prime(self, queries: Sequence[str]) -> None:
         """Batch-encode questions ahead of an evaluation run (see `DPRRetriever.prime`)."""

@@ -57,3 +57,18 @@ def test_rrf_counts_the_dense_run_twice_by_default_and_linear_uses_dprs_lambda(i
         assert got == [(pid, round(s, 9)) for pid, s in expected]
         assert got != [(pid, round(s, 9)) for pid, s in equal]  # the scores tell the two weightings apart
     assert HybridRetriever(rrf.dense, rrf.sparse, fusion="linear").dense_weight == 1.1
+
+
+def test_a_vector_that_reached_chroma_before_its_table_row_is_passed_over_not_returned_short(ingested, encoder):
+    from retrievers import Passage
+
+    retriever = HybridRetriever.from_defaults("default", store_dir=ingested.store, similarity_top_k=3)
+    question = "Who designed the Eiffel Tower?"
+    before = [p.id for p, _ in retriever.search(question)]
+    # what an ingest in progress looks like to a reader: the vector is in Chroma, the passage table has no row yet
+    ghost = Passage(id="ghost", text="Gustave Eiffel designed the Eiffel Tower.", title="ghost", source="ghost")
+    retriever.collection.dense().upsert([ghost], encoder.encode_passage([ghost.indexed_text]))
+    assert "ghost" in [pid for pid, _ in retriever.dense.search_ids(retriever.dense.encode_query(question), 3)]
+    after = retriever.search(question)
+    assert len(after) == 3 and "ghost" not in [p.id for p, _ in after]
+    assert [p.id for p, _ in after][:1] == before[:1]
