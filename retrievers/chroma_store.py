@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import threading
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 from urllib.parse import urlparse
 
 import numpy as np
@@ -50,13 +50,20 @@ _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
 
 
-def chroma_client(path: str | Path | None = None, url: str | None = None) -> Any:
-    """One Chroma client per location and process, with telemetry off."""
+def chroma_client(path: str | Path | None = None, url: str | None = None, *, fresh: bool = False) -> Any:
+    """One Chroma client per location and process, with telemetry off.
+
+    `fresh=True` opens the embedded store anew: embedded Chroma keeps its vector index in memory
+    and never sees what another process has written since, so a reader that knows the data
+    changed asks for a fresh client. Clients handed out before keep working on what they loaded.
+    """
     import chromadb
     from chromadb.config import Settings
 
     key = f"url:{url}" if url else f"path:{Path(path or '.').resolve()}"
     with _clients_lock:
+        if fresh and not url and key in _clients:
+            _forget_system(_clients.pop(key))
         if key in _clients:
             return _clients[key]
         settings = Settings(anonymized_telemetry=False)
@@ -83,6 +90,16 @@ def chroma_client(path: str | Path | None = None, url: str | None = None) -> Any
         return client
 
 
+def _forget_system(client: Any) -> None:
+    """Make Chroma build a new in-process system for this client's path on the next open (its cache is
+    keyed by path); the old system is not stopped, as collections opened from it may still be in use."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    identifier = getattr(client, "_identifier", None)
+    SharedSystemClient._identifier_to_system.pop(identifier, None)
+    SharedSystemClient._identifier_to_refcount.pop(identifier, None)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
@@ -96,11 +113,33 @@ class ChromaStore:
     """
 
     def __init__(self, collection: str, *, client: Any = None, path: str | Path | None = None,
-                 url: str | None = None, create: bool = True) -> None:
+                 url: str | None = None, create: bool = True, version: Callable[[], int] | None = None) -> None:
         self.name = validate_collection_name(collection)
         self.url = url
+        self.path = path
         self._client = client if client is not None else chroma_client(path=path, url=url)
         self._collection = self._open(create)
+        # embedded only: `version()` changes when the collection is written; a change this store did not
+        # make itself means another process wrote, and the in-memory index is reloaded before reading
+        self._version = version if client is None and url is None else None
+        self._seen = version() if self._version is not None else None
+        self._refresh_lock = threading.Lock()
+
+    def written(self, version: int) -> None:
+        """This process wrote the collection up to `version`: its own index already has it."""
+        self._seen = version
+
+    def _refresh(self) -> None:
+        if self._version is None:
+            return
+        current = self._version()
+        if current == self._seen:
+            return
+        with self._refresh_lock:
+            if current != self._seen:
+                self._client = chroma_client(path=self.path, fresh=True)
+                self._collection = self._open(True)
+                self._seen = current
 
     def _open(self, create: bool) -> Any:
         try:
@@ -122,6 +161,8 @@ class ChromaStore:
 
     def _call(self, method: str, **kwargs: Any) -> Any:
         try:
+            if method in ("query", "get", "count"):
+                self._refresh()
             return getattr(self._collection, method)(**kwargs)
         except Exception as exc:
             raise self._translate(exc) from exc

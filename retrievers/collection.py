@@ -124,7 +124,7 @@ class Collection:
     def dense(self, create: bool = False) -> ChromaStore:
         if self._dense is None:
             self._dense = ChromaStore(self.name, path=self.store_dir / "chroma", url=self.chroma_url,
-                                      create=create or self.count() == 0)
+                                      create=create or self.count() == 0, version=self.generation)
         return self._dense
 
     def encoder(self, **options: object) -> Encoder:
@@ -371,8 +371,11 @@ class Collection:
         return True
 
     def _save_bm25(self) -> None:
-        index = self._build_bm25(self.generation())
+        generation = self.generation()
+        index = self._build_bm25(generation)
         index.save(self.dir / "bm25")
+        if self._dense is not None:
+            self._dense.written(generation)
         self._bm25 = index
 
     @contextmanager

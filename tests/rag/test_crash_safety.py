@@ -1,6 +1,5 @@
 """kill -9 at random points of an ingest: the store opens, its parts agree, and a rerun completes the work."""
 
-import json
 import random
 import signal
 import subprocess
@@ -12,21 +11,9 @@ import pytest
 from retrievers.collection import Collection
 from retrievers.errors import CollectionNotFound
 
+from .corpora import write_records
+
 pytestmark = pytest.mark.slow
-
-WORDS = ("river mountain city empire planet engine novel painter treaty harbour glacier theorem orchestra "
-         "volcano cathedral railway senate desert comet island").split()
-
-
-def write_corpus(folder, files=4, records=300, seed=0):
-    """1,200 short records in four files: three encoder chunks, so a kill can land between Chroma writes."""
-    rng = random.Random(seed)
-    folder.mkdir(parents=True)
-    for f in range(files):
-        lines = [json.dumps({"id": f"r{f}-{i}", "title": f"record {f}-{i}",
-                             "text": " ".join(rng.choice(WORDS) for _ in range(12))}) for i in range(records)]
-        (folder / f"part{f}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return folder
 
 
 def ingest_command(docs, store):
@@ -54,7 +41,7 @@ def test_ingest_killed_at_random_points_recovers_and_completes_without_duplicate
     from retrievers import collection as collection_module
 
     assert collection_module.ENCODE_CHUNK < 1200  # several Chroma writes per ingest, so kills can land between them
-    docs = write_corpus(tmp_path / "docs")
+    docs = write_records(tmp_path / "docs")  # 1,200 records: three encoder chunks
     started = time.monotonic()
     reference = subprocess.run(ingest_command(docs, tmp_path / "reference"), capture_output=True, text=True,
                                timeout=600)
