@@ -258,6 +258,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", metavar="FILE", help="also write that JSON object to FILE")
 
+    p = sub.add_parser("loadtest", help="a bounded load test of a running rag serve: throughput, latency, failures",
+                       description="Send N requests, C at a time, to a running server's /v1/retrieve, "
+                                   "/v1/chat/completions or /healthz; report requests/s, latency p50/p95/p99 and every "
+                                   "failure (a reply that is not 200 with a well-formed body). Exit status 1 if any failed.")
+    p.add_argument("--url", default="http://127.0.0.1:7860", help="the server (default http://127.0.0.1:7860)")
+    p.add_argument("--endpoint", choices=["retrieve", "chat", "health"], default="retrieve",
+                   help="what to load (default retrieve; chat also runs the LLM)")
+    p.add_argument("--requests", type=int, default=200, help="requests in all (default 200)")
+    p.add_argument("--concurrency", type=int, default=8, help="requests in flight at once (default 8)")
+    p.add_argument("--qa", metavar="FILE", help="nq-open questions (jsonl) to send (default: a few built in)")
+    p.add_argument("-c", "--collection", help="collection to query (default: the server's)")
+    p.add_argument("--api-token", dest="api_token", help="bearer token, if the server needs one (env RAG_API_TOKEN)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds one request may take (default 60)")
+    p.add_argument("--deadline", type=float, default=600.0, help="seconds the whole run may take (default 600)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
     p = sub.add_parser("collections", help="list collections")
     _common(p)
     p.add_argument("--json", action="store_true")
@@ -624,6 +640,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_loadtest(args: argparse.Namespace) -> int:
+    from eval.load import DEFAULT_QUESTIONS, load_test
+    from retrievers.errors import RagError
+
+    if args.requests < 1 or args.concurrency < 1:
+        raise RagError("--requests and --concurrency must be at least 1")
+    questions: Sequence[str] = DEFAULT_QUESTIONS
+    if args.qa:
+        from eval.datasets import load_dataset
+
+        questions = [q.question for q in load_dataset(f"nq-open:{args.qa}").questions] or DEFAULT_QUESTIONS
+    token = args.api_token or _settings(args).api_token
+    report = load_test(args.url, endpoint=args.endpoint, requests=args.requests, concurrency=args.concurrency,
+                       questions=questions, collection=args.collection, token=token, timeout=args.timeout,
+                       deadline=args.deadline)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
+    return 0 if report.failures == 0 else 1
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from eval.bench import LARGE_SIZE, QUICK_SIZES, BenchOptions, run_bench
     from retrievers.encoders import BACKENDS, native_bf16
@@ -663,7 +698,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"bench": cmd_bench, "ingest": cmd_ingest, "encode": cmd_encode, "generate-questions": cmd_generate_questions, "train": cmd_train,
+COMMANDS = {"bench": cmd_bench, "loadtest": cmd_loadtest, "ingest": cmd_ingest, "encode": cmd_encode, "generate-questions": cmd_generate_questions, "train": cmd_train,
             "reindex": cmd_reindex, "eval": cmd_eval, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat,
             "serve": cmd_serve, "collections": cmd_collections, "delete": cmd_delete}
 
