@@ -25,7 +25,7 @@ from rag.engine import Answer, GenerationFailed
 from rag.ingestion import ingest
 from rag.retrieval import resolve_collection
 from retrievers.collection import list_collections
-from retrievers.errors import CollectionNotFound, RagError
+from retrievers.errors import CollectionNotFound, RagError, StoreUnavailable
 
 from .engines import DEFAULT_MODEL_ID, Engines
 from .uploads import Limits, UploadRejected, save_uploads
@@ -142,6 +142,10 @@ def create_api(settings: Settings, *, engines: Engines | None = None) -> FastAPI
     @app.exception_handler(CollectionNotFound)
     async def no_collection(request: Request, exc: CollectionNotFound) -> JSONResponse:
         return _error(404, str(exc), code="model_not_found")
+
+    @app.exception_handler(StoreUnavailable)
+    async def store_down(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        return _error(503, str(exc), "server_error", code="store_unavailable")
 
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:

@@ -23,31 +23,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory):
+def start_chroma(port: int, db: Path, log_path: Path) -> subprocess.Popen:
+    """`chroma run` on 127.0.0.1:port over `db`, once it answers its heartbeat."""
     chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
-    port = free_port()
-    data = tmp_path_factory.mktemp("chroma-server")
-    log = open(data / "server.log", "w")
-    proc = subprocess.Popen([chroma, "run", "--path", str(data / "db"), "--host", "127.0.0.1", "--port", str(port)],
+    log = open(log_path, "a")
+    proc = subprocess.Popen([chroma, "run", "--path", str(db), "--host", "127.0.0.1", "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    log.close()
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1)
-            break
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
+            return proc
         except OSError:
             if proc.poll() is not None:
-                pytest.fail(f"chroma run exited: {(data / 'server.log').read_text()[-2000:]}")
+                pytest.fail(f"chroma run exited: {log_path.read_text()[-2000:]}")
             time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("chroma run did not answer within 90 s")
-    yield url, data / "db"
+    proc.kill()
+    pytest.fail("chroma run did not answer within 90 s")
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory):
+    port = free_port()
+    data = tmp_path_factory.mktemp("chroma-server")
+    proc = start_chroma(port, data / "db", data / "server.log")
+    yield f"http://127.0.0.1:{port}", data / "db"
     proc.terminate()
     proc.wait(timeout=30)
-    log.close()
 
 
 def test_ingest_and_search_through_a_chroma_server(chroma_server, docs, settings):
@@ -73,3 +76,41 @@ def test_an_unreachable_server_is_one_clear_line(docs, tmp_path, capsys):
     assert code == 1 and err.startswith(f"error: cannot reach the Chroma server at {url}")
     assert "RAG_CHROMA_URL" in err and err.count("\n") == 1
     assert not (tmp_path / "s" / "collections" / "default").exists()  # no empty collection left behind
+
+
+def test_a_server_that_goes_down_is_a_clear_error_and_the_same_retriever_recovers_when_it_returns(docs, tmp_path,
+                                                                                                 capsys):
+    from fastapi.testclient import TestClient
+
+    from retrievers.errors import StoreUnavailable
+    from ui import create_api
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start_chroma(port, tmp_path / "db", tmp_path / "server.log")
+    try:
+        from rag.config import Settings
+
+        remote = Settings(store=tmp_path / "store", chroma_url=url)
+        assert ingest([str(docs)], remote, progress=False).added == 5
+        retriever = open_retriever(remote, open_collection(remote), "hybrid")
+        assert retriever.search("the red planet")[0][0].title == "Mars"
+        client = TestClient(create_api(remote))
+        assert client.post("/v1/retrieve", json={"query": "the red planet"}).status_code == 200
+        proc.terminate()
+        proc.wait(timeout=30)
+
+        with pytest.raises(StoreUnavailable, match=f"the Chroma server at {url}"):
+            retriever.search("the red planet")
+        code = main(["search", "the red planet", "--store", str(remote.store), "--chroma-url", url])
+        err = capsys.readouterr().err
+        assert code == 1 and err.startswith("error: ") and err.count("\n") == 1 and url in err
+        down = client.post("/v1/retrieve", json={"query": "the red planet"})
+        assert down.status_code == 503 and url in down.json()["error"]["message"]
+
+        proc = start_chroma(port, tmp_path / "db", tmp_path / "server.log")  # back, on the same data
+        assert retriever.search("the red planet")[0][0].title == "Mars"  # the same objects, no restart
+        assert client.post("/v1/retrieve", json={"query": "the red planet"}).json()["data"][0]["title"] == "Mars"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
