@@ -117,3 +117,34 @@ def test_the_api_answers_502_with_the_retrieved_passages(ingested):
     events = [json.loads(line[6:]) for line in streamed.splitlines() if line.startswith("data: {")]
     assert events[-1]["error"]["code"] == "llm_unavailable" and events[-1]["retrieved"][0]["title"] == "paris"
     assert streamed.rstrip().endswith("data: [DONE]") and SECRET not in streamed + reply.text
+
+
+def test_no_key_reaches_a_log_line_a_trace_span_or_an_error(ingested, caplog):
+    import logging
+    import uuid
+
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from rag.engine import Engine
+    from rag.retrieval import open_collection, open_retriever
+    from rag.tracing import LangfuseTracer
+
+    langfuse_secret = f"sk-lf-{uuid.uuid4()}"
+    exporter, provider = InMemorySpanExporter(), TracerProvider()
+    tracer = LangfuseTracer(f"pk-lf-{uuid.uuid4()}", langfuse_secret, "http://127.0.0.1:9", span_exporter=exporter,
+                            tracer_provider=provider)
+    caplog.set_level(logging.DEBUG)
+    with ScriptedLLMServer([("ok", "It is in Paris [1]."), ("status", 401)]) as server:
+        engine = Engine(open_retriever(ingested, open_collection(ingested), "hybrid"), scripted_llm(server),
+                        tracer=tracer)
+        answered = engine.ask("Where is the Eiffel Tower?")
+        with pytest.raises(GenerationFailed) as failed:
+            engine.ask("Where is the Eiffel Tower?")
+    tracer.flush()
+    spans = exporter.get_finished_spans()
+    provider.shutdown()
+    assert "Paris" in answered.answer and len(spans) >= 10
+    everything = " ".join(str(dict(s.attributes)) + str(s.events) for s in spans) + caplog.text + str(failed.value)
+    assert "Eiffel" in everything  # what was captured is real content
+    assert SECRET not in everything and langfuse_secret not in everything
