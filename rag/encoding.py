@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from retrievers.encoders import load_encoder, model_fingerprint, model_name
+from retrievers.encoders import model_fingerprint, model_name, opened_encoder
 from retrievers.vector_shards import encode_shard, read_header, shard_dir, shard_of
 
 from .config import Settings
@@ -85,12 +85,12 @@ def encode(paths: Sequence[str], settings: Settings, out_dir: str | Path, *, sha
     report.in_shard = len(texts)
     if not texts:
         return report
-    encoder = load_encoder(model, **settings.encoder_options())
-    started = time.perf_counter()
-    header = {"model": encoder.name, "model_fingerprint": fingerprint, "backend": settings.backend,
-              "passage_words": settings.passage_words, "split_records": settings.split_records,
-              "inputs": [str(p) for p in paths]}
-    encode_shard(texts, encoder, out_dir, shard, num_shards, header=header, show_progress=progress)
+    with opened_encoder(model, **settings.passage_encoder_options()) as encoder:
+        started = time.perf_counter()
+        header = {"model": encoder.name, "model_fingerprint": fingerprint, "backend": settings.backend,
+                  "passage_words": settings.passage_words, "split_records": settings.split_records,
+                  "inputs": [str(p) for p in paths]}
+        encode_shard(texts, encoder, out_dir, shard, num_shards, header=header, show_progress=progress)
     report.seconds = round(time.perf_counter() - started, 2)
     report.encoded = len(dict.fromkeys(texts))
     return report

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from retrievers.collection import Collection, SourceUpdate
-from retrievers.encoders import load_encoder, model_fingerprint, model_name
+from retrievers.encoders import close_encoder, load_encoder, model_fingerprint, model_name, opened_encoder
 from retrievers.errors import CollectionNotFound, RagError
 from retrievers.vector_shards import PrecomputedEncoder
 from retrievers.passages import Passage, make_passages
@@ -118,7 +118,8 @@ def _ingest_into(coll: Collection, inputs: list[Input], folders: list[Path], set
     coll.check_model(model_name(model))  # before any work, not after reading everything
     precomputed = None
     if vectors is not None:
-        precomputed = PrecomputedEncoder(model, vectors, lambda: load_encoder(model, **settings.encoder_options()))
+        precomputed = PrecomputedEncoder(model, vectors,
+                                         lambda: load_encoder(model, **settings.passage_encoder_options()))
     settings_key = f"w{settings.passage_words}{'s' if settings.split_records else ''}"
     stored = coll.signatures()
     counts = coll.passage_counts()
@@ -146,8 +147,11 @@ def _ingest_into(coll: Collection, inputs: list[Input], folders: list[Path], set
                 report.sources_pruned += 1
     report.timings["parse"] = time.perf_counter() - started
     if updates:
-        encoder = precomputed or load_encoder(model, **settings.encoder_options())  # loaded only when there is work
-        stats = coll.update(updates, encoder, progress=progress)
+        encoder = precomputed or load_encoder(model, **settings.passage_encoder_options())  # only when there is work
+        try:
+            stats = coll.update(updates, encoder, progress=progress)
+        finally:
+            close_encoder(encoder)
         if precomputed is not None:
             report.vectors = {"shards": precomputed.shards, "reused": precomputed.reused,
                               "encoded": precomputed.encoded}
@@ -188,34 +192,34 @@ def reindex(settings: Settings, source: str, encoder: str, *, into: str | None =
         src.close()
     if not by_source:
         raise CollectionNotFound(f"collection {source!r} is empty: nothing to re-encode")
-    encoder_obj = load_encoder(encoder, **settings.encoder_options())
-    fingerprint = model_fingerprint(encoder_obj.path)
-    report = IngestReport(collection=target)
-    try:
-        old = Collection(target, settings.store, chroma_url=settings.chroma_url)
-    except CollectionNotFound:
-        old = None
-    if old is not None:
-        stale = old.count() > 0 and old.model == encoder_obj.name and old.meta.get("model_fingerprint") != fingerprint
-        if stale:  # the model was retrained in place: every vector is out of date
-            old.drop()
-            report.warnings.append((target, "the model changed since this copy was encoded: encoding every passage again"))
-        else:
-            old.close()
-    coll = Collection(target, settings.store, chroma_url=settings.chroma_url, create=True)
-    try:
-        coll.annotate(model_fingerprint=fingerprint, source_collection=source)
-        coll.recover()
-        coll.check_model(encoder_obj.name)
-        updates = [SourceUpdate(s, signatures.get(s), passages) for s, passages in by_source.items()]
-        updates += [SourceUpdate(s, None, None) for s in coll.signatures() if s not in by_source]
-        stats = coll.update(updates, encoder_obj, progress=progress)
-        report.files_read = len(by_source)
-        report.added, report.unchanged, report.removed = stats.added, stats.unchanged, stats.removed
-        report.total_passages = coll.count()
-    finally:
-        coll.close()
-    return report
+    with opened_encoder(encoder, **settings.passage_encoder_options()) as encoder_obj:
+        fingerprint = model_fingerprint(encoder)
+        report = IngestReport(collection=target)
+        try:
+            old = Collection(target, settings.store, chroma_url=settings.chroma_url)
+        except CollectionNotFound:
+            old = None
+        if old is not None:
+            stale = old.count() > 0 and old.model == encoder_obj.name and old.meta.get("model_fingerprint") != fingerprint
+            if stale:  # the model was retrained in place: every vector is out of date
+                old.drop()
+                report.warnings.append((target, "the model changed since this copy was encoded: encoding every passage again"))
+            else:
+                old.close()
+        coll = Collection(target, settings.store, chroma_url=settings.chroma_url, create=True)
+        try:
+            coll.annotate(model_fingerprint=fingerprint, source_collection=source)
+            coll.recover()
+            coll.check_model(encoder_obj.name)
+            updates = [SourceUpdate(s, signatures.get(s), passages) for s, passages in by_source.items()]
+            updates += [SourceUpdate(s, None, None) for s in coll.signatures() if s not in by_source]
+            stats = coll.update(updates, encoder_obj, progress=progress)
+            report.files_read = len(by_source)
+            report.added, report.unchanged, report.removed = stats.added, stats.unchanged, stats.removed
+            report.total_passages = coll.count()
+        finally:
+            coll.close()
+        return report
 
 
 def ingest_records(settings: Settings, collection: str, source: str, signature: str,
@@ -243,7 +247,8 @@ def ingest_records(settings: Settings, collection: str, source: str, signature: 
         else:
             report.files_unchanged = 1
         if updates:
-            stats = coll.update(updates, load_encoder(model, **settings.encoder_options()), progress=progress)
+            with opened_encoder(model, **settings.passage_encoder_options()) as encoder:
+                stats = coll.update(updates, encoder, progress=progress)
             report.added, report.unchanged, report.removed = stats.added, stats.unchanged, stats.removed
         report.total_passages = coll.count()
     finally:

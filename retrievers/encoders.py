@@ -10,9 +10,10 @@ import hashlib
 import importlib.util
 import os
 import threading
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -196,10 +197,19 @@ BACKENDS = ("torch", "torch-bf16", "onnx", "onnx-int8")
 
 
 def load_encoder(model: str | os.PathLike[str] = DEFAULT_MODEL, *, backend: str = "torch",
-                 cache_dir: str | os.PathLike[str] | None = None, **options: Any) -> Encoder:
+                 cache_dir: str | os.PathLike[str] | None = None, workers: int = 1, **options: Any) -> Encoder:
     """An encoder for `model` on one backend: "torch" (sentence-transformers, fp32), "torch-bf16"
     (sentence-transformers, bfloat16 weights), "onnx" (ONNX Runtime, fp32) or "onnx-int8" (ONNX
-    Runtime, int8 weights). ONNX exports are made locally and cached under `cache_dir`."""
+    Runtime, int8 weights). ONNX exports are made locally and cached under `cache_dir`.
+
+    `workers > 1` encodes passages in that many processes (a `ParallelEncoder`; close it when done).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"encoder backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if workers > 1:
+        from .parallel_encoder import ParallelEncoder
+
+        return ParallelEncoder(str(model), workers=workers, backend=backend, cache_dir=cache_dir, **options)
     if backend in ("torch", "torch-bf16"):
         if backend == "torch-bf16" and (options.get("device") or "cpu") == "cpu" and not native_bf16():
             import warnings
@@ -213,3 +223,20 @@ def load_encoder(model: str | os.PathLike[str] = DEFAULT_MODEL, *, backend: str 
         options.pop("device", None)  # ONNX Runtime runs on the CPU here
         return OnnxEncoder(model, precision="int8" if backend == "onnx-int8" else "fp32", cache_dir=cache_dir, **options)
     raise ValueError(f"encoder backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+
+
+@contextmanager
+def opened_encoder(model: str | os.PathLike[str] = DEFAULT_MODEL, **options: Any) -> Iterator[Encoder]:
+    """`load_encoder` for a block of work: worker processes, if any, end with the block."""
+    encoder = load_encoder(model, **options)
+    try:
+        yield encoder
+    finally:
+        close_encoder(encoder)
+
+
+def close_encoder(encoder: Any) -> None:
+    """End an encoder's worker processes, if it has any (plain encoders have nothing to close)."""
+    close = getattr(encoder, "close", None)
+    if callable(close):
+        close()

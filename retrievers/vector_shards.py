@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .encoders import Encoder, model_fingerprint, model_name
+from .encoders import Encoder, close_encoder, model_fingerprint, model_name
 from .errors import RagError
 
 FORMAT = "rag-vector-shard"
@@ -160,6 +160,10 @@ class PrecomputedEncoder:
 
     def encode_query(self, texts: Sequence[str]) -> np.ndarray:
         return self._encoder().encode_query(texts)
+
+    def close(self) -> None:
+        if self._inner is not None:
+            close_encoder(self._inner)
 
     def encode_passage(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)

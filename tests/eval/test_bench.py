@@ -59,3 +59,12 @@ def test_bad_bench_arguments_are_refused_in_one_line(capsys):
     assert code == 1 and "--sizes" in err
     code, _, err = run(capsys, "bench", "--backends", "cuda")
     assert code == 1 and "unknown backend cuda" in err
+    for spec in ("torch:0", "torch:two", "onnx-int8:-1"):
+        code, _, err = run(capsys, "bench", "--backends", f"torch,{spec}")
+        assert code == 1 and f"unknown backend {spec}" in err and ":WORKERS" in err
+
+
+def test_a_backend_with_workers_is_split_into_its_name_and_processes():
+    from eval.bench import split_backend
+
+    assert split_backend("torch-bf16:2") == ("torch-bf16", 2) and split_backend("onnx-int8") == ("onnx-int8", 1)
