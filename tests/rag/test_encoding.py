@@ -53,16 +53,40 @@ def test_shard_jobs_in_parallel_processes_then_an_ingest_that_encodes_nothing(do
             _dense_hits(capsys, str(tmp_path / "plain"), question)
 
 
+def _partial_shard(docs) -> tuple[int, int, int]:
+    """A shard I/N that holds some but not all of the docs' passages, with its size.
+
+    Passage ids hash the source path, so which shard holds what depends on the temporary folder:
+    with 5 passages, shard 0 of 2 is empty or full one time in 16. Pick a split from the real ids.
+    """
+    from rag.config import Settings
+    from rag.ingestion import passages_of
+    from rag.loaders import discover, load
+
+    found = discover([str(docs)])
+    ids = [p.id for item in found.inputs for p in passages_of(item, load(item), Settings())]
+    assert len(ids) == 5
+    for count in range(2, 50):
+        for index in range(count):
+            held = sum(shard_of(pid, count) == index for pid in ids)
+            if 0 < held < len(ids):
+                return index, count, held
+    raise AssertionError("no shard split separates the passages")
+
+
 def test_passages_no_shard_holds_are_encoded_and_a_finished_shard_is_not_redone(docs, tmp_path, capsys):
     vectors = tmp_path / "vectors"
-    code, out, _ = run(capsys, "encode", str(docs), "--out", str(vectors), "--shard", "0/2", "--json", "--no-progress")
+    index, count, held = _partial_shard(docs)
+    spec = f"{index}/{count}"
+    code, out, _ = run(capsys, "encode", str(docs), "--out", str(vectors), "--shard", spec, "--json", "--no-progress")
     assert code == 0
     first = json.loads(out)
-    assert first["encoded"] == first["in_shard"] and 0 < first["in_shard"] < 5
-    (vectors / ".shard-00001-of-00002-x1y2").mkdir()  # what a killed job leaves: not a finished shard
-    (vectors / ".shard-00001-of-00002-x1y2" / "keys.npy").write_bytes(b"torn")
+    assert first["in_shard"] == held and first["encoded"] == held and first["passages"] == 5
+    torn = vectors / f".shard-{(index + 1) % count:05d}-of-{count:05d}-x1y2"  # what a killed job leaves
+    torn.mkdir()
+    (torn / "keys.npy").write_bytes(b"torn")
 
-    code, out, _ = run(capsys, "encode", str(docs), "--out", str(vectors), "--shard", "0/2", "--no-progress")
+    code, out, _ = run(capsys, "encode", str(docs), "--out", str(vectors), "--shard", spec, "--no-progress")
     assert code == 0 and "already encoded" in out
 
     code, out, _ = run(capsys, "ingest", str(docs), "--store", str(tmp_path / "store"), "--vectors", str(vectors),
