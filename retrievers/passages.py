@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 DEFAULT_PASSAGE_WORDS = 100
 
@@ -59,20 +60,29 @@ def text_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def passage_ids(source: str, texts: Sequence[str]) -> list[str]:
+def passage_ids(source: str, texts: Iterable[str]) -> list[str]:
     """Stable ids from the source and the content, so re-ingesting unchanged text adds nothing.
 
     A text repeated within one source gets its occurrence number mixed in, so ids stay unique
     without depending on position (inserting a paragraph does not renumber the rest).
     """
-    seen: dict[str, int] = {}
-    ids = []
-    for text in texts:
-        occurrence = seen.get(text, 0)
-        seen[text] = occurrence + 1
-        key = f"{source}\x00{occurrence}\x00{text}".encode("utf-8", "surrogatepass")
-        ids.append(hashlib.sha1(key).hexdigest()[:24])
-    return ids
+    ids = _PassageIds(source)
+    return [ids(text) for text in texts]
+
+
+class _PassageIds:
+    """`passage_ids` one text at a time; remembers a digest of each text, not the text."""
+
+    def __init__(self, source: str) -> None:
+        self._prefix = source.encode("utf-8", "surrogatepass") + b"\x00"
+        self._seen: dict[bytes, int] = {}
+
+    def __call__(self, text: str) -> str:
+        encoded = text.encode("utf-8", "surrogatepass")
+        key = hashlib.sha1(encoded).digest()
+        occurrence = self._seen.get(key, 0)
+        self._seen[key] = occurrence + 1
+        return hashlib.sha1(self._prefix + str(occurrence).encode() + b"\x00" + encoded).hexdigest()[:24]
 
 
 def split_text(text: str, passage_words: int = DEFAULT_PASSAGE_WORDS) -> list[str]:
@@ -84,29 +94,50 @@ def split_text(text: str, passage_words: int = DEFAULT_PASSAGE_WORDS) -> list[st
     loses and repeats nothing but the whitespace at the cuts. `passage_words <= 0` keeps the
     text whole.
     """
-    spans = [m.span() for m in _WORD.finditer(text)]
-    if not spans:
-        return []
+    return list(iter_split_text(text, passage_words))
+
+
+def iter_split_text(text: str, passage_words: int = DEFAULT_PASSAGE_WORDS) -> Iterator[str]:
+    """`split_text` as a generator that looks at most 1.25 passages ahead.
+
+    Memory stays that of the text itself: a 50 MB file with no line breaks is split without
+    holding its eight million word positions at once.
+    """
+    words = _WORD.finditer(text)
     if passage_words <= 0:
-        return [text[spans[0][0] : spans[-1][1]]]
+        first = next(words, None)
+        if first is None:
+            return
+        last = first
+        for last in words:
+            pass
+        yield text[first.start() : last.end()]
+        return
     low = max(1, int(passage_words * 0.75))
     high = max(passage_words, int(passage_words * 1.25))
-    passages = []
-    start = 0
-    while start < len(spans):
-        remaining = len(spans) - start
-        if remaining <= high:
-            end = len(spans)
-        else:
-            end = start + passage_words
-            for i in range(start + high - 1, start + low - 2, -1):
-                word_start, word_end = spans[i]
-                if _SENTENCE_END.search(text[word_start:word_end]):
-                    end = i + 1
-                    break
-        passages.append(text[spans[start][0] : spans[end - 1][1]])
-        start = end
-    return passages
+    window: deque[tuple[int, int]] = deque()
+    exhausted = False
+    while True:
+        while not exhausted and len(window) <= high:  # one word past `high` tells the remainder is longer
+            match = next(words, None)
+            if match is None:
+                exhausted = True
+            else:
+                window.append(match.span())
+        if not window:
+            return
+        if len(window) <= high:
+            yield text[window[0][0] : window[-1][1]]
+            return
+        end = passage_words
+        for i in range(high - 1, low - 2, -1):
+            word_start, word_end = window[i]
+            if _SENTENCE_END.search(text[word_start:word_end]):
+                end = i + 1
+                break
+        yield text[window[0][0] : window[end - 1][1]]
+        for _ in range(end):
+            window.popleft()
 
 
 def make_passages(
@@ -115,12 +146,10 @@ def make_passages(
     passage_words: int = DEFAULT_PASSAGE_WORDS,
 ) -> list[Passage]:
     """Split each `(title, text, extra)` unit of one source into passages with stable ids."""
-    pieces: list[tuple[str, str, Mapping[str, MetadataValue]]] = []
+    ids = _PassageIds(source)
+    passages: list[Passage] = []
     for title, text, extra in texts:
-        for piece in split_text(text, passage_words):
-            pieces.append((title, piece, extra))
-    ids = passage_ids(source, [f"{title}\x00{piece}" for title, piece, _ in pieces])
-    return [
-        Passage(id=pid, text=piece, title=title, source=source, position=i, extra=dict(extra))
-        for i, (pid, (title, piece, extra)) in enumerate(zip(ids, pieces))
-    ]
+        for piece in iter_split_text(text, passage_words):
+            passages.append(Passage(id=ids(f"{title}\x00{piece}"), text=piece, title=title, source=source,
+                                    position=len(passages), extra=dict(extra)))
+    return passages

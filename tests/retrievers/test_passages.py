@@ -72,3 +72,60 @@ def test_splitting_loses_and_repeats_nothing(text, size):
     assert " ".join(parts).split() == text.split()
     ids = passage_ids("src", parts)
     assert len(set(ids)) == len(ids)
+
+
+def _split_all_at_once(text: str, passage_words: int) -> list[str]:
+    """The splitter as first written, holding every word position in a list: the reference."""
+    import re
+
+    spans = [m.span() for m in re.finditer(r"\S+", text)]
+    if not spans:
+        return []
+    if passage_words <= 0:
+        return [text[spans[0][0] : spans[-1][1]]]
+    low, high = max(1, int(passage_words * 0.75)), max(passage_words, int(passage_words * 1.25))
+    passages, start = [], 0
+    while start < len(spans):
+        if len(spans) - start <= high:
+            end = len(spans)
+        else:
+            end = start + passage_words
+            for i in range(start + high - 1, start + low - 2, -1):
+                if re.search(r"[.!?][\"')\]]*$", text[spans[i][0] : spans[i][1]]):
+                    end = i + 1
+                    break
+        passages.append(text[spans[start][0] : spans[end - 1][1]])
+        start = end
+    return passages
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["w", "end.", "q?", "x!)", "  ", "\n\n", "\t", "é"]), max_size=600),
+       st.integers(min_value=0, max_value=40))
+def test_the_streaming_splitter_cuts_exactly_where_the_whole_text_splitter_did(tokens, size):
+    text = " ".join(tokens)
+    assert split_text(text, size) == _split_all_at_once(text, size)
+
+
+def test_a_long_single_line_is_split_lazily():
+    from retrievers.passages import iter_split_text
+
+    text = words(100_000, sentence_every=37)
+    pieces = iter_split_text(text, 100)
+    first = next(pieces)  # a generator: the first passage comes before the rest are cut
+    assert first.split() == text.split()[:len(first.split())]
+    assert [first, *pieces] == _split_all_at_once(text, 100)
+
+
+def test_ids_keep_their_published_form():
+    """Ids already stored in users' collections must not change: sha1(source NUL occurrence NUL text)[:24]."""
+    import hashlib
+
+    def expected(source, occurrence, text):
+        return hashlib.sha1(f"{source}\x00{occurrence}\x00{text}".encode("utf-8", "surrogatepass")).hexdigest()[:24]
+
+    source = "/docs/caf\udce9.txt"  # a file name that was not UTF-8, as Python decodes it
+    assert passage_ids(source, ["alpha", "beta", "alpha"]) == \
+        [expected(source, 0, "alpha"), expected(source, 0, "beta"), expected(source, 1, "alpha")]
+    made = make_passages("s.txt", [("T", "one two", {})], 100)
+    assert made[0].id == expected("s.txt", 0, "T\x00one two")
