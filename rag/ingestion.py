@@ -123,44 +123,86 @@ def _ingest_into(coll: Collection, inputs: list[Input], folders: list[Path], set
     settings_key = f"w{settings.passage_words}{'s' if settings.split_records else ''}"
     stored = coll.signatures()
     counts = coll.passage_counts()
-    updates: list[SourceUpdate] = []
-    started = time.perf_counter()
-    for item in _progress(inputs, progress and len(inputs) > 20, "reading"):
-        try:
-            loaded = load(item, known=lambda sig, s=item.source: stored.get(s) == f"{sig}:{settings_key}")
-        except LoadError as exc:
-            report.failed.append((item.display, str(exc)))
-            continue
-        if loaded is None:
-            report.files_unchanged += 1
-            report.unchanged += counts.get(item.source, 0)
-            continue
-        report.files_read += 1
-        report.warnings.extend((item.display, w) for w in loaded.warnings)
-        updates.append(SourceUpdate(item.source, f"{loaded.signature}:{settings_key}", passages_of(item, loaded, settings)))
-    if prune:
-        seen = {item.source for item in inputs}
-        for source in stored:
-            inside = any(source.startswith(str(folder) + "/") for folder in folders)
-            if inside and source not in seen and not Path(source).exists():
-                updates.append(SourceUpdate(source, None, None))
-                report.sources_pruned += 1
-    report.timings["parse"] = time.perf_counter() - started
-    if updates:
-        encoder = precomputed or load_encoder(model, **settings.passage_encoder_options())  # only when there is work
-        try:
-            stats = coll.update(updates, encoder, progress=progress)
-        finally:
-            close_encoder(encoder)
-        if precomputed is not None:
-            report.vectors = {"shards": precomputed.shards, "reused": precomputed.reused,
-                              "encoded": precomputed.encoded}
-        report.timings.update(stats.timings)
-        report.added += stats.added
-        report.unchanged += stats.unchanged
-        report.removed += stats.removed
+    batch = _Batches(coll, settings, report, progress, precomputed, model)
+    parsing = 0.0
+    try:
+        for item in _progress(inputs, progress and len(inputs) > 20, "reading"):
+            started = time.perf_counter()
+            try:
+                loaded = load(item, known=lambda sig, s=item.source: stored.get(s) == f"{sig}:{settings_key}")
+            except LoadError as exc:
+                report.failed.append((item.display, str(exc)))
+                continue
+            if loaded is None:
+                report.files_unchanged += 1
+                report.unchanged += counts.get(item.source, 0)
+                continue
+            report.files_read += 1
+            report.warnings.extend((item.display, w) for w in loaded.warnings)
+            update = SourceUpdate(item.source, f"{loaded.signature}:{settings_key}", passages_of(item, loaded, settings))
+            loaded = None  # the file's text goes before the batch is written: passages hold copies
+            parsing += time.perf_counter() - started
+            batch.add(update)
+        if prune:
+            seen = {item.source for item in inputs}
+            for source in stored:
+                inside = any(source.startswith(str(folder) + "/") for folder in folders)
+                if inside and source not in seen and not Path(source).exists():
+                    batch.add(SourceUpdate(source, None, None))
+                    report.sources_pruned += 1
+        batch.finish()
+    finally:
+        batch.close()
+    report.timings["parse"] = parsing
+    report.timings.update(batch.timings)
     report.total_passages = coll.count()
     return report
+
+
+class _Batches:
+    """Source updates gathered until `settings.ingest_batch` new passages, then written as one update.
+
+    Memory then holds one batch of passages, not the whole ingest; BM25 is rebuilt once, by the
+    last write. The encoder is loaded at the first write, so an ingest with nothing new loads none.
+    """
+
+    def __init__(self, coll: Collection, settings: Settings, report: IngestReport, progress: bool,
+                 precomputed: PrecomputedEncoder | None, model: str) -> None:
+        self.coll, self.settings, self.report, self.progress = coll, settings, report, progress
+        self.precomputed, self.model = precomputed, model
+        self.updates: list[SourceUpdate] = []
+        self.passages = 0
+        self.encoder = None
+        self.written = False
+        self.timings: dict[str, float] = {}
+
+    def add(self, update: SourceUpdate) -> None:
+        self.updates.append(update)
+        self.passages += len(update.passages or ())
+        if self.passages >= self.settings.ingest_batch:
+            self._write(final=False)
+
+    def finish(self) -> None:
+        if self.updates or self.written:
+            self._write(final=True)
+
+    def _write(self, final: bool) -> None:
+        if self.encoder is None:
+            self.encoder = self.precomputed or load_encoder(self.model, **self.settings.passage_encoder_options())
+        stats = self.coll.update(self.updates, self.encoder, progress=self.progress, index_bm25=final)
+        self.updates, self.passages, self.written = [], 0, True
+        for step, seconds in stats.timings.items():
+            self.timings[step] = self.timings.get(step, 0.0) + seconds
+        self.report.added += stats.added
+        self.report.unchanged += stats.unchanged
+        self.report.removed += stats.removed
+        if self.precomputed is not None:
+            self.report.vectors = {"shards": self.precomputed.shards, "reused": self.precomputed.reused,
+                                   "encoded": self.precomputed.encoded}
+
+    def close(self) -> None:
+        if self.encoder is not None:
+            close_encoder(self.encoder)
 
 
 def _progress(items: list, enabled: bool, desc: str):  # type: ignore[no-untyped-def]

@@ -10,6 +10,8 @@ Layout under the store directory::
 Every change goes through `Collection.update`, which writes a pending list first (a write-ahead
 manifest), then the vectors, then the passage table in one transaction, then BM25. After a
 crash, `recover` finishes the work the manifest names, so Chroma, the table and BM25 agree again.
+A large ingest may write several updates and BM25 only with the last (`index_bm25`); `recover` also
+rebuilds a saved BM25 index that a kill left behind the table.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from .bm25_index import BM25Index
+from .bm25_index import BM25Index, corpus_token_ids
 from .chroma_store import ChromaStore, validate_collection_name
 from .encoders import DEFAULT_MODEL, Encoder, load_encoder
 from .errors import CollectionNotFound, RagError
@@ -140,15 +142,34 @@ class Collection:
             return self._bm25
         index = BM25Index.load(self.dir / "bm25")
         if index is None or index.generation != generation:
-            index = self._build_bm25(generation)
+            index = self._build_bm25()
         self._bm25 = index
         return index
 
-    def _build_bm25(self, generation: int) -> BM25Index:
-        with self._db_lock:
-            rows = self._db.execute("SELECT id, title, text FROM passages ORDER BY rowid").fetchall()
-        texts = [Passage(id=r[0], title=r[1], text=r[2]).indexed_text for r in rows]
-        return BM25Index.build([r[0] for r in rows], texts, generation=generation)
+    def _build_bm25(self) -> BM25Index:
+        """BM25 over the passage table as one snapshot, read through a connection of its own.
+
+        The rows are streamed (the corpus is never held as a list of texts) without holding the
+        shared connection's lock, so other threads keep reading while the index is built.
+        """
+        ids: list[str] = []
+        reader = sqlite3.connect(self.dir / "passages.sqlite", isolation_level=None)
+        try:
+            reader.execute("PRAGMA busy_timeout=30000")
+            reader.execute("BEGIN")  # the generation and the rows from one snapshot
+            row = reader.execute("SELECT value FROM state WHERE key='generation'").fetchone()
+            generation = int(row[0]) if row else 0
+
+            def texts() -> Iterator[str]:
+                for pid, title, text in reader.execute("SELECT id, title, text FROM passages ORDER BY rowid"):
+                    ids.append(pid)
+                    yield Passage(id=pid, title=title, text=text).indexed_text
+
+            token_ids, vocab = corpus_token_ids(texts())
+            reader.execute("COMMIT")
+        finally:
+            reader.close()
+        return BM25Index.from_token_ids(ids, token_ids, vocab, generation=generation)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -223,10 +244,13 @@ class Collection:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def update(self, updates: Sequence[SourceUpdate], encoder: Encoder | None = None, *,
-               progress: bool = False) -> UpdateStats:
+               progress: bool = False, index_bm25: bool = True) -> UpdateStats:
         """Bring the given sources to their new passages: encode and add what is new, drop what is gone.
 
         Passages whose id and content are already indexed are left alone (no re-encoding).
+        `index_bm25=False` leaves the saved BM25 index behind the table, for a large ingest written
+        in several updates: the last one (or the next `recover`) rebuilds it once, and readers
+        meanwhile build their own from the table.
         """
         encoder = encoder or self.encoder()
         with self._writing():
@@ -262,7 +286,7 @@ class Collection:
                 if changed:
                     self._bump_generation()
             stats.timings["table"] = time.perf_counter() - started
-            if changed:
+            if index_bm25 and (changed or self._bm25_stale()):
                 started = time.perf_counter()
                 self._save_bm25()
                 stats.timings["bm25"] = time.perf_counter() - started
@@ -339,7 +363,14 @@ class Collection:
         work then belongs to an update in progress, not to a crash.
         """
         with self._writing(block) as locked:
-            return locked and self._recover_locked()
+            if not locked:
+                return False
+            if self._recover_locked():
+                return True
+            if self._bm25_stale():  # an ingest killed between the writes of its batches
+                self._save_bm25()
+                return True
+            return False
 
     def _recover_locked(self) -> bool:
         """Roll an interrupted update forward: vectors that reached Chroma join the table, removals
@@ -370,9 +401,14 @@ class Collection:
         self._save_bm25()
         return True
 
+    def _bm25_stale(self) -> bool:
+        """True when the saved BM25 index was built from an older state of a non-empty table."""
+        saved = BM25Index.saved_generation(self.dir / "bm25")
+        return saved != self.generation() and (saved is not None or self.count() > 0)
+
     def _save_bm25(self) -> None:
-        generation = self.generation()
-        index = self._build_bm25(generation)
+        index = self._build_bm25()
+        generation = index.generation
         index.save(self.dir / "bm25")
         if self._dense is not None:
             self._dense.written(generation)

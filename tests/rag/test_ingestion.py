@@ -118,3 +118,69 @@ def test_opening_for_search_finishes_a_crashed_update(ingested):
     reopened = open_collection(ingested)
     assert reopened.count() == 4 and victim.id not in reopened.get([victim.id])
     assert not any(reopened.consistency().values())
+
+
+def test_a_large_ingest_is_written_in_batches_with_one_bm25_build(docs, settings, monkeypatch):
+    from retrievers.bm25_index import BM25Index
+
+    updates, builds = [], []
+    real_update, real_save = Collection.update, Collection._save_bm25
+    monkeypatch.setattr(Collection, "update", lambda self, ups, *a, **k: updates.append(
+        sum(len(u.passages or ()) for u in ups)) or real_update(self, ups, *a, **k))
+    monkeypatch.setattr(Collection, "_save_bm25", lambda self: builds.append(1) or real_save(self))
+    batched = settings.model_copy(update={"ingest_batch": 2})
+    report = ingest([str(docs)], batched, progress=False)
+    assert report.added == 5 and report.files_read == 4
+    written = [n for n in updates if n]  # the last update may carry nothing but the BM25 build
+    assert len(written) >= 2 and sum(written) == 5 and updates[-1] <= 2
+    assert len(builds) == 1
+    coll = Collection("default", settings.store)
+    try:
+        assert BM25Index.saved_generation(coll.dir / "bm25") == coll.generation()
+        assert all(not ids for ids in coll.consistency().values())
+        batched_ids = set(coll.ids())
+    finally:
+        coll.close()
+
+    whole = settings.model_copy(update={"store": settings.store.parent / "whole"})
+    ingest([str(docs)], whole, progress=False)
+    coll = Collection("default", whole.store)
+    try:
+        assert set(coll.ids()) == batched_ids
+    finally:
+        coll.close()
+    builds.clear()
+    again = ingest([str(docs)], batched, progress=False)
+    assert again.added == 0 and again.files_unchanged == 4 and not builds  # nothing new: nothing rebuilt
+
+
+def test_a_bm25_index_left_behind_by_an_interrupted_batch_is_rebuilt_on_next_use(docs, settings, monkeypatch):
+    from retrievers.bm25_index import BM25Index
+
+    calls = []
+    real_update = Collection.update
+
+    def dies_on_the_last_write(self, ups, *args, index_bm25=True, **kwargs):
+        calls.append(index_bm25)
+        if index_bm25:
+            raise KeyboardInterrupt  # stands in for a kill after the earlier batches were written
+        return real_update(self, ups, *args, index_bm25=index_bm25, **kwargs)
+
+    monkeypatch.setattr(Collection, "update", dies_on_the_last_write)
+    try:
+        ingest([str(docs)], settings.model_copy(update={"ingest_batch": 3}), progress=False)  # 1+1+1+2 passages: the last write always has some
+    except KeyboardInterrupt:
+        pass
+    assert calls[-1] is True and calls.count(False) >= 1
+    monkeypatch.undo()
+    coll = Collection("default", settings.store)
+    try:
+        assert 0 < coll.count() < 5
+        assert BM25Index.saved_generation(coll.dir / "bm25") != coll.generation()  # behind the table
+        assert coll.recover() is True
+        assert BM25Index.saved_generation(coll.dir / "bm25") == coll.generation()
+        assert all(not ids for ids in coll.consistency().values())
+    finally:
+        coll.close()
+    report = ingest([str(docs)], settings, progress=False)
+    assert report.total_passages == 5

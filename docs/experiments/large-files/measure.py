@@ -2,6 +2,7 @@
 
     .venv/bin/python docs/experiments/large-files/measure.py --mb 50
     .venv/bin/python docs/experiments/large-files/measure.py --mb 10 --single-line
+    .venv/bin/python docs/experiments/large-files/measure.py --mb 50 --files 100   # the same text in 100 files
 
 The passage encoder is replaced by a stub that returns a fixed-size vector at once: encoding 67,000
 passages for real takes 10-25 minutes here and says nothing about memory. Everything else (reading,
@@ -40,19 +41,24 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=int, default=50)
     parser.add_argument("--single-line", action="store_true", help="no newline in the whole file")
+    parser.add_argument("--files", type=int, default=1, help="spread the text over this many files")
     args = parser.parse_args()
     ingestion.load_encoder = lambda *a, **k: StubEncoder()
     work = Path(tempfile.mkdtemp(prefix="large-file-"))
     rng = random.Random(0)
     words = [f"w{i}" for i in range(20000)]
-    with open(work / "big.txt", "w") as handle:
-        while handle.tell() < args.mb * 2**20:
-            sentence = " ".join(rng.choice(words) for _ in range(15)) + ". "
-            handle.write(sentence if args.single_line or rng.random() >= 0.1 else sentence + "\n\n")
+    folder = work / "docs"
+    folder.mkdir()
+    per_file = args.mb * 2**20 // args.files
+    for f in range(args.files):
+        with open(folder / f"big{f:04d}.txt", "w") as handle:
+            while handle.tell() < per_file:
+                sentence = " ".join(rng.choice(words) for _ in range(15)) + ". "
+                handle.write(sentence if args.single_line or rng.random() >= 0.1 else sentence + "\n\n")
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     started = time.perf_counter()
-    report = ingestion.ingest([str(work / "big.txt")], Settings(store=work / "store"), progress=False)
-    print(f"{args.mb} MB{' single-line' if args.single_line else ''}: {report.added} passages, "
+    report = ingestion.ingest([str(folder)], Settings(store=work / "store"), progress=False)
+    print(f"{args.mb} MB{' single-line' if args.single_line else ''} in {args.files} file(s): {report.added} passages, "
           f"{time.perf_counter() - started:.1f} s, peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB "
           f"(before ingest {before} MB); failed: {report.failed}")
 
