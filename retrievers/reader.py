@@ -1,0 +1,226 @@
+"""DPR's reader: an extractive answer-span model over the retrieved passages.
+
+One BERT-style encoder reads `[CLS] question [SEP] passage [SEP]` for each retrieved passage; a
+linear layer gives start and end logits per token (the span), another scores the `[CLS]` vector
+(how likely the passage holds the answer: DPR's passage selection). The answer is the best span
+of the best-scored passage, so it is always a substring of a cited passage. The encoder starts
+from a shipped model (all-MiniLM-L6-v2's BERT weights) and the heads are trained by
+`retrievers.reader_training` (distant supervision, DPR section 6).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .encoders import DEFAULT_MODEL, resolve_model_path
+from .errors import ModelNotFound
+
+READER_FILE = "reader.json"
+HEADS_FILE = "reader_heads.pt"
+FORMAT = "rag-reader"
+
+
+@dataclass
+class Span:
+    """An extracted answer: `text` is `context[start:end]` of passage `passage` (an index into the inputs)."""
+
+    text: str
+    passage: int
+    start: int
+    end: int
+    score: float          # start + end logit of the span
+    passage_score: float  # the selection logit of its passage
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Reader:
+    """Question + passages -> the best answer span, with its passage and scores.
+
+    `model` is a reader directory saved by `save` (encoder, heads, tokenizer), or any BERT-like
+    model directory or shipped name, whose heads then start untrained (for training).
+    `max_length` bounds question + passage tokens; longer passages are cut.
+    """
+
+    def __init__(self, model: str | os.PathLike[str] = DEFAULT_MODEL, *, max_length: int = 256,
+                 max_answer_tokens: int = 10, device: str | None = None) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()  # weight-loading bars on every load
+        path = resolve_model_path(model)
+        self.path = path
+        record = read_reader_record(path)
+        source = path
+        if record is None and (path / "0_Transformer").is_dir():  # a sentence-transformers layout with a subfolder
+            source = path / "0_Transformer"
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=True)
+            self.encoder = AutoModel.from_pretrained(str(source), local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ModelNotFound(f"cannot load a reader or BERT-like model from {path}: {exc}") from None
+        if not getattr(self.tokenizer, "is_fast", False):
+            raise ModelNotFound(f"{path} has no fast tokenizer (tokenizer.json): the reader needs character offsets")
+        hidden = int(self.encoder.config.hidden_size)
+        self.span_head = torch.nn.Linear(hidden, 2)
+        self.select_head = torch.nn.Linear(hidden, 1)
+        self.trained = False
+        if record is not None:
+            heads = torch.load(path / HEADS_FILE, map_location="cpu", weights_only=True)
+            self.span_head.load_state_dict(heads["span"])
+            self.select_head.load_state_dict(heads["select"])
+            max_length = int(record.get("max_length", max_length))
+            max_answer_tokens = int(record.get("max_answer_tokens", max_answer_tokens))
+            self.trained = True
+        self.record = record or {}
+        self.max_length = max_length
+        self.max_answer_tokens = max_answer_tokens
+        self.device = device or "cpu"
+        self.to(self.device)
+        self.eval()
+
+    # -- torch plumbing ------------------------------------------------------------------------
+
+    def modules(self) -> list[Any]:
+        return [self.encoder, self.span_head, self.select_head]
+
+    def parameters(self) -> list[Any]:
+        return [p for m in self.modules() for p in m.parameters()]
+
+    def to(self, device: str) -> "Reader":
+        for m in self.modules():
+            m.to(device)
+        self.device = device
+        return self
+
+    def train(self) -> None:
+        for m in self.modules():
+            m.train()
+
+    def eval(self) -> None:
+        for m in self.modules():
+            m.eval()
+
+    # -- encoding ------------------------------------------------------------------------------
+
+    def tokenize(self, question: str, contexts: Sequence[str]) -> Any:
+        """Question-passage pairs, the passage cut to fit, with character offsets into each context."""
+        return self.tokenizer([question] * len(contexts), list(contexts), truncation="only_second",
+                              max_length=self.max_length, padding=True, return_offsets_mapping=True,
+                              return_tensors="pt")
+
+    def forward(self, batch: Any) -> tuple[Any, Any, Any]:
+        """(start logits, end logits, selection logits) for a tokenized batch; non-passage tokens masked out."""
+        import torch
+
+        inputs = {k: batch[k].to(self.device) for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
+        hidden = self.encoder(**inputs).last_hidden_state
+        logits = self.span_head(hidden)
+        start, end = logits[..., 0], logits[..., 1]
+        mask = passage_token_mask(batch).to(self.device)
+        start = start.masked_fill(~mask, -1e4)
+        end = end.masked_fill(~mask, -1e4)
+        select = self.select_head(hidden[:, 0]).squeeze(-1)
+        return start, end, select
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def read(self, question: str, contexts: Sequence[str], *, top_spans: int = 1) -> list[Span]:
+        """The best spans for `question` over `contexts` (one batch), best first.
+
+        As in DPR, passages are ranked by their selection score and spans are taken from the
+        best passage first; `top_spans > 1` adds the next best spans (of any passage).
+        """
+        import torch
+
+        if not contexts or not question.strip():
+            return []
+        batch = self.tokenize(question, contexts)
+        with torch.inference_mode():
+            start, end, select = self.forward(batch)
+        start, end, select = start.cpu().numpy(), end.cpu().numpy(), select.cpu().numpy()
+        offsets = batch["offset_mapping"].numpy()
+        mask = passage_token_mask(batch).numpy()
+        spans: list[Span] = []
+        for p in np.argsort(-select, kind="stable"):
+            for s, e, score in best_spans(start[p], end[p], mask[p], self.max_answer_tokens, top_spans):
+                a, b = int(offsets[p][s][0]), int(offsets[p][e][1])
+                text = contexts[p][a:b].strip()
+                if text:
+                    spans.append(Span(text=text, passage=int(p), start=a, end=b, score=float(score),
+                                      passage_score=float(select[p])))
+            if len(spans) >= top_spans:
+                break
+        return spans[:top_spans]
+
+    # -- saving --------------------------------------------------------------------------------
+
+    def save(self, out_dir: str | os.PathLike[str], record: dict | None = None) -> Path:
+        """Write the encoder, tokenizer, heads and `reader.json` into `out_dir`."""
+        import torch
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        self.encoder.save_pretrained(str(out))
+        self.tokenizer.save_pretrained(str(out))
+        torch.save({"span": self.span_head.state_dict(), "select": self.select_head.state_dict()}, out / HEADS_FILE)
+        info = {"format": FORMAT, "max_length": self.max_length, "max_answer_tokens": self.max_answer_tokens,
+                **(record or {})}
+        tmp = out / f"{READER_FILE}.tmp"
+        tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
+        os.replace(tmp, out / READER_FILE)  # written last: its presence marks a finished reader
+        return out
+
+    def __repr__(self) -> str:
+        return f"Reader({str(self.path)!r}, trained={self.trained})"
+
+
+def read_reader_record(path: str | os.PathLike[str]) -> dict | None:
+    """A saved reader's record, or None for a folder that holds no finished reader."""
+    try:
+        record = json.loads((Path(path) / READER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("format") == FORMAT else None
+
+
+def passage_token_mask(batch: Any) -> Any:
+    """True at the tokens of the passage (the second sequence), False at the question, specials and padding."""
+    import torch
+
+    rows = [[sid == 1 for sid in batch.sequence_ids(i)] for i in range(len(batch["input_ids"]))]
+    return torch.tensor(rows, dtype=torch.bool)
+
+
+def best_spans(start: np.ndarray, end: np.ndarray, mask: np.ndarray, max_tokens: int, k: int = 1
+               ) -> list[tuple[int, int, float]]:
+    """The `k` best (start, end, score) token spans with start <= end < start + max_tokens, inside `mask`,
+    none overlapping a better one."""
+    allowed = np.flatnonzero(mask)
+    if not len(allowed):
+        return []
+    candidates = []
+    for s in allowed:
+        stop = min(len(end), s + max_tokens)
+        window = end[s:stop]
+        ok = mask[s:stop]
+        for offset in np.flatnonzero(ok):
+            candidates.append((float(start[s] + window[offset]), int(s), int(s + offset)))
+    candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
+    chosen: list[tuple[int, int, float]] = []
+    for score, s, e in candidates:
+        if any(not (e < cs or s > ce) for cs, ce, _ in chosen):
+            continue
+        chosen.append((s, e, score))
+        if len(chosen) >= k:
+            break
+    return chosen

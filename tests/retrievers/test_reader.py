@@ -1,0 +1,102 @@
+"""The reader: span choice from logits, the distant-supervision labeller, a few training steps, save/load."""
+
+import numpy as np
+import pytest
+
+from retrievers.reader import Reader, best_spans, read_reader_record
+from retrievers.reader_data import answer_spans, gold_span_example, label, label_all
+from retrievers.reader_training import ReaderTrainConfig, evaluate_reader, token_spans, train_reader
+
+
+def test_best_span_is_the_highest_start_plus_end_within_the_passage_and_length():
+    start = np.array([9.0, 0.0, 5.0, 1.0, 0.0, 0.0])
+    end = np.array([9.0, 0.0, 0.0, 1.0, 4.0, 8.0])
+    mask = np.array([False, True, True, True, True, True])  # token 0 is the question: never an answer
+    assert best_spans(start, end, mask, max_tokens=10) == [(2, 5, 13.0)]
+    assert best_spans(start, end, mask, max_tokens=3)[0][:2] == (2, 4)  # 2..5 is four tokens: too long
+    spans = best_spans(start, end, mask, max_tokens=10, k=3)
+    assert spans[0][:2] == (2, 5) and all(not (s <= 5 and e >= 2) for s, e, _ in spans[1:])  # none overlaps
+    assert best_spans(start, end, np.zeros(6, dtype=bool), 10) == []
+
+
+def test_answer_spans_match_normalised_words_only_at_word_boundaries():
+    text = "In 1972 the treaty was signed; 19721 is a number. 1972 again, and Zürich."
+    assert answer_spans(text, ["1972"]) == [(3, 7), (50, 54)]
+    assert [text[a:b] for a, b in answer_spans(text, ["ZÜRICH"])] == ["Zürich"]
+    assert [text[a:b] for a, b in answer_spans(text, ["the Treaty"])] == ["the treaty"]
+    assert answer_spans(text, ["1973", "", "  "]) == []
+
+
+def test_distant_supervision_labels_positives_with_every_span_and_keeps_the_best_negatives():
+    contexts = ["Paris is in France.", "Lyon is a city.", "The capital is Paris; Paris is large.", "Nice.", "Rome."]
+    example = label("capital of France?", ["Paris"], contexts, max_positives=2, max_negatives=2)
+    assert [c for c, _ in example.positives] == [contexts[0], contexts[2]]
+    assert example.positives[1][1] == [(15, 20), (22, 27)]
+    assert example.negatives == ["Lyon is a city.", "Nice."]  # the first two, in retrieval order
+    examples, report = label_all([("q1", ["Paris"], contexts), ("q2", ["Berlin"], contexts)])
+    assert len(examples) == 1 and report.questions == 2 and report.with_positive == 1 and report.spans == 3
+
+
+def test_gold_spans_from_squad_offsets_or_by_string_when_the_offset_is_off():
+    context = "The Nile flows north into the Mediterranean."
+    assert gold_span_example("q", context, [("Nile", 4)]).positives == [(context, [(4, 8)])]
+    assert gold_span_example("q", context, [("Nile", 0)]).positives == [(context, [(4, 8)])]
+    assert gold_span_example("q", context, [("Amazon", 3)]) is None
+
+
+EXAMPLES = [
+    ("Who designed the Eiffel Tower?", ["Gustave Eiffel"],
+     ["The Eiffel Tower in Paris was designed by the engineer Gustave Eiffel and completed in 1889.",
+      "The Nile flows north through eleven countries.", "Cats are small carnivorous mammals."]),
+    ("Which river flows through eleven countries?", ["the Nile"],
+     ["The Nile flows north through eleven countries into the Mediterranean Sea.",
+      "The Amazon carries more water than any other river.", "Mars is the fourth planet."]),
+    ("What is the fourth planet from the Sun?", ["Mars"],
+     ["Mars is the fourth planet from the Sun, called the Red Planet.", "The Moon orbits the Earth.",
+      "The Eiffel Tower is in Paris."]),
+    ("What do domestic cats catch?", ["mice"],
+     ["The domestic cat is often kept as a house pet for catching mice.", "Mars is red.",
+      "The Amazon is in South America."]),
+]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    examples, _ = label_all(EXAMPLES)
+    out = tmp_path_factory.mktemp("reader")
+    config = ReaderTrainConfig(epochs=12, passages=3, questions_per_step=2, learning_rate=1e-4,
+                               head_learning_rate=3e-3, warmup_ratio=0.0)
+    result = train_reader(examples, out, config, validation=EXAMPLES, progress=False)
+    return result, out
+
+
+def test_token_spans_follow_the_characters_and_drop_what_truncation_cut(encoder):
+    reader = Reader(max_length=24)
+    context = "Alpha beta gamma. " * 10 + "Gustave Eiffel."
+    batch = reader.tokenize("who?", [context])
+    assert token_spans(batch, 0, [(0, 5)]) != []
+    assert token_spans(batch, 0, [(len(context) - 15, len(context) - 1)]) == []  # cut off at 24 tokens
+
+
+@pytest.mark.slow
+def test_a_few_training_steps_lower_the_loss_and_the_reader_finds_the_answers(trained):
+    result, _ = trained
+    first = np.mean([loss for _, loss in result.losses[:2]])
+    last = np.mean([loss for _, loss in result.losses[-2:]])
+    assert last < 0.5 * first, (first, last)
+    before, best = result.validation[0], result.validation[result.best_epoch]
+    assert best["em"] > before["em"] and best["em"] >= 75.0
+
+
+@pytest.mark.slow
+def test_a_saved_reader_loads_with_its_heads_and_reads_the_same(trained):
+    result, out = trained
+    record = read_reader_record(out)
+    assert record["format"] == "rag-reader" and record["training"]["best_epoch"] == result.best_epoch
+    again = Reader(out)
+    assert again.trained
+    question, answers, contexts = EXAMPLES[0]
+    span = again.read(question, contexts)[0]
+    assert span.passage == 0 and span.text == contexts[0][span.start:span.end]
+    assert evaluate_reader(again, EXAMPLES) == result.validation[result.best_epoch]
+    assert Reader().trained is False and read_reader_record(out.parent) is None
