@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from prompts import PromptSet
 from prompts.templates import PromptError
 from retrievers.errors import RagError
@@ -28,4 +30,18 @@ def build_engine(settings: Settings, collection: str | None = None) -> Engine:
     coll = open_collection(settings, collection)
     retriever = open_retriever(settings, coll)
     tracer = make_tracer(settings.langfuse_public_key, settings.langfuse_secret_key, settings.langfuse_host)
-    return Engine(retriever, llm, prompts, tracer=tracer, context_k=settings.context_k)
+    reader = load_reader(settings.reader) if settings.reader else None
+    return Engine(retriever, llm, prompts, tracer=tracer, context_k=settings.context_k, reader=reader,
+                  reader_k=settings.reader_k)
+
+
+@lru_cache(maxsize=4)
+def load_reader(path: str) -> object:
+    """A reader saved by `rag train-reader`, loaded once per process; anything else is one clear error."""
+    from retrievers.encoders import resolve_model_path
+    from retrievers.reader import Reader, read_reader_record
+
+    if read_reader_record(resolve_model_path(path)) is None:
+        raise RagError(f"reader {path!r} is not a trained reader (no reader.json): train one with "
+                       "`rag train-reader --qa FILE -c COLLECTION --out DIR`")
+    return Reader(path)

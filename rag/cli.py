@@ -51,6 +51,8 @@ def _answer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-base", dest="api_base", help="LLM server URL (env RAG_API_BASE)")
     parser.add_argument("--max-tokens", dest="max_tokens", type=int, help="longest answer (default 256)")
     parser.add_argument("--prompts-dir", dest="prompts_dir", help="directory of prompt overrides (env RAG_PROMPTS_DIR)")
+    parser.add_argument("--reader", metavar="DIR", help="a reader trained by `rag train-reader`: each answer also "
+                        "gets its short answer, an exact span of a retrieved passage (env RAG_READER)")
 
 
 def _dataset_options(parser: argparse.ArgumentParser) -> None:
@@ -163,6 +165,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--json", action="store_true", help="print the training record as JSON")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+
+    p = sub.add_parser("train-reader", help="train DPR's extractive reader on questions by distant supervision",
+                       description="Train the reader (an answer-span model with a passage-selection score, DPR "
+                                   "section 6). NQ-open style questions are labelled over --collection: passages "
+                                   "of the hybrid retriever's top --depth that hold a normalised answer are "
+                                   "positives (every occurrence a gold span), the others negatives. SQuAD-format "
+                                   "files bring their own spans. Then `rag ask --reader DIR`.")
+    p.add_argument("--qa", required=True, metavar="FILE",
+                   help='jsonl of {"question", "answer": [...]} (NQ-open), or a SQuAD-format JSON file')
+    _common(p)
+    p.add_argument("--base", help="encoder to start from (default: the configured encoder, all-MiniLM-L6-v2)")
+    p.add_argument("--out", help="reader directory to write (default STORE/models/reader-COLLECTION)")
+    p.add_argument("--epochs", type=int, default=2, metavar="N", help="passes over the data (default 2)")
+    p.add_argument("--passages", type=int, default=4, metavar="M",
+                   help="passages read per question in training: a positive and M-1 negatives (default 4; DPR: 24)")
+    p.add_argument("--questions-per-step", dest="questions_per_step", type=int, default=4, metavar="N")
+    p.add_argument("--learning-rate", type=float, default=5e-5, metavar="LR", help="encoder learning rate (default 5e-5)")
+    p.add_argument("--max-length", type=int, default=256, help="question + passage tokens read (default 256)")
+    p.add_argument("--depth", type=int, default=20, help="retrieved passages searched for positives (default 20)")
+    p.add_argument("--max-positives", dest="max_positives", type=int, default=2,
+                   help="positive passages kept per question (default 2; one is read per step)")
+    p.add_argument("--read", type=int, default=10, help="passages the reader reads per held-out question (default 10)")
+    p.add_argument("--limit", type=int, help="use only the first N questions of the file")
+    p.add_argument("--validation", metavar="FILE", help="held-out questions (same formats); default: "
+                                                         "--validation-fraction of the training file")
+    p.add_argument("--validation-fraction", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     p.add_argument("--json", action="store_true", help="print the training record as JSON")
     p.add_argument("--no-progress", dest="progress", action="store_false")
 
@@ -297,7 +329,7 @@ def _settings(args: argparse.Namespace) -> Any:
 
     keys = ("store", "chroma_url", "collection", "encoder", "passage_words", "split_records", "mode", "top_k",
             "fusion", "dense_weight", "candidates", "model", "api_base", "context_k", "max_tokens", "prompts_dir",
-            "host", "port", "api_token", "backend", "device", "batch_size", "workers")
+            "host", "port", "api_token", "backend", "device", "batch_size", "workers", "reader")
     overrides = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     import tomllib
 
@@ -386,7 +418,15 @@ def _lines(prompt: str) -> Iterator[str]:
             return
 
 
+def _print_short_answers(answer: Any) -> None:
+    for label, short in (("short answer", getattr(answer, "short_answer", None)),
+                         ("in the passage", getattr(answer, "grounded", None))):
+        if short is not None:
+            print(f"{label}: {short.text} [{short.source}]")
+
+
 def _print_sources(answer: Any) -> None:
+    _print_short_answers(answer)
     shown = answer.cited or answer.sources
     label = "sources" if answer.cited else "retrieved (none cited)"
     if not shown:
@@ -453,7 +493,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
             print("commands: /sources, /reset, /quit")
             continue
         print("rag> ", end="", flush=True)
-        _stream_answer(chat.stream(line))
+        _print_short_answers(_stream_answer(chat.stream(line)))
     return 0
 
 
@@ -498,6 +538,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(json.dumps(result.record, indent=2))
         return 0
     print(result.summary)
+    return 0
+
+
+def cmd_train_reader(args: argparse.Namespace) -> int:
+    from .reader_training import run_reader_training
+
+    settings = _settings(args)
+    result = run_reader_training(settings, args, progress=args.progress and not args.json)
+    print(json.dumps(result.record, indent=2) if args.json else result.summary)
     return 0
 
 
@@ -709,6 +758,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"bench": cmd_bench, "loadtest": cmd_loadtest, "ingest": cmd_ingest, "encode": cmd_encode, "generate-questions": cmd_generate_questions, "train": cmd_train,
+            "train-reader": cmd_train_reader,
             "reindex": cmd_reindex, "eval": cmd_eval, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat,
             "serve": cmd_serve, "collections": cmd_collections, "delete": cmd_delete}
 

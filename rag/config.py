@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     llm_retries: int = Field(2, ge=0, le=10, description="further attempts after a timeout, lost connection, rate "
                              "limit or server error (waits 0.5 s, 1 s, ...)")
     prompts_dir: Optional[Path] = Field(None, description="directory of prompt overrides (NAME.txt)")
+    reader: Optional[str] = Field(None, description="reader directory (rag train-reader): short answers as exact "
+                                  "spans of retrieved passages; unset = no reader")
+    reader_k: int = Field(10, ge=1, description="retrieved passages the reader reads")
     # serving (rag serve): the UI and the OpenAI-compatible API
     host: str = Field("127.0.0.1", description="address to listen on; anything but loopback needs api_token")
     port: int = Field(7860, ge=1, le=65535)

@@ -1,0 +1,210 @@
+"""`rag train-reader`: label retrieved passages by distant supervision (or gold spans), train, report.
+
+NQ-open style files (`{"question", "answer": [...]}` per line) are labelled over a collection: each
+question's top `depth` passages from the hybrid retriever, positives where a normalised answer
+occurs (every occurrence a gold span), the best-ranked others as negatives. SQuAD-format files
+carry their spans; their negatives come from the collection when one is given, else from the
+other paragraphs of the same article.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from retrievers.answers import read_qa
+from retrievers.errors import RagError
+from retrievers.reader_data import ReaderExample, gold_span_example, label_all
+
+from .config import Settings
+from .retrieval import open_collection, open_retriever
+
+MAX_VALIDATION_QUESTIONS = 300
+Item = tuple[str, list[str], list[str]]  # (question, answers, contexts read)
+
+
+@dataclass
+class ReaderRun:
+    record: dict
+    summary: str
+    out_dir: Path
+
+
+def default_reader_dir(settings: Settings, collection: str) -> Path:
+    return settings.store / "models" / f"reader-{collection}"
+
+
+def is_squad(path: str | Path) -> bool:
+    """True for a SQuAD / XQuAD JSON file (`{"data": [{"paragraphs": ...}]}`)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            head = fh.read(4096).lstrip()
+    except OSError as exc:
+        raise RagError(f"{path}: {exc.strerror or exc}") from None
+    return head.startswith("{") and '"data"' in head
+
+
+def read_squad(path: str | Path) -> list[tuple[str, str, str, list[tuple[str, int]]]]:
+    """(title, context, question, [(answer text, start)]) per answerable question of a SQuAD file."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
+        out = []
+        for article in data:
+            title = str(article.get("title", ""))
+            for paragraph in article["paragraphs"]:
+                context = paragraph["context"]
+                for qa in paragraph["qas"]:
+                    answers = [(a["text"], int(a.get("answer_start", -1))) for a in qa.get("answers", [])]
+                    if answers and not qa.get("is_impossible", False):
+                        out.append((title, context, qa["question"], answers))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RagError(f"{path}: not a SQuAD-format file ({type(exc).__name__}: {exc})") from None
+    return out
+
+
+def _retrieved(settings: Settings, collection: str | None, questions: Sequence[str], depth: int,
+               progress: bool) -> list[list[str]]:
+    """The texts (title and passage, as the encoders read them) of each question's top `depth` passages."""
+    coll = open_collection(settings, collection)
+    try:
+        retriever = open_retriever(settings, coll, "hybrid")
+        if hasattr(retriever, "prime"):
+            retriever.prime(list(questions))
+        out = []
+        for i, question in enumerate(questions, start=1):
+            out.append([p.indexed_text for p, _ in retriever.search(question, depth)])
+            if progress and i % 500 == 0:
+                _say(f"retrieved passages for {i} of {len(questions)} questions", progress)
+        return out
+    finally:
+        coll.close()
+
+
+def nq_items(settings: Settings, path: str | Path, collection: str | None, depth: int, limit: int | None,
+             progress: bool) -> tuple[list[Item], str]:
+    qa = read_qa(path)
+    questions = qa.questions[:limit] if limit else qa.questions
+    if not questions:
+        raise RagError(f"{path}: no usable questions ({qa.problems() or 'empty file'})")
+    contexts = _retrieved(settings, collection, [q.question for q in questions], depth, progress)
+    note = f"{len(questions)} questions" + (f" ({qa.problems()})" if qa.problems() else "")
+    return [(q.question, list(q.answers), c) for q, c in zip(questions, contexts)], note
+
+
+def squad_examples(settings: Settings, path: str | Path, collection: str | None, negatives: int, limit: int | None,
+                   seed: int, progress: bool) -> tuple[list[ReaderExample], list[Item]]:
+    rows = read_squad(path)[:limit] if limit else read_squad(path)
+    if not rows:
+        raise RagError(f"{path}: no answerable questions")
+    rng = random.Random(seed)
+    by_title: dict[str, list[str]] = {}
+    for title, context, _, _ in rows:
+        if context not in by_title.setdefault(title, []):
+            by_title[title].append(context)
+    retrieved = _retrieved(settings, collection, [r[2] for r in rows], negatives + 5, progress) if collection else None
+    examples, items = [], []
+    for i, (title, context, question, answers) in enumerate(rows):
+        texts = [a for a, _ in answers]
+        if retrieved is not None:
+            pool = [c for c in retrieved[i] if context not in c and not _holds(c, texts)]
+        else:
+            pool = [c for c in by_title[title] if c != context]
+            rng.shuffle(pool)
+        example = gold_span_example(question, context, answers, pool[:negatives])
+        if example is not None:
+            examples.append(example)
+            items.append((question, texts, [context, *pool[:negatives]]))
+    return examples, items
+
+
+def _holds(context: str, answers: Sequence[str]) -> bool:
+    from retrievers.reader_data import answer_spans
+
+    return bool(answer_spans(context, answers))
+
+
+def run_reader_training(settings: Settings, args: Any, *, progress: bool = True) -> ReaderRun:
+    """Everything `rag train-reader` does, from parsed arguments (see `rag train-reader --help`)."""
+    from retrievers.reader import read_reader_record
+    from retrievers.reader_training import ReaderTrainConfig, train_reader
+
+    qa_path = Path(args.qa)
+    if not qa_path.is_file():
+        raise RagError(f"{qa_path}: no such file")
+    config = ReaderTrainConfig(base=args.base or settings.encoder, epochs=args.epochs, passages=args.passages,
+                               questions_per_step=args.questions_per_step, learning_rate=args.learning_rate,
+                               max_length=args.max_length, seed=args.seed, device=settings.device)
+    config.validate()
+    name = settings.collection or qa_path.stem
+    out_dir = Path(args.out).expanduser() if args.out else default_reader_dir(settings, name)
+    if out_dir.exists() and any(out_dir.iterdir()) and not args.overwrite:
+        what = "a trained reader" if read_reader_record(out_dir) else "files"
+        raise RagError(f"{out_dir} already holds {what}: use --overwrite, or another --out")
+    negatives = config.passages - 1
+    if is_squad(qa_path):
+        examples, items = squad_examples(settings, qa_path, settings.collection, negatives, args.limit, args.seed, progress)
+        report_line = f"{len(examples)} questions with gold spans from {qa_path.name}"
+    else:
+        items, note = nq_items(settings, qa_path, settings.collection, args.depth, args.limit, progress)
+        examples, report = label_all(items, max_positives=args.max_positives, max_negatives=negatives)
+        report_line = report.summary()
+    _say(report_line, progress)
+    if args.validation:
+        if is_squad(args.validation):
+            _, held_items = squad_examples(settings, args.validation, settings.collection, negatives, None, args.seed,
+                                           progress)
+        else:
+            held_items, _ = nq_items(settings, args.validation, settings.collection, args.read, None, progress)
+        held_items = held_items[:MAX_VALIDATION_QUESTIONS]
+        held = {q for q, _, _ in held_items}
+        train_examples = [e for e in examples if e.question not in held]
+    else:
+        rng = random.Random(args.seed)
+        order = list(range(len(examples)))
+        rng.shuffle(order)
+        cut = min(MAX_VALIDATION_QUESTIONS, int(len(examples) * args.validation_fraction))
+        held_idx = set(order[:cut])
+        train_examples = [e for i, e in enumerate(examples) if i not in held_idx]
+        by_question = {q: (q, a, c[: args.read]) for q, a, c in items}
+        held_items = [by_question[examples[i].question] for i in sorted(held_idx) if examples[i].question in by_question]
+    if len(train_examples) < 2:
+        raise RagError(f"only {len(train_examples)} questions to train on ({report_line}); check that the questions "
+                       "are about this collection, or raise --depth")
+    _say(f"training on {len(train_examples)} questions, validating on {len(held_items)} held-out questions "
+         f"(each reading its top {args.read} passages)", progress)
+    provenance = {"file": str(qa_path.resolve()), "collection": settings.collection, "depth": args.depth,
+                  "validation_file": str(Path(args.validation).resolve()) if args.validation else None,
+                  "labelled": report_line}
+    try:
+        result = train_reader(train_examples, out_dir, config, validation=held_items, provenance=provenance,
+                              progress=progress, log=lambda line: _say(line, progress))
+    except KeyboardInterrupt:
+        raise RagError(f"training interrupted; nothing was saved to {out_dir}") from None
+    return ReaderRun(result.record, _summary(result, settings.collection), out_dir)
+
+
+def _say(line: str, progress: bool) -> None:
+    if progress:
+        print(line, file=sys.stderr, flush=True)
+
+
+def _summary(result: Any, collection: str | None) -> str:
+    record = result.record
+    lines = [f"saved the reader to {result.out_dir} ({record['steps']} steps, {record['seconds']:.0f} s)"]
+    if record["loss"]["first"] is not None:
+        lines.append(f"training loss {record['loss']['first']:.3f} -> {record['loss']['last']:.3f}")
+    if result.validation:
+        before, best = result.validation[0], result.validation[result.best_epoch]
+        lines.append(f"held-out ({best['questions']} questions): EM {before['em']:.1f} -> {best['em']:.1f}, "
+                     f"F1 {before['f1']:.1f} -> {best['f1']:.1f}, answer from a passage holding a gold answer "
+                     f"{best['passage_has_answer']:.1f}% (epoch {result.best_epoch})")
+        if best.get("answerable"):
+            lines.append(f"  on the {best['answerable']} whose passages hold an answer: EM {best['em_answerable']:.1f}, "
+                         f"F1 {best['f1_answerable']:.1f}")
+    target = f" -c {collection}" if collection else ""
+    lines.append(f"next: rag ask{target} --reader {result.out_dir} QUESTION")
+    return "\n".join(lines)

@@ -1,0 +1,104 @@
+"""`rag train-reader` end to end on the tiny collection (NQ-open style and SQuAD files), and its errors."""
+
+import json
+
+import pytest
+
+from retrievers.reader import read_reader_record
+
+from .conftest import run
+
+pytestmark = pytest.mark.slow
+
+QUESTIONS = [
+    {"question": "who designed the eiffel tower", "answer": ["Gustave Eiffel"]},
+    {"question": "which river flows north into the mediterranean", "answer": ["Nile"]},
+    {"question": "which is the fourth planet from the sun", "answer": ["Mars"]},
+    {"question": "what do house cats catch", "answer": ["mice"]},
+    {"question": "how often does the moon orbit the earth", "answer": ["about every 27 days", "27 days"]},
+    {"question": "who wrote hamlet", "answer": ["Shakespeare"]},  # not in the collection: no positive
+]
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def train_tiny_reader(store, tmp_path, capsys):
+    """Train on the tiny collection's questions, check the record, and return the reader's directory."""
+    qa = write_jsonl(tmp_path / "qa.jsonl", QUESTIONS)
+    out = tmp_path / "reader"
+    code, stdout, err = run(capsys, "train-reader", "--qa", str(qa), "--store", store, "--out", str(out),
+                            "--epochs", "1", "--passages", "2", "--validation-fraction", "0.25", "--json", "--no-progress")
+    assert code == 0, err
+    record = json.loads(stdout)
+    assert record["data"]["examples"] >= 3 and "5 (83.3%) with an answer" in record["data"]["provenance"]["labelled"]
+    assert len(record["validation"]) == 2 and record["validation"][0]["questions"] == 1
+    assert read_reader_record(out)["training"]["steps"] == record["steps"]
+
+    code, _, err = run(capsys, "train-reader", "--qa", str(qa), "--store", store, "--out", str(out), "--no-progress")
+    assert code == 1 and "already holds a trained reader" in err and "--overwrite" in err
+    return out
+
+
+def test_train_reader_labels_over_the_collection_trains_and_saves(store, tmp_path, capsys):
+    assert read_reader_record(train_tiny_reader(store, tmp_path, capsys)) is not None
+
+
+@pytest.fixture
+def reader_dir(store, tmp_path, capsys):
+    return train_tiny_reader(store, tmp_path, capsys)
+
+
+def test_ask_with_the_reader_returns_a_short_answer_from_a_retrieved_passage(store, reader_dir, capsys, fake_provider):
+    code, out, err = run(capsys, "ask", "who designed the eiffel tower", "--store", store, "--reader", str(reader_dir),
+                         "--model", fake_provider, "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    short = data["short_answer"]
+    retrieved = {s["n"]: s for s in data["retrieved"]}
+    assert short["text"] and short["source"] in retrieved and short["id"] == retrieved[short["source"]]["id"]
+    assert "**" + short["text"] + "**" in short["highlight"]
+    code, out, _ = run(capsys, "ask", "who designed the eiffel tower", "--store", store, "--reader", str(reader_dir),
+                       "--model", fake_provider)
+    assert code == 0 and f"short answer: {short['text']} [{short['source']}]" in out
+
+
+def test_a_reader_path_that_holds_no_reader_is_one_error_line(store, tmp_path, capsys, fake_provider):
+    code, _, err = run(capsys, "ask", "who?", "--store", store, "--reader", str(tmp_path), "--model", fake_provider)
+    assert code == 1 and "not a trained reader" in err and "rag train-reader" in err and "Traceback" not in err
+
+
+def test_train_reader_reads_squad_files_with_their_own_spans(tmp_path, capsys):
+    paragraphs = [{"context": "The Nile flows north into the Mediterranean Sea.",
+                   "qas": [{"id": "1", "question": "Where does the Nile flow?",
+                            "answers": [{"text": "the Mediterranean Sea", "answer_start": 26}]}]},
+                  {"context": "The Amazon carries more water than any other river.",
+                   "qas": [{"id": "2", "question": "Which river carries the most water?",
+                            "answers": [{"text": "The Amazon", "answer_start": 0}]}]},
+                  {"context": "The Danube flows through ten countries, more than any other river.",
+                   "qas": [{"id": "4", "question": "How many countries does the Danube flow through?",
+                            "answers": [{"text": "ten", "answer_start": 999}]}]},  # offset off: found by string
+                  {"context": "Rivers carry sediment to the sea.", "qas": [{"id": "3", "question": "Impossible?",
+                                                                          "answers": [], "is_impossible": True}]}]
+    squad = tmp_path / "dev.json"
+    squad.write_text(json.dumps({"version": "v2.0", "data": [{"title": "Rivers", "paragraphs": paragraphs}]}))
+    out = tmp_path / "reader"
+    code, stdout, err = run(capsys, "train-reader", "--qa", str(squad), "--store", str(tmp_path / "store"),
+                            "--out", str(out), "--epochs", "1", "--validation-fraction", "0.5", "--no-progress")
+    assert code == 0, err
+    assert "saved the reader to" in stdout and "held-out (1 questions)" in stdout
+    assert read_reader_record(out)["training"]["data"]["examples"] == 2
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "no such file"),
+    ('{"data": [{"title": "x"}]}', "not a SQuAD-format file"),
+])
+def test_train_reader_errors_are_one_line(tmp_path, capsys, content, message):
+    path = tmp_path / "qa.json"
+    if content is not None:
+        path.write_text(content)
+    code, _, err = run(capsys, "train-reader", "--qa", str(path), "--store", str(tmp_path / "store"))
+    assert code == 1 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
