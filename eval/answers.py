@@ -22,7 +22,8 @@ from .metrics import answer_contained, citation_accuracy, exact_match, lexical_s
 
 _CITATION = re.compile(r"\s*\[\d{1,3}\]")
 MAX_CONSECUTIVE_FAILURES = 3
-_METRICS = ("em", "f1", "answer_contained", "citation_accuracy", "lexical_support", "faithfulness")
+_METRICS = ("em", "f1", "answer_contained", "citation_accuracy", "lexical_support", "faithfulness",
+            "reader_em", "reader_f1", "reader_citation_accuracy", "combined_em", "combined_f1")
 
 
 @dataclass
@@ -37,6 +38,9 @@ class Reply:
     latency_ms: float = 0.0
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    short_answer: str | None = None  # the reader's span, when the engine has a reader
+    short_passage: str | None = None  # the passage it comes from
+    grounded: str | None = None  # the generated answer snapped to a span of a cited passage
 
 
 def reply_function(engine: Any) -> tuple[str, Callable[[str], Reply]]:
@@ -44,10 +48,14 @@ def reply_function(engine: Any) -> tuple[str, Callable[[str], Reply]]:
     if hasattr(engine, "ask") and hasattr(engine, "llm"):
         def ask(question: str) -> Reply:
             answer = engine.ask(question)
+            short = getattr(answer, "short_answer", None)
+            grounded = getattr(answer, "grounded", None)
             return Reply(answer.answer, [s.passage.indexed_text for s in answer.sources],
                          [s.passage.indexed_text for s in answer.cited], [s.passage.id for s in answer.sources],
                          answer.refused, float(answer.timings.get("total_ms", 0.0)),
-                         answer.usage.get("prompt_tokens"), answer.usage.get("completion_tokens"))
+                         answer.usage.get("prompt_tokens"), answer.usage.get("completion_tokens"),
+                         short.text if short else None, short.context if short else None,
+                         grounded.text if grounded else None)
         return engine.llm.model, ask
     if hasattr(engine, "query"):
         from llama_index.core.schema import MetadataMode
@@ -107,6 +115,16 @@ def score_reply(q: EvalQuestion, reply: Reply, label: str, judge: Judge | None =
         "latency_ms": round(reply.latency_ms, 1),
         "prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
     }
+    if golds and (reply.short_answer is not None or reply.grounded is not None):
+        record.update(short_answer=reply.short_answer, grounded_answer=reply.grounded)
+        if reply.short_answer is not None:
+            record["reader_em"] = exact_match(reply.short_answer, golds)
+            record["reader_f1"] = token_f1(reply.short_answer, golds)
+            if q.answers:
+                record["reader_citation_accuracy"] = citation_accuracy([reply.short_passage or ""], golds)
+        combined = reply.grounded or reply.short_answer  # the LLM's answer as a span, else the reader's
+        record["combined_em"] = exact_match(combined, golds)
+        record["combined_f1"] = token_f1(combined, golds)
     if judge is not None and not reply.refused and reply.seen:
         record["faithfulness"] = judge(q.question, plain, reply.seen)
     return record

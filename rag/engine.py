@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Generator, Iterator, Sequence
 
@@ -25,6 +26,7 @@ from .llm import LLM, Generation, Message
 _CITATION = re.compile(r"\[(\d{1,3})\]")
 _DELIMITER = re.compile(r"<\s*/?\s*passage", re.IGNORECASE)
 _WORD = re.compile(r"[a-z0-9]{3,}")
+_SPAN_WORD = re.compile(r"\w+")
 _PREAMBLE = re.compile(r"^(the )?answer( to (this|the) question)?( is)?\s*:\s*", re.IGNORECASE)
 _SNIPPET = 300
 _HISTORY_TURNS = 6
@@ -47,6 +49,32 @@ class Source:
 
 
 @dataclass
+class ShortAnswer:
+    """An exact span of one source passage: the reader's answer, or the LLM's answer snapped to a span.
+
+    `start`/`end` are character offsets into the passage as the models read it (title, then text:
+    `context`), so a UI can highlight the span.
+    """
+
+    text: str
+    source: int  # the `n` of the source it comes from
+    passage_id: str
+    start: int
+    end: int
+    context: str
+    score: float  # reader: start + end logit; snapped: token F1 with the generated answer
+    kind: str = "reader"  # "reader" or "snapped"
+
+    def to_dict(self) -> dict[str, Any]:
+        before = self.context[max(0, self.start - _SNIPPET // 2) : self.start]
+        after = self.context[self.end : self.end + _SNIPPET // 2]
+        return {"text": self.text, "source": self.source, "id": self.passage_id, "start": self.start, "end": self.end,
+                "score": round(self.score, 4), "kind": self.kind,
+                "highlight": f"{'…' if self.start > len(before) else ''}{before}**{self.text}**{after}"
+                             f"{'…' if self.end + len(after) < len(self.context) else ''}"}
+
+
+@dataclass
 class Answer:
     question: str
     standalone_question: str
@@ -56,6 +84,8 @@ class Answer:
     refused: bool = False
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds
     usage: dict[str, int] = field(default_factory=dict)
+    short_answer: ShortAnswer | None = None  # the reader's span, when a reader is configured
+    grounded: ShortAnswer | None = None  # a short generated answer snapped to a span of a cited passage
 
     @property
     def cited(self) -> list[Source]:
@@ -65,21 +95,25 @@ class Answer:
         return {"answer": self.answer, "sources": [s.to_dict() for s in self.cited],
                 "retrieved": [s.to_dict() for s in self.sources], "model": self.model, "timings": self.timings,
                 "usage": self.usage, "question": self.question, "standalone_question": self.standalone_question,
-                "refused": self.refused}
+                "refused": self.refused,
+                "short_answer": self.short_answer.to_dict() if self.short_answer else None,
+                "grounded_answer": self.grounded.to_dict() if self.grounded else None}
 
 
 class GenerationFailed(RagError):
     """The model failed (after its retries) once the passages were retrieved; they are kept in `sources`."""
 
-    def __init__(self, message: str, question: str, sources: list[Source]) -> None:
+    def __init__(self, message: str, question: str, sources: list[Source],
+                 short_answer: ShortAnswer | None = None) -> None:
         super().__init__(message)
         self.question = question
         self.sources = sources
+        self.short_answer = short_answer
         self.cited: list[Source] = []
 
     def to_dict(self) -> dict[str, Any]:
         return {"answer": "", "error": str(self), "sources": [], "retrieved": [s.to_dict() for s in self.sources],
-                "question": self.question}
+                "question": self.question, "short_answer": self.short_answer.to_dict() if self.short_answer else None}
 
 
 class AnswerStream:
@@ -144,15 +178,19 @@ class Engine:
         prompts: the prompt set (shipped defaults, or a user directory's).
         tracer: where spans go (Langfuse, or nothing).
         context_k: how many retrieved passages the model reads (fewer if the context is full).
+        reader: an extractive reader (`retrievers.Reader`): its short answer, an exact span of one of the
+            `reader_k` best passages, comes with every answer; its passage joins the LLM's if not there.
     """
 
     def __init__(self, retriever: Any, llm: LLM, prompts: PromptSet | None = None, *,
-                 tracer: Tracer = NULL_TRACER, context_k: int = 3) -> None:
+                 tracer: Tracer = NULL_TRACER, context_k: int = 3, reader: Any = None, reader_k: int = 10) -> None:
         self.retriever = retriever
         self.llm = llm
         self.prompts = prompts or PromptSet.load()
         self.tracer = tracer
         self.context_k = context_k
+        self.reader = reader
+        self.reader_k = reader_k
 
     @property
     def refusal(self) -> str:
@@ -186,7 +224,11 @@ class Engine:
         with self.tracer.span("rag.answer", input={"question": question, "history_turns": len(history)},
                               metadata={"model": self.llm.model, "prompts": self.prompts.versions()}) as root:
             standalone = self._condense(question, history, timings, usage)
-            sources = self._retrieve(standalone, timings)
+            k = max(self.context_k, self.reader_k) if self.reader is not None else self.context_k
+            sources = self._retrieve(standalone, timings, k)
+            short = self._read(standalone, sources, timings) if self.reader is not None else None
+            sources = self._shown(sources, short)
+            grounded = None
             if not sources:
                 text, refused = self.refusal, True
                 yield text
@@ -200,12 +242,13 @@ class Engine:
                         yield from self.llm.stream(messages, generation)
                     except RagError as exc:
                         span.update(level="ERROR", status_message=str(exc))
-                        raise GenerationFailed(str(exc), question, sources) from exc
+                        raise GenerationFailed(str(exc), question, sources, short) from exc
                     span.update(output=generation.text, usage_details={
                         "input": generation.usage.prompt_tokens, "output": generation.usage.completion_tokens})
                 text, refused, extra = self._cite(generation.text, sources)
                 if extra:
                     yield extra
+                grounded = None if refused else snap_to_span(text, [s for s in sources if s.cited])
                 usage["prompt_tokens"] += generation.usage.prompt_tokens
                 usage["completion_tokens"] += generation.usage.completion_tokens
                 timings["generation_ms"] = round(1000 * generation.seconds, 1)
@@ -215,7 +258,8 @@ class Engine:
             root.update(output={"answer": text, "cited": [s.passage.id for s in sources if s.cited],
                                 "refused": refused})
         return Answer(question=question, standalone_question=standalone, answer=text, sources=sources,
-                      model=self.llm.model, refused=refused, timings=timings, usage=usage)
+                      model=self.llm.model, refused=refused, timings=timings, usage=usage, short_answer=short,
+                      grounded=grounded)
 
     def _condense(self, question: str, history: list[Message], timings: dict, usage: dict) -> str:
         """A follow-up question rewritten to stand alone (no LLM call without history)."""
@@ -238,16 +282,42 @@ class Engine:
         usage["completion_tokens"] += generation.usage.completion_tokens
         return condensed
 
-    def _retrieve(self, query: str, timings: dict) -> list[Source]:
+    def _retrieve(self, query: str, timings: dict, k: int) -> list[Source]:
         start = time.perf_counter()
-        with self.tracer.span("retrieval", as_type="retriever", input={"query": query, "k": self.context_k}) as span:
+        with self.tracer.span("retrieval", as_type="retriever", input={"query": query, "k": k}) as span:
             if isinstance(self.retriever, HybridRetriever):
-                hits = self.retriever.search(query, self.context_k, tracer=self.tracer)
+                hits = self.retriever.search(query, k, tracer=self.tracer)
             else:
-                hits = self.retriever.search(query, self.context_k)
+                hits = self.retriever.search(query, k)
             span.update(output=[{"id": p.id, "title": p.title, "score": round(float(s), 6)} for p, s in hits])
         timings["retrieval_ms"] = round(1000 * (time.perf_counter() - start), 1)
         return [Source(n=i, passage=p, score=float(s)) for i, (p, s) in enumerate(hits, start=1)]
+
+    def _read(self, question: str, sources: list[Source], timings: dict) -> ShortAnswer | None:
+        """The reader's best span over the retrieved passages (one batch)."""
+        if not sources:
+            return None
+        start = time.perf_counter()
+        contexts = [s.passage.indexed_text for s in sources]
+        with self.tracer.span("reader", input={"question": question, "passages": len(contexts)}) as span:
+            spans = self.reader.read(question, contexts)
+            best = spans[0] if spans else None
+            span.update(output=best.to_dict() if best else None)
+        timings["reader_ms"] = round(1000 * (time.perf_counter() - start), 1)
+        if best is None:
+            return None
+        source = sources[best.passage]
+        return ShortAnswer(text=best.text, source=source.n, passage_id=source.passage.id, start=best.start,
+                           end=best.end, context=contexts[best.passage], score=best.score)
+
+    def _shown(self, sources: list[Source], short: ShortAnswer | None) -> list[Source]:
+        """The passages the LLM reads: the first `context_k`, and the reader's passage if it is further down."""
+        shown = sources[: self.context_k]
+        if short is not None and short.source > self.context_k:
+            extra = sources[short.source - 1]
+            extra.n = short.source = len(shown) + 1
+            shown.append(extra)
+        return shown
 
     def _prompt(self, question: str, sources: list[Source]) -> tuple[list[Message], list[Source]]:
         """The messages, with as many passages as fit the model's context (the last one cut if needed)."""
@@ -331,6 +401,37 @@ class ChatSession:
 
     def reset(self) -> None:
         self.history, self.last = [], None
+
+
+def snap_to_span(answer: str, cited: Sequence[Source], max_words: int = 12) -> ShortAnswer | None:
+    """A short generated answer tied to the span of a cited passage it matches best (token F1 at least 0.5).
+
+    Generated text paraphrases; the span is what the passage says, checkable and highlightable.
+    Long answers are sentences, not short answers, and are left alone.
+    """
+    words = [w.lower() for w in _SPAN_WORD.findall(_CITATION.sub("", answer))]
+    if not words or len(words) > max_words or not cited:
+        return None
+    target = Counter(words)
+    best: tuple[float, int, int, Source] | None = None
+    for source in cited:
+        context = source.passage.indexed_text
+        spans = [(m.start(), m.end(), m.group().lower()) for m in _SPAN_WORD.finditer(context)]
+        for size in range(max(1, len(words) - 2), len(words) + 3):
+            for i in range(0, len(spans) - size + 1):
+                window = Counter(w for _, _, w in spans[i : i + size])
+                common = sum((window & target).values())
+                if not common:
+                    continue
+                f1 = 2 * common / (size + len(words))
+                if best is None or f1 > best[0]:
+                    best = (f1, spans[i][0], spans[i + size - 1][1], source)
+    if best is None or best[0] < 0.5:
+        return None
+    f1, start, end, source = best
+    context = source.passage.indexed_text
+    return ShortAnswer(text=context[start:end], source=source.n, passage_id=source.passage.id, start=start, end=end,
+                       context=context, score=f1, kind="snapped")
 
 
 def format_passage(n: int, passage: Passage) -> str:

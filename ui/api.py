@@ -90,13 +90,21 @@ def _completion(answer: Answer, model: str, completion_id: str, created: int) ->
             "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.answer},
                          "finish_reason": "stop", "logprobs": None}],
             "usage": usage, "sources": [_source(s) for s in answer.cited],
-            "retrieved": [_source(s) for s in answer.sources], "refused": answer.refused}
+            "retrieved": [_source(s) for s in answer.sources], "refused": answer.refused,
+            **_short_answers(answer)}
+
+
+def _short_answers(answer: Any) -> dict:
+    """The reader's short answer and the snapped span, each with its highlighted passage, when there are any."""
+    return {"short_answer": answer.short_answer.to_dict() if answer.short_answer else None,
+            "grounded_answer": answer.grounded.to_dict() if answer.grounded else None}
 
 
 def _failure(failed: GenerationFailed) -> dict:
     """OpenAI's error shape for a model that failed after retrieval, with the passages it would have read."""
     return {"error": {"message": str(failed), "type": "server_error", "param": None, "code": "llm_unavailable"},
-            "retrieved": [_source(s) for s in failed.sources]}
+            "retrieved": [_source(s) for s in failed.sources],
+            "short_answer": failed.short_answer.to_dict() if failed.short_answer else None}
 
 
 def _chunk(completion_id: str, created: int, model: str, delta: dict, finish: str | None = None, **extra: Any) -> str:
@@ -198,7 +206,8 @@ def create_api(settings: Settings, *, engines: Engines | None = None) -> FastAPI
                 return
             final = _completion(answer, body.model, completion_id, created)
             yield _chunk(completion_id, created, body.model, {}, "stop", sources=final["sources"],
-                         refused=answer.refused)
+                         refused=answer.refused, short_answer=final["short_answer"],
+                         grounded_answer=final["grounded_answer"])
             if include_usage:
                 usage = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
                          "model": body.model, "choices": [], "usage": final["usage"]}

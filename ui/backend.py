@@ -33,10 +33,22 @@ def message_text(content: Any) -> str:
     return ""
 
 
-def sources_markdown(sources: Sequence[Any]) -> str:
-    """The cited passages as a Markdown list: number, title, source, score and the start of the text."""
+def short_answer_markdown(answer: Any) -> str:
+    """The reader's short answer (or the generated answer snapped to a span) with its passage, the span in bold."""
+    lines = []
+    for label, short in (("Short answer", getattr(answer, "short_answer", None)),
+                         ("In the passage", getattr(answer, "grounded", None))):
+        if short is not None:
+            lines.append(f"**{label}: {short.text}** [{short.source}]\n\n> {short.to_dict()['highlight']}")
+    return "\n\n".join(lines) + ("\n\n---\n\n" if lines else "")
+
+
+def sources_markdown(sources: Sequence[Any], answer: Any = None) -> str:
+    """The cited passages as a Markdown list: number, title, source, score and the start of the text,
+    after the short answer when there is one."""
+    head = short_answer_markdown(answer) if answer is not None else ""
     if not sources:
-        return "*No passages cited.*"
+        return head + "*No passages cited.*"
     lines = []
     for s in sources:
         p = s.passage
@@ -44,7 +56,7 @@ def sources_markdown(sources: Sequence[Any]) -> str:
         snippet = " ".join(p.text.split())[:280]
         name = p.title or Path(p.source).name or p.id
         lines.append(f"**[{s.n}] {name}**{where} · score {s.score:.3f}\n\n> {snippet}")
-    return "\n\n".join(lines)
+    return head + "\n\n".join(lines)
 
 
 class Backend:
@@ -85,10 +97,10 @@ class Backend:
             answer = stream.finish()
         except RagError as exc:
             chat[-1] = {"role": "assistant", "content": f"⚠️ {exc}"}
-            yield chat, sources_markdown(exc.sources) if isinstance(exc, GenerationFailed) else ""
+            yield chat, sources_markdown(exc.sources, exc) if isinstance(exc, GenerationFailed) else ""
             return
         chat[-1] = {"role": "assistant", "content": answer.answer}
-        yield chat, sources_markdown(answer.cited or answer.sources)
+        yield chat, sources_markdown(answer.cited or answer.sources, answer)
 
     def ingest_files(self, paths: Sequence[str], collection: str,
                      progress: Callable[[float, str], None] | None = None) -> str:

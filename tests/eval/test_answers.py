@@ -139,3 +139,33 @@ def test_cli_answers_only_questions_the_collection_can_answer_when_asked(store, 
     assert json.loads(out)["n_questions"] == 2
     code, out, _ = run(capsys, *argv, "--max-answer-passages", "5")
     assert code == 0 and json.loads(out)["n_questions"] == 1  # Lima is in no passage
+
+
+class ReaderEngine(FakeEngine):
+    """FakeEngine with a reader: short answers by hand, and q1's generated answer snapped to its span."""
+
+    SHORT = {"q1": "Eiffel", "q2": "Nile", "q3": "Cats"}
+
+    def ask(self, question: str) -> Answer:
+        from rag.engine import ShortAnswer
+
+        answer = super().ask(question)
+        qid = next(q.id for q in DATASET.questions if q.question == question)
+        text = PASSAGES[qid]
+        at = text.find(self.SHORT[qid])
+        answer.short_answer = ShortAnswer(self.SHORT[qid], 1, qid, at, at + len(self.SHORT[qid]), text, 3.0)
+        if qid == "q1":
+            answer.grounded = ShortAnswer("Gustave Eiffel", 1, qid, 0, 14, text, 1.0, kind="snapped")
+        return answer
+
+
+def test_reader_llm_and_combined_answers_are_scored_side_by_side():
+    scores = evaluate_answers(DATASET, ReaderEngine()).results["fake/model"]
+    assert scores["em"] == pytest.approx(33.3)  # the LLM alone, as without a reader
+    # reader: "Eiffel" vs "Gustave Eiffel" F1 2/3; "Nile" vs "Amazon" 0; "Cats" vs "cat" 0 (no stemming): EM 0
+    assert scores["reader_em"] == 0.0 and scores["reader_f1"] == pytest.approx(22.2)
+    assert scores["reader_citation_accuracy"] == pytest.approx(33.3)  # only q1's passage holds a gold answer ("cat" is not "Cats")
+    # combined: q1 the snapped "Gustave Eiffel" (exact), q2 and q3 the reader's
+    assert scores["combined_em"] == pytest.approx(33.3) and scores["combined_f1"] == pytest.approx(33.3)
+    plain = evaluate_answers(DATASET, FakeEngine()).results["fake/model"]
+    assert not any(name.startswith(("reader_", "combined_")) for name in plain)

@@ -152,3 +152,61 @@ def test_as_a_llamaindex_chat_engine(ingested):
     assert asyncio.run(chat_engine.achat("Why?", chat_history=[ChatMessage(role="user", content="Mars?")])).response
     chat_engine.reset()
     assert chat_engine.chat_history == []
+
+
+class PointingReader:
+    """A reader that answers with the first occurrence of `word` in whichever passage holds it."""
+
+    def __init__(self, word):
+        self.word = word
+        self.read_contexts = []
+
+    def read(self, question, contexts):
+        from retrievers.reader import Span
+
+        self.read_contexts = list(contexts)
+        for i, context in enumerate(contexts):
+            at = context.find(self.word)
+            if at >= 0:
+                return [Span(self.word, i, at, at + len(self.word), 7.5, 1.0)]
+        return []
+
+
+def test_the_reader_gives_a_short_answer_and_its_passage_joins_the_llms(ingested):
+    llm = ScriptedLLM(["It was Gustave Eiffel [1]."])
+    reader = PointingReader("Gustave Eiffel")
+    engine = engine_for(ingested, llm, context_k=1, reader=reader, reader_k=5)
+    answer = engine.ask("Which river carries the most water?")  # the Eiffel passage is not the top hit
+    assert len(reader.read_contexts) == 5
+    short = answer.short_answer
+    assert short.text == "Gustave Eiffel" and short.kind == "reader" and short.source == 2
+    assert [s.n for s in answer.sources] == [1, 2] and "Eiffel" in answer.sources[1].passage.text
+    assert '<passage n="2"' in llm.calls[0][1]["content"]  # the LLM read the reader's passage too
+    data = answer.to_dict()["short_answer"]
+    assert data["text"] == "Gustave Eiffel" and "**Gustave Eiffel**" in data["highlight"]
+    assert data["start"] < data["end"] and data["id"] == answer.sources[1].passage.id
+
+
+def test_without_a_reader_there_is_no_short_answer(ingested):
+    answer = engine_for(ingested, ScriptedLLM(["The Amazon [1]."])).ask("Which river carries the most water?")
+    assert answer.short_answer is None and answer.to_dict()["short_answer"] is None
+
+
+def test_a_short_generated_answer_is_snapped_to_the_span_of_its_cited_passage(ingested):
+    answer = engine_for(ingested, ScriptedLLM(["the amazon river [1]"])).ask("Which river carries the most water?")
+    grounded = answer.grounded
+    assert grounded is not None and grounded.kind == "snapped"
+    assert grounded.text in answer.cited[0].passage.indexed_text and "Amazon" in grounded.text
+    long = engine_for(ingested, ScriptedLLM(["The Amazon in South America carries more water than any other river "
+                                             "on Earth, by a wide margin [1]."])).ask("Which river?")
+    assert long.grounded is None  # a sentence, not a short answer
+
+
+def test_snapping_needs_real_overlap():
+    from rag.engine import Source, snap_to_span
+
+    source = Source(n=1, passage=Passage("p", "The Nile flows north into the Mediterranean Sea.", title="Nile"), score=1.0)
+    snapped = snap_to_span("Mediterranean sea [1]", [source])
+    assert snapped.text == "Mediterranean Sea" and snapped.score == 1.0
+    assert snap_to_span("Pacific Ocean", [source]) is None
+    assert snap_to_span("", [source]) is None and snap_to_span("Nile", []) is None

@@ -156,3 +156,23 @@ def test_serve_refuses_to_listen_beyond_loopback_without_a_token(tmp_path, capsy
 
     code, _, err = run(capsys, "serve", "--host", "0.0.0.0", "--store", str(tmp_path / "s"))
     assert code == 1 and "RAG_API_TOKEN" in err
+
+
+def test_a_reader_short_answer_and_its_highlight_come_with_the_completion(ingested):
+    from tests.rag.test_engine import PointingReader
+
+    def factory(s, name):
+        return Engine(open_retriever(s, open_collection(s, name)), ScriptedLLM([ANSWER]),
+                      reader=PointingReader("fourth planet"), reader_k=5)
+
+    client = TestClient(create_api(ingested, engines=Engines(ingested, factory)))
+    body = client.post("/v1/chat/completions", json=ask()).json()
+    short = body["short_answer"]
+    assert short["text"] == "fourth planet" and short["kind"] == "reader" and "**fourth planet**" in short["highlight"]
+    assert short["id"] in {s["id"] for s in body["retrieved"]}
+    with client.stream("POST", "/v1/chat/completions", json=ask(stream=True)) as r:
+        events = [json.loads(line.removeprefix("data: ")) for line in r.iter_lines() if line and "[DONE]" not in line]
+    final = [c for c in events if c["choices"] and c["choices"][0]["finish_reason"] == "stop"][0]
+    assert final["short_answer"] == short
+    plain = TestClient(create_api(ingested, engines=scripted_engines(ingested)))
+    assert plain.post("/v1/chat/completions", json=ask()).json()["short_answer"] is None

@@ -89,3 +89,15 @@ def test_with_a_token_the_ui_asks_for_a_login(ingested):
     assert client.post("/login", data={"username": "me", "password": "wrong"}).status_code == 400
     assert client.post("/login", data={"username": "me", "password": "s3cret"}).status_code == 200
     assert client.get("/config").status_code == 200
+
+
+def test_the_sources_panel_leads_with_the_short_answer_in_bold_in_its_passage(ingested):
+    from tests.rag.test_engine import PointingReader
+
+    def with_reader(settings, name):
+        return Engine(open_retriever(settings, open_collection(settings, name), settings.mode), ScriptedLLM([ANSWER]),
+                      reader=PointingReader("iron oxide"), reader_k=5)
+
+    chat, sources = list(Backend(ingested, with_reader).respond("Why is Mars red?", [], "default"))[-1]
+    assert sources.startswith("**Short answer: iron oxide** [1]") and "**iron oxide**" in sources
+    assert "[1] Mars" in sources
