@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from retrievers.answers import read_qa
 from retrievers.errors import RagError
-from retrievers.reader_data import ReaderExample, gold_span_example, label_all
+from retrievers.reader_data import ReaderExample, answer_spans, gold_span_example, label_all
 
 from .config import Settings
 from .retrieval import open_collection, open_retriever
@@ -66,37 +66,45 @@ def read_squad(path: str | Path) -> list[tuple[str, str, str, list[tuple[str, in
     return out
 
 
-def _retrieved(settings: Settings, collection: str | None, questions: Sequence[str], depth: int,
-               progress: bool) -> list[list[str]]:
-    """The texts (title and passage, as the encoders read them) of each question's top `depth` passages."""
-    coll = open_collection(settings, collection)
-    try:
-        retriever = open_retriever(settings, coll, "hybrid")
-        if hasattr(retriever, "prime"):
-            retriever.prime(list(questions))
+class _Retrieval:
+    """The collection's hybrid retriever, opened at its first use and shared by the training and
+    validation files, so the encoder is loaded once per run."""
+
+    def __init__(self, settings: Settings, collection: str | None) -> None:
+        self.settings, self.collection = settings, collection
+        self._coll: Any = None
+        self._retriever: Any = None
+
+    def __call__(self, questions: Sequence[str], depth: int, progress: bool) -> list[list[str]]:
+        """The texts (title and passage, as the encoders read them) of each question's top `depth` passages."""
+        if self._retriever is None:
+            self._coll = open_collection(self.settings, self.collection)
+            self._retriever = open_retriever(self.settings, self._coll, "hybrid")
+        if hasattr(self._retriever, "prime"):
+            self._retriever.prime(list(questions))
         out = []
         for i, question in enumerate(questions, start=1):
-            out.append([p.indexed_text for p, _ in retriever.search(question, depth)])
+            out.append([p.indexed_text for p, _ in self._retriever.search(question, depth)])
             if progress and i % 500 == 0:
                 _say(f"retrieved passages for {i} of {len(questions)} questions", progress)
         return out
-    finally:
-        coll.close()
+
+    def close(self) -> None:
+        if self._coll is not None:
+            self._coll.close()
 
 
-def nq_items(settings: Settings, path: str | Path, collection: str | None, depth: int, limit: int | None,
-             progress: bool) -> tuple[list[Item], str]:
+def nq_items(retrieve: _Retrieval, path: str | Path, depth: int, limit: int | None, progress: bool) -> list[Item]:
     qa = read_qa(path)
     questions = qa.questions[:limit] if limit else qa.questions
     if not questions:
         raise RagError(f"{path}: no usable questions ({qa.problems() or 'empty file'})")
-    contexts = _retrieved(settings, collection, [q.question for q in questions], depth, progress)
-    note = f"{len(questions)} questions" + (f" ({qa.problems()})" if qa.problems() else "")
-    return [(q.question, list(q.answers), c) for q, c in zip(questions, contexts)], note
+    contexts = retrieve([q.question for q in questions], depth, progress)
+    return [(q.question, list(q.answers), c) for q, c in zip(questions, contexts)]
 
 
-def squad_examples(settings: Settings, path: str | Path, collection: str | None, negatives: int, limit: int | None,
-                   seed: int, progress: bool) -> tuple[list[ReaderExample], list[Item]]:
+def squad_examples(retrieve: _Retrieval, path: str | Path, negatives: int, limit: int | None, seed: int,
+                   progress: bool) -> tuple[list[ReaderExample], list[Item]]:
     rows = read_squad(path)[:limit] if limit else read_squad(path)
     if not rows:
         raise RagError(f"{path}: no answerable questions")
@@ -105,12 +113,12 @@ def squad_examples(settings: Settings, path: str | Path, collection: str | None,
     for title, context, _, _ in rows:
         if context not in by_title.setdefault(title, []):
             by_title[title].append(context)
-    retrieved = _retrieved(settings, collection, [r[2] for r in rows], negatives + 5, progress) if collection else None
+    retrieved = retrieve([r[2] for r in rows], negatives + 5, progress) if retrieve.collection else None
     examples, items = [], []
     for i, (title, context, question, answers) in enumerate(rows):
         texts = [a for a, _ in answers]
         if retrieved is not None:
-            pool = [c for c in retrieved[i] if context not in c and not _holds(c, texts)]
+            pool = [c for c in retrieved[i] if context not in c and not answer_spans(c, texts)]
         else:
             pool = [c for c in by_title[title] if c != context]
             rng.shuffle(pool)
@@ -119,12 +127,6 @@ def squad_examples(settings: Settings, path: str | Path, collection: str | None,
             examples.append(example)
             items.append((question, texts, [context, *pool[:negatives]]))
     return examples, items
-
-
-def _holds(context: str, answers: Sequence[str]) -> bool:
-    from retrievers.reader_data import answer_spans
-
-    return bool(answer_spans(context, answers))
 
 
 def run_reader_training(settings: Settings, args: Any, *, progress: bool = True) -> ReaderRun:
@@ -145,32 +147,11 @@ def run_reader_training(settings: Settings, args: Any, *, progress: bool = True)
         what = "a trained reader" if read_reader_record(out_dir) else "files"
         raise RagError(f"{out_dir} already holds {what}: use --overwrite, or another --out")
     negatives = config.passages - 1
-    if is_squad(qa_path):
-        examples, items = squad_examples(settings, qa_path, settings.collection, negatives, args.limit, args.seed, progress)
-        report_line = f"{len(examples)} questions with gold spans from {qa_path.name}"
-    else:
-        items, note = nq_items(settings, qa_path, settings.collection, args.depth, args.limit, progress)
-        examples, report = label_all(items, max_positives=args.max_positives, max_negatives=negatives)
-        report_line = report.summary()
-    _say(report_line, progress)
-    if args.validation:
-        if is_squad(args.validation):
-            _, held_items = squad_examples(settings, args.validation, settings.collection, negatives, None, args.seed,
-                                           progress)
-        else:
-            held_items, _ = nq_items(settings, args.validation, settings.collection, args.read, None, progress)
-        held_items = held_items[:MAX_VALIDATION_QUESTIONS]
-        held = {q for q, _, _ in held_items}
-        train_examples = [e for e in examples if e.question not in held]
-    else:
-        rng = random.Random(args.seed)
-        order = list(range(len(examples)))
-        rng.shuffle(order)
-        cut = min(MAX_VALIDATION_QUESTIONS, int(len(examples) * args.validation_fraction))
-        held_idx = set(order[:cut])
-        train_examples = [e for i, e in enumerate(examples) if i not in held_idx]
-        by_question = {q: (q, a, c[: args.read]) for q, a, c in items}
-        held_items = [by_question[examples[i].question] for i in sorted(held_idx) if examples[i].question in by_question]
+    retrieve = _Retrieval(settings, settings.collection)
+    try:
+        train_examples, held_items, report_line = _labelled(retrieve, qa_path, args, negatives, progress)
+    finally:
+        retrieve.close()
     if len(train_examples) < 2:
         raise RagError(f"only {len(train_examples)} questions to train on ({report_line}); check that the questions "
                        "are about this collection, or raise --depth")
@@ -185,6 +166,37 @@ def run_reader_training(settings: Settings, args: Any, *, progress: bool = True)
     except KeyboardInterrupt:
         raise RagError(f"training interrupted; nothing was saved to {out_dir}") from None
     return ReaderRun(result.record, _summary(result, settings.collection), out_dir)
+
+
+def _labelled(retrieve: _Retrieval, qa_path: Path, args: Any, negatives: int, progress: bool
+              ) -> tuple[list[ReaderExample], list[Item], str]:
+    """Training examples, held-out items and a line saying what the labelling found."""
+    if is_squad(qa_path):
+        examples, items = squad_examples(retrieve, qa_path, negatives, args.limit, args.seed, progress)
+        report_line = f"{len(examples)} questions with gold spans from {qa_path.name}"
+    else:
+        items = nq_items(retrieve, qa_path, args.depth, args.limit, progress)
+        examples, report = label_all(items, max_positives=args.max_positives, max_negatives=negatives)
+        report_line = report.summary()
+    _say(report_line, progress)
+    if args.validation:
+        if is_squad(args.validation):
+            _, held_items = squad_examples(retrieve, args.validation, negatives, None, args.seed, progress)
+        else:
+            held_items = nq_items(retrieve, args.validation, args.read, None, progress)
+        held_items = held_items[:MAX_VALIDATION_QUESTIONS]
+        held = {q for q, _, _ in held_items}
+        train_examples = [e for e in examples if e.question not in held]
+    else:
+        rng = random.Random(args.seed)
+        order = list(range(len(examples)))
+        rng.shuffle(order)
+        cut = min(MAX_VALIDATION_QUESTIONS, int(len(examples) * args.validation_fraction))
+        held_idx = set(order[:cut])
+        train_examples = [e for i, e in enumerate(examples) if i not in held_idx]
+        by_question = {q: (q, a, c[: args.read]) for q, a, c in items}
+        held_items = [by_question[examples[i].question] for i in sorted(held_idx) if examples[i].question in by_question]
+    return train_examples, held_items, report_line
 
 
 def _say(line: str, progress: bool) -> None:

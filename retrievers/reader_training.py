@@ -109,7 +109,8 @@ def evaluate_reader(reader: Reader, items: Sequence[tuple[str, Sequence[str], Se
     reader.eval()
     for question, answers, contexts in items:
         spans = reader.read(question, contexts)
-        can = any(answer_spans(c, answers) for c in contexts)
+        holds = [bool(answer_spans(c, answers)) for c in contexts]  # matched once per passage
+        can = any(holds)
         answerable += can
         if not spans:
             continue
@@ -117,7 +118,7 @@ def evaluate_reader(reader: Reader, items: Sequence[tuple[str, Sequence[str], Se
         right = float(any(normalize(text) == normalize(a) for a in answers))
         overlap = max(_f1(text, a) for a in answers)
         em, f1 = em + right, f1 + overlap
-        hit += float(bool(answer_spans(contexts[spans[0].passage], answers)))
+        hit += float(holds[spans[0].passage])
         if can:
             answerable_em, answerable_f1 = answerable_em + right, answerable_f1 + overlap
     n = len(items)

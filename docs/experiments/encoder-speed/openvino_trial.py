@@ -14,7 +14,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,20 +21,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from eval.bench import builtin_records  # noqa: E402
+from measure import rate, texts  # noqa: E402  (this folder's measure.py: the same passages and timing)
 from retrievers.encoders import DEFAULT_MODEL, load_encoder, resolve_model_path  # noqa: E402
-
-
-def texts(n: int = 1000) -> list[str]:
-    return [f"{r['title']}. {r['text']}" if not r["text"].startswith(r["title"]) else r["text"]
-            for r in builtin_records()[:n]]
-
-
-def rate(encode, sample: list[str]) -> float:
-    encode(sample[:64])
-    started = time.perf_counter()
-    encode(sample)
-    return round(len(sample) / (time.perf_counter() - started), 1)
 
 
 def raw_onnx(folder: Path) -> Path:
