@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 SHIPPED = Path(__file__).with_name("files")
-ANSWER_PROMPTS = ("system", "qa", "condense", "refusal")
+ANSWER_PROMPTS = ("system", "qa", "condense", "refusal", "hint")
 PROMPT_NAMES = (*ANSWER_PROMPTS, "questions", "judge")
 _FILE = re.compile(r"^(?P<name>[a-z_]+)(?:\.v(?P<version>\d+))?\.txt$")
 _FIELDS = {"system": {"refusal"}, "qa": {"context", "question"}, "condense": {"history", "question"}, "refusal": set(),
+           "hint": {"answer", "source"},  # the reader's span, added after the question when reader_hint is on
            # LlamaIndex's question-generation placeholders, so its templates work here and ours there
            "questions": {"context_str", "num_questions_per_chunk"},
            "judge": {"context", "question", "answer"}}
@@ -78,12 +79,13 @@ def _check(name: str, text: str, path: Path) -> None:
 
 @dataclass(frozen=True)
 class PromptSet:
-    """The four prompts an answer needs (`questions`, for training data, is loaded on its own)."""
+    """The prompts an answer needs (`questions` and `judge`, for training data and evaluation, load on their own)."""
 
     system: Prompt
     qa: Prompt
     condense: Prompt
     refusal: Prompt
+    hint: Prompt
 
     @classmethod
     def load(cls, directory: str | Path | None = None) -> "PromptSet":

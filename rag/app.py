@@ -32,7 +32,7 @@ def build_engine(settings: Settings, collection: str | None = None) -> Engine:
     tracer = make_tracer(settings.langfuse_public_key, settings.langfuse_secret_key, settings.langfuse_host)
     reader = load_reader(settings.reader) if settings.reader else None
     return Engine(retriever, llm, prompts, tracer=tracer, context_k=settings.context_k, reader=reader,
-                  reader_k=settings.reader_k)
+                  reader_k=settings.reader_k, reader_hint=settings.reader_hint)
 
 
 @lru_cache(maxsize=4)

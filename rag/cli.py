@@ -53,6 +53,8 @@ def _answer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompts-dir", dest="prompts_dir", help="directory of prompt overrides (env RAG_PROMPTS_DIR)")
     parser.add_argument("--reader", metavar="DIR", help="a reader trained by `rag train-reader`: each answer also "
                         "gets its short answer, an exact span of a retrieved passage (env RAG_READER)")
+    parser.add_argument("--reader-hint", dest="reader_hint", action="store_true", default=None,
+                        help="with --reader: also give the LLM the reader's span as a hint (env RAG_READER_HINT)")
 
 
 def _dataset_options(parser: argparse.ArgumentParser) -> None:
@@ -179,12 +181,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--base", help="encoder to start from (default: the configured encoder, all-MiniLM-L6-v2)")
     p.add_argument("--out", help="reader directory to write (default STORE/models/reader-COLLECTION)")
-    p.add_argument("--epochs", type=int, default=2, metavar="N", help="passes over the data (default 2)")
-    p.add_argument("--passages", type=int, default=4, metavar="M",
+    # defaults None: ReaderTrainConfig's apply (the help repeats them; a test keeps the two in step)
+    p.add_argument("--epochs", type=int, metavar="N", help="passes over the data (default 3)")
+    p.add_argument("--passages", type=int, metavar="M",
                    help="passages read per question in training: a positive and M-1 negatives (default 4; DPR: 24)")
-    p.add_argument("--questions-per-step", dest="questions_per_step", type=int, default=4, metavar="N")
-    p.add_argument("--learning-rate", type=float, default=5e-5, metavar="LR", help="encoder learning rate (default 5e-5)")
-    p.add_argument("--max-length", type=int, default=256, help="question + passage tokens read (default 256)")
+    p.add_argument("--questions-per-step", dest="questions_per_step", type=int, metavar="N",
+                   help="questions per optimiser step (default 4)")
+    p.add_argument("--learning-rate", dest="learning_rate", type=float, metavar="LR",
+                   help="encoder learning rate (default 1e-4)")
+    p.add_argument("--max-length", dest="max_length", type=int,
+                   help="question + passage tokens read (default 256)")
     p.add_argument("--depth", type=int, default=20, help="retrieved passages searched for positives (default 20)")
     p.add_argument("--max-positives", dest="max_positives", type=int, default=2,
                    help="positive passages kept per question (default 2; one is read per step)")
@@ -329,7 +335,8 @@ def _settings(args: argparse.Namespace) -> Any:
 
     keys = ("store", "chroma_url", "collection", "encoder", "passage_words", "split_records", "mode", "top_k",
             "fusion", "dense_weight", "candidates", "model", "api_base", "context_k", "max_tokens", "prompts_dir",
-            "host", "port", "api_token", "backend", "device", "batch_size", "workers", "reader")
+            "host", "port", "api_token", "backend", "device", "batch_size", "workers", "reader",
+            "reader_hint")
     overrides = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     import tomllib
 

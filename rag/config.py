@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     reader: Optional[str] = Field(None, description="reader directory (rag train-reader): short answers as exact "
                                   "spans of retrieved passages; unset = no reader")
     reader_k: int = Field(10, ge=1, description="retrieved passages the reader reads")
+    reader_hint: bool = Field(False, description="tell the LLM the reader's span as a hint (prompt `hint`)")
     # serving (rag serve): the UI and the OpenAI-compatible API
     host: str = Field("127.0.0.1", description="address to listen on; anything but loopback needs api_token")
     port: int = Field(7860, ge=1, le=65535)

@@ -180,10 +180,13 @@ class Engine:
         context_k: how many retrieved passages the model reads (fewer if the context is full).
         reader: an extractive reader (`retrievers.Reader`): its short answer, an exact span of one of the
             `reader_k` best passages, comes with every answer; its passage joins the LLM's if not there.
+        reader_hint: also tell the LLM the reader's span (the `hint` prompt), so that a small model can
+            copy an exact answer; off by default, since a wrong span can mislead it.
     """
 
     def __init__(self, retriever: Any, llm: LLM, prompts: PromptSet | None = None, *,
-                 tracer: Tracer = NULL_TRACER, context_k: int = 3, reader: Any = None, reader_k: int = 10) -> None:
+                 tracer: Tracer = NULL_TRACER, context_k: int = 3, reader: Any = None, reader_k: int = 10,
+                 reader_hint: bool = False) -> None:
         self.retriever = retriever
         self.llm = llm
         self.prompts = prompts or PromptSet.load()
@@ -191,6 +194,7 @@ class Engine:
         self.context_k = context_k
         self.reader = reader
         self.reader_k = reader_k
+        self.reader_hint = reader_hint
 
     @property
     def refusal(self) -> str:
@@ -233,7 +237,7 @@ class Engine:
                 text, refused = self.refusal, True
                 yield text
             else:
-                messages, sources = self._prompt(standalone, sources)
+                messages, sources = self._prompt(standalone, sources, short if self.reader_hint else None)
                 generation = Generation()
                 with self.tracer.span("generation", as_type="generation", input=messages, model=self.llm.model,
                                       model_parameters={"max_tokens": self.llm.max_tokens,
@@ -319,12 +323,15 @@ class Engine:
             shown.append(extra)
         return shown
 
-    def _prompt(self, question: str, sources: list[Source]) -> tuple[list[Message], list[Source]]:
-        """The messages, with as many passages as fit the model's context (the last one cut if needed)."""
+    def _prompt(self, question: str, sources: list[Source], hint: ShortAnswer | None = None
+                ) -> tuple[list[Message], list[Source]]:
+        """The messages, with as many passages as fit the model's context (the last one cut if needed);
+        with a `hint`, the reader's span goes under the question if its passage made it into the prompt."""
         with self.tracer.span("prompt", input={"question": question, "passages": len(sources)}) as span:
             system = self.prompts.system.format(refusal=self.refusal)
+            hint_text = self.prompts.hint.format(answer=hint.text, source=hint.source) if hint is not None else ""
             budget = self.llm.context_window - self.llm.max_tokens - 64
-            budget -= self.llm.count_tokens(system + self.prompts.qa.format(context="", question=""))
+            budget -= self.llm.count_tokens(system + self.prompts.qa.format(context="", question="") + hint_text)
             question = _fit(question, max(16, budget // 4), self.llm.count_tokens)
             budget -= self.llm.count_tokens(question)
             blocks: list[str] = []
@@ -340,6 +347,8 @@ class Engine:
                 blocks.append(block)
                 used.append(source)
                 budget -= cost
+            if hint is not None and any(s.n == hint.source for s in used):
+                question = f"{question}\n{hint_text}"
             user = self.prompts.qa.format(context="\n".join(blocks), question=question)
             messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
             span.update(output=messages, metadata={"prompts": self.prompts.versions(), "passages_used": len(used)})

@@ -24,6 +24,7 @@ from .config import Settings
 from .retrieval import open_collection, open_retriever
 
 MAX_VALIDATION_QUESTIONS = 300
+TRAINING_FLAGS = ("epochs", "passages", "questions_per_step", "learning_rate", "max_length")  # None: the config's default
 Item = tuple[str, list[str], list[str]]  # (question, answers, contexts read)
 
 
@@ -137,9 +138,9 @@ def run_reader_training(settings: Settings, args: Any, *, progress: bool = True)
     qa_path = Path(args.qa)
     if not qa_path.is_file():
         raise RagError(f"{qa_path}: no such file")
-    config = ReaderTrainConfig(base=args.base or settings.encoder, epochs=args.epochs, passages=args.passages,
-                               questions_per_step=args.questions_per_step, learning_rate=args.learning_rate,
-                               max_length=args.max_length, seed=args.seed, device=settings.device)
+    given = {k: getattr(args, k, None) for k in TRAINING_FLAGS}
+    config = ReaderTrainConfig(base=args.base or settings.encoder, seed=args.seed, device=settings.device,
+                               **{k: v for k, v in given.items() if v is not None})
     config.validate()
     name = settings.collection or qa_path.stem
     out_dir = Path(args.out).expanduser() if args.out else default_reader_dir(settings, name)

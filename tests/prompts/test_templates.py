@@ -11,6 +11,7 @@ def test_shipped_prompts_load_with_their_versions():
     assert "untrusted" in prompts.system.text and "{refusal}" in prompts.system.text
     assert "Question: Zq" in prompts.qa.format(context="C", question="Zq")
     assert prompts.qa.as_llama_index().format(context="C", question="Q") == prompts.qa.format(context="C", question="Q")
+    assert '"Paris" in passage [2]' in prompts.hint.format(answer="Paris", source=2)
 
 
 def test_a_user_directory_overrides_by_name_and_versions_can_be_pinned(tmp_path):
@@ -26,6 +27,9 @@ def test_bad_templates_name_the_file(tmp_path):
     (tmp_path / "qa.txt").write_text("{context} only")
     with pytest.raises(PromptError, match=r"qa.txt: the qa prompt takes \{context\}, \{question\}"):
         load_prompt("qa", directory=tmp_path)
+    (tmp_path / "hint.txt").write_text("The answer may be {answer}.")
+    with pytest.raises(PromptError, match=r"hint.txt: the hint prompt takes \{answer\}, \{source\}"):
+        load_prompt("hint", directory=tmp_path)
     (tmp_path / "condense.txt").write_text("{history} {question")
     with pytest.raises(PromptError, match="condense.txt: bad template"):
         load_prompt("condense", directory=tmp_path)

@@ -187,6 +187,32 @@ def test_the_reader_gives_a_short_answer_and_its_passage_joins_the_llms(ingested
     assert data["start"] < data["end"] and data["id"] == answer.sources[1].passage.id
 
 
+def test_the_reader_hint_names_the_span_and_its_passage_only_when_asked(ingested):
+    def prompt_with(word="Gustave Eiffel", **kw):
+        llm = ScriptedLLM(["It was Gustave Eiffel [2]."])
+        engine_for(ingested, llm, context_k=1, reader=PointingReader(word), reader_k=5, **kw).ask(
+            "Which river carries the most water?")
+        return llm.calls[0][1]["content"]
+
+    hinted = prompt_with(reader_hint=True)
+    question_at = hinted.index("Which river carries the most water?")
+    hint_at = hinted.index('"Gustave Eiffel" in passage [2]')  # numbered as the LLM sees it
+    assert hinted.index('<passage n="2"') < question_at < hint_at
+    assert "Gustave Eiffel\" in passage" not in prompt_with()  # off by default
+    assert "Hint:" not in prompt_with("no such words", reader_hint=True)
+
+
+def test_no_hint_when_the_readers_passage_did_not_fit_the_prompt(ingested):
+    llm = ScriptedLLM(["It was Gustave Eiffel [1]."])
+    engine = engine_for(ingested, llm, context_k=1, reader=PointingReader("Gustave Eiffel"), reader_k=5,
+                        reader_hint=True)
+    short = engine._read("Which river?", engine._retrieve("Which river carries the most water?", {}, 5), {})
+    sources = engine._retrieve("Which river carries the most water?", {}, 1)
+    assert short is not None and short.source > 1
+    messages, used = engine._prompt("Which river?", sources, short)  # only passage 1 is offered
+    assert [s.n for s in used] == [1] and "Hint:" not in messages[1]["content"]
+
+
 def test_without_a_reader_there_is_no_short_answer(ingested):
     answer = engine_for(ingested, ScriptedLLM(["The Amazon [1]."])).ask("Which river carries the most water?")
     assert answer.short_answer is None and answer.to_dict()["short_answer"] is None

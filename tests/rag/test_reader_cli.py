@@ -1,10 +1,13 @@
 """`rag train-reader` end to end on the tiny collection (NQ-open style and SQuAD files), and its errors."""
 
 import json
+import re
 
 import pytest
 
+from rag.cli import main
 from retrievers.reader import read_reader_record
+from retrievers.reader_training import ReaderTrainConfig
 
 from .conftest import run
 
@@ -35,11 +38,28 @@ def train_tiny_reader(store, tmp_path, capsys):
     record = json.loads(stdout)
     assert record["data"]["examples"] >= 3 and "5 (83.3%) with an answer" in record["data"]["provenance"]["labelled"]
     assert len(record["validation"]) == 2 and record["validation"][0]["questions"] == 1
+    defaults = ReaderTrainConfig()
+    assert record["config"]["epochs"] == 1 and record["config"]["passages"] == 2  # the flags given
+    assert record["config"]["learning_rate"] == defaults.learning_rate  # and the config's defaults for the rest
+    assert record["config"]["questions_per_step"] == defaults.questions_per_step
     assert read_reader_record(out)["training"]["steps"] == record["steps"]
 
     code, _, err = run(capsys, "train-reader", "--qa", str(qa), "--store", store, "--out", str(out), "--no-progress")
     assert code == 1 and "already holds a trained reader" in err and "--overwrite" in err
     return out
+
+
+def test_train_reader_help_states_the_configs_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["train-reader", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    defaults = ReaderTrainConfig()
+    for flag, value in (("--epochs", defaults.epochs), ("--passages", defaults.passages),
+                        ("--questions-per-step", defaults.questions_per_step),
+                        ("--learning-rate", defaults.learning_rate), ("--max-length", defaults.max_length)):
+        help_text = text.split(flag, 2)[-1].split(" --")[0]  # the flag's entry in the options list
+        stated = re.search(r"\(default ([0-9.e-]+)", help_text)
+        assert stated and float(stated[1]) == value, (flag, help_text)
 
 
 def test_train_reader_labels_over_the_collection_trains_and_saves(store, tmp_path, capsys):
