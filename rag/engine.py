@@ -302,7 +302,7 @@ class Engine:
         if not sources:
             return None
         start = time.perf_counter()
-        contexts = [s.passage.indexed_text for s in sources]
+        contexts = [s.passage.indexed_text for s in sources[: self.reader_k]]  # in the retriever's order
         with self.tracer.span("reader", input={"question": question, "passages": len(contexts)}) as span:
             spans = self.reader.read(question, contexts)
             best = spans[0] if spans else None

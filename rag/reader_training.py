@@ -218,6 +218,11 @@ def _summary(result: Any, collection: str | None) -> str:
         if best.get("answerable"):
             lines.append(f"  on the {best['answerable']} whose passages hold an answer: EM {best['em_answerable']:.1f}, "
                          f"F1 {best['f1_answerable']:.1f}")
+    choice = record.get("passage_choice")
+    if choice:
+        other = choice["retriever"]
+        lines.append(f"answer's passage chosen by: {choice['chosen']} (with the retriever's order instead of the "
+                     f"selection head: EM {other['em']:.1f}, F1 {other['f1']:.1f})")
     target = f" -c {collection}" if collection else ""
     lines.append(f"next: rag ask{target} --reader {result.out_dir} QUESTION")
     return "\n".join(lines)

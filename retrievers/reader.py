@@ -24,6 +24,9 @@ from .errors import ModelNotFound
 READER_FILE = "reader.json"
 HEADS_FILE = "reader_heads.pt"
 FORMAT = "rag-reader"
+# How the answer's passage is chosen: DPR's selection head, or the retriever's order (the inputs'),
+# which a reader trained on little data can do better with; training records the better on held-out data.
+PASSAGE_CHOICES = ("selection", "retriever")
 
 
 @dataclass
@@ -46,7 +49,9 @@ class Reader:
 
     `model` is a reader directory saved by `save` (encoder, heads, tokenizer), or any BERT-like
     model directory or shipped name, whose heads then start untrained (for training).
-    `max_length` bounds question + passage tokens; longer passages are cut.
+    `max_length` bounds question + passage tokens; longer passages are cut. `passage_choice`
+    (one of `PASSAGE_CHOICES`) says how `read` picks the answer's passage; a saved reader's record
+    sets it, and "selection" is DPR's.
     """
 
     def __init__(self, model: str | os.PathLike[str] = DEFAULT_MODEL, *, max_length: int = 256,
@@ -74,12 +79,15 @@ class Reader:
         self.span_head = torch.nn.Linear(hidden, 2)
         self.select_head = torch.nn.Linear(hidden, 1)
         self.trained = False
+        self.passage_choice = "selection"
         if record is not None:
             heads = torch.load(path / HEADS_FILE, map_location="cpu", weights_only=True)
             self.span_head.load_state_dict(heads["span"])
             self.select_head.load_state_dict(heads["select"])
             max_length = int(record.get("max_length", max_length))
             max_answer_tokens = int(record.get("max_answer_tokens", max_answer_tokens))
+            if record.get("passage_choice") in PASSAGE_CHOICES:
+                self.passage_choice = record["passage_choice"]
             self.trained = True
         self.record = record or {}
         self.max_length = max_length
@@ -137,8 +145,9 @@ class Reader:
     def read(self, question: str, contexts: Sequence[str], *, top_spans: int = 1) -> list[Span]:
         """The best spans for `question` over `contexts` (one batch), best first.
 
-        As in DPR, passages are ranked by their selection score and spans are taken from the
-        best passage first; `top_spans > 1` adds the next best spans (of any passage).
+        As in DPR, passages are ranked by their selection score (or, with `passage_choice`
+        "retriever", kept in the order given) and spans are taken from the first passage first;
+        `top_spans > 1` adds the next best spans, of that passage first.
         """
         import torch
 
@@ -151,7 +160,8 @@ class Reader:
         offsets = batch["offset_mapping"].numpy()
         mask = passage_token_mask(batch).numpy()
         spans: list[Span] = []
-        for p in np.argsort(-select, kind="stable"):
+        order = np.argsort(-select, kind="stable") if self.passage_choice == "selection" else range(len(contexts))
+        for p in order:
             for s, e, score in best_spans(start[p], end[p], mask[p], self.max_answer_tokens, top_spans):
                 a, b = int(offsets[p][s][0]), int(offsets[p][e][1])
                 text = contexts[p][a:b].strip()
@@ -174,14 +184,14 @@ class Reader:
         self.tokenizer.save_pretrained(str(out))
         torch.save({"span": self.span_head.state_dict(), "select": self.select_head.state_dict()}, out / HEADS_FILE)
         info = {"format": FORMAT, "max_length": self.max_length, "max_answer_tokens": self.max_answer_tokens,
-                **(record or {})}
+                "passage_choice": self.passage_choice, **(record or {})}
         tmp = out / f"{READER_FILE}.tmp"
         tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
         os.replace(tmp, out / READER_FILE)  # written last: its presence marks a finished reader
         return out
 
     def __repr__(self) -> str:
-        return f"Reader({str(self.path)!r}, trained={self.trained})"
+        return f"Reader({str(self.path)!r}, trained={self.trained}, passage_choice={self.passage_choice!r})"
 
 
 def read_reader_record(path: str | os.PathLike[str]) -> dict | None:

@@ -4,7 +4,8 @@ For each question one positive passage (holding the answer) and up to `passages 
 are read together. The selection loss is a cross-entropy that puts the positive's `[CLS]` score
 above the negatives'; the span loss is the marginal likelihood of all gold spans in the positive
 (distant supervision gives every occurrence of the answer, and any of them may be the right one),
-as in DPR section 6. The best model on the held-out questions (exact match, then F1) is saved.
+as in DPR section 6. The best model on the held-out questions (exact match, then F1) is saved,
+with the passage rule (selection head or retriever order) that does better on them.
 """
 
 from __future__ import annotations
@@ -128,6 +129,17 @@ def evaluate_reader(reader: Reader, items: Sequence[tuple[str, Sequence[str], Se
             "f1_answerable": round(100 * answerable_f1 / answerable, 2) if answerable else 0.0}
 
 
+def choose_passage_rule(reader: Reader, validation: Sequence[tuple[str, Sequence[str], Sequence[str]]],
+                        selection_scores: dict[str, float]) -> dict:
+    """Set `reader.passage_choice` to the rule better on the held-out questions (exact match, then F1);
+    "selection" (DPR's) unless the retriever's order is strictly better. Returns both scores."""
+    reader.passage_choice = "retriever"
+    retriever_scores = evaluate_reader(reader, validation)
+    better = (retriever_scores["em"], retriever_scores["f1"]) > (selection_scores["em"], selection_scores["f1"])
+    reader.passage_choice = "retriever" if better else "selection"
+    return {"chosen": reader.passage_choice, "selection": selection_scores, "retriever": retriever_scores}
+
+
 def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config: ReaderTrainConfig, *,
                  validation: Sequence[tuple[str, Sequence[str], Sequence[str]]] = (), provenance: dict | None = None,
                  progress: bool = True, log: Callable[[str], None] | None = None) -> ReaderTrainResult:
@@ -210,6 +222,7 @@ def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config:
         reader.encoder.load_state_dict(best_state["encoder"])
         reader.span_head.load_state_dict(best_state["span"])
         reader.select_head.load_state_dict(best_state["select"])
+    choice = choose_passage_rule(reader, validation, result.validation[result.best_epoch]) if validation else None
     result.seconds = round(time.perf_counter() - started, 1)
     result.record = {
         "base_model": model_name(config.base),
@@ -219,6 +232,7 @@ def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config:
         "loss": {"first": result.losses[0][1] if result.losses else None,
                  "last": result.losses[-1][1] if result.losses else None},
         "validation": result.validation,
+        "passage_choice": choice,
     }
     reader.save(out_dir, {"training": result.record})
     return result

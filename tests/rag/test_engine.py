@@ -213,6 +213,13 @@ def test_no_hint_when_the_readers_passage_did_not_fit_the_prompt(ingested):
     assert [s.n for s in used] == [1] and "Hint:" not in messages[1]["content"]
 
 
+def test_the_reader_reads_only_its_k_best_passages(ingested):
+    reader = PointingReader("no such words")
+    engine_for(ingested, ScriptedLLM(["The Amazon [1]."]), context_k=3, reader=reader, reader_k=2).ask(
+        "Which river carries the most water?")
+    assert len(reader.read_contexts) == 2
+
+
 def test_without_a_reader_there_is_no_short_answer(ingested):
     answer = engine_for(ingested, ScriptedLLM(["The Amazon [1]."])).ask("Which river carries the most water?")
     assert answer.short_answer is None and answer.to_dict()["short_answer"] is None

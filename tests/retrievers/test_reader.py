@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from retrievers.reader import Reader, best_spans, read_reader_record
+from retrievers.reader import Reader, best_spans, passage_token_mask, read_reader_record
 from retrievers.reader_data import answer_spans, gold_span_example, label, label_all
-from retrievers.reader_training import ReaderTrainConfig, evaluate_reader, token_spans, train_reader
+from retrievers.reader_training import (ReaderTrainConfig, choose_passage_rule, evaluate_reader, token_spans,
+                                        train_reader)
 
 
 def test_best_span_is_the_highest_start_plus_end_within_the_passage_and_length():
@@ -78,6 +79,36 @@ def test_token_spans_follow_the_characters_and_drop_what_truncation_cut(encoder)
     assert token_spans(batch, 0, [(len(context) - 15, len(context) - 1)]) == []  # cut off at 24 tokens
 
 
+def test_the_answers_passage_follows_the_selection_head_or_the_retrievers_order(encoder, tmp_path, monkeypatch):
+    import torch
+
+    reader = Reader(max_length=32)
+    contexts = ["Alpha beta gamma.", "Delta epsilon zeta."]
+
+    def forward(batch):  # every passage's best span is its first word; the selection head prefers passage 1
+        mask = passage_token_mask(batch)
+        start, end = torch.full(mask.shape, -1e4), torch.full(mask.shape, -1e4)
+        for row in range(mask.shape[0]):
+            first = int(mask[row].nonzero()[0])
+            start[row, first] = end[row, first] = 5.0
+        return start, end, torch.tensor([0.0, 3.0])
+
+    monkeypatch.setattr(reader, "forward", forward)
+    assert reader.passage_choice == "selection"
+    assert [(s.text, s.passage) for s in reader.read("which?", contexts)] == [("Delta", 1)]
+    reader.passage_choice = "retriever"
+    assert [(s.text, s.passage) for s in reader.read("which?", contexts)] == [("Alpha", 0)]
+    held_out = [("which?", ["alpha"], contexts)]
+    choice = choose_passage_rule(reader, held_out, evaluate_reader(reader, held_out) | {"em": 0.0, "f1": 0.0})
+    assert choice["chosen"] == "retriever" and choice["retriever"]["em"] == 100.0
+    choice = choose_passage_rule(reader, held_out, {"em": 100.0, "f1": 100.0})  # a tie keeps DPR's rule
+    assert choice["chosen"] == "selection" and reader.passage_choice == "selection"
+    reader.passage_choice = "retriever"
+    reader.save(tmp_path / "r")
+    assert read_reader_record(tmp_path / "r")["passage_choice"] == "retriever"
+    assert Reader(tmp_path / "r").passage_choice == "retriever"
+
+
 @pytest.mark.slow
 def test_a_few_training_steps_lower_the_loss_and_the_reader_finds_the_answers(trained):
     result, _ = trained
@@ -93,10 +124,13 @@ def test_a_saved_reader_loads_with_its_heads_and_reads_the_same(trained):
     result, out = trained
     record = read_reader_record(out)
     assert record["format"] == "rag-reader" and record["training"]["best_epoch"] == result.best_epoch
+    choice = record["training"]["passage_choice"]
+    assert choice["selection"] == result.validation[result.best_epoch]
+    assert record["passage_choice"] == choice["chosen"] in ("selection", "retriever")
     again = Reader(out)
-    assert again.trained
+    assert again.trained and again.passage_choice == choice["chosen"]
     question, answers, contexts = EXAMPLES[0]
     span = again.read(question, contexts)[0]
     assert span.passage == 0 and span.text == contexts[0][span.start:span.end]
-    assert evaluate_reader(again, EXAMPLES) == result.validation[result.best_epoch]
+    assert evaluate_reader(again, EXAMPLES) == choice[choice["chosen"]]
     assert Reader().trained is False and read_reader_record(out.parent) is None
