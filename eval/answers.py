@@ -48,8 +48,7 @@ def reply_function(engine: Any) -> tuple[str, Callable[[str], Reply]]:
     if hasattr(engine, "ask") and hasattr(engine, "llm"):
         def ask(question: str) -> Reply:
             answer = engine.ask(question)
-            short = getattr(answer, "short_answer", None)
-            grounded = getattr(answer, "grounded", None)
+            short, grounded = answer.short_answer, answer.grounded
             return Reply(answer.answer, [s.passage.indexed_text for s in answer.sources],
                          [s.passage.indexed_text for s in answer.cited], [s.passage.id for s in answer.sources],
                          answer.refused, float(answer.timings.get("total_ms", 0.0)),

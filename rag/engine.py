@@ -95,8 +95,11 @@ class Answer:
         return {"answer": self.answer, "sources": [s.to_dict() for s in self.cited],
                 "retrieved": [s.to_dict() for s in self.sources], "model": self.model, "timings": self.timings,
                 "usage": self.usage, "question": self.question, "standalone_question": self.standalone_question,
-                "refused": self.refused,
-                "short_answer": self.short_answer.to_dict() if self.short_answer else None,
+                "refused": self.refused, **self.short_answers()}
+
+    def short_answers(self) -> dict[str, Any]:
+        """The reader's short answer and the snapped span, each with its highlighted passage, or None."""
+        return {"short_answer": self.short_answer.to_dict() if self.short_answer else None,
                 "grounded_answer": self.grounded.to_dict() if self.grounded else None}
 
 

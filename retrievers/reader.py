@@ -142,6 +142,19 @@ class Reader:
 
     # -- reading -------------------------------------------------------------------------------
 
+    def score(self, question: str, contexts: Sequence[str]) -> "Reading | None":
+        """The start, end and selection logits of `question` over `contexts` (one batch); None when
+        there is nothing to read."""
+        import torch
+
+        if not contexts or not question.strip():
+            return None
+        batch = self.tokenize(question, contexts)
+        with torch.inference_mode():
+            start, end, select = self.forward(batch)
+        return Reading(list(contexts), start.cpu().numpy(), end.cpu().numpy(), select.cpu().numpy(),
+                       batch["offset_mapping"].numpy(), passage_token_mask(batch).numpy(), self.max_answer_tokens)
+
     def read(self, question: str, contexts: Sequence[str], *, top_spans: int = 1) -> list[Span]:
         """The best spans for `question` over `contexts` (one batch), best first.
 
@@ -149,25 +162,16 @@ class Reader:
         "retriever", kept in the order given) and spans are taken from the first passage first;
         `top_spans > 1` adds the next best spans, of that passage first.
         """
-        import torch
-
-        if not contexts or not question.strip():
+        reading = self.score(question, contexts)
+        if reading is None:
             return []
-        batch = self.tokenize(question, contexts)
-        with torch.inference_mode():
-            start, end, select = self.forward(batch)
-        start, end, select = start.cpu().numpy(), end.cpu().numpy(), select.cpu().numpy()
-        offsets = batch["offset_mapping"].numpy()
-        mask = passage_token_mask(batch).numpy()
+        if self.passage_choice == "selection":
+            order = np.argsort(-reading.select, kind="stable")
+        else:
+            order = range(len(contexts))
         spans: list[Span] = []
-        order = np.argsort(-select, kind="stable") if self.passage_choice == "selection" else range(len(contexts))
         for p in order:
-            for s, e, score in best_spans(start[p], end[p], mask[p], self.max_answer_tokens, top_spans):
-                a, b = int(offsets[p][s][0]), int(offsets[p][e][1])
-                text = contexts[p][a:b].strip()
-                if text:
-                    spans.append(Span(text=text, passage=int(p), start=a, end=b, score=float(score),
-                                      passage_score=float(select[p])))
+            spans.extend(reading.spans(int(p), top_spans))
             if len(spans) >= top_spans:
                 break
         return spans[:top_spans]
@@ -192,6 +196,30 @@ class Reader:
 
     def __repr__(self) -> str:
         return f"Reader({str(self.path)!r}, trained={self.trained}, passage_choice={self.passage_choice!r})"
+
+
+@dataclass
+class Reading:
+    """One question's logits over its passages (`Reader.score`); spans are found per passage on demand."""
+
+    contexts: list[str]
+    start: np.ndarray
+    end: np.ndarray
+    select: np.ndarray  # one selection logit per passage
+    offsets: np.ndarray
+    mask: np.ndarray
+    max_answer_tokens: int
+
+    def spans(self, p: int, k: int = 1) -> list[Span]:
+        """The `k` best non-empty spans of passage `p`, best first."""
+        out = []
+        for s, e, score in best_spans(self.start[p], self.end[p], self.mask[p], self.max_answer_tokens, k):
+            a, b = int(self.offsets[p][s][0]), int(self.offsets[p][e][1])
+            text = self.contexts[p][a:b].strip()
+            if text:
+                out.append(Span(text=text, passage=p, start=a, end=b, score=float(score),
+                                passage_score=float(self.select[p])))
+        return out
 
 
 def read_reader_record(path: str | os.PathLike[str]) -> dict | None:

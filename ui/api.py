@@ -91,13 +91,7 @@ def _completion(answer: Answer, model: str, completion_id: str, created: int) ->
                          "finish_reason": "stop", "logprobs": None}],
             "usage": usage, "sources": [_source(s) for s in answer.cited],
             "retrieved": [_source(s) for s in answer.sources], "refused": answer.refused,
-            **_short_answers(answer)}
-
-
-def _short_answers(answer: Any) -> dict:
-    """The reader's short answer and the snapped span, each with its highlighted passage, when there are any."""
-    return {"short_answer": answer.short_answer.to_dict() if answer.short_answer else None,
-            "grounded_answer": answer.grounded.to_dict() if answer.grounded else None}
+            **answer.short_answers()}
 
 
 def _failure(failed: GenerationFailed) -> dict:

@@ -25,29 +25,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from rag.config import Settings  # noqa: E402
 from rag.retrieval import open_collection, open_retriever  # noqa: E402
 from retrievers.answers import has_answer, normalize, read_qa  # noqa: E402
-from retrievers.reader import Reader, best_spans, passage_token_mask  # noqa: E402
+from retrievers.reader import Reader  # noqa: E402
 from retrievers.reader_training import _f1  # noqa: E402
 
 
 def readings(reader: Reader, question: str, contexts: list[str]) -> list[dict]:
     """Per passage: selection logit, best span score and text."""
-    import torch
-
-    batch = reader.tokenize(question, contexts)
-    with torch.inference_mode():
-        start, end, select = reader.forward(batch)
-    start, end, select = start.numpy(), end.numpy(), select.numpy()
-    offsets = batch["offset_mapping"].numpy()
-    mask = passage_token_mask(batch).numpy()
+    reading = reader.score(question, contexts)
     out = []
     for p in range(len(contexts)):
-        spans = best_spans(start[p], end[p], mask[p], reader.max_answer_tokens, 1)
-        if spans:
-            s, e, score = spans[0]
-            text = contexts[p][int(offsets[p][s][0]):int(offsets[p][e][1])].strip()
-        else:
-            text, score = "", -1e9
-        out.append({"select": float(select[p]), "span": float(score), "text": text})
+        spans = reading.spans(p) if reading is not None else []
+        out.append({"select": float(reading.select[p]) if reading is not None else 0.0,
+                    "span": spans[0].score if spans else -1e9, "text": spans[0].text if spans else ""})
     return out
 
 
