@@ -22,6 +22,9 @@ def build_llm(settings: Settings) -> LLM:
 
 def build_engine(settings: Settings, collection: str | None = None) -> Engine:
     """An answer engine over a collection, as the settings describe it."""
+    if settings.reader_hint and not settings.reader:
+        raise RagError("--reader-hint (RAG_READER_HINT) gives the LLM the reader's span: it needs a reader, "
+                       "--reader DIR (RAG_READER)")
     llm = build_llm(settings)  # a bad model string fails before anything is loaded
     try:
         prompts = PromptSet.load(settings.prompts_dir)

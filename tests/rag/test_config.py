@@ -42,3 +42,15 @@ def test_a_broken_config_file_is_one_line_from_the_cli(tmp_path, monkeypatch, ca
     monkeypatch.setenv("RAG_CONFIG", str(bad))
     assert main(["collections", "--store", str(tmp_path)]) == 1
     assert capsys.readouterr().err.startswith("error: the config file")
+
+
+def test_the_reader_hint_flag_reaches_the_settings_and_needs_a_reader(tmp_path, monkeypatch, capsys):
+    from rag.cli import _settings, build_parser, main
+
+    monkeypatch.delenv("RAG_READER_HINT", raising=False)
+    args = build_parser().parse_args(["ask", "who?", "--reader", "dir", "--reader-hint"])
+    assert _settings(args).reader_hint is True and _settings(args).reader == "dir"
+    assert _settings(build_parser().parse_args(["ask", "who?"])).reader_hint is False
+    code = main(["ask", "who?", "--reader-hint", "--store", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1 and "--reader-hint" in err and "needs a reader" in err and "Traceback" not in err
