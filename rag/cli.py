@@ -191,6 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="encoder learning rate (default 1e-4)")
     p.add_argument("--max-length", dest="max_length", type=int,
                    help="question + passage tokens read (default 256)")
+    p.add_argument("--cloze", type=int, default=0, metavar="N",
+                   help="first pretrain the span head on N cloze questions made from the collection's passages "
+                        "(unsupervised QA: a date, number or name blanked out of a sentence; default 0: none)")
+    p.add_argument("--cloze-from", dest="cloze_from", metavar="COLLECTION",
+                   help="make the cloze questions from this collection's passages instead (e.g. your documents, "
+                        "while the labelled questions are over another)")
     p.add_argument("--depth", type=int, default=20, help="retrieved passages searched for positives (default 20)")
     p.add_argument("--max-positives", dest="max_positives", type=int, default=2,
                    help="positive passages kept per question (default 2; one is read per step)")

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 from retrievers.answers import read_qa
 from retrievers.errors import RagError
+from retrievers.reader_cloze import cloze_examples, describe
 from retrievers.reader_data import ReaderExample, answer_spans, gold_span_example, label_all
 
 from .config import Settings
@@ -148,6 +149,7 @@ def run_reader_training(settings: Settings, args: Any, *, progress: bool = True)
         what = "a trained reader" if read_reader_record(out_dir) else "files"
         raise RagError(f"{out_dir} already holds {what}: use --overwrite, or another --out")
     negatives = config.passages - 1
+    cloze, cloze_source = _cloze(settings, args, progress)  # before the labelling, so that a bad --cloze-from fails at once
     retrieve = _Retrieval(settings, settings.collection)
     try:
         train_examples, held_items, report_line = _labelled(retrieve, qa_path, args, negatives, progress)
@@ -161,9 +163,11 @@ def run_reader_training(settings: Settings, args: Any, *, progress: bool = True)
     provenance = {"file": str(qa_path.resolve()), "collection": settings.collection, "depth": args.depth,
                   "validation_file": str(Path(args.validation).resolve()) if args.validation else None,
                   "labelled": report_line}
+    if cloze:
+        provenance["cloze"] = {"questions": len(cloze), "collection": cloze_source}
     try:
         result = train_reader(train_examples, out_dir, config, validation=held_items, provenance=provenance,
-                              progress=progress, log=lambda line: _say(line, progress))
+                              pretrain=cloze, progress=progress, log=lambda line: _say(line, progress))
     except KeyboardInterrupt:
         raise RagError(f"training interrupted; nothing was saved to {out_dir}") from None
     return ReaderRun(result.record, _summary(result, settings.collection), out_dir)
@@ -200,6 +204,29 @@ def _labelled(retrieve: _Retrieval, qa_path: Path, args: Any, negatives: int, pr
     return train_examples, held_items, report_line
 
 
+def _cloze(settings: Settings, args: Any, progress: bool) -> tuple[list[ReaderExample], str | None]:
+    """`--cloze N` questions made from the passages of `--cloze-from` (default: the collection), and
+    the name of the collection they come from."""
+    count = getattr(args, "cloze", 0) or 0
+    if count < 0:
+        raise RagError("--cloze must be 0 or more")
+    if not count:
+        return [], None
+    coll = open_collection(settings, getattr(args, "cloze_from", None) or settings.collection)
+    try:
+        name = coll.name
+        texts = [p.indexed_text for p in coll.passages()]
+    finally:
+        coll.close()
+    examples = cloze_examples(texts, count, seed=args.seed)
+    _say(f"{len(examples)} cloze questions from {len(texts)} passages, e.g. " + "; ".join(describe(examples, 2)),
+         progress)
+    if not examples:
+        raise RagError(f"no cloze questions could be made from the {len(texts)} passages (no dates, numbers or "
+                       "names in sentences of 6 to 40 words); run without --cloze")
+    return examples, name
+
+
 def _say(line: str, progress: bool) -> None:
     if progress:
         print(line, file=sys.stderr, flush=True)
@@ -208,6 +235,10 @@ def _say(line: str, progress: bool) -> None:
 def _summary(result: Any, collection: str | None) -> str:
     record = result.record
     lines = [f"saved the reader to {result.out_dir} ({record['steps']} steps, {record['seconds']:.0f} s)"]
+    pre = record.get("pretraining")
+    if pre:
+        lines.append(f"cloze pretraining: {pre['examples']} questions, {pre['steps']} steps, {pre['seconds']:.0f} s, "
+                     f"span loss {pre['loss']['first']:.3f} -> {pre['loss']['last']:.3f}")
     if record["loss"]["first"] is not None:
         lines.append(f"training loss {record['loss']['first']:.3f} -> {record['loss']['last']:.3f}")
     if result.validation:
@@ -220,9 +251,10 @@ def _summary(result: Any, collection: str | None) -> str:
                          f"F1 {best['f1_answerable']:.1f}")
     choice = record.get("passage_choice")
     if choice:
-        other = choice["retriever"]
-        lines.append(f"answer's passage chosen by: {choice['chosen']} (with the retriever's order instead of the "
-                     f"selection head: EM {other['em']:.1f}, F1 {other['f1']:.1f})")
+        sel, ret = choice["selection"], choice["retriever"]
+        lines.append(f"answer's passage chosen by: {choice['chosen']} (selection head EM {sel['em']:.1f}, F1 "
+                     f"{sel['f1']:.1f}; retriever's order EM {ret['em']:.1f}, F1 {ret['f1']:.1f}; the selection "
+                     f"head better on {choice['selection_wins']} questions, worse on {choice['selection_losses']})")
     target = f" -c {collection}" if collection else ""
     lines.append(f"next: rag ask{target} --reader {result.out_dir} QUESTION")
     return "\n".join(lines)

@@ -25,7 +25,8 @@ READER_FILE = "reader.json"
 HEADS_FILE = "reader_heads.pt"
 FORMAT = "rag-reader"
 # How the answer's passage is chosen: DPR's selection head, or the retriever's order (the inputs'),
-# which a reader trained on little data can do better with; training records the better on held-out data.
+# which a reader trained on little data does better with; training keeps the selection head only when
+# it is clearly better on held-out questions (`reader_training.choose_passage_rule`).
 PASSAGE_CHOICES = ("selection", "retriever")
 
 
@@ -120,9 +121,11 @@ class Reader:
 
     # -- encoding ------------------------------------------------------------------------------
 
-    def tokenize(self, question: str, contexts: Sequence[str]) -> Any:
-        """Question-passage pairs, the passage cut to fit, with character offsets into each context."""
-        return self.tokenizer([question] * len(contexts), list(contexts), truncation="only_second",
+    def tokenize(self, question: str | Sequence[str], contexts: Sequence[str]) -> Any:
+        """Question-passage pairs (one question for all, or one per passage), the passage cut to fit,
+        with character offsets into each context."""
+        questions = [question] * len(contexts) if isinstance(question, str) else list(question)
+        return self.tokenizer(questions, list(contexts), truncation="only_second",
                               max_length=self.max_length, padding=True, return_offsets_mapping=True,
                               return_tensors="pt")
 
@@ -163,18 +166,7 @@ class Reader:
         `top_spans > 1` adds the next best spans, of that passage first.
         """
         reading = self.score(question, contexts)
-        if reading is None:
-            return []
-        if self.passage_choice == "selection":
-            order = np.argsort(-reading.select, kind="stable")
-        else:
-            order = range(len(contexts))
-        spans: list[Span] = []
-        for p in order:
-            spans.extend(reading.spans(int(p), top_spans))
-            if len(spans) >= top_spans:
-                break
-        return spans[:top_spans]
+        return reading.best(self.passage_choice, top_spans) if reading is not None else []
 
     # -- saving --------------------------------------------------------------------------------
 
@@ -209,6 +201,17 @@ class Reading:
     offsets: np.ndarray
     mask: np.ndarray
     max_answer_tokens: int
+
+    def best(self, rule: str, k: int = 1) -> list[Span]:
+        """The `k` best spans with the answer's passage chosen by `rule` (one of `PASSAGE_CHOICES`):
+        spans of the first passage first, then of the next."""
+        order = np.argsort(-self.select, kind="stable") if rule == "selection" else range(len(self.contexts))
+        spans: list[Span] = []
+        for p in order:
+            spans.extend(self.spans(int(p), k))
+            if len(spans) >= k:
+                break
+        return spans[:k]
 
     def spans(self, p: int, k: int = 1) -> list[Span]:
         """The `k` best non-empty spans of passage `p`, best first."""

@@ -4,8 +4,9 @@ For each question one positive passage (holding the answer) and up to `passages 
 are read together. The selection loss is a cross-entropy that puts the positive's `[CLS]` score
 above the negatives'; the span loss is the marginal likelihood of all gold spans in the positive
 (distant supervision gives every occurrence of the answer, and any of them may be the right one),
-as in DPR section 6. The best model on the held-out questions (exact match, then F1) is saved,
-with the passage rule (selection head or retriever order) that does better on them.
+as in DPR section 6. An optional first pass trains the span head alone on cloze questions made
+from raw passages (`reader_cloze`). The best model on the held-out questions (exact match, then F1)
+is saved, with the passage rule (selection head or retriever order) they support.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from typing import Any, Callable, Sequence
 from .answers import normalize
 from .encoders import DEFAULT_MODEL, model_name
 from .errors import RagError
-from .reader import Reader
+from .reader import PASSAGE_CHOICES, Reader
 from .reader_data import ReaderExample
+
+Item = tuple[str, Sequence[str], Sequence[str]]  # (question, gold answers, passages read)
 
 
 @dataclass
@@ -36,11 +39,12 @@ class ReaderTrainConfig:
     warmup_ratio: float = 0.1
     max_length: int = 256
     max_answer_tokens: int = 10
+    cloze_batch: int = 16         # cloze questions per optimiser step in the pretraining pass
     seed: int = 42
     device: str | None = None
 
     def validate(self) -> None:
-        for name in ("epochs", "passages", "questions_per_step", "max_length", "max_answer_tokens"):
+        for name in ("epochs", "passages", "questions_per_step", "max_length", "max_answer_tokens", "cloze_batch"):
             if getattr(self, name) < 1:
                 raise RagError(f"{name.replace('_', '-')} must be at least 1")
         if self.learning_rate <= 0 or self.head_learning_rate <= 0:
@@ -53,6 +57,7 @@ class ReaderTrainResult:
     losses: list[tuple[int, float]] = field(default_factory=list)  # (step, mean loss of the step)
     validation: list[dict[str, float]] = field(default_factory=list)  # per epoch; index 0 is before training
     best_epoch: int = 0
+    pretraining: dict = field(default_factory=dict)  # the cloze pass (`pretrain_spans`): examples, steps, time, loss
     seconds: float = 0.0
     record: dict = field(default_factory=dict)
 
@@ -68,6 +73,24 @@ def token_spans(batch: Any, row: int, spans: Sequence[tuple[int, int]]) -> list[
     return out
 
 
+def marginal_span_loss(start: Any, end: Any, gold: Sequence[tuple[int, int]]) -> Any:
+    """-log of the summed probability of the gold token spans, from one passage's start and end logits."""
+    import torch
+
+    log_start, log_end = torch.log_softmax(start, dim=-1), torch.log_softmax(end, dim=-1)
+    return -torch.logsumexp(torch.stack([log_start[s] + log_end[e] for s, e in gold]), dim=0)
+
+
+def _optimizer(reader: Reader, config: ReaderTrainConfig, *, select: bool = True) -> Any:
+    """AdamW with the encoder at `learning_rate` and the heads (the selection head only if `select`)
+    at `head_learning_rate`."""
+    import torch
+
+    heads = list(reader.span_head.parameters()) + (list(reader.select_head.parameters()) if select else [])
+    return torch.optim.AdamW([{"params": list(reader.encoder.parameters()), "lr": config.learning_rate},
+                              {"params": heads, "lr": config.head_learning_rate}], weight_decay=0.01)
+
+
 def example_loss(reader: Reader, example: ReaderExample, passages: int, rng: random.Random) -> Any:
     """The loss of one question (None when truncation cut every gold span out of its positive)."""
     import torch
@@ -79,14 +102,86 @@ def example_loss(reader: Reader, example: ReaderExample, passages: int, rng: ran
     if not gold:
         return None
     start, end, select = reader.forward(batch)
-    log_start = torch.log_softmax(start[0], dim=-1)
-    log_end = torch.log_softmax(end[0], dim=-1)
-    span_loss = -torch.logsumexp(torch.stack([log_start[s] + log_end[e] for s, e in gold]), dim=0)
+    span_loss = marginal_span_loss(start[0], end[0], gold)
     if len(contexts) == 1:
         return span_loss
     select_loss = torch.nn.functional.cross_entropy(select.unsqueeze(0), torch.zeros(1, dtype=torch.long,
                                                                                         device=select.device))
     return span_loss + select_loss
+
+
+def span_loss_batch(reader: Reader, examples: Sequence[ReaderExample]) -> Any:
+    """Mean span loss of single-passage examples read in one batch (each its first positive), or None
+    when truncation cut every gold span out."""
+    import torch
+
+    batch = reader.tokenize([e.question for e in examples], [e.positives[0][0] for e in examples])
+    start, end, _ = reader.forward(batch)
+    losses = []
+    for row, example in enumerate(examples):
+        gold = token_spans(batch, row, example.positives[0][1])
+        if gold:
+            losses.append(marginal_span_loss(start[row], end[row], gold))
+    return torch.stack(losses).mean() if losses else None
+
+
+def _length_batches(examples: Sequence[ReaderExample], size: int, rng: random.Random,
+                    pool: int = 50) -> list[list[ReaderExample]]:
+    """Batches of `size` drawn from pools of `pool` batches sorted by passage length (less padding, so
+    about a third less time on short passages), in shuffled order."""
+    batches = []
+    for first in range(0, len(examples), size * pool):
+        chunk = sorted(examples[first : first + size * pool], key=lambda e: len(e.question) + len(e.positives[0][0]))
+        batches.extend(chunk[i : i + size] for i in range(0, len(chunk), size))
+    rng.shuffle(batches)
+    return batches
+
+
+def pretrain_spans(reader: Reader, examples: Sequence[ReaderExample], config: ReaderTrainConfig, *,
+                   progress: bool = True) -> dict:
+    """One pass of span training over `examples` (cloze questions, `reader_cloze`), `config.cloze_batch`
+    per step, with its own warm-up and linear decay; the selection head is left to the main training."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    rng = random.Random(config.seed)
+    order = [e for e in examples if e.positives]
+    rng.shuffle(order)
+    batches = _length_batches(order, config.cloze_batch, rng)
+    params = list(reader.encoder.parameters()) + list(reader.span_head.parameters())
+    optimizer = _optimizer(reader, config, select=False)
+    total = len(batches)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
+    losses: list[float] = []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc="cloze pretraining", unit="step")
+    reader.train()
+    started = time.perf_counter()
+    try:
+        for batch in batches:
+            optimizer.zero_grad()
+            loss = span_loss_batch(reader, batch)
+            if loss is not None:
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                optimizer.step()
+                losses.append(float(loss.detach()))
+            schedule.step()
+            if bar is not None:
+                bar.update(1)
+                if losses:
+                    bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    finally:
+        if bar is not None:
+            bar.close()
+    reader.eval()
+    head = losses[: max(1, len(losses) // 10)]
+    tail = losses[-max(1, len(losses) // 10):]
+    return {"examples": len(order), "steps": total, "seconds": round(time.perf_counter() - started, 1),
+            "loss": {"first": sum(head) / len(head) if head else None, "last": sum(tail) / len(tail) if tail else None}}
 
 
 def _f1(prediction: str, gold: str) -> float:
@@ -98,52 +193,79 @@ def _f1(prediction: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def evaluate_reader(reader: Reader, items: Sequence[tuple[str, Sequence[str], Sequence[str]]]) -> dict[str, float]:
-    """Exact match, token F1 (answers compared normalised: lower case, word tokens) and how often the
-    answer's passage holds a gold answer, in percent, over `(question, answers, contexts)` items."""
+@dataclass
+class Outcome:
+    """How one held-out question went under one passage rule."""
+
+    em: float
+    f1: float
+    passage_has_answer: bool  # the answer's passage holds a gold answer
+    answerable: bool          # some passage read holds one
+
+
+def rule_outcomes(reader: Reader, items: Sequence[Item], rules: Sequence[str]) -> dict[str, list[Outcome]]:
+    """Each question's outcome under each passage rule, from one reading of its passages."""
     from .reader_data import answer_spans
 
-    if not items:
-        return {"em": 0.0, "f1": 0.0, "passage_has_answer": 0.0, "questions": 0}
-    em = f1 = hit = 0.0
-    answerable = answerable_em = answerable_f1 = 0.0
+    out: dict[str, list[Outcome]] = {rule: [] for rule in rules}
     reader.eval()
     for question, answers, contexts in items:
-        spans = reader.read(question, contexts)
         holds = [bool(answer_spans(c, answers)) for c in contexts]  # matched once per passage
-        can = any(holds)
-        answerable += can
-        if not spans:
-            continue
-        text = spans[0].text
-        right = float(any(normalize(text) == normalize(a) for a in answers))
-        overlap = max(_f1(text, a) for a in answers)
-        em, f1 = em + right, f1 + overlap
-        hit += float(holds[spans[0].passage])
-        if can:
-            answerable_em, answerable_f1 = answerable_em + right, answerable_f1 + overlap
-    n = len(items)
-    return {"em": round(100 * em / n, 2), "f1": round(100 * f1 / n, 2), "passage_has_answer": round(100 * hit / n, 2),
-            "questions": n, "answerable": int(answerable),  # questions with an answer in the passages read
-            "em_answerable": round(100 * answerable_em / answerable, 2) if answerable else 0.0,
-            "f1_answerable": round(100 * answerable_f1 / answerable, 2) if answerable else 0.0}
+        reading = reader.score(question, contexts)
+        for rule in rules:
+            spans = reading.best(rule) if reading is not None else []
+            if not spans:
+                out[rule].append(Outcome(0.0, 0.0, False, any(holds)))
+                continue
+            text = spans[0].text
+            out[rule].append(Outcome(float(any(normalize(text) == normalize(a) for a in answers)),
+                                     max(_f1(text, a) for a in answers), holds[spans[0].passage], any(holds)))
+    return out
 
 
-def choose_passage_rule(reader: Reader, validation: Sequence[tuple[str, Sequence[str], Sequence[str]]],
-                        selection_scores: dict[str, float]) -> dict:
-    """Set `reader.passage_choice` to the rule better on the held-out questions (exact match, then F1);
-    "selection" (DPR's) unless the retriever's order is strictly better. Returns both scores."""
-    reader.passage_choice = "retriever"
-    retriever_scores = evaluate_reader(reader, validation)
-    better = (retriever_scores["em"], retriever_scores["f1"]) > (selection_scores["em"], selection_scores["f1"])
-    reader.passage_choice = "retriever" if better else "selection"
-    return {"chosen": reader.passage_choice, "selection": selection_scores, "retriever": retriever_scores}
+def summarize(outcomes: Sequence[Outcome]) -> dict[str, float]:
+    """Exact match, token F1 and how often the answer's passage holds a gold answer, in percent; the
+    same over the questions whose passages hold an answer (the reader's own skill)."""
+    n = len(outcomes)
+    if not n:
+        return {"em": 0.0, "f1": 0.0, "passage_has_answer": 0.0, "questions": 0}
+    can = [o for o in outcomes if o.answerable]
+
+    def pct(values: Sequence[float], total: int) -> float:
+        return round(100 * sum(values) / total, 2) if total else 0.0
+
+    return {"em": pct([o.em for o in outcomes], n), "f1": pct([o.f1 for o in outcomes], n),
+            "passage_has_answer": pct([o.passage_has_answer for o in outcomes], n), "questions": n,
+            "answerable": len(can), "em_answerable": pct([o.em for o in can], len(can)),
+            "f1_answerable": pct([o.f1 for o in can], len(can))}
+
+
+def evaluate_reader(reader: Reader, items: Sequence[Item]) -> dict[str, float]:
+    """`summarize` over `(question, answers, contexts)` items, read with the reader's passage rule
+    (answers compared normalised: lower case, word tokens)."""
+    return summarize(rule_outcomes(reader, items, [reader.passage_choice])[reader.passage_choice])
+
+
+def choose_passage_rule(reader: Reader, validation: Sequence[Item]) -> dict:
+    """Set `reader.passage_choice` by the held-out questions: DPR's selection head only when it beats the
+    retriever's order by more than chance (a sign test on per-question F1: wins - losses > 2 sqrt(wins +
+    losses)), else the retriever's order, which a reader trained on few questions does better with
+    (README, "Choosing the answer's passage"). Returns both rules' scores and the test's counts."""
+    outcomes = rule_outcomes(reader, validation, PASSAGE_CHOICES)
+    pairs = list(zip(outcomes["selection"], outcomes["retriever"]))
+    wins = sum(s.f1 > r.f1 for s, r in pairs)
+    losses = sum(r.f1 > s.f1 for s, r in pairs)
+    reader.passage_choice = "selection" if wins - losses > 2 * math.sqrt(wins + losses) else "retriever"
+    return {"chosen": reader.passage_choice, "selection": summarize(outcomes["selection"]),
+            "retriever": summarize(outcomes["retriever"]), "selection_wins": wins, "selection_losses": losses}
 
 
 def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config: ReaderTrainConfig, *,
-                 validation: Sequence[tuple[str, Sequence[str], Sequence[str]]] = (), provenance: dict | None = None,
-                 progress: bool = True, log: Callable[[str], None] | None = None) -> ReaderTrainResult:
-    """Train a reader from `config.base` on `examples` and save the best one to `out_dir`."""
+                 validation: Sequence[Item] = (), provenance: dict | None = None,
+                 pretrain: Sequence[ReaderExample] = (), progress: bool = True,
+                 log: Callable[[str], None] | None = None) -> ReaderTrainResult:
+    """Train a reader from `config.base` on `examples` and save the best one to `out_dir`; with
+    `pretrain` (cloze questions), a pass of span training on them comes first."""
     import torch
     from transformers import get_linear_schedule_with_warmup
 
@@ -156,11 +278,7 @@ def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config:
     rng = random.Random(config.seed)
     reader = Reader(config.base, max_length=config.max_length, max_answer_tokens=config.max_answer_tokens,
                     device=config.device)
-    heads = list(reader.span_head.parameters()) + list(reader.select_head.parameters())
-    optimizer = torch.optim.AdamW([
-        {"params": list(reader.encoder.parameters()), "lr": config.learning_rate},
-        {"params": heads, "lr": config.head_learning_rate},
-    ], weight_decay=0.01)
+    optimizer = _optimizer(reader, config)
     steps_per_epoch = math.ceil(len(usable) / config.questions_per_step)
     total = steps_per_epoch * config.epochs
     schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
@@ -169,9 +287,14 @@ def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config:
     started = time.perf_counter()
     best_key: tuple[float, float] | None = None
     best_state: dict | None = None
+    if pretrain:
+        result.pretraining = pretrain_spans(reader, pretrain, config, progress=progress)
+        say(f"cloze pretraining: {result.pretraining['examples']} questions, loss "
+            f"{result.pretraining['loss']['first']:.3f} -> {result.pretraining['loss']['last']:.3f}")
     if validation:
         result.validation.append(evaluate_reader(reader, validation))
-        say(f"held-out before training: EM {result.validation[0]['em']:.1f}, F1 {result.validation[0]['f1']:.1f}")
+        when = "after cloze pretraining" if pretrain else "before training"
+        say(f"held-out {when}: EM {result.validation[0]['em']:.1f}, F1 {result.validation[0]['f1']:.1f}")
     step = 0
     bar = None
     if progress:
@@ -222,12 +345,13 @@ def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config:
         reader.encoder.load_state_dict(best_state["encoder"])
         reader.span_head.load_state_dict(best_state["span"])
         reader.select_head.load_state_dict(best_state["select"])
-    choice = choose_passage_rule(reader, validation, result.validation[result.best_epoch]) if validation else None
+    choice = choose_passage_rule(reader, validation) if validation else None
     result.seconds = round(time.perf_counter() - started, 1)
     result.record = {
         "base_model": model_name(config.base),
         "config": {k: v for k, v in asdict(config).items() if k != "device"},
         "data": {"examples": len(usable), "provenance": provenance or {}},
+        "pretraining": result.pretraining or None,
         "steps": step, "best_epoch": result.best_epoch, "seconds": result.seconds,
         "loss": {"first": result.losses[0][1] if result.losses else None,
                  "last": result.losses[-1][1] if result.losses else None},

@@ -66,6 +66,22 @@ def test_train_reader_labels_over_the_collection_trains_and_saves(store, tmp_pat
     assert read_reader_record(train_tiny_reader(store, tmp_path, capsys)) is not None
 
 
+def test_train_reader_pretrains_on_cloze_questions_from_the_collection_first(store, tmp_path, capsys):
+    qa = write_jsonl(tmp_path / "qa.jsonl", QUESTIONS)
+    code, stdout, err = run(capsys, "train-reader", "--qa", str(qa), "--store", store, "--out", str(tmp_path / "r"),
+                            "--epochs", "1", "--passages", "2", "--validation-fraction", "0.25", "--cloze", "6",
+                            "--json", "--no-progress")
+    assert code == 0, err
+    record = json.loads(stdout)
+    pre = record["pretraining"]
+    assert 1 <= pre["examples"] <= 6 and pre["steps"] == 1 and pre["loss"]["first"] > 0
+    assert record["data"]["provenance"]["cloze"] == {"questions": pre["examples"], "collection": "default"}
+    assert record["config"]["cloze_batch"] == ReaderTrainConfig().cloze_batch
+    code, _, err = run(capsys, "train-reader", "--qa", str(qa), "--store", store, "--out", str(tmp_path / "r2"),
+                       "--cloze", "6", "--cloze-from", "nowhere", "--no-progress")
+    assert code == 1 and "nowhere" in err and "Traceback" not in err and not (tmp_path / "r2").exists()
+
+
 @pytest.fixture
 def reader_dir(store, tmp_path, capsys):
     return train_tiny_reader(store, tmp_path, capsys)

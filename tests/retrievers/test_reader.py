@@ -98,11 +98,15 @@ def test_the_answers_passage_follows_the_selection_head_or_the_retrievers_order(
     assert [(s.text, s.passage) for s in reader.read("which?", contexts)] == [("Delta", 1)]
     reader.passage_choice = "retriever"
     assert [(s.text, s.passage) for s in reader.read("which?", contexts)] == [("Alpha", 0)]
-    held_out = [("which?", ["alpha"], contexts)]
-    choice = choose_passage_rule(reader, held_out, evaluate_reader(reader, held_out) | {"em": 0.0, "f1": 0.0})
-    assert choice["chosen"] == "retriever" and choice["retriever"]["em"] == 100.0
-    choice = choose_passage_rule(reader, held_out, {"em": 100.0, "f1": 100.0})  # a tie keeps DPR's rule
+    alpha, delta = ("which?", ["alpha"], contexts), ("which?", ["delta"], contexts)  # right by one rule each
+    choice = choose_passage_rule(reader, [alpha])
+    assert choice["chosen"] == "retriever" and choice["retriever"]["em"] == 100.0 and choice["selection"]["em"] == 0.0
+    choice = choose_passage_rule(reader, [delta] * 10)  # 10 wins, no loss: more than chance
     assert choice["chosen"] == "selection" and reader.passage_choice == "selection"
+    assert (choice["selection_wins"], choice["selection_losses"]) == (10, 0)
+    assert evaluate_reader(reader, [delta] * 10) == choice["selection"]
+    for held_out in ([delta] * 3, [delta] * 10 + [alpha] * 4):  # 3 - 0 <= 2 sqrt(3); 6 <= 2 sqrt(14)
+        assert choose_passage_rule(reader, held_out)["chosen"] == "retriever"  # not clearly better: the retriever's
     reader.passage_choice = "retriever"
     reader.save(tmp_path / "r")
     assert read_reader_record(tmp_path / "r")["passage_choice"] == "retriever"
