@@ -19,6 +19,7 @@ from .fusion import Fusion, Normalization, linear_fusion, reciprocal_rank_fusion
 from .hybrid import HybridRetriever
 from .passages import DEFAULT_PASSAGE_WORDS, Passage, make_passages, passage_ids, split_text
 from .reader import Reader, Reading, read_reader_record
+from .reader_cloze import cloze_examples
 from .reader_training import ReaderTrainConfig, train_reader
 from .tracing import NULL_TRACER, NullTracer, Span, Tracer
 from .training_data import TrainingExample, ValidationSet, build_examples, mine_examples, read_pairs
@@ -42,5 +43,6 @@ __all__ = [
     "passage_ids", "reciprocal_rank_fusion", "resolve_model_path", "split_text", "validate_collection_name",
     "Question", "has_answer", "normalize", "read_qa", "TrainingExample", "ValidationSet", "build_examples",
     "mine_examples", "read_pairs", "Reader", "Reading", "read_reader_record", "ReaderTrainConfig", "train_reader",
+    "cloze_examples",
     *_TRAINING,
 ]
