@@ -68,10 +68,10 @@ def test_a_pass_of_cloze_training_lowers_the_span_loss(encoder):
 
     examples = cloze_examples(PASSAGES[:3], 6, seed=3, per_passage=2) * 16
     reader = Reader(max_length=64)
-    before = float(span_loss_batch(reader, examples[:6]))
+    before = float(span_loss_batch(reader, examples[:6]).detach())
     record = pretrain_spans(reader, examples, ReaderTrainConfig(cloze_batch=6, learning_rate=3e-4,
                                                                  head_learning_rate=3e-3, warmup_ratio=0.0),
                             progress=False)
-    after = float(span_loss_batch(reader, examples[:6]))
+    after = float(span_loss_batch(reader, examples[:6]).detach())
     assert record["examples"] == len(examples) and record["steps"] == 16
     assert after < 0.5 * before, (before, after)
