@@ -137,6 +137,13 @@ def _length_batches(examples: Sequence[ReaderExample], size: int, rng: random.Ra
     return batches
 
 
+def _step_bar(total: int, desc: str, progress: bool) -> Any:
+    """A progress bar over optimiser steps; a silent one without `progress`."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", disable=not progress)
+
+
 def pretrain_spans(reader: Reader, examples: Sequence[ReaderExample], config: ReaderTrainConfig, *,
                    progress: bool = True) -> dict:
     """One pass of span training over `examples` (cloze questions, `reader_cloze`), `config.cloze_batch`
@@ -148,35 +155,25 @@ def pretrain_spans(reader: Reader, examples: Sequence[ReaderExample], config: Re
     order = [e for e in examples if e.positives]
     rng.shuffle(order)
     batches = _length_batches(order, config.cloze_batch, rng)
-    params = list(reader.encoder.parameters()) + list(reader.span_head.parameters())
     optimizer = _optimizer(reader, config, select=False)
     total = len(batches)
     schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
     losses: list[float] = []
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, desc="cloze pretraining", unit="step")
     reader.train()
     started = time.perf_counter()
-    try:
+    with _step_bar(total, "cloze pretraining", progress) as bar:
         for batch in batches:
             optimizer.zero_grad()
             loss = span_loss_batch(reader, batch)
             if loss is not None:
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                torch.nn.utils.clip_grad_norm_(reader.parameters(), 1.0)
                 optimizer.step()
                 losses.append(float(loss.detach()))
             schedule.step()
-            if bar is not None:
-                bar.update(1)
-                if losses:
-                    bar.set_postfix(loss=f"{losses[-1]:.3f}")
-    finally:
-        if bar is not None:
-            bar.close()
+            bar.update(1)
+            if losses:
+                bar.set_postfix(loss=f"{losses[-1]:.3f}")
     reader.eval()
     head = losses[: max(1, len(losses) // 10)]
     tail = losses[-max(1, len(losses) // 10):]
@@ -296,12 +293,7 @@ def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config:
         when = "after cloze pretraining" if pretrain else "before training"
         say(f"held-out {when}: EM {result.validation[0]['em']:.1f}, F1 {result.validation[0]['f1']:.1f}")
     step = 0
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, desc="training reader", unit="step")
-    try:
+    with _step_bar(total, "training reader", progress) as bar:
         for epoch in range(1, config.epochs + 1):
             order = list(usable)
             rng.shuffle(order)
@@ -322,10 +314,9 @@ def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config:
                 step += 1
                 if losses:
                     result.losses.append((step, sum(losses) / len(losses)))
-                if bar is not None:
-                    bar.update(1)
-                    if result.losses:
-                        bar.set_postfix(loss=f"{result.losses[-1][1]:.3f}")
+                bar.update(1)
+                if result.losses:
+                    bar.set_postfix(loss=f"{result.losses[-1][1]:.3f}")
             if validation:
                 scores = evaluate_reader(reader, validation)
                 result.validation.append(scores)
@@ -338,9 +329,6 @@ def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config:
                                                   ("select", reader.select_head))}
             else:
                 result.best_epoch = epoch
-    finally:
-        if bar is not None:
-            bar.close()
     if best_state is not None:
         reader.encoder.load_state_dict(best_state["encoder"])
         reader.span_head.load_state_dict(best_state["span"])

@@ -18,9 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from retrievers.answers import normalize  # noqa: E402
 from retrievers.reader import Reader  # noqa: E402
-from retrievers.reader_training import _f1  # noqa: E402
+from retrievers.reader_training import evaluate_reader  # noqa: E402
 
 
 def main() -> int:
@@ -29,19 +28,13 @@ def main() -> int:
     parser.add_argument("readers", nargs="+", help="reader directories")
     args = parser.parse_args()
     data = json.loads(Path(args.squad).read_text(encoding="utf-8"))["data"]
-    items = [(qa["question"], [a["text"] for a in qa["answers"]], p["context"])
+    items = [(qa["question"], [a["text"] for a in qa["answers"]], [p["context"]])
              for article in data for p in article["paragraphs"] for qa in p["qas"] if qa["answers"]]
     print(f"{len(items)} questions from {args.squad}, each reading its gold paragraph alone\n")
     print("| reader | EM | F1 |\n|---|---|---|")
     for path in args.readers:
-        reader = Reader(path)
-        em = f1 = 0.0
-        for question, answers, context in items:
-            spans = reader.read(question, [context])
-            text = spans[0].text if spans else ""
-            em += any(normalize(text) == normalize(a) for a in answers)
-            f1 += max(_f1(text, a) for a in answers)
-        print(f"| {path} | {100 * em / len(items):.1f} | {100 * f1 / len(items):.1f} |")
+        scores = evaluate_reader(Reader(path), items)
+        print(f"| {path} | {scores['em']:.1f} | {scores['f1']:.1f} |")
     return 0
 
 
