@@ -138,3 +138,9 @@ def test_train_reader_errors_are_one_line(tmp_path, capsys, content, message):
         path.write_text(content)
     code, _, err = run(capsys, "train-reader", "--qa", str(path), "--store", str(tmp_path / "store"))
     assert code == 1 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_negative_cloze_count_is_one_error_line(tmp_path, capsys):
+    qa = write_jsonl(tmp_path / "qa.jsonl", QUESTIONS)
+    code, _, err = run(capsys, "train-reader", "--qa", str(qa), "--store", str(tmp_path / "store"), "--cloze", "-1")
+    assert code == 1 and "--cloze must be 0 or more" in err and "Traceback" not in err
