@@ -191,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="encoder learning rate (default 1e-4)")
     p.add_argument("--max-length", dest="max_length", type=int,
                    help="question + passage tokens read (default 256)")
+    p.add_argument("--seeds", type=int, metavar="N",
+                   help="train N readers from the same start on different data orders and average their weights "
+                        "(default 1; N times the training time)")
     p.add_argument("--cloze", type=int, default=0, metavar="N",
                    help="first pretrain the span head on N cloze questions made from the collection's passages "
                         "(unsupervised QA: a date, number or name blanked out of a sentence; default 0: none)")

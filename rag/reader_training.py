@@ -25,7 +25,7 @@ from .config import Settings
 from .retrieval import open_collection, open_retriever
 
 MAX_VALIDATION_QUESTIONS = 300
-TRAINING_FLAGS = ("epochs", "passages", "questions_per_step", "learning_rate", "max_length")  # None: the config's default
+TRAINING_FLAGS = ("epochs", "passages", "questions_per_step", "learning_rate", "max_length", "seeds")  # None: the config's default
 Item = tuple[str, list[str], list[str]]  # (question, answers, contexts read)
 
 
@@ -249,6 +249,11 @@ def _summary(result: Any, collection: str | None) -> str:
         if best.get("answerable"):
             lines.append(f"  on the {best['answerable']} whose passages hold an answer: EM {best['em_answerable']:.1f}, "
                          f"F1 {best['f1_answerable']:.1f}")
+    averaged, members = record.get("averaged"), record.get("members") or []
+    if averaged:
+        each = ", ".join(f"{m['validation']['f1']:.1f}" for m in members if m.get("validation"))
+        lines.append(f"averaged weights of {len(members)} readers (held-out F1 of each: {each}): EM {averaged['em']:.1f}, "
+                     f"F1 {averaged['f1']:.1f}")
     choice = record.get("passage_choice")
     if choice:
         sel, ret = choice["selection"], choice["retriever"]

@@ -40,11 +40,13 @@ class ReaderTrainConfig:
     max_length: int = 256
     max_answer_tokens: int = 10
     cloze_batch: int = 16         # cloze questions per optimiser step in the pretraining pass
+    seeds: int = 1                # readers trained from one start on different data orders, weights averaged
     seed: int = 42
     device: str | None = None
 
     def validate(self) -> None:
-        for name in ("epochs", "passages", "questions_per_step", "max_length", "max_answer_tokens", "cloze_batch"):
+        for name in ("epochs", "passages", "questions_per_step", "max_length", "max_answer_tokens", "cloze_batch",
+                     "seeds"):
             if getattr(self, name) < 1:
                 raise RagError(f"{name.replace('_', '-')} must be at least 1")
         if self.learning_rate <= 0 or self.head_learning_rate <= 0:
@@ -58,6 +60,8 @@ class ReaderTrainResult:
     validation: list[dict[str, float]] = field(default_factory=list)  # per epoch; index 0 is before training
     best_epoch: int = 0
     pretraining: dict = field(default_factory=dict)  # the cloze pass (`pretrain_spans`): examples, steps, time, loss
+    members: list[dict] = field(default_factory=list)  # per trained reader: seed, best epoch, its held-out scores
+    soup: dict = field(default_factory=dict)  # held-out scores of the averaged weights (`seeds` > 1)
     seconds: float = 0.0
     record: dict = field(default_factory=dict)
 
@@ -257,14 +261,95 @@ def choose_passage_rule(reader: Reader, validation: Sequence[Item]) -> dict:
             "retriever": summarize(outcomes["retriever"]), "selection_wins": wins, "selection_losses": losses}
 
 
+def _state(reader: Reader) -> dict:
+    """A detached copy of the reader's weights (encoder and both heads)."""
+    return {name: {k: v.detach().clone() for k, v in module.state_dict().items()}
+            for name, module in (("encoder", reader.encoder), ("span", reader.span_head), ("select", reader.select_head))}
+
+
+def _load_state(reader: Reader, state: dict) -> None:
+    reader.encoder.load_state_dict(state["encoder"])
+    reader.span_head.load_state_dict(state["span"])
+    reader.select_head.load_state_dict(state["select"])
+
+
+def average_states(states: Sequence[dict]) -> dict:
+    """The element-wise mean of readers' weights (a uniform model soup); integer buffers are taken
+    from the first."""
+    import torch
+
+    out: dict = {}
+    for name, first in states[0].items():
+        out[name] = {k: (torch.stack([s[name][k] for s in states]).mean(dim=0) if v.is_floating_point() else v.clone())
+                     for k, v in first.items()}
+    return out
+
+
+def _train_member(reader: Reader, usable: Sequence[ReaderExample], config: ReaderTrainConfig, seed: int,
+                  validation: Sequence[Item], result: ReaderTrainResult, bar: Any, say: Callable[[str], None]
+                  ) -> tuple[dict | None, int, list[dict[str, float]]]:
+    """Train `reader` in place for `config.epochs` with data order and dropout from `seed`; returns the
+    weights of its best epoch on `validation` (None without validation: keep the last), that epoch,
+    and the per-epoch scores. Losses are appended to `result.losses`, counting steps across members."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    optimizer = _optimizer(reader, config)
+    total = math.ceil(len(usable) / config.questions_per_step) * config.epochs
+    schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
+    step = result.losses[-1][0] if result.losses else 0
+    best_key: tuple[float, float] | None = None
+    best_state: dict | None = None
+    best_epoch, scores_by_epoch = config.epochs, []
+    for epoch in range(1, config.epochs + 1):
+        order = list(usable)
+        rng.shuffle(order)
+        reader.train()
+        for first in range(0, len(order), config.questions_per_step):
+            group = order[first : first + config.questions_per_step]
+            optimizer.zero_grad()
+            losses = []
+            for example in group:
+                loss = example_loss(reader, example, config.passages, rng)
+                if loss is None:
+                    continue
+                (loss / len(group)).backward()
+                losses.append(float(loss.detach()))
+            torch.nn.utils.clip_grad_norm_(reader.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            step += 1
+            if losses:
+                result.losses.append((step, sum(losses) / len(losses)))
+            bar.update(1)
+            if result.losses:
+                bar.set_postfix(loss=f"{result.losses[-1][1]:.3f}")
+        if validation:
+            scores = evaluate_reader(reader, validation)
+            scores_by_epoch.append(scores)
+            say(f"epoch {epoch}: held-out EM {scores['em']:.1f}, F1 {scores['f1']:.1f}")
+            key = (scores["em"], scores["f1"])
+            if best_key is None or key > best_key:
+                best_key, best_epoch, best_state = key, epoch, _state(reader)
+    reader.eval()
+    return best_state, best_epoch, scores_by_epoch
+
+
 def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config: ReaderTrainConfig, *,
                  validation: Sequence[Item] = (), provenance: dict | None = None,
                  pretrain: Sequence[ReaderExample] = (), progress: bool = True,
-                 log: Callable[[str], None] | None = None) -> ReaderTrainResult:
+                 log: Callable[[str], None] | None = None,
+                 on_member: Callable[[int, Reader], None] | None = None) -> ReaderTrainResult:
     """Train a reader from `config.base` on `examples` and save the best one to `out_dir`; with
-    `pretrain` (cloze questions), a pass of span training on them comes first."""
+    `pretrain` (cloze questions), a pass of span training on them comes first.
+
+    With `config.seeds` > 1, that many readers are trained from the same start (data order and dropout
+    from seeds `seed`, `seed + 1`, ...) and their weights averaged, which evens out the run-to-run
+    noise of training on few questions; `on_member(i, reader)` sees each before the averaging.
+    """
     import torch
-    from transformers import get_linear_schedule_with_warmup
 
     config.validate()
     usable = [e for e in examples if e.positives]
@@ -272,18 +357,11 @@ def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config:
         raise RagError(f"{len(usable)} usable reader examples (with a passage holding the answer); training needs at least 2")
     random.seed(config.seed)
     torch.manual_seed(config.seed)
-    rng = random.Random(config.seed)
     reader = Reader(config.base, max_length=config.max_length, max_answer_tokens=config.max_answer_tokens,
                     device=config.device)
-    optimizer = _optimizer(reader, config)
-    steps_per_epoch = math.ceil(len(usable) / config.questions_per_step)
-    total = steps_per_epoch * config.epochs
-    schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
     result = ReaderTrainResult(out_dir=Path(out_dir))
     say = log or (lambda line: None)
     started = time.perf_counter()
-    best_key: tuple[float, float] | None = None
-    best_state: dict | None = None
     if pretrain:
         result.pretraining = pretrain_spans(reader, pretrain, config, progress=progress)
         say(f"cloze pretraining: {result.pretraining['examples']} questions, loss "
@@ -292,47 +370,33 @@ def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config:
         result.validation.append(evaluate_reader(reader, validation))
         when = "after cloze pretraining" if pretrain else "before training"
         say(f"held-out {when}: EM {result.validation[0]['em']:.1f}, F1 {result.validation[0]['f1']:.1f}")
-    step = 0
+    start = _state(reader) if config.seeds > 1 else None
+    states = []
+    total = math.ceil(len(usable) / config.questions_per_step) * config.epochs * config.seeds
     with _step_bar(total, "training reader", progress) as bar:
-        for epoch in range(1, config.epochs + 1):
-            order = list(usable)
-            rng.shuffle(order)
-            reader.train()
-            for first in range(0, len(order), config.questions_per_step):
-                group = order[first : first + config.questions_per_step]
-                optimizer.zero_grad()
-                losses = []
-                for example in group:
-                    loss = example_loss(reader, example, config.passages, rng)
-                    if loss is None:
-                        continue
-                    (loss / len(group)).backward()
-                    losses.append(float(loss.detach()))
-                torch.nn.utils.clip_grad_norm_(reader.parameters(), 1.0)
-                optimizer.step()
-                schedule.step()
-                step += 1
-                if losses:
-                    result.losses.append((step, sum(losses) / len(losses)))
-                bar.update(1)
-                if result.losses:
-                    bar.set_postfix(loss=f"{result.losses[-1][1]:.3f}")
-            if validation:
-                scores = evaluate_reader(reader, validation)
-                result.validation.append(scores)
-                say(f"epoch {epoch}: held-out EM {scores['em']:.1f}, F1 {scores['f1']:.1f}")
-                key = (scores["em"], scores["f1"])
-                if best_key is None or key > best_key:
-                    best_key, result.best_epoch = key, epoch
-                    best_state = {name: {k: v.detach().clone() for k, v in m.state_dict().items()}
-                                  for name, m in (("encoder", reader.encoder), ("span", reader.span_head),
-                                                  ("select", reader.select_head))}
-            else:
-                result.best_epoch = epoch
-    if best_state is not None:
-        reader.encoder.load_state_dict(best_state["encoder"])
-        reader.span_head.load_state_dict(best_state["span"])
-        reader.select_head.load_state_dict(best_state["select"])
+        for m in range(config.seeds):
+            if m:
+                _load_state(reader, start)
+                say(f"reader {m + 1} of {config.seeds} (seed {config.seed + m})")
+            best, best_epoch, scores = _train_member(reader, usable, config, config.seed + m, validation, result,
+                                                     bar, say)
+            if best is not None:
+                _load_state(reader, best)
+            if on_member is not None:
+                on_member(m, reader)
+            if m == 0:
+                result.validation.extend(scores)
+                result.best_epoch = best_epoch
+            result.members.append({"seed": config.seed + m, "best_epoch": best_epoch,
+                                   "validation": scores[best_epoch - 1] if scores else None})
+            if config.seeds > 1:
+                states.append(_state(reader))
+    if states:
+        _load_state(reader, average_states(states))
+        if validation:
+            result.soup = evaluate_reader(reader, validation)
+            say(f"averaged weights of {len(states)} readers: held-out EM {result.soup['em']:.1f}, "
+                f"F1 {result.soup['f1']:.1f}")
     choice = choose_passage_rule(reader, validation) if validation else None
     result.seconds = round(time.perf_counter() - started, 1)
     result.record = {
@@ -340,10 +404,13 @@ def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config:
         "config": {k: v for k, v in asdict(config).items() if k != "device"},
         "data": {"examples": len(usable), "provenance": provenance or {}},
         "pretraining": result.pretraining or None,
-        "steps": step, "best_epoch": result.best_epoch, "seconds": result.seconds,
+        "steps": result.losses[-1][0] if result.losses else 0, "best_epoch": result.best_epoch,
+        "seconds": result.seconds,
         "loss": {"first": result.losses[0][1] if result.losses else None,
                  "last": result.losses[-1][1] if result.losses else None},
         "validation": result.validation,
+        "members": result.members if config.seeds > 1 else None,
+        "averaged": result.soup or None,
         "passage_choice": choice,
     }
     reader.save(out_dir, {"training": result.record})

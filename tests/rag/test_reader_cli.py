@@ -56,7 +56,8 @@ def test_train_reader_help_states_the_configs_defaults(capsys):
     defaults = ReaderTrainConfig()
     for flag, value in (("--epochs", defaults.epochs), ("--passages", defaults.passages),
                         ("--questions-per-step", defaults.questions_per_step),
-                        ("--learning-rate", defaults.learning_rate), ("--max-length", defaults.max_length)):
+                        ("--learning-rate", defaults.learning_rate), ("--max-length", defaults.max_length),
+                        ("--seeds", defaults.seeds)):
         help_text = text.split(flag, 2)[-1].split(" --")[0]  # the flag's entry in the options list
         stated = re.search(r"\(default ([0-9.e-]+)", help_text)
         assert stated and float(stated[1]) == value, (flag, help_text)
@@ -80,6 +81,21 @@ def test_train_reader_pretrains_on_cloze_questions_from_the_collection_first(sto
     code, _, err = run(capsys, "train-reader", "--qa", str(qa), "--store", store, "--out", str(tmp_path / "r2"),
                        "--cloze", "6", "--cloze-from", "nowhere", "--no-progress")
     assert code == 1 and "nowhere" in err and "Traceback" not in err and not (tmp_path / "r2").exists()
+
+
+def test_train_reader_with_seeds_averages_the_readers_and_says_how_each_did(store, tmp_path, capsys):
+    qa = write_jsonl(tmp_path / "qa.jsonl", QUESTIONS)
+    code, out, err = run(capsys, "train-reader", "--qa", str(qa), "--store", store, "--out", str(tmp_path / "r"),
+                         "--epochs", "1", "--passages", "1", "--seeds", "2", "--validation-fraction", "0.25",
+                         "--no-progress")
+    assert code == 0, err
+    assert "averaged weights of 2 readers (held-out F1 of each: " in out
+    record = read_reader_record(tmp_path / "r")["training"]
+    assert record["config"]["seeds"] == 2 and [m["seed"] for m in record["members"]] == [42, 43]
+    assert record["averaged"]["questions"] == 1
+    code, _, err = run(capsys, "train-reader", "--qa", str(qa), "--store", store, "--out", str(tmp_path / "r3"),
+                       "--seeds", "0", "--no-progress")
+    assert code == 1 and "seeds must be at least 1" in err and "Traceback" not in err
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ import pytest
 
 from retrievers.reader import Reader, best_spans, passage_token_mask, read_reader_record
 from retrievers.reader_data import answer_spans, gold_span_example, label, label_all
-from retrievers.reader_training import (ReaderTrainConfig, choose_passage_rule, evaluate_reader, token_spans,
-                                        train_reader)
+from retrievers.reader_training import (ReaderTrainConfig, average_states, choose_passage_rule, evaluate_reader,
+                                        token_spans, train_reader)
 
 
 def test_best_span_is_the_highest_start_plus_end_within_the_passage_and_length():
@@ -138,3 +138,35 @@ def test_a_saved_reader_loads_with_its_heads_and_reads_the_same(trained):
     assert span.passage == 0 and span.text == contexts[0][span.start:span.end]
     assert evaluate_reader(again, EXAMPLES) == choice[choice["chosen"]]
     assert Reader().trained is False and read_reader_record(out.parent) is None
+
+
+def test_averaged_weights_are_the_element_wise_mean_and_integer_buffers_come_from_the_first():
+    import torch
+
+    a = {"encoder": {"w": torch.tensor([1.0, 2.0]), "ids": torch.tensor([0, 1])}, "span": {}, "select": {}}
+    b = {"encoder": {"w": torch.tensor([3.0, 6.0]), "ids": torch.tensor([5, 5])}, "span": {}, "select": {}}
+    mean = average_states([a, b])
+    assert mean["encoder"]["w"].tolist() == [2.0, 4.0] and mean["encoder"]["ids"].tolist() == [0, 1]
+    assert a["encoder"]["w"].tolist() == [1.0, 2.0]  # the inputs are left alone
+
+
+@pytest.mark.slow
+def test_several_seeds_train_from_one_start_and_save_their_averaged_weights(encoder, tmp_path):
+    import torch
+
+    examples, _ = label_all(EXAMPLES)
+    config = ReaderTrainConfig(epochs=2, passages=2, questions_per_step=2, head_learning_rate=3e-3, seeds=2)
+    members = []
+
+    def keep(i, reader):
+        members.append({k: v.detach().clone() for k, v in reader.span_head.state_dict().items()})
+
+    result = train_reader(examples, tmp_path / "r", config, validation=EXAMPLES, progress=False, on_member=keep)
+    assert len(members) == 2 and not members[0]["weight"].equal(members[1]["weight"])  # different data orders
+    assert [m["seed"] for m in result.members] == [42, 43] and result.soup["questions"] == len(EXAMPLES)
+    assert result.losses[-1][0] == 2 * 2 * 2  # steps counted across both readers
+    saved = Reader(tmp_path / "r")
+    expected = (members[0]["weight"] + members[1]["weight"]) / 2
+    assert torch.allclose(saved.span_head.weight.detach(), expected, atol=1e-6)
+    record = read_reader_record(tmp_path / "r")["training"]
+    assert record["config"]["seeds"] == 2 and len(record["members"]) == 2 and record["averaged"] == result.soup
