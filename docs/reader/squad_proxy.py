@@ -59,6 +59,7 @@ def main() -> int:
     parser.add_argument("--qa", required=True, help="EfficientQA dev jsonl")
     parser.add_argument("--out", required=True)
     parser.add_argument("--skip", type=int, default=300, help="leading questions left out (seen in model selection)")
+    parser.add_argument("--stop", type=int, help="last question used (default: the end of the file)")
     parser.add_argument("--max-answer-passages", type=int, default=5)
     parser.add_argument("--all", action="store_true", help="keep every question, not only the VERIFIED ones")
     args = parser.parse_args()
@@ -76,7 +77,7 @@ def main() -> int:
             if line.strip():
                 record = json.loads(line)
                 raw.setdefault(" ".join(record["question"].split()), list(record["answer"]))
-    for n, q in enumerate(read_qa(args.qa, strict=True).questions[args.skip:], start=args.skip + 1):
+    for n, q in enumerate(read_qa(args.qa, strict=True).questions[args.skip : args.stop], start=args.skip + 1):
         if not args.all and n not in VERIFIED:
             continue
         holding = [i for i, t in enumerate(normalized) if has_answer(q.answers, t)]
