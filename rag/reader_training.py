@@ -188,7 +188,7 @@ def _labelled(retrieve: _Retrieval, qa_path: Path, args: Any, negatives: int, pr
         if is_squad(args.validation):
             _, held_items = squad_examples(retrieve, args.validation, negatives, None, args.seed, progress)
         else:
-            held_items = nq_items(retrieve, args.validation, args.read, None, progress)
+            held_items = nq_items(retrieve, args.validation, args.read, MAX_VALIDATION_QUESTIONS, progress)
         held_items = held_items[:MAX_VALIDATION_QUESTIONS]
         held = {q for q, _, _ in held_items}
         train_examples = [e for e in examples if e.question not in held]

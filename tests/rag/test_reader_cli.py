@@ -98,6 +98,29 @@ def test_train_reader_with_seeds_averages_the_readers_and_says_how_each_did(stor
     assert code == 1 and "seeds must be at least 1" in err and "Traceback" not in err
 
 
+def test_a_validation_file_is_held_out_and_only_its_first_questions_are_read(store, tmp_path, capsys, monkeypatch):
+    import rag.reader_training as reader_training
+
+    monkeypatch.setattr(reader_training, "MAX_VALIDATION_QUESTIONS", 2)
+    asked = []
+    search = reader_training._Retrieval.__call__
+
+    def counting(self, questions, depth, progress):
+        asked.append(len(questions))
+        return search(self, questions, depth, progress)
+
+    monkeypatch.setattr(reader_training._Retrieval, "__call__", counting)
+    qa = write_jsonl(tmp_path / "qa.jsonl", QUESTIONS)
+    held = write_jsonl(tmp_path / "held.jsonl", QUESTIONS[2:5])
+    code, stdout, err = run(capsys, "train-reader", "--qa", str(qa), "--validation", str(held), "--store", store,
+                            "--out", str(tmp_path / "r"), "--epochs", "1", "--passages", "2", "--json", "--no-progress")
+    assert code == 0, err
+    record = json.loads(stdout)
+    assert asked == [len(QUESTIONS), 2]  # the training file, then only the 2 validation questions used
+    assert record["validation"][0]["questions"] == 2
+    assert record["data"]["examples"] == 3  # 5 labelled, less the 2 held out
+
+
 @pytest.fixture
 def reader_dir(store, tmp_path, capsys):
     return train_tiny_reader(store, tmp_path, capsys)
