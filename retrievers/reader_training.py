@@ -286,11 +286,12 @@ def average_states(states: Sequence[dict]) -> dict:
 
 
 def _train_member(reader: Reader, usable: Sequence[ReaderExample], config: ReaderTrainConfig, seed: int,
-                  validation: Sequence[Item], result: ReaderTrainResult, bar: Any, say: Callable[[str], None]
-                  ) -> tuple[dict | None, int, list[dict[str, float]]]:
-    """Train `reader` in place for `config.epochs` with data order and dropout from `seed`; returns the
-    weights of its best epoch on `validation` (None without validation: keep the last), that epoch,
-    and the per-epoch scores. Losses are appended to `result.losses`, counting steps across members."""
+                  validation: Sequence[Item], result: ReaderTrainResult, step: int, bar: Any,
+                  say: Callable[[str], None]) -> tuple[dict | None, int, list[dict[str, float]], int]:
+    """Train `reader` in place for `config.epochs` with data order and dropout from `seed`, counting
+    optimiser steps on from `step`; returns the weights of its best epoch on `validation` (None without
+    validation: keep the last), that epoch, the per-epoch scores and the step count reached. Losses
+    are appended to `result.losses`."""
     import torch
     from transformers import get_linear_schedule_with_warmup
 
@@ -299,7 +300,6 @@ def _train_member(reader: Reader, usable: Sequence[ReaderExample], config: Reade
     optimizer = _optimizer(reader, config)
     total = math.ceil(len(usable) / config.questions_per_step) * config.epochs
     schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
-    step = result.losses[-1][0] if result.losses else 0
     best_key: tuple[float, float] | None = None
     best_state: dict | None = None
     best_epoch, scores_by_epoch = config.epochs, []
@@ -334,7 +334,7 @@ def _train_member(reader: Reader, usable: Sequence[ReaderExample], config: Reade
             if best_key is None or key > best_key:
                 best_key, best_epoch, best_state = key, epoch, _state(reader)
     reader.eval()
-    return best_state, best_epoch, scores_by_epoch
+    return best_state, best_epoch, scores_by_epoch, step
 
 
 def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config: ReaderTrainConfig, *,
@@ -371,15 +371,15 @@ def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config:
         when = "after cloze pretraining" if pretrain else "before training"
         say(f"held-out {when}: EM {result.validation[0]['em']:.1f}, F1 {result.validation[0]['f1']:.1f}")
     start = _state(reader) if config.seeds > 1 else None
-    states = []
+    states, step = [], 0
     total = math.ceil(len(usable) / config.questions_per_step) * config.epochs * config.seeds
     with _step_bar(total, "training reader", progress) as bar:
         for m in range(config.seeds):
             if m:
                 _load_state(reader, start)
                 say(f"reader {m + 1} of {config.seeds} (seed {config.seed + m})")
-            best, best_epoch, scores = _train_member(reader, usable, config, config.seed + m, validation, result,
-                                                     bar, say)
+            best, best_epoch, scores, step = _train_member(reader, usable, config, config.seed + m, validation,
+                                                           result, step, bar, say)
             if best is not None:
                 _load_state(reader, best)
             if on_member is not None:
@@ -390,7 +390,7 @@ def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config:
             result.members.append({"seed": config.seed + m, "best_epoch": best_epoch,
                                    "validation": scores[best_epoch - 1] if scores else None})
             if config.seeds > 1:
-                states.append(_state(reader))
+                states.append(best or _state(reader))
     if states:
         _load_state(reader, average_states(states))
         if validation:
@@ -404,8 +404,7 @@ def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config:
         "config": {k: v for k, v in asdict(config).items() if k != "device"},
         "data": {"examples": len(usable), "provenance": provenance or {}},
         "pretraining": result.pretraining or None,
-        "steps": result.losses[-1][0] if result.losses else 0, "best_epoch": result.best_epoch,
-        "seconds": result.seconds,
+        "steps": step, "best_epoch": result.best_epoch, "seconds": result.seconds,
         "loss": {"first": result.losses[0][1] if result.losses else None,
                  "last": result.losses[-1][1] if result.losses else None},
         "validation": result.validation,

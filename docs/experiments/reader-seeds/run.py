@@ -27,15 +27,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 import numpy as np  # noqa: E402
 
+from rag.reader_training import read_squad  # noqa: E402
 from retrievers.reader import Reader, Reading  # noqa: E402
 from retrievers.reader_data import ReaderExample  # noqa: E402
-from retrievers.reader_training import ReaderTrainConfig, summarize, rule_outcomes, train_reader  # noqa: E402
+from retrievers.reader_training import ReaderTrainConfig, rule_outcomes, summarize, train_reader  # noqa: E402
 
 
 def squad_items(path: str) -> list[tuple[str, list[str], list[str]]]:
-    data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
-    return [(qa["question"], [a["text"] for a in qa["answers"]], [p["context"]])
-            for article in data for p in article["paragraphs"] for qa in p["qas"] if qa["answers"]]
+    """(question, answers, [its gold paragraph]) per answerable question of a SQuAD-format file."""
+    return [(question, [a for a, _ in answers], [context]) for _, context, question, answers in read_squad(path)]
 
 
 def label(args: argparse.Namespace) -> None:
@@ -76,23 +76,22 @@ def train(args: argparse.Namespace) -> None:
     print(json.dumps({"seconds": result.seconds, "members": result.members, "averaged": result.soup}, indent=1))
 
 
-def ensemble_items_scores(readers: list[Reader], items) -> dict:
-    """Span F1/EM of the readers' averaged start/end logits (a logit ensemble)."""
-    from retrievers.reader_training import Outcome, _f1
-    from retrievers.answers import normalize
+class LogitEnsemble:
+    """Readers read together, their start, end and selection logits averaged (scored like one reader)."""
 
-    outcomes = []
-    for question, answers, contexts in items:
-        readings = [r.score(question, contexts) for r in readers]
+    def __init__(self, readers: list[Reader]) -> None:
+        self.readers = readers
+
+    def eval(self) -> None:
+        for reader in self.readers:
+            reader.eval()
+
+    def score(self, question: str, contexts: list[str]) -> Reading:
+        readings = [r.score(question, contexts) for r in self.readers]
         first = readings[0]
-        mean = Reading(first.contexts, np.mean([x.start for x in readings], axis=0),
-                       np.mean([x.end for x in readings], axis=0), np.mean([x.select for x in readings], axis=0),
+        return Reading(first.contexts, *(np.mean([getattr(x, k) for x in readings], axis=0)
+                                         for k in ("start", "end", "select")),
                        first.offsets, first.mask, first.max_answer_tokens)
-        spans = mean.best("retriever")
-        text = spans[0].text if spans else ""
-        outcomes.append(Outcome(float(any(normalize(text) == normalize(a) for a in answers)),
-                                max(_f1(text, a) for a in answers) if text else 0.0, True, True))
-    return summarize(outcomes)
 
 
 def score(args: argparse.Namespace) -> None:
@@ -101,22 +100,17 @@ def score(args: argparse.Namespace) -> None:
     print("|---|" + "---|" * len(sets))
     for run in args.run:
         members = sorted(Path(run).glob("member-*"))
-        loaded = {m.name: Reader(m) for m in members}
+        loaded: dict = {m.name: Reader(m) for m in members}
         if (Path(run) / "averaged").is_dir():
             loaded["averaged weights"] = Reader(Path(run) / "averaged")
+        if len(members) > 1:
+            loaded["averaged logits"] = LogitEnsemble([loaded[m.name] for m in members])
         for name, reader in loaded.items():
             cells = []
             for items in sets.values():
                 s = summarize(rule_outcomes(reader, items, ["retriever"])["retriever"])
                 cells.append(f"{s['em']:.1f} / {s['f1']:.1f}")
             print(f"| {Path(run).name} {name} | " + " | ".join(cells) + " |", flush=True)
-        if len(members) > 1:
-            readers = [loaded[m.name] for m in members]
-            cells = []
-            for items in sets.values():
-                s = ensemble_items_scores(readers, items)
-                cells.append(f"{s['em']:.1f} / {s['f1']:.1f}")
-            print(f"| {Path(run).name} averaged logits | " + " | ".join(cells) + " |", flush=True)
 
 
 def main() -> int:
