@@ -30,7 +30,8 @@ import numpy as np  # noqa: E402
 from rag.reader_training import read_squad  # noqa: E402
 from retrievers.reader import Reader, Reading  # noqa: E402
 from retrievers.reader_data import ReaderExample  # noqa: E402
-from retrievers.reader_training import ReaderTrainConfig, rule_outcomes, summarize, train_reader  # noqa: E402
+from retrievers.reader_training import (  # noqa: E402
+    ReaderTrainConfig, _load_state, _state, average_states, rule_outcomes, summarize, train_reader)
 
 
 def squad_items(path: str) -> list[tuple[str, list[str], list[str]]]:
@@ -98,6 +99,20 @@ def score(args: argparse.Namespace) -> None:
     sets = {Path(p).name: squad_items(p) for p in args.squad}
     print("| reader | " + " | ".join(f"{name} ({len(items)}) EM / F1" for name, items in sets.items()) + " |")
     print("|---|" + "---|" * len(sets))
+
+    def row(name: str, reader: Reader | LogitEnsemble) -> None:
+        cells = []
+        for items in sets.values():
+            s = summarize(rule_outcomes(reader, items, ["retriever"])["retriever"])
+            cells.append(f"{s['em']:.1f} / {s['f1']:.1f}")
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+
+    if args.soup:  # one reader: the averaged weights of every member of every run (all share one start)
+        members = [m for run in args.run for m in sorted(Path(run).glob("member-*"))]
+        reader = Reader(members[0])
+        _load_state(reader, average_states([_state(Reader(m)) for m in members]))
+        row(f"averaged weights of {len(members)} members of " + ", ".join(Path(r).name for r in args.run), reader)
+        return
     for run in args.run:
         members = sorted(Path(run).glob("member-*"))
         loaded: dict = {m.name: Reader(m) for m in members}
@@ -106,11 +121,7 @@ def score(args: argparse.Namespace) -> None:
         if len(members) > 1:
             loaded["averaged logits"] = LogitEnsemble([loaded[m.name] for m in members])
         for name, reader in loaded.items():
-            cells = []
-            for items in sets.values():
-                s = summarize(rule_outcomes(reader, items, ["retriever"])["retriever"])
-                cells.append(f"{s['em']:.1f} / {s['f1']:.1f}")
-            print(f"| {Path(run).name} {name} | " + " | ".join(cells) + " |", flush=True)
+            row(f"{Path(run).name} {name}", reader)
 
 
 def main() -> int:
@@ -134,6 +145,7 @@ def main() -> int:
     p = sub.add_parser("score")
     p.add_argument("--squad", nargs="+", required=True)
     p.add_argument("--run", nargs="+", required=True, help="output folders of `train`")
+    p.add_argument("--soup", action="store_true", help="score one reader: all the runs' members averaged")
     args = parser.parse_args()
     {"label": label, "train": train, "score": score}[args.cmd](args)
     return 0
