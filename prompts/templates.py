@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 SHIPPED = Path(__file__).with_name("files")
-ANSWER_PROMPTS = ("system", "qa", "condense", "refusal", "hint")
+ANSWER_PROMPTS = ("system", "qa", "condense", "refusal", "hint", "check")
 PROMPT_NAMES = (*ANSWER_PROMPTS, "questions", "judge")
 _FILE = re.compile(r"^(?P<name>[a-z_]+)(?:\.v(?P<version>\d+))?\.txt$")
 _FIELDS = {"system": {"refusal"}, "qa": {"context", "question"}, "condense": {"history", "question"}, "refusal": set(),
            "hint": {"answer", "source"},  # the reader's span, added after the question when reader_hint is on
+           "check": {"context", "question"},  # the local LLM scores the reader's spans as replies to this
            # LlamaIndex's question-generation placeholders, so its templates work here and ours there
            "questions": {"context_str", "num_questions_per_chunk"},
            "judge": {"context", "question", "answer"}}
@@ -86,6 +87,7 @@ class PromptSet:
     condense: Prompt
     refusal: Prompt
     hint: Prompt
+    check: Prompt
 
     @classmethod
     def load(cls, directory: str | Path | None = None) -> "PromptSet":

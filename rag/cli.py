@@ -55,6 +55,9 @@ def _answer_options(parser: argparse.ArgumentParser) -> None:
                         "gets its short answer, an exact span of a retrieved passage (env RAG_READER)")
     parser.add_argument("--reader-hint", dest="reader_hint", action="store_true", default=None,
                         help="with --reader: also give the LLM the reader's span as a hint (env RAG_READER_HINT)")
+    parser.add_argument("--no-reader-check", dest="reader_check", action="store_false", default=None,
+                        help="with --reader: keep the reader's own best span, without the local LLM's check of its "
+                             "best spans (env RAG_READER_CHECK=false)")
 
 
 def _dataset_options(parser: argparse.ArgumentParser) -> None:
@@ -345,7 +348,7 @@ def _settings(args: argparse.Namespace) -> Any:
     keys = ("store", "chroma_url", "collection", "encoder", "passage_words", "split_records", "mode", "top_k",
             "fusion", "dense_weight", "candidates", "model", "api_base", "context_k", "max_tokens", "prompts_dir",
             "host", "port", "api_token", "backend", "device", "batch_size", "workers", "reader",
-            "reader_hint")
+            "reader_hint", "reader_check")
     overrides = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     import tomllib
 

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
                                   "spans of retrieved passages; unset = no reader")
     reader_k: int = Field(10, ge=1, description="retrieved passages the reader reads")
     reader_hint: bool = Field(False, description="tell the LLM the reader's span as a hint (prompt `hint`)")
+    reader_check: bool = Field(True, description="the local LLM rescores the reader's best spans (prompt `check`; "
+                               "the embedded model when the answering LLM is remote)")
+    reader_check_k: int = Field(5, ge=2, le=50, description="spans of the reader's passage the check compares")
+    reader_check_weight: float = Field(2.0, ge=0.0, description="weight of the check's log-probability against the "
+                                       "reader's (chosen on held-out questions: docs/experiments/reader-prior)")
     # serving (rag serve): the UI and the OpenAI-compatible API
     host: str = Field("127.0.0.1", description="address to listen on; anything but loopback needs api_token")
     port: int = Field(7860, ge=1, le=65535)

@@ -17,6 +17,7 @@ from typing import Any, AsyncIterator, Generator, Iterator, Sequence
 from retrievers.errors import RagError
 from retrievers.hybrid import HybridRetriever
 from retrievers.passages import Passage
+from retrievers.reader import rerank
 from retrievers.tracing import NULL_TRACER, Tracer
 
 from prompts import PromptSet
@@ -64,12 +65,14 @@ class ShortAnswer:
     context: str
     score: float  # reader: start + end logit; snapped: token F1 with the generated answer
     kind: str = "reader"  # "reader" or "snapped"
+    check: float | None = None  # reader: the span checker's mean log-probability of this span, when it ran
 
     def to_dict(self) -> dict[str, Any]:
         before = self.context[max(0, self.start - _SNIPPET // 2) : self.start]
         after = self.context[self.end : self.end + _SNIPPET // 2]
         return {"text": self.text, "source": self.source, "id": self.passage_id, "start": self.start, "end": self.end,
                 "score": round(self.score, 4), "kind": self.kind,
+                "check": None if self.check is None else round(self.check, 4),
                 "highlight": f"{'…' if self.start > len(before) else ''}{before}**{self.text}**{after}"
                              f"{'…' if self.end + len(after) < len(self.context) else ''}"}
 
@@ -185,11 +188,15 @@ class Engine:
             `reader_k` best passages, comes with every answer; its passage joins the LLM's if not there.
         reader_hint: also tell the LLM the reader's span (the `hint` prompt), so that a small model can
             copy an exact answer; off by default, since a wrong span can mislead it.
+        span_checker: `checker(question, passage, spans)` -> a score per span (mean log-probability, as
+            `rag.span_check.SpanChecker` gives) or None; the reader's `check_k` best spans of its chosen
+            passage are then reordered by both (`retrievers.reader.rerank`, the check weighted `check_weight`).
     """
 
     def __init__(self, retriever: Any, llm: LLM, prompts: PromptSet | None = None, *,
                  tracer: Tracer = NULL_TRACER, context_k: int = 3, reader: Any = None, reader_k: int = 10,
-                 reader_hint: bool = False) -> None:
+                 reader_hint: bool = False, span_checker: Any = None, check_k: int = 5,
+                 check_weight: float = 2.0) -> None:
         self.retriever = retriever
         self.llm = llm
         self.prompts = prompts or PromptSet.load()
@@ -198,6 +205,9 @@ class Engine:
         self.reader = reader
         self.reader_k = reader_k
         self.reader_hint = reader_hint
+        self.span_checker = span_checker
+        self.check_k = check_k
+        self.check_weight = check_weight
 
     @property
     def refusal(self) -> str:
@@ -301,21 +311,40 @@ class Engine:
         return [Source(n=i, passage=p, score=float(s)) for i, (p, s) in enumerate(hits, start=1)]
 
     def _read(self, question: str, sources: list[Source], timings: dict) -> ShortAnswer | None:
-        """The reader's best span over the retrieved passages (one batch)."""
+        """The reader's best span over the retrieved passages (one batch), checked by the span checker
+        when there is one."""
         if not sources:
             return None
         start = time.perf_counter()
         contexts = [s.passage.indexed_text for s in sources[: self.reader_k]]  # in the retriever's order
         with self.tracer.span("reader", input={"question": question, "passages": len(contexts)}) as span:
-            spans = self.reader.read(question, contexts)
-            best = spans[0] if spans else None
-            span.update(output=best.to_dict() if best else None)
+            spans = self.reader.read(question, contexts, top_spans=self.check_k if self.span_checker else 1)
+            spans = [s for s in spans if spans and s.passage == spans[0].passage]
+            span.update(output=spans[0].to_dict() if spans else None)
         timings["reader_ms"] = round(1000 * (time.perf_counter() - start), 1)
-        if best is None:
+        if not spans:
             return None
+        if self.span_checker is not None and len(spans) > 1:
+            spans = self._check(question, contexts[spans[0].passage], spans, timings)
+        best = spans[0]
         source = sources[best.passage]
         return ShortAnswer(text=best.text, source=source.n, passage_id=source.passage.id, start=best.start,
-                           end=best.end, context=contexts[best.passage], score=best.score)
+                           end=best.end, context=contexts[best.passage], score=best.score, check=best.check)
+
+    def _check(self, question: str, context: str, spans: list, timings: dict) -> list:
+        """The reader's candidate spans reordered with the span checker's scores; as they came if it cannot run."""
+        start = time.perf_counter()
+        with self.tracer.span("span_check", input={"question": question, "spans": [s.text for s in spans]}) as span:
+            try:
+                checks = self.span_checker(question, context, [s.text for s in spans])
+            except RagError as exc:  # e.g. the local model is missing: the reader's own order stands
+                span.update(level="WARNING", status_message=str(exc))
+                checks = None
+            if checks is not None:
+                spans = rerank(spans, checks, self.check_weight)
+            span.update(output=[{"text": s.text, "check": s.check} for s in spans] if checks is not None else None)
+        timings["span_check_ms"] = round(1000 * (time.perf_counter() - start), 1)
+        return spans
 
     def _shown(self, sources: list[Source], short: ShortAnswer | None) -> list[Source]:
         """The passages the LLM reads: the first `context_k`, and the reader's passage if it is further down."""

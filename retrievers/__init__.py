@@ -18,7 +18,7 @@ from .errors import CollectionNotFound, ModelNotFound, RagError, StoreUnavailabl
 from .fusion import Fusion, Normalization, linear_fusion, reciprocal_rank_fusion
 from .hybrid import HybridRetriever
 from .passages import DEFAULT_PASSAGE_WORDS, Passage, make_passages, passage_ids, split_text
-from .reader import Reader, Reading, read_reader_record
+from .reader import Reader, Reading, read_reader_record, rerank
 from .reader_cloze import cloze_examples
 from .reader_training import ReaderTrainConfig, train_reader
 from .tracing import NULL_TRACER, NullTracer, Span, Tracer
@@ -42,7 +42,7 @@ __all__ = [
     "UpdateStats", "chroma_client", "default_store_dir", "linear_fusion", "list_collections", "make_passages",
     "passage_ids", "reciprocal_rank_fusion", "resolve_model_path", "split_text", "validate_collection_name",
     "Question", "has_answer", "normalize", "read_qa", "TrainingExample", "ValidationSet", "build_examples",
-    "mine_examples", "read_pairs", "Reader", "Reading", "read_reader_record", "ReaderTrainConfig", "train_reader",
+    "mine_examples", "read_pairs", "Reader", "Reading", "read_reader_record", "rerank", "ReaderTrainConfig", "train_reader",
     "cloze_examples",
     *_TRAINING,
 ]

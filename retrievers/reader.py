@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -40,6 +40,7 @@ class Span:
     end: int
     score: float          # start + end logit of the span
     passage_score: float  # the selection logit of its passage
+    check: float | None = None  # a second model's mean log-probability of replying with it (`rerank`)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -223,6 +224,22 @@ class Reading:
                 out.append(Span(text=text, passage=p, start=a, end=b, score=float(score),
                                 passage_score=float(self.select[p])))
         return out
+
+
+def rerank(spans: Sequence[Span], checks: Sequence[float], weight: float = 1.0) -> list[Span]:
+    """Candidate spans of one question, best first by the reader and a second model together: the log
+    softmax of the reader's scores over the candidates plus `weight` times `checks` (the second model's
+    mean token log-probability of answering with each span). With weight 1 this is the product of the
+    two models' beliefs; each returned span carries its check."""
+    if len(checks) != len(spans):
+        raise ValueError(f"{len(spans)} spans but {len(checks)} checks")
+    if not spans:
+        return []
+    scores = np.array([s.score for s in spans], dtype=np.float64)
+    scores -= scores.max()
+    combined = scores - np.log(np.exp(scores).sum()) + weight * np.asarray(checks, dtype=np.float64)
+    order = np.argsort(-combined, kind="stable")
+    return [replace(spans[i], check=float(checks[i])) for i in order]
 
 
 def read_reader_record(path: str | os.PathLike[str]) -> dict | None:

@@ -155,21 +155,38 @@ def test_as_a_llamaindex_chat_engine(ingested):
 
 
 class PointingReader:
-    """A reader that answers with the first occurrence of `word` in whichever passage holds it."""
+    """A reader that answers with the first occurrence of `word` in whichever passage holds it; asked for more
+    spans, it adds the `others` found in that passage, each scored 0.5 below the one before."""
 
-    def __init__(self, word):
-        self.word = word
+    def __init__(self, word, *others):
+        self.words = [word, *others]
         self.read_contexts = []
 
-    def read(self, question, contexts):
+    def read(self, question, contexts, top_spans=1):
         from retrievers.reader import Span
 
         self.read_contexts = list(contexts)
         for i, context in enumerate(contexts):
-            at = context.find(self.word)
-            if at >= 0:
-                return [Span(self.word, i, at, at + len(self.word), 7.5, 1.0)]
+            if context.find(self.words[0]) >= 0:
+                spans = [Span(w, i, context.find(w), context.find(w) + len(w), 7.5 - 0.5 * n, 1.0)
+                         for n, w in enumerate(self.words) if context.find(w) >= 0]
+                return spans[:top_spans]
         return []
+
+
+class ScriptedChecker:
+    """A span checker that gives each span text its scripted score (or raises, or declines with None)."""
+
+    def __init__(self, scores=None, error=None):
+        self.scores = scores
+        self.error = error
+        self.calls = []
+
+    def __call__(self, question, context, answers):
+        self.calls.append((question, context, list(answers)))
+        if self.error:
+            raise self.error
+        return None if self.scores is None else [self.scores[a] for a in answers]
 
 
 def test_the_reader_gives_a_short_answer_and_its_passage_joins_the_llms(ingested):
@@ -185,6 +202,46 @@ def test_the_reader_gives_a_short_answer_and_its_passage_joins_the_llms(ingested
     data = answer.to_dict()["short_answer"]
     assert data["text"] == "Gustave Eiffel" and "**Gustave Eiffel**" in data["highlight"]
     assert data["start"] < data["end"] and data["id"] == answer.sources[1].passage.id
+
+
+def checked(ingested, checker, *others, check_k=5):
+    engine = engine_for(ingested, ScriptedLLM(["It was Gustave Eiffel [1]."]), context_k=1,
+                        reader=PointingReader("Gustave Eiffel", *others), reader_k=5, span_checker=checker,
+                        check_k=check_k)
+    return engine.ask("Who designed the Eiffel Tower?")
+
+
+def test_the_span_checker_can_overturn_the_readers_first_span(ingested):
+    # the reader scores "Gustave Eiffel" 7.5 and "1889" 7.0: log-softmax -0.47 and -0.97
+    checker = ScriptedChecker({"Gustave Eiffel": -3.0, "1889": -0.5})
+    answer = checked(ingested, checker, "1889")
+    short = answer.short_answer
+    assert short.text == "1889" and short.check == -0.5 and short.score == 7.0
+    assert short.context[short.start:short.end] == "1889"
+    question, context, spans = checker.calls[0]
+    assert spans == ["Gustave Eiffel", "1889"] and "Gustave Eiffel" in context and question.startswith("Who")
+    assert answer.to_dict()["short_answer"]["check"] == -0.5 and "span_check_ms" in answer.timings
+
+
+def test_a_weak_objection_of_the_checker_leaves_the_readers_span(ingested):
+    answer = checked(ingested, ScriptedChecker({"Gustave Eiffel": -1.0, "1889": -0.8}), "1889")
+    assert answer.short_answer.text == "Gustave Eiffel" and answer.short_answer.check == -1.0
+
+
+def test_the_checker_compares_only_check_k_spans(ingested):
+    checker = ScriptedChecker({"Gustave Eiffel": -9.0, "1889": -1.0, "Paris": -0.1})
+    assert checked(ingested, checker, "1889", "Paris", check_k=2).short_answer.text == "1889"
+    assert checker.calls[0][2] == ["Gustave Eiffel", "1889"]
+    assert checked(ingested, checker, "1889", "Paris", check_k=3).short_answer.text == "Paris"
+
+
+def test_without_a_check_the_readers_span_stands(ingested):
+    for checker in (ScriptedChecker(None), ScriptedChecker(error=RagError("no local model"))):
+        answer = checked(ingested, checker, "1889")
+        assert answer.short_answer.text == "Gustave Eiffel" and answer.short_answer.check is None
+        assert answer.answer  # the LLM's answer is unaffected
+    lone = ScriptedChecker({"Gustave Eiffel": -1.0})
+    assert checked(ingested, lone).short_answer.text == "Gustave Eiffel" and lone.calls == []  # nothing to compare
 
 
 def test_the_reader_hint_names_the_span_and_its_passage_only_when_asked(ingested):

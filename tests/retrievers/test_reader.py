@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from retrievers.reader import Reader, best_spans, passage_token_mask, read_reader_record
+from retrievers.reader import Reader, Span, best_spans, passage_token_mask, read_reader_record, rerank
 from retrievers.reader_data import answer_spans, gold_span_example, label, label_all
 from retrievers.reader_training import (ReaderTrainConfig, average_states, choose_passage_rule, evaluate_reader,
                                         token_spans, train_reader)
@@ -18,6 +18,19 @@ def test_best_span_is_the_highest_start_plus_end_within_the_passage_and_length()
     spans = best_spans(start, end, mask, max_tokens=10, k=3)
     assert spans[0][:2] == (2, 5) and all(not (s <= 5 and e >= 2) for s, e, _ in spans[1:])  # none overlaps
     assert best_spans(start, end, np.zeros(6, dtype=bool), 10) == []
+
+
+def test_rerank_adds_the_checks_to_the_readers_log_softmax():
+    spans = [Span("Gustave Eiffel", 0, 0, 14, 2.0, 0.0), Span("1889", 0, 20, 24, 1.0, 0.0)]
+    # reader log-softmax: -0.313, -1.313
+    assert [s.text for s in rerank(spans, [-3.0, -1.0])] == ["1889", "Gustave Eiffel"]  # -3.31 < -2.31
+    kept = rerank(spans, [-1.5, -1.0])  # -1.81 > -2.31
+    assert [s.text for s in kept] == ["Gustave Eiffel", "1889"] and [s.check for s in kept] == [-1.5, -1.0]
+    assert [s.text for s in rerank(spans, [-3.0, -1.0], weight=0.4)] == ["Gustave Eiffel", "1889"]  # -1.51 > -1.71
+    assert spans[0].check is None  # the inputs are not changed
+    assert rerank([], []) == []
+    with pytest.raises(ValueError, match="2 spans but 1 checks"):
+        rerank(spans, [-1.0])
 
 
 def test_answer_spans_match_normalised_words_only_at_word_boundaries():

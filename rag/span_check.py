@@ -1,0 +1,90 @@
+"""The embedded LLM as a check on the reader's candidate spans.
+
+A 135M-parameter model answers badly when it writes an answer, but judging given answers is easier:
+for each of the reader's best spans, the mean token log-probability the local model gives to
+replying with exactly that span (the `check` prompt: the passage and the question, then the span as
+its whole reply). `retrievers.reader.rerank` combines this with the reader's own scores. It needs the
+model's token probabilities, so it runs on a local GGUF model (llama.cpp) whatever LLM writes the
+answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from prompts.templates import Prompt
+
+from .llm import DEFAULT_LLM, LOCAL_MODELS, LOCAL_PROVIDER
+
+_MARGIN = 8  # tokens kept free after the prompt and the longest candidate
+
+
+class SpanChecker:
+    """`checker(question, context, answers)` -> each answer's mean token log-probability as the local model's
+    reply, or None when the prompt does not fit the model's context.
+
+    `model` is a local model name (`smollm2`, or the path of a GGUF file), loaded once per process and
+    shared with answering (one user of it at a time).
+    """
+
+    def __init__(self, prompt: Prompt, model: str = DEFAULT_LLM.split("/", 1)[1]) -> None:
+        self.prompt = prompt
+        self.model = model
+
+    @classmethod
+    def for_llm(cls, prompt: Prompt, llm_model: str | None) -> "SpanChecker":
+        """The checker for an answering model: itself when it is local, else the embedded default."""
+        local = llm_model or DEFAULT_LLM
+        name = local.split("/", 1)[1] if local.startswith(f"{LOCAL_PROVIDER}/") else DEFAULT_LLM.split("/", 1)[1]
+        return cls(prompt, name)
+
+    def __call__(self, question: str, context: str, answers: Sequence[str]) -> list[float] | None:
+        llama, lock = LOCAL_MODELS.get(self.model)
+        user = self.prompt.format(context=context, question=question)
+        with lock:
+            head = llama.tokenize(_chat_prompt(llama, user).encode("utf-8"), add_bos=True, special=True)
+            tails = [llama.tokenize(a.encode("utf-8"), add_bos=False) + [llama.token_eos()] for a in answers]
+            if not tails or len(head) + max(len(t) for t in tails) + _MARGIN > llama.n_ctx():
+                return None
+            llama.reset()
+            llama.eval(head)
+            first = _log_softmax(_last_logits(llama))
+            return [_mean_logprob(llama, len(head), first, tail) for tail in tails]
+
+
+def _chat_prompt(llama: Any, user: str) -> str:
+    """The user turn in the model's own chat template, ready for the assistant's reply."""
+    template = llama.metadata.get("tokenizer.chat_template")
+    if not template:
+        return f"{user}\nAnswer: "
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    eos = llama.detokenize([llama.token_eos()], special=True).decode("utf-8", "ignore")
+    bos = llama.detokenize([llama.token_bos()], special=True).decode("utf-8", "ignore") if llama.token_bos() >= 0 else ""
+    formatted = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)(
+        messages=[{"role": "user", "content": user}])
+    return formatted.prompt
+
+
+def _last_logits(llama: Any) -> np.ndarray:
+    import llama_cpp
+
+    return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llama.ctx, -1), shape=(llama.n_vocab(),)).copy()
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float64) - logits.max()
+    return z - np.log(np.exp(z).sum())
+
+
+def _mean_logprob(llama: Any, n_head: int, first: np.ndarray, tail: list[int]) -> float:
+    """Mean log-probability of `tail` after the evaluated prompt of `n_head` tokens (its cache is kept:
+    only the tail's tokens are evaluated, one at a time)."""
+    llama.n_tokens = n_head
+    total = float(first[tail[0]])
+    for token, following in zip(tail, tail[1:]):
+        llama.eval([token])
+        total += float(_log_softmax(_last_logits(llama))[following])
+    return total / len(tail)
