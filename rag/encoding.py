@@ -83,8 +83,10 @@ def encode(paths: Sequence[str], settings: Settings, out_dir: str | Path, *, sha
             if shard_of(passage.id, num_shards) == shard:
                 texts.append(passage.indexed_text)
     report.in_shard = len(texts)
-    if not texts:
+    if not report.passages:
         return report
+    # a shard that holds none of the passages is still written, empty, so that "all N shards finished"
+    # means the job is done and a rerun skips it
     with opened_encoder(model, **settings.passage_encoder_options()) as encoder:
         started = time.perf_counter()
         header = {"model": encoder.name, "model_fingerprint": fingerprint, "backend": settings.backend,

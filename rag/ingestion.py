@@ -188,7 +188,8 @@ class _Batches:
 
     def _write(self, final: bool) -> None:
         if self.encoder is None:
-            self.encoder = self.precomputed or load_encoder(self.model, **self.settings.passage_encoder_options())
+            self.encoder = self.precomputed if self.precomputed is not None else \
+                load_encoder(self.model, **self.settings.passage_encoder_options())
         stats = self.coll.update(self.updates, self.encoder, progress=self.progress, index_bm25=final)
         self.updates, self.passages, self.written = [], 0, True
         for step, seconds in stats.timings.items():

@@ -252,7 +252,7 @@ class Collection:
         in several updates: the last one (or the next `recover`) rebuilds it once, and readers
         meanwhile build their own from the table.
         """
-        encoder = encoder or self.encoder()
+        encoder = encoder if encoder is not None else self.encoder()  # an encoder may define __len__
         with self._writing():
             self._recover_locked()
             self.check_model(encoder.name)

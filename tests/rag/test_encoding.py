@@ -53,8 +53,8 @@ def test_shard_jobs_in_parallel_processes_then_an_ingest_that_encodes_nothing(do
             _dense_hits(capsys, str(tmp_path / "plain"), question)
 
 
-def _partial_shard(docs) -> tuple[int, int, int]:
-    """A shard I/N that holds some but not all of the docs' passages, with its size.
+def _shard_holding(docs, want) -> tuple[int, int, int]:
+    """A shard I/N whose number of the docs' passages satisfies `want`, with that number.
 
     Passage ids hash the source path, so which shard holds what depends on the temporary folder:
     with 5 passages, shard 0 of 2 is empty or full one time in 16. Pick a split from the real ids.
@@ -69,9 +69,31 @@ def _partial_shard(docs) -> tuple[int, int, int]:
     for count in range(2, 50):
         for index in range(count):
             held = sum(shard_of(pid, count) == index for pid in ids)
-            if 0 < held < len(ids):
+            if want(held):
                 return index, count, held
-    raise AssertionError("no shard split separates the passages")
+    raise AssertionError("no shard split gives such a shard")
+
+
+def _partial_shard(docs) -> tuple[int, int, int]:
+    """A shard that holds some but not all of the docs' passages."""
+    return _shard_holding(docs, lambda held: 0 < held < 5)
+
+
+def test_a_shard_that_holds_no_passage_is_written_empty_and_counts_as_finished(docs, tmp_path, capsys):
+    vectors = tmp_path / "vectors"
+    index, count, _ = _shard_holding(docs, lambda held: held == 0)
+    spec = f"{index}/{count}"
+    code, out, _ = run(capsys, "encode", str(docs), "--out", str(vectors), "--shard", spec, "--json", "--no-progress")
+    assert code == 0
+    report = json.loads(out)
+    assert report["passages"] == 5 and report["in_shard"] == 0 and report["encoded"] == 0
+    [(folder, header)] = finished_shards(vectors)
+    assert folder.name == f"shard-{index:05d}-of-{count:05d}" and header["passages"] == 0 and header["dimension"] == 384
+    code, out, _ = run(capsys, "encode", str(docs), "--out", str(vectors), "--shard", spec, "--no-progress")
+    assert code == 0 and "already encoded" in out
+    code, out, _ = run(capsys, "ingest", str(docs), "--store", str(tmp_path / "store"), "--vectors", str(vectors),
+                       "--no-progress")
+    assert code == 0 and "vectors: 0 from 1 precomputed shards, 5 encoded here" in out
 
 
 def test_passages_no_shard_holds_are_encoded_and_a_finished_shard_is_not_redone(docs, tmp_path, capsys):
