@@ -318,7 +318,7 @@ class Engine:
         start = time.perf_counter()
         contexts = [s.passage.indexed_text for s in sources[: self.reader_k]]  # in the retriever's order
         with self.tracer.span("reader", input={"question": question, "passages": len(contexts)}) as span:
-            spans = self.reader.read(question, contexts, top_spans=self.check_k if self.span_checker else 1)
+            spans = self.reader.read(question, contexts, top_spans=self.check_k if self.span_checker is not None else 1)
             spans = [s for s in spans if s.passage == spans[0].passage]  # the check compares spans of one passage
             span.update(output=spans[0].to_dict() if spans else None)
         timings["reader_ms"] = round(1000 * (time.perf_counter() - start), 1)

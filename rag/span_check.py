@@ -10,7 +10,7 @@ answer.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -32,6 +32,7 @@ class SpanChecker:
     def __init__(self, prompt: Prompt, model: str = DEFAULT_LLM.split("/", 1)[1]) -> None:
         self.prompt = prompt
         self.model = model
+        self._chat: Any = None  # user turn -> prompt in the model's chat template, built on first use
 
     @classmethod
     def for_llm(cls, prompt: Prompt, llm_model: str | None) -> "SpanChecker":
@@ -41,12 +42,16 @@ class SpanChecker:
         return cls(prompt, name)
 
     def __call__(self, question: str, context: str, answers: Sequence[str]) -> list[float] | None:
+        if not answers:
+            return None
         llama, lock = LOCAL_MODELS.get(self.model)
+        if self._chat is None:
+            self._chat = _chat_template(llama)
         user = self.prompt.format(context=context, question=question)
         with lock:
-            head = llama.tokenize(_chat_prompt(llama, user).encode("utf-8"), add_bos=True, special=True)
+            head = llama.tokenize(self._chat(user).encode("utf-8"), add_bos=True, special=True)
             tails = [llama.tokenize(a.encode("utf-8"), add_bos=False) + [llama.token_eos()] for a in answers]
-            if not tails or len(head) + max(len(t) for t in tails) + _MARGIN > llama.n_ctx():
+            if len(head) + max(len(t) for t in tails) + _MARGIN > llama.n_ctx():
                 return None
             llama.reset()
             llama.eval(head)
@@ -54,18 +59,17 @@ class SpanChecker:
             return [_mean_logprob(llama, len(head), first, tail) for tail in tails]
 
 
-def _chat_prompt(llama: Any, user: str) -> str:
-    """The user turn in the model's own chat template, ready for the assistant's reply."""
+def _chat_template(llama: Any) -> Callable[[str], str]:
+    """user turn -> the prompt in the model's own chat template, ready for the assistant's reply."""
     template = llama.metadata.get("tokenizer.chat_template")
     if not template:
-        return f"{user}\nAnswer: "
+        return lambda user: f"{user}\nAnswer: "
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
     eos = llama.detokenize([llama.token_eos()], special=True).decode("utf-8", "ignore")
     bos = llama.detokenize([llama.token_bos()], special=True).decode("utf-8", "ignore") if llama.token_bos() >= 0 else ""
-    formatted = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)(
-        messages=[{"role": "user", "content": user}])
-    return formatted.prompt
+    formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)  # compiles the template once
+    return lambda user: formatter(messages=[{"role": "user", "content": user}]).prompt
 
 
 def _last_logits(llama: Any) -> np.ndarray:
