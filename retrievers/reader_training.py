@@ -22,6 +22,7 @@ from typing import Any, Callable, Sequence
 from .answers import normalize
 from .encoders import DEFAULT_MODEL, model_name
 from .errors import RagError
+from .lora import LoraSpec, add_lora, concatenate, merge_lora, save_delta
 from .reader import PASSAGE_CHOICES, Reader
 from .reader_data import ReaderExample
 
@@ -41,6 +42,8 @@ class ReaderTrainConfig:
     max_answer_tokens: int = 10
     cloze_batch: int = 16         # cloze questions per optimiser step in the pretraining pass
     seeds: int = 1                # readers trained from one start on different data orders, weights averaged
+    lora_rank: int = 0            # above 0: the encoder trains a LoRA delta of this rank (what ships), not every weight
+    lora_alpha: float = 32.0
     seed: int = 42
     device: str | None = None
 
@@ -51,6 +54,11 @@ class ReaderTrainConfig:
                 raise RagError(f"{name.replace('_', '-')} must be at least 1")
         if self.learning_rate <= 0 or self.head_learning_rate <= 0:
             raise RagError("learning rates must be positive")
+        if self.lora_rank < 0:
+            raise RagError("lora-rank must not be negative")
+
+    def lora(self) -> LoraSpec | None:
+        return LoraSpec(rank=self.lora_rank, alpha=self.lora_alpha) if self.lora_rank else None
 
 
 @dataclass
@@ -91,7 +99,8 @@ def _optimizer(reader: Reader, config: ReaderTrainConfig, *, select: bool = True
     import torch
 
     heads = list(reader.span_head.parameters()) + (list(reader.select_head.parameters()) if select else [])
-    return torch.optim.AdamW([{"params": list(reader.encoder.parameters()), "lr": config.learning_rate},
+    encoder = [p for p in reader.encoder.parameters() if p.requires_grad]  # a LoRA adapter's only, if it has one
+    return torch.optim.AdamW([{"params": encoder, "lr": config.learning_rate},
                               {"params": heads, "lr": config.head_learning_rate}], weight_decay=0.01)
 
 
@@ -359,6 +368,8 @@ def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config:
     torch.manual_seed(config.seed)
     reader = Reader(config.base, max_length=config.max_length, max_answer_tokens=config.max_answer_tokens,
                     device=config.device)
+    if config.lora() is not None:
+        add_lora(reader.encoder, config.lora())
     result = ReaderTrainResult(out_dir=Path(out_dir))
     say = log or (lambda line: None)
     started = time.perf_counter()
@@ -389,10 +400,14 @@ def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config:
                 result.best_epoch = best_epoch
             result.members.append({"seed": config.seed + m, "best_epoch": best_epoch,
                                    "validation": scores[best_epoch - 1] if scores else None})
-            if config.seeds > 1:
+            if config.seeds > 1 or config.lora() is not None:
                 states.append(best or _state(reader))
-    if states:
+    delta = None
+    if config.lora() is not None:  # the members' deltas averaged exactly, merged into a plain reader
+        reader, delta, spec = _merged_reader(config, states)
+    elif states:
         _load_state(reader, average_states(states))
+    if config.seeds > 1:
         if validation:
             result.soup = evaluate_reader(reader, validation)
             say(f"averaged weights of {len(states)} readers: held-out EM {result.soup['em']:.1f}, "
@@ -412,5 +427,30 @@ def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config:
         "averaged": result.soup or None,
         "passage_choice": choice,
     }
+    if delta is not None:
+        result.record["lora"] = spec.to_dict()
     reader.save(out_dir, {"training": result.record})
+    if delta is not None:
+        save_delta(out_dir, delta, spec)
     return result
+
+
+def member_delta(state: dict) -> dict:
+    """The LoRA matrices of one member's saved weights, keyed like the base weights."""
+    return {k.replace(".default", ""): v for k, v in state["encoder"].items() if ".lora_" in k}
+
+
+def _merged_reader(config: ReaderTrainConfig, states: Sequence[dict]) -> tuple[Reader, dict, LoraSpec]:
+    """A plain reader (no adapter modules) holding the mean of the members' deltas (rounded to fp16 as
+    shipped) and the mean of their heads: what the saved delta loads as."""
+    delta, spec = concatenate([member_delta(s) for s in states], config.lora())
+    delta = {k: v.half().float() for k, v in delta.items()}
+    plain = Reader(config.base, max_length=config.max_length, max_answer_tokens=config.max_answer_tokens,
+                   device=config.device)
+    merge_lora(plain.encoder, delta, spec)
+    heads = average_states([{"span": s["span"], "select": s["select"]} for s in states])
+    plain.span_head.load_state_dict(heads["span"])
+    plain.select_head.load_state_dict(heads["select"])
+    plain.to(plain.device)
+    plain.eval()
+    return plain, delta, spec

@@ -24,6 +24,7 @@ from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 from .answers import has_answer, normalize
 from .encoders import DEFAULT_MODEL, model_name, resolve_model_path
 from .errors import RagError
+from .lora import LoraSpec, add_lora, lora_state, merge_lora, save_delta
 from .training_data import TrainingExample, ValidationSet
 
 TRAINING_FILE = "rag_training.json"
@@ -49,6 +50,8 @@ class TrainConfig:
     seed: int = 42
     evaluations_per_epoch: int = 1
     patience: int = 2  # evaluations without improvement before stopping
+    lora_rank: int = 0  # above 0: train a LoRA delta of this rank instead of every weight (what ships)
+    lora_alpha: float = 32.0
     device: str | None = None
 
     def validate(self) -> None:
@@ -57,8 +60,13 @@ class TrainConfig:
                 raise RagError(f"{name.replace('_', '-')} must be at least 1")
         if self.batch_size < 2:
             raise RagError("batch-size must be at least 2: the other questions' passages are the negatives")
-        if self.learning_rate <= 0 or self.hard_negatives < 0 or self.patience < 0:
-            raise RagError("learning-rate must be positive; hard-negatives and patience not negative")
+        if self.learning_rate <= 0 or self.hard_negatives < 0 or self.patience < 0 or self.lora_rank < 0:
+            raise RagError("learning-rate must be positive; hard-negatives, patience and lora-rank not negative")
+        if self.lora_rank and self.separate_encoders:
+            raise RagError("--lora-rank trains one shared encoder; it cannot be combined with --separate-encoders")
+
+    def lora(self) -> LoraSpec | None:
+        return LoraSpec(rank=self.lora_rank, alpha=self.lora_alpha) if self.lora_rank else None
 
     def comparable(self) -> dict:
         """The fields that must match to resume a run."""
@@ -130,6 +138,8 @@ class AccuracyEvaluator(BaseEvaluator):
 def check_out_dir(out_dir: Path, config: TrainConfig, *, overwrite: bool, resume: bool) -> str | None:
     """Refuse to clobber a directory; returns the checkpoint to resume from, if any."""
     if resume:
+        if config.lora_rank:
+            raise RagError("--resume is not supported with --lora-rank (its checkpoints hold no adapter); start over")
         state = out_dir / CHECKPOINTS / STATE_FILE
         if not state.is_file():
             raise RagError(f"{out_dir} holds no interrupted training run to resume")
@@ -181,7 +191,16 @@ def build_model(config: TrainConfig) -> Any:
         router = Router.for_query_document(list(query.children()), list(document.children()))
         model = SentenceTransformer(modules=[router], device=device)
     model.max_seq_length = config.max_seq_length
+    if config.lora() is not None:
+        add_lora(model[0].auto_model, config.lora())
     return model
+
+
+def merged_model(config: TrainConfig, delta: dict) -> Any:
+    """The base model with a trained LoRA delta merged in: what a shipped copy of the delta loads as."""
+    plain = build_model(TrainConfig(**{**asdict(config), "lora_rank": 0}))
+    merge_lora(plain[0].auto_model, delta, config.lora())
+    return plain
 
 
 def _dataset(examples: Sequence[TrainingExample], hard_negatives: int) -> Any:
@@ -292,7 +311,8 @@ def train(examples: Sequence[TrainingExample], out_dir: str | Path, config: Trai
         save_strategy="steps",
         save_steps=eval_every,
         save_total_limit=2,
-        load_best_model_at_end=evaluator is not None,
+        # a LoRA model's checkpoints reload without their adapter: BestDelta keeps the best one instead
+        load_best_model_at_end=evaluator is not None and config.lora() is None,
         metric_for_best_model=f"eval_{evaluator.primary_metric}" if evaluator else None,
         greater_is_better=True,
         logging_steps=max(1, min(10, eval_every)),
@@ -303,6 +323,10 @@ def train(examples: Sequence[TrainingExample], out_dir: str | Path, config: Trai
         dataloader_pin_memory=False,
     )
     all_callbacks = list(callbacks)
+    best_delta = None
+    if config.lora() is not None and evaluator is not None:
+        best_delta = BestDelta(model[0].auto_model, f"eval_{evaluator.primary_metric}")
+        all_callbacks.append(best_delta.callback)
     if evaluator is not None and config.patience:
         all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.patience))
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss,
@@ -312,6 +336,8 @@ def train(examples: Sequence[TrainingExample], out_dir: str | Path, config: Trai
     before = evaluator.evaluate(model.encode_query, model.encode_document) if evaluator and checkpoint is None else None
     output = trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - start
+    if best_delta is not None:
+        best_delta.restore()
     final = evaluator.evaluate(model.encode_query, model.encode_document) if evaluator else None
     losses, history = _curves(trainer.state.log_history)  # restored from the checkpoint too when resumed
 
@@ -336,9 +362,40 @@ def train(examples: Sequence[TrainingExample], out_dir: str | Path, config: Trai
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "versions": _versions(),
     }
-    _save(model, out_dir, record)
+    delta = None
+    if config.lora() is not None:  # saved rounded as shipped, and the model saved is that delta merged
+        delta = {k: v.half().float() for k, v in lora_state(model[0].auto_model).items()}
+        model = merged_model(config, delta)
+        record["lora"] = config.lora().to_dict()
+    _save(model, out_dir, record, delta=delta, spec=config.lora())
     return TrainResult(out_dir, int(output.global_step), record["epochs_run"], losses, history, best, seconds,
                        checkpoint, record)
+
+
+class BestDelta:
+    """A trainer callback that keeps the LoRA delta of the best evaluation and puts it back at the end."""
+
+    def __init__(self, module: Any, metric: str) -> None:
+        from transformers import TrainerCallback
+
+        self.module, self.metric, self.best, self.state = module, metric, None, None
+        self.callback = type("BestDeltaCallback", (TrainerCallback,), {"on_evaluate": self._on_evaluate})()
+
+    def _on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kwargs: Any) -> None:
+        value = (metrics or {}).get(self.metric)
+        if value is not None and (self.best is None or value > self.best):
+            self.best, self.state = value, lora_state(self.module)
+
+    def restore(self) -> None:
+        """Put the best evaluation's adapter back (the last step's may be worse)."""
+        import torch
+
+        if self.state is None:
+            return
+        params = {name.replace(".default", ""): p for name, p in self.module.named_parameters() if ".lora_" in name}
+        with torch.no_grad():
+            for key, value in self.state.items():
+                params[key].copy_(value)
 
 
 def _curves(log_history: list[dict]) -> tuple[list[tuple[int, float]], list[dict[str, float]]]:
@@ -352,11 +409,13 @@ def _curves(log_history: list[dict]) -> tuple[list[tuple[int, float]], list[dict
     return losses, history
 
 
-def _save(model: Any, out_dir: Path, record: dict) -> None:
+def _save(model: Any, out_dir: Path, record: dict, *, delta: dict | None = None, spec: LoraSpec | None = None) -> None:
     """Save the model beside its checkpoints, then the record last: its presence marks a finished run."""
     staging = out_dir / ".model.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     model.save(str(staging))
+    if delta is not None and spec is not None:
+        save_delta(staging, delta, spec)
     for item in staging.iterdir():
         target = out_dir / item.name
         if target.is_dir():

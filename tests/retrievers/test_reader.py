@@ -183,3 +183,30 @@ def test_several_seeds_train_from_one_start_and_save_their_averaged_weights(enco
     assert torch.allclose(saved.span_head.weight.detach(), expected, atol=1e-6)
     record = read_reader_record(tmp_path / "r")["training"]
     assert record["config"]["seeds"] == 2 and len(record["members"]) == 2 and record["averaged"] == result.soup
+
+
+@pytest.mark.slow
+def test_lora_members_average_their_deltas_exactly_and_the_delta_rebuilds_the_saved_reader(encoder, tmp_path):
+    import torch
+
+    from retrievers.lora import ADAPTER_FILE, load_delta, merge_lora
+
+    examples, _ = label_all(EXAMPLES)
+    config = ReaderTrainConfig(epochs=2, passages=2, questions_per_step=2, learning_rate=1e-3,
+                               head_learning_rate=3e-3, seeds=2, lora_rank=4)
+    result = train_reader(examples, tmp_path / "r", config, validation=EXAMPLES, progress=False)
+    assert result.soup["questions"] == len(EXAMPLES)
+    assert (tmp_path / "r" / ADAPTER_FILE).stat().st_size < 1_000_000
+    state, spec = load_delta(tmp_path / "r")
+    assert spec.rank == 8 and spec.scale == config.lora().scale  # two rank-4 members side by side
+    saved = Reader(tmp_path / "r")
+    rebuilt = Reader()
+    merge_lora(rebuilt.encoder, state, spec)
+    rebuilt.span_head.load_state_dict(saved.span_head.state_dict())
+    rebuilt.select_head.load_state_dict(saved.select_head.state_dict())
+    question, _, passages = EXAMPLES[0]
+    a, b = saved.score(question, passages), rebuilt.score(question, passages)
+    assert np.allclose(a.start, b.start, atol=1e-4) and np.allclose(a.end, b.end, atol=1e-4)
+    base = Reader()
+    key = "encoder.layer.0.attention.self.query.weight"
+    assert not torch.allclose(base.encoder.state_dict()[key], saved.encoder.state_dict()[key])

@@ -133,3 +133,39 @@ def test_negatives_are_cut_only_when_no_duplicate_free_batch_could_form():
     assert negatives_that_fit(tiny, batch_size=2, hard_negatives=2) == 1
     assert negatives_that_fit(tiny, batch_size=3, hard_negatives=2) == 0  # one negative: 3 rows need 6 of 5 passages
     assert negatives_that_fit(examples(3), batch_size=4, hard_negatives=3) == 3  # distinct texts: nothing cut
+
+
+@pytest.mark.slow
+def test_lora_training_saves_a_small_delta_whose_merge_is_the_saved_model(tmp_path):
+    from safetensors.torch import load_file
+
+    from retrievers.lora import ADAPTER_FILE, load_delta, merge_lora
+    from retrievers.training import build_model
+
+    out = tmp_path / "lora"
+    result = train(examples(), out, config(lora_rank=4, learning_rate=1e-3), validation=validation(), progress=False)
+    first, last = result.train_loss[0][1], result.train_loss[-1][1]
+    assert last < first * 0.9, result.train_loss
+    record = read_training_record(out)
+    assert record["lora"]["rank"] == 4
+    assert (out / ADAPTER_FILE).stat().st_size < 1_000_000  # the delta, not the 90 MB model
+    best = max(record["validation"]["history"], key=lambda row: row["mrr@20"])
+    assert record["validation"]["final_model"]["mrr@20"] == pytest.approx(best["mrr@20"], abs=1e-6)
+    # The base model plus the saved delta is exactly the saved full model (what a shipped delta loads as).
+    state, spec = load_delta(out)
+    rebuilt = build_model(TrainConfig())
+    merge_lora(rebuilt[0].auto_model, state, spec)
+    saved = load_file(str(out / "model.safetensors"))
+    mine = rebuilt[0].auto_model.state_dict()
+    changed = [k for k in saved if not np.allclose(saved[k].numpy(), mine[k].numpy(), atol=1e-6)]
+    assert not changed, changed[:3]
+    base = build_model(TrainConfig())[0].auto_model.state_dict()
+    assert not np.allclose(base["encoder.layer.0.attention.self.query.weight"].numpy(),
+                           mine["encoder.layer.0.attention.self.query.weight"].numpy())
+
+
+def test_lora_cannot_resume_or_train_two_towers(tmp_path):
+    with pytest.raises(RagError, match="separate"):
+        train(examples(), tmp_path / "m", config(lora_rank=4, separate_encoders=True))
+    with pytest.raises(RagError, match="resume"):
+        train(examples(), tmp_path / "m", config(lora_rank=4), resume=True)
