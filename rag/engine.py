@@ -23,6 +23,7 @@ from retrievers.tracing import NULL_TRACER, Tracer
 from prompts import PromptSet
 
 from .llm import LLM, Generation, Message
+from .presentation import agrees, best_sentences, explains, quote_around, sentences_lead, span_lead
 
 _CITATION = re.compile(r"\[(\d{1,3})\]")
 _DELIMITER = re.compile(r"<\s*/?\s*passage", re.IGNORECASE)
@@ -191,12 +192,17 @@ class Engine:
         span_checker: `checker(question, passage, spans)` -> a score per span (mean log-probability, as
             `rag.span_check.SpanChecker` gives) or None; the reader's `check_k` best spans of its chosen
             passage are then reordered by both (`retrievers.reader.rerank`, the check weighted `check_weight`).
+        lead: start the answer with what the passages say (`rag.presentation`): the reader's span in its
+            sentence, or for how/why questions the best supporting sentences, quoted and cited; the LLM's
+            prose follows only when it agrees with that lead. Suits a small local model.
+        abstain_below: with a reader, answer "the documents don't say" (listing the closest passages)
+            when the reader's best span scores below this, instead of letting the model invent one.
     """
 
     def __init__(self, retriever: Any, llm: LLM, prompts: PromptSet | None = None, *,
                  tracer: Tracer = NULL_TRACER, context_k: int = 3, reader: Any = None, reader_k: int = 10,
                  reader_hint: bool = False, span_checker: Any = None, check_k: int = 5,
-                 check_weight: float = 2.0) -> None:
+                 check_weight: float = 2.0, lead: bool = False, abstain_below: float | None = None) -> None:
         self.retriever = retriever
         self.llm = llm
         self.prompts = prompts or PromptSet.load()
@@ -208,6 +214,8 @@ class Engine:
         self.span_checker = span_checker
         self.check_k = check_k
         self.check_weight = check_weight
+        self.lead = lead
+        self.abstain_below = abstain_below
 
     @property
     def refusal(self) -> str:
@@ -246,26 +254,47 @@ class Engine:
             short = self._read(standalone, sources, timings) if self.reader is not None else None
             sources = self._shown(sources, short)
             grounded = None
-            if not sources:
+            lead, lead_answer = "", None
+            if sources and self._abstains(standalone, short):
+                text, refused = self._abstention(sources), True
+                yield text
+            elif not sources:
                 text, refused = self.refusal, True
                 yield text
             else:
+                if self.lead:
+                    lead, lead_answer = self._lead(standalone, sources, short)
+                    if lead:
+                        timings["lead_ms"] = round(1000 * (time.perf_counter() - start), 1)
+                        yield lead
+                shown = sources
                 messages, sources = self._prompt(standalone, sources, short if self.reader_hint else None)
+                if lead:  # a passage the lead quotes stays listed even if the prompt had no room for it
+                    sources = [s for s in shown if s in sources or f"[{s.n}]" in lead]
                 generation = Generation()
                 with self.tracer.span("generation", as_type="generation", input=messages, model=self.llm.model,
                                       model_parameters={"max_tokens": self.llm.max_tokens,
                                                         "temperature": self.llm.temperature}) as span:
                     try:
-                        yield from self.llm.stream(messages, generation)
+                        for piece in self.llm.stream(messages, generation):
+                            if not lead:  # after a lead, the prose is shown only if it agrees with it
+                                yield piece
                     except RagError as exc:
                         span.update(level="ERROR", status_message=str(exc))
-                        raise GenerationFailed(str(exc), question, sources, short) from exc
+                        if not lead:
+                            raise GenerationFailed(str(exc), question, sources, short) from exc
+                        generation.text = ""  # the lead stands on its own
                     span.update(output=generation.text, usage_details={
                         "input": generation.usage.prompt_tokens, "output": generation.usage.completion_tokens})
-                text, refused, extra = self._cite(generation.text, sources)
-                if extra:
-                    yield extra
-                grounded = None if refused else snap_to_span(text, [s for s in sources if s.cited])
+                if lead:
+                    text, refused = self._after_lead(lead, lead_answer, generation.text, sources)
+                    if text != lead:
+                        yield text[len(lead):]
+                else:
+                    text, refused, extra = self._cite(generation.text, sources)
+                    if extra:
+                        yield extra
+                grounded = None if refused or lead else snap_to_span(text, [s for s in sources if s.cited])
                 usage["prompt_tokens"] += generation.usage.prompt_tokens
                 usage["completion_tokens"] += generation.usage.completion_tokens
                 timings["generation_ms"] = round(1000 * generation.seconds, 1)
@@ -345,6 +374,35 @@ class Engine:
             span.update(output=[{"text": s.text, "check": s.check} for s in spans] if checks is not None else None)
         timings["span_check_ms"] = round(1000 * (time.perf_counter() - start), 1)
         return spans
+
+    def _abstains(self, question: str, short: ShortAnswer | None) -> bool:
+        """With a reader and a threshold: no span, or a span scoring below it, for a short-answer question."""
+        if self.reader is None or self.abstain_below is None or explains(question):
+            return False
+        return short is None or short.score < self.abstain_below
+
+    def _abstention(self, sources: list[Source]) -> str:
+        closest = "; ".join(f"[{s.n}] {' '.join(s.passage.title.split()) or s.passage.source}" for s in sources[:3])
+        return f"The retrieved documents don't say. The closest passages: {closest}."
+
+    def _lead(self, question: str, sources: list[Source], short: ShortAnswer | None) -> tuple[str, str | None]:
+        """The answer's opening (see `lead`) and the span it states (None for quoted sentences)."""
+        if short is not None and not explains(question):
+            return span_lead(short.text, short.source, quote_around(short.context, short.start, short.end)), short.text
+        chosen = best_sentences(question, [(s.n, s.passage.text) for s in sources])
+        return sentences_lead(chosen), None
+
+    def _after_lead(self, lead: str, lead_answer: str | None, prose: str, sources: list[Source]) -> tuple[str, bool]:
+        """The lead, then the model's prose when it agrees with it; the lead's citations mark the sources."""
+        cited = {int(n) for n in _CITATION.findall(lead)}
+        text = lead
+        prose = _PREAMBLE.sub("", prose.strip()).strip()
+        if prose and not _is_refusal(prose, self.refusal) and agrees(prose, lead_answer, lead):
+            text = f"{lead}\n\n{prose}"
+            cited |= {int(n) for n in _CITATION.findall(prose)}
+        for source in sources:
+            source.cited = source.n in cited
+        return text, False
 
     def _shown(self, sources: list[Source], short: ShortAnswer | None) -> list[Source]:
         """The passages the LLM reads: the first `context_k`, and the reader's passage if it is further down."""

@@ -33,6 +33,9 @@ def message_text(content: Any) -> str:
     return ""
 
 
+REFUSED_MARK = "\n\n*(not answered: the retrieved passages do not hold an answer)*"
+
+
 def short_answer_markdown(answer: Any) -> str:
     """The reader's short answer (or the generated answer snapped to a span) with its passage, the span in bold."""
     lines = []
@@ -99,7 +102,7 @@ class Backend:
             chat[-1] = {"role": "assistant", "content": f"⚠️ {exc}"}
             yield chat, sources_markdown(exc.sources, exc) if isinstance(exc, GenerationFailed) else ""
             return
-        chat[-1] = {"role": "assistant", "content": answer.answer}
+        chat[-1] = {"role": "assistant", "content": answer.answer + (REFUSED_MARK if answer.refused else "")}
         yield chat, sources_markdown(answer.cited or answer.sources, answer)
 
     def ingest_files(self, paths: Sequence[str], collection: str,

@@ -300,3 +300,47 @@ def test_snapping_needs_real_overlap():
     assert snapped.text == "Mediterranean Sea" and snapped.score == 1.0
     assert snap_to_span("Pacific Ocean", [source]) is None
     assert snap_to_span("", [source]) is None and snap_to_span("Nile", []) is None
+
+
+def test_with_a_lead_the_answer_starts_with_the_span_in_its_sentence_and_keeps_agreeing_prose(ingested):
+    llm = ScriptedLLM(["The tower was designed by Gustave Eiffel [1]."])
+    engine = engine_for(ingested, llm, context_k=2, reader=PointingReader("Gustave Eiffel"), reader_k=5, lead=True)
+    stream = engine.stream("Who designed the Eiffel Tower?")
+    pieces = list(stream)
+    answer = stream.answer
+    lead = pieces[0]  # streamed first, before any of the model's prose
+    assert lead.startswith("**Gustave Eiffel** [") and "designed by the engineer Gustave Eiffel" in lead
+    assert answer.answer == f"{lead}\n\nThe tower was designed by Gustave Eiffel [1]."
+    assert "".join(pieces) == answer.answer and not answer.refused
+    assert any(s.cited and "Eiffel" in s.passage.text for s in answer.sources)
+    assert answer.timings["lead_ms"] <= answer.timings["total_ms"]
+
+
+def test_with_a_lead_prose_that_contradicts_the_span_is_dropped(ingested):
+    llm = ScriptedLLM(["It was Diego Rivera [1]."])
+    engine = engine_for(ingested, llm, context_k=2, reader=PointingReader("Gustave Eiffel"), reader_k=5, lead=True)
+    answer = engine.ask("Who designed the Eiffel Tower?")
+    assert answer.answer.startswith("**Gustave Eiffel**") and "Rivera" not in answer.answer
+    assert len(llm.calls) == 1  # the model still ran, for the API's timings, but its prose is not shown
+
+
+def test_a_how_question_leads_with_the_passages_best_sentences(ingested):
+    llm = ScriptedLLM(["Cats catch mice [1]."])
+    engine = engine_for(ingested, llm, context_k=3, reader=PointingReader("Gustave Eiffel"), reader_k=5, lead=True)
+    answer = engine.ask("Why do people keep a domestic cat as a house pet?")
+    first = answer.answer.split("\n\n")[0]
+    assert first.startswith("“") and "house pet for catching mice" in first and "Eiffel" not in first
+    assert answer.short_answer is not None  # the reader still ran; its span just does not lead
+
+
+def test_the_answer_abstains_below_the_threshold_and_lists_the_closest_passages(ingested):
+    llm = ScriptedLLM(["It was Gustave Eiffel [1]."])
+    reader = PointingReader("Gustave Eiffel")  # scores its span 7.5
+    low = engine_for(ingested, llm, context_k=2, reader=reader, reader_k=5, lead=True, abstain_below=8.0)
+    answer = low.ask("Who designed the Eiffel Tower?")
+    assert answer.refused and answer.answer.startswith("The retrieved documents don't say. The closest passages: [1] ")
+    assert llm.calls == [] and answer.to_dict()["refused"] is True and answer.cited == []
+    high = engine_for(ingested, llm, context_k=2, reader=reader, reader_k=5, lead=True, abstain_below=7.0)
+    assert not high.ask("Who designed the Eiffel Tower?").refused
+    none = engine_for(ingested, llm, context_k=2, reader=PointingReader("Zanzibar"), reader_k=5, abstain_below=0.0)
+    assert none.ask("Who designed the Eiffel Tower?").refused  # no span at all

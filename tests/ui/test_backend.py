@@ -101,3 +101,18 @@ def test_the_sources_panel_leads_with_the_short_answer_in_bold_in_its_passage(in
     chat, sources = list(Backend(ingested, with_reader).respond("Why is Mars red?", [], "default"))[-1]
     assert sources.startswith("**Short answer: iron oxide** [1]") and "**iron oxide**" in sources
     assert "[1] Mars" in sources
+
+
+def test_a_refused_answer_is_marked_in_the_chat(ingested):
+    from tests.rag.test_engine import PointingReader
+    from ui.backend import REFUSED_MARK
+
+    def abstaining(settings, name):
+        return Engine(open_retriever(settings, open_collection(settings, name), settings.mode), ScriptedLLM([ANSWER]),
+                      reader=PointingReader("Mars"), abstain_below=100.0)
+
+    chat, _ = list(Backend(ingested, abstaining).respond("Which planet is red?", [], "default", mode="bm25"))[-1]
+    assert chat[-1]["content"].startswith("The retrieved documents don't say.")
+    assert chat[-1]["content"].endswith(REFUSED_MARK)
+    chat, _ = list(Backend(ingested, factory).respond("Why is Mars red?", [], "default", mode="bm25"))[-1]
+    assert REFUSED_MARK not in chat[-1]["content"]

@@ -1,0 +1,104 @@
+"""How an answer leads: the reader's span inside its sentence, or the passages' best sentences, quoted and cited.
+
+A small local model often writes fluent prose that is wrong, while the reader's span is an exact
+piece of a retrieved passage. So the answer starts with what the passages say, and the model's prose
+follows only when it agrees with that lead (`agrees`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from retrievers.answers import normalize
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
+_WORD = re.compile(r"[a-z0-9]+")
+# Questions whose answer is an explanation, not a short span ("how many" and "how long" are spans).
+_EXPLAIN = re.compile(
+    r"^\s*(why|explain|describe|summari[sz]e|compare|how (?!many|much|long|old|far|tall|big|high|large|often|deep)"
+    r"|what (does|do|did|is the (purpose|role|point|difference)|are the (advantages|differences|steps))"
+    r"|in what way)\b", re.IGNORECASE)
+_STOP = frozenset("""a an the of in on at to for from by with and or but is are was were be been being do does did
+what which who whom whose when where why how that this these those it its as into than then there their they
+he she his her you your we our i me my not no yes can could would should will shall may might must has have had
+about over under after before between during also only just so such very more most much many any some each
+one two""".split())
+QUOTE_CHARS = 240
+
+
+def explains(question: str) -> bool:
+    """Whether a question asks for an explanation (how, why, what does X do) rather than a short answer."""
+    return bool(_EXPLAIN.match(question))
+
+
+def sentences(text: str) -> list[tuple[int, int]]:
+    """The character spans of the sentences of `text` (a light split: end punctuation, then a capital)."""
+    spans, start = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        spans.append((start, match.start()))
+        start = match.end()
+    if start < len(text):
+        spans.append((start, len(text)))
+    return [(a, b) for a, b in spans if text[a:b].strip()]
+
+
+def quote_around(context: str, start: int, end: int, limit: int = QUOTE_CHARS) -> str:
+    """The sentence of `context` that holds `[start, end)`, cut to about `limit` characters around it."""
+    a, b = next(((a, b) for a, b in sentences(context) if a <= start < b), (start, end))
+    b = max(b, end)
+    if b - a > limit:
+        room = max(0, limit - (end - start)) // 2
+        a2, b2 = max(a, start - room), min(b, end + room)
+        text = context[a2:b2].strip()
+        return f"{'…' if a2 > a else ''}{text}{'…' if b2 < b else ''}"
+    return context[a:b].strip()
+
+
+def span_lead(span: str, source: int, quote: str) -> str:
+    """`**span** [n] — “…quote…”`: the answer first, then where the passage says it."""
+    return f"**{_plain(span)}** [{source}] — “{_plain(quote)}”"
+
+
+def _content(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
+
+
+def best_sentences(question: str, passages: Sequence[tuple[int, str]], k: int = 2) -> list[tuple[int, str]]:
+    """The `k` sentences of `passages` (numbered as cited) sharing most content words with the question,
+    in passage order; none when no sentence shares a word."""
+    wanted = _content(question)
+    scored = []
+    for rank, (n, text) in enumerate(passages):
+        for i, (a, b) in enumerate(sentences(text)):
+            sentence = text[a:b].strip()
+            overlap = len(wanted & _content(sentence))
+            if overlap:
+                scored.append((-overlap, rank, i, n, sentence))
+    top = sorted(scored)[:k]
+    return [(n, _cut(sentence)) for _, _, _, n, sentence in sorted(top, key=lambda t: (t[1], t[2]))]
+
+
+def sentences_lead(chosen: Sequence[tuple[int, str]]) -> str:
+    """`“sentence” [n] “sentence” [m]`: what the passages say, each quote cited."""
+    return " ".join(f"“{_plain(sentence)}” [{n}]" for n, sentence in chosen)
+
+
+def agrees(prose: str, lead_answer: str | None, lead_text: str) -> bool:
+    """Whether the model's prose supports the lead: it contains the span, or (for quoted sentences) most
+    of its content words are in them."""
+    if lead_answer is not None:
+        answer = normalize(lead_answer)
+        return answer.strip() != "" and answer in normalize(prose)
+    words = _content(prose)
+    return bool(words) and len(words & _content(lead_text)) >= 0.5 * len(words)
+
+
+def _cut(sentence: str, limit: int = QUOTE_CHARS) -> str:
+    return sentence if len(sentence) <= limit else sentence[:limit].rsplit(" ", 1)[0] + "…"
+
+
+def _plain(text: str) -> str:
+    """Document text made inert for Markdown: one line, no emphasis, link or image syntax of its own."""
+    text = " ".join(text.split())
+    return re.sub(r"([\\`*_\[\]<>!#|])", r"\\\1", text)
