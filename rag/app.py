@@ -37,8 +37,9 @@ def build_engine(settings: Settings, collection: str | None = None) -> Engine:
     reader = load_reader(settings.reader) if settings.reader else None
     checker = SpanChecker.for_llm(prompts.check, settings.model) if reader is not None and settings.reader_check else None
     return Engine(retriever, llm, prompts, tracer=tracer, context_k=settings.context_k, reader=reader,
-                  reader_k=settings.reader_k, reader_hint=settings.reader_hint, span_checker=checker,
-                  check_k=settings.reader_check_k, check_weight=settings.reader_check_weight)
+                  reader_k=settings.reader_k, reader_hint=settings.hints(), span_checker=checker,
+                  check_k=settings.reader_check_k, check_weight=settings.reader_check_weight,
+                  lead=settings.leads(), abstain_below=settings.abstain_score)
 
 
 @lru_cache(maxsize=4)
@@ -47,7 +48,7 @@ def load_reader(path: str) -> object:
     from retrievers.encoders import resolve_model_path
     from retrievers.reader import Reader, read_reader_record
 
-    if read_reader_record(resolve_model_path(path)) is None:
+    if read_reader_record(resolve_model_path(path)) is None:  # a shipped name resolves (and is verified) here
         raise RagError(f"reader {path!r} is not a trained reader (no reader.json): train one with "
                        "`rag train-reader --qa FILE -c COLLECTION --out DIR`")
     return Reader(path)

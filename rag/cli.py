@@ -51,8 +51,14 @@ def _answer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-base", dest="api_base", help="LLM server URL (env RAG_API_BASE)")
     parser.add_argument("--max-tokens", dest="max_tokens", type=int, help="longest answer (default 256)")
     parser.add_argument("--prompts-dir", dest="prompts_dir", help="directory of prompt overrides (env RAG_PROMPTS_DIR)")
-    parser.add_argument("--reader", metavar="DIR", help="a reader trained by `rag train-reader`: each answer also "
-                        "gets its short answer, an exact span of a retrieved passage (env RAG_READER)")
+    parser.add_argument("--reader", metavar="DIR", help="the reader: each answer also gets its short answer, an exact "
+                        "span of a retrieved passage (env RAG_READER; default the shipped reader-nq, or a directory "
+                        "from `rag train-reader`)")
+    parser.add_argument("--no-reader", dest="reader", action="store_const", const="none",
+                        help="no reader (and so no span check, lead span or abstention)")
+    parser.add_argument("--lead", dest="answer_lead", action=argparse.BooleanOptionalAction, default=None,
+                        help="start the answer with the reader's span in its sentence, the LLM's prose after it only "
+                             "when it agrees (env RAG_ANSWER_LEAD; default: on for the embedded model)")
     parser.add_argument("--reader-hint", dest="reader_hint", action="store_true", default=None,
                         help="with --reader: also give the LLM the reader's span as a hint (env RAG_READER_HINT)")
     parser.add_argument("--no-reader-check", dest="reader_check", action="store_false", default=None,
@@ -163,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "all, as DPR)")
     p.add_argument("--separate-encoders", action="store_true",
                    help="train two towers (question and passage encoder) as DPR does; default one shared model")
+    p.add_argument("--lora-rank", type=int, default=0, metavar="R",
+                   help="train a LoRA delta of rank R instead of every weight (a few MB; how the shipped dpr-nq is "
+                        "made); default 0 = full fine-tuning")
+    p.add_argument("--lora-alpha", type=float, default=32.0, help="LoRA scaling numerator (scale = alpha / rank)")
     p.add_argument("--validation", metavar="FILE", help="held-out questions (same formats); default: "
                                                          "--validation-fraction of the training file")
     p.add_argument("--validation-fraction", type=float, default=0.1)
@@ -197,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, metavar="N",
                    help="train N readers from the same start on different data orders and average their weights "
                         "(default 1; N times the training time)")
+    p.add_argument("--lora-rank", dest="lora_rank", type=int, metavar="R",
+                   help="train a LoRA delta of rank R on the encoder instead of every weight (a few MB; how the "
+                        "shipped reader-nq is made; default 0 = full fine-tuning)")
     p.add_argument("--cloze", type=int, default=0, metavar="N",
                    help="first pretrain the span head on N cloze questions made from the collection's passages "
                         "(unsupervised QA: a date, number or name blanked out of a sentence; default 0: none)")
@@ -233,6 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue an interrupted run, or add passages to a finished file (same --seed)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--no-progress", dest="progress", action="store_false")
+
+    p = sub.add_parser("package-model", help="ship a LoRA-trained model inside the package (used by `make models`)",
+                       description="Copy the LoRA delta of a model trained with --lora-rank into the package as a "
+                                   "shipped model (dpr-nq: `rag train`; reader-nq: `rag train-reader`), with a "
+                                   "record of its recipe, data, validation figures, commit and checksums.")
+    p.add_argument("model_dir", metavar="DIR")
+    p.add_argument("--name", required=True, choices=["dpr-nq", "reader-nq"])
+    p.add_argument("--recipe", required=True, help="the command that trained it (kept in the record)")
 
     p = sub.add_parser("reindex", help="encode a collection's passages with another encoder, into a new collection",
                        description="Copy a collection's passages into COLLECTION.MODEL (or --into), encoded with "
@@ -348,7 +369,7 @@ def _settings(args: argparse.Namespace) -> Any:
     keys = ("store", "chroma_url", "collection", "encoder", "passage_words", "split_records", "mode", "top_k",
             "fusion", "dense_weight", "candidates", "model", "api_base", "context_k", "max_tokens", "prompts_dir",
             "host", "port", "api_token", "backend", "device", "batch_size", "workers", "reader",
-            "reader_hint", "reader_check")
+            "reader_hint", "reader_check", "answer_lead")
     overrides = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     import tomllib
 
@@ -569,6 +590,23 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_package_model(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from retrievers.shipped import package
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, check=True).stdout.strip()
+        commit = head + ("+changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    target = package(args.model_dir, args.name, recipe=args.recipe, commit=commit)
+    print(f"shipped {args.name} in {target} (trained at commit {commit or 'unknown'})")
+    return 0
+
+
 def cmd_generate_questions(args: argparse.Namespace) -> int:
     from prompts import load_prompt
     from prompts.templates import PromptError
@@ -777,7 +815,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"bench": cmd_bench, "loadtest": cmd_loadtest, "ingest": cmd_ingest, "encode": cmd_encode, "generate-questions": cmd_generate_questions, "train": cmd_train,
-            "train-reader": cmd_train_reader,
+            "train-reader": cmd_train_reader, "package-model": cmd_package_model,
             "reindex": cmd_reindex, "eval": cmd_eval, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat,
             "serve": cmd_serve, "collections": cmd_collections, "delete": cmd_delete}
 

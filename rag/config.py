@@ -14,9 +14,14 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from retrievers.collection import default_store_dir
 from retrievers.errors import RagError
-from retrievers.encoders import DEFAULT_MODEL
+from retrievers.encoders import DEFAULT_MODEL, FINETUNED_MODEL
 from retrievers.onnx_encoder import default_cache_dir
 from retrievers.passages import DEFAULT_PASSAGE_WORDS
+
+
+# The reader score below which an answer abstains, calibrated on held-out NQ-open questions over
+# wiki-vital (docs/experiments/abstention).
+ABSTAIN_SCORE = None
 
 
 def config_files() -> list[Path]:
@@ -38,7 +43,10 @@ class Settings(BaseSettings):
     store: Path = Field(default_factory=default_store_dir, description="store directory (collections live here)")
     chroma_url: Optional[str] = Field(None, description="Chroma server URL; unset = embedded Chroma in the store")
     collection: Optional[str] = Field(None, description="collection name (see README for the default)")
-    encoder: str = Field(DEFAULT_MODEL, description="encoder: a shipped model name or a local model directory")
+    encoder: str = Field(DEFAULT_MODEL, description="encoder of a new collection of your documents: a shipped model "
+                         "name or a local model directory (a collection keeps the one it was built with)")
+    builtin_encoder: str = Field(FINETUNED_MODEL, description="encoder of a new collection of the built-in corpus: "
+                                 "the shipped DPR encoder fine-tuned on NQ questions over it")
     device: Optional[str] = Field(None, description="torch device for the encoder (cpu, cuda)")
     batch_size: int = Field(32, ge=1, description="encoder batch size")
     backend: Literal["torch", "torch-bf16", "onnx", "onnx-int8"] = Field(
@@ -69,10 +77,18 @@ class Settings(BaseSettings):
     llm_retries: int = Field(2, ge=0, le=10, description="further attempts after a timeout, lost connection, rate "
                              "limit or server error (waits 0.5 s, 1 s, ...)")
     prompts_dir: Optional[Path] = Field(None, description="directory of prompt overrides (NAME.txt)")
-    reader: Optional[str] = Field(None, description="reader directory (rag train-reader): short answers as exact "
-                                  "spans of retrieved passages; unset = no reader")
+    reader: Optional[str] = Field("reader-nq", description="reader for short answers: the shipped reader-nq, a "
+                                  "directory from `rag train-reader`, or none (--no-reader, RAG_READER=none)")
     reader_k: int = Field(10, ge=1, description="retrieved passages the reader reads")
-    reader_hint: bool = Field(False, description="tell the LLM the reader's span as a hint (prompt `hint`)")
+    reader_hint: Optional[bool] = Field(None, description="tell the LLM the reader's span as a hint (prompt `hint`); "
+                                        "unset = when the answer does not lead with the span (other models than "
+                                        "the embedded one)")
+    answer_lead: Optional[bool] = Field(None, description="start the answer with the reader's span in its sentence "
+                                        "(how/why questions: the best passage sentences), the LLM's prose after it "
+                                        "only when it agrees; unset = for the embedded model")
+    abstain_score: Optional[float] = Field(ABSTAIN_SCORE, description="with a reader: answer \"the documents don't "
+                                           "say\" when its best span scores below this (start + end logit; "
+                                           "chosen on validation questions, docs/answers.md); none = never")
     reader_check: bool = Field(True, description="the local LLM rescores the reader's best spans (prompt `check`; "
                                "the embedded model when the answering LLM is remote)")
     reader_check_k: int = Field(5, ge=2, le=50, description="spans of the reader's passage the check compares")
@@ -98,16 +114,36 @@ class Settings(BaseSettings):
                                    file_secret_settings: PydanticBaseSettingsSource) -> tuple:
         return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_files())
 
+    @field_validator("reader", "abstain_score", mode="before")
+    @classmethod
+    def _none(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip().lower() in ("", "none", "off") else value
+
+    def leads(self) -> bool:
+        """Whether answers lead with the passages' words: as set, else for the embedded model."""
+        if self.answer_lead is not None:
+            return self.answer_lead
+        return self.model is None or self.model.startswith("local/")
+
+    def hints(self) -> bool:
+        """Whether the LLM gets the reader's span as a hint: as set, else when the answer does not lead with it."""
+        if self.reader_hint is not None:
+            return self.reader_hint
+        return self.reader is not None and not self.leads()
+
     @field_validator("store", "cache_dir", mode="before")
     @classmethod
     def _expand(cls, value: object) -> object:
         return Path(value).expanduser() if isinstance(value, (str, Path)) else value
 
-    def encoder_for(self, collection_model: str | None) -> str:
-        """The encoder to use: an explicitly set one wins, else the one the collection was built with."""
-        if "encoder" in self.model_fields_set or collection_model is None:
+    def encoder_for(self, collection_model: str | None, *, builtin: bool = False) -> str:
+        """The encoder to use: an explicitly set one wins, else the one the collection was built with, else
+        the default for what it holds (the built-in corpus, or your documents)."""
+        if "encoder" in self.model_fields_set:
             return self.encoder
-        return collection_model
+        if collection_model is not None:
+            return collection_model
+        return self.builtin_encoder if builtin else self.encoder
 
     def passage_encoder_options(self) -> dict:
         """`encoder_options` plus the worker processes: for ingesting, where passages are encoded in bulk."""

@@ -114,7 +114,7 @@ def ingest(paths: Sequence[str], settings: Settings, *, collection: str | None =
 def _ingest_into(coll: Collection, inputs: list[Input], folders: list[Path], settings: Settings,
                  report: IngestReport, prune: bool, progress: bool, vectors: str | Path | None) -> IngestReport:
     coll.recover()
-    model = settings.encoder_for(coll.model)
+    model = settings.encoder_for(coll.model, builtin=bool(inputs) and all(i.path is None for i in inputs))
     coll.check_model(model_name(model))  # before any work, not after reading everything
     precomputed = None
     if vectors is not None:

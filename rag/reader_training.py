@@ -25,7 +25,7 @@ from .config import Settings
 from .retrieval import open_collection, open_retriever
 
 MAX_VALIDATION_QUESTIONS = 300
-TRAINING_FLAGS = ("epochs", "passages", "questions_per_step", "learning_rate", "max_length", "seeds")  # None: the config's default
+TRAINING_FLAGS = ("epochs", "passages", "questions_per_step", "learning_rate", "max_length", "seeds", "lora_rank")  # None: the config's default
 Item = tuple[str, list[str], list[str]]  # (question, answers, contexts read)
 
 

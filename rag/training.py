@@ -74,8 +74,8 @@ def run_training(settings: Settings, args: Any, *, progress: bool = True) -> Tra
                              mini_batch_size=args.mini_batch_size, learning_rate=args.learning_rate,
                              hard_negatives=args.hard_negatives + args.dense_negatives,
                              separate_encoders=args.separate_encoders, seed=args.seed, patience=args.patience,
-                             max_seq_length=args.max_seq_length,
-                             device=settings.device)
+                             max_seq_length=args.max_seq_length, lora_rank=args.lora_rank,
+                             lora_alpha=args.lora_alpha, device=settings.device)
         config.validate()
         if not 0 <= args.validation_fraction < 1:
             raise RagError("--validation-fraction must be at least 0 and below 1")

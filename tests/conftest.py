@@ -9,6 +9,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+# Most tests are about retrieval and the LLM's answers: they run without the default shipped reader (its span
+# check costs a second an answer). tests/rag/test_defaults.py removes this and tests the default path itself.
+os.environ.setdefault("RAG_READER", "none")
 
 from rag.cli import main  # noqa: E402  (after the environment above)
 from rag.llm import litellm_module  # noqa: E402

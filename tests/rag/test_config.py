@@ -50,7 +50,8 @@ def test_the_reader_hint_flag_reaches_the_settings_and_needs_a_reader(tmp_path, 
     monkeypatch.delenv("RAG_READER_HINT", raising=False)
     args = build_parser().parse_args(["ask", "who?", "--reader", "dir", "--reader-hint"])
     assert _settings(args).reader_hint is True and _settings(args).reader == "dir"
-    assert _settings(build_parser().parse_args(["ask", "who?"])).reader_hint is False
-    code = main(["ask", "who?", "--reader-hint", "--store", str(tmp_path)])
+    assert _settings(build_parser().parse_args(["ask", "who?"])).hints() is False  # the embedded model: a lead
+    assert _settings(build_parser().parse_args(["ask", "who?", "--no-lead", "--reader", "d"])).hints() is True
+    code = main(["ask", "who?", "--reader-hint", "--no-reader", "--store", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 1 and "--reader-hint" in err and "needs a reader" in err and "Traceback" not in err
