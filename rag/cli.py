@@ -37,10 +37,10 @@ def _retrieval_options(parser: argparse.ArgumentParser, answers: bool = False) -
         parser.add_argument("-k", "--top-k", dest="context_k", type=int, help="passages the LLM reads (default 3)")
     else:
         parser.add_argument("-k", "--top-k", dest="top_k", type=int, help="passages to return (default 20)")
-    parser.add_argument("--fusion", choices=["rrf", "linear"], help="hybrid fusion: reciprocal rank (default) "
-                        "or DPR's linear BM25 + lambda * sim")
+    parser.add_argument("--fusion", choices=["rrf", "linear"], help="hybrid fusion: DPR's linear BM25 + lambda "
+                        "* sim over z-scored runs (default) or reciprocal rank")
     parser.add_argument("--dense-weight", dest="dense_weight", type=float,
-                        help="lambda of linear fusion (default 1.1) or the dense run's RRF weight (default 2)")
+                        help="lambda of linear fusion (default 4) or the dense run's RRF weight (default 2)")
     parser.add_argument("--candidates", type=int, help="passages each retriever contributes to fusion (default 100)")
     parser.add_argument("--encoder", help="question encoder (default: the one the collection was built with)")
 
@@ -283,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated: bm25, dense, hybrid (= hybrid-rrf and hybrid-linear), hybrid-rrf, "
                         "hybrid-linear (default all)")
     p.add_argument("--dense-weight", dest="dense_weight", type=float,
-                   help="hybrid rows: lambda of linear fusion (default 1.1) or the dense run's RRF weight (2)")
+                   help="hybrid rows: lambda of linear fusion (default 4) or the dense run's RRF weight (2)")
     p.add_argument("-k", dest="ks", default="1,5,20,100", help="comma-separated cut-offs (default 1,5,20,100)")
     p.add_argument("--max-answer-passages", type=int, default=5,
                    help="for questions judged by answer match only (NQ-open): leave out those whose answer is in "

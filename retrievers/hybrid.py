@@ -25,7 +25,7 @@ DEFAULT_CANDIDATES = 100
 # The dense run counts twice in RRF by default: chosen on NQ-open dev questions over the built-in corpus
 # (top-20 49.0 at weight 1, 50.8 at 2, dense alone 49.8) and confirmed on the held-out EfficientQA ones.
 DEFAULT_RRF_DENSE_WEIGHT = 2.0
-DEFAULT_LINEAR_WEIGHT = 1.1  # DPR's lambda
+DEFAULT_LINEAR_WEIGHT = 4.0  # chosen on nq-vital validation with z-score normalisation (docs/experiments/fusion); DPR used 1.1 on raw scores
 
 
 class HybridRetriever(PersistMixin, BaseRetriever):
@@ -40,7 +40,7 @@ class HybridRetriever(PersistMixin, BaseRetriever):
         sparse: a `BM25Retriever` over the same passages.
         fusion: "rrf" (reciprocal-rank fusion, the default) or "linear" (DPR's).
         rrf_k: the RRF constant (60, as in Cormack et al.).
-        dense_weight: lambda in `BM25 + lambda * sim` (default 1.1, the paper's); in RRF the dense run's
+        dense_weight: lambda in `BM25 + lambda * sim` over z-scored runs (default 4.0, chosen on nq-vital validation; the paper used 1.1 on raw scores); in RRF the dense run's
             weight against BM25's 1 (default 2: the dense retriever is the stronger one on NQ-style questions).
         normalization: how scores are put on one scale before linear fusion ("zscore", "minmax", "none").
         concurrent: run BM25 in a worker thread while the question is encoded (default); False runs

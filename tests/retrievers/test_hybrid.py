@@ -43,7 +43,7 @@ def test_primed_questions_skip_the_encoder_and_give_the_same_results(ingested):
     assert retriever.dense._primed == {}
 
 
-def test_rrf_counts_the_dense_run_twice_by_default_and_linear_uses_dprs_lambda(ingested):
+def test_rrf_counts_the_dense_run_twice_by_default_and_linear_uses_the_validated_lambda(ingested):
     from retrievers import reciprocal_rank_fusion
 
     rrf = HybridRetriever.from_defaults("default", store_dir=ingested.store, similarity_top_k=5)
@@ -56,7 +56,7 @@ def test_rrf_counts_the_dense_run_twice_by_default_and_linear_uses_dprs_lambda(i
         got = [(p.id, round(s, 9)) for p, s in rrf.search(question)]
         assert got == [(pid, round(s, 9)) for pid, s in expected]
         assert got != [(pid, round(s, 9)) for pid, s in equal]  # the scores tell the two weightings apart
-    assert HybridRetriever(rrf.dense, rrf.sparse, fusion="linear").dense_weight == 1.1
+    assert HybridRetriever(rrf.dense, rrf.sparse, fusion="linear").dense_weight == 4.0  # z-scored runs: see hybrid.py
 
 
 def test_a_vector_that_reached_chroma_before_its_table_row_is_passed_over_not_returned_short(ingested, encoder):
