@@ -19,8 +19,8 @@ from retrievers.onnx_encoder import default_cache_dir
 from retrievers.passages import DEFAULT_PASSAGE_WORDS
 
 
-# The reader score below which an answer abstains, calibrated on held-out NQ-open questions over
-# wiki-vital (docs/experiments/abstention).
+# The reader score below which an answer abstains: none by default, since on validation questions no
+# threshold separates answerable from unanswerable ones (docs/answers.md, "Abstention").
 ABSTAIN_SCORE = None
 
 
