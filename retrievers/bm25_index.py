@@ -2,23 +2,36 @@
 
 Saved as versioned directories plus a `CURRENT` pointer replaced atomically, so a reader or a
 crash never sees a half-written index.
+
+Old versions are removed only when no reader holds them. A reader holds the version it loads by a
+shared `flock` on the version's lock file (so threads of one process and other processes alike);
+a writer removes a version only under an exclusive lock taken without waiting, renaming it out of
+the `v-*` names first, and leaves a held one for a later save to remove. A reader that finds its
+version gone (removed after it read `CURRENT`) reads `CURRENT` again and loads the version named now.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
 import os
 import shutil
 import tempfile
 import threading
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import IO, Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
+logger = logging.getLogger(__name__)
+
 _CURRENT = "CURRENT"
 _IDS = "ids.json"
+_LOCK = ".lock"
+_ATTEMPTS = 5  # reads of CURRENT before a reader gives up (each retry follows a newer save)
 
 
 @lru_cache(maxsize=4)
@@ -128,50 +141,114 @@ class BM25Index:
         return self._position
 
     def save(self, directory: str | Path) -> None:
-        """Write a new version beside the old one, then switch `CURRENT` to it atomically."""
+        """Write a new version beside the old ones, switch `CURRENT` to it atomically, then remove the old
+        versions that no reader holds (see the module docstring)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         version = Path(tempfile.mkdtemp(prefix="v-", dir=directory))
-        meta = {"ids": self.ids, "language": self.language, "generation": self.generation}
-        if self._model is not None:
-            self._model.save(str(version), show_progress=False)
-        with open(version / _IDS, "w", encoding="utf-8") as fh:
-            json.dump(meta, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        pointer = directory / f"{_CURRENT}.tmp"
-        with open(pointer, "w", encoding="utf-8") as fh:
-            fh.write(version.name)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(pointer, directory / _CURRENT)
-        for old in directory.glob("v-*"):
-            if old.name != version.name:
-                shutil.rmtree(old, ignore_errors=True)
+        with open(version / _LOCK, "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # not to be pruned by another writer before it is current
+            meta = {"ids": self.ids, "language": self.language, "generation": self.generation}
+            if self._model is not None:
+                self._model.save(str(version), show_progress=False)
+            with open(version / _IDS, "w", encoding="utf-8") as fh:
+                json.dump(meta, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            pointer = directory / f"{_CURRENT}.tmp"
+            with open(pointer, "w", encoding="utf-8") as fh:
+                fh.write(version.name)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(pointer, directory / _CURRENT)
+        _prune(directory, keep=version.name)
 
     @staticmethod
     def saved_generation(directory: str | Path) -> int | None:
         """The generation of the current saved version without loading the index; None when there is none."""
-        directory = Path(directory)
-        try:
-            version = directory / (directory / _CURRENT).read_text(encoding="utf-8").strip()
-            with open(version / _IDS, encoding="utf-8") as fh:
-                return int(json.load(fh).get("generation", 0))
-        except (OSError, ValueError):
-            return None
+        with _held(Path(directory)) as version:
+            if version is None:
+                return None
+            try:
+                with open(version / _IDS, encoding="utf-8") as fh:
+                    return int(json.load(fh).get("generation", 0))
+            except (OSError, ValueError):
+                return None
 
     @classmethod
     def load(cls, directory: str | Path) -> "BM25Index | None":
-        """The current saved version, or None when there is none."""
-        directory = Path(directory)
-        try:
-            version = directory / (directory / _CURRENT).read_text(encoding="utf-8").strip()
-            meta = json.loads((version / _IDS).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        model = None
-        if meta["ids"]:
-            import bm25s
+        """The current saved version, or None when there is none; the version is held while it is read."""
+        with _held(Path(directory)) as version:
+            if version is None:
+                return None
+            try:
+                meta = json.loads((version / _IDS).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return None
+            model = None
+            if meta["ids"]:
+                import bm25s
 
-            model = bm25s.BM25.load(str(version), mmap=False, show_progress=False)
+                model = bm25s.BM25.load(str(version), mmap=False, show_progress=False)
         return cls(model, meta["ids"], language=meta.get("language", "english"), generation=meta.get("generation", 0))
+
+
+def _open_lock(version: Path) -> IO[str] | None:
+    """The version's lock file, or None when the version is gone."""
+    try:
+        return open(version / _LOCK, "a+")
+    except OSError:  # FileNotFoundError, or NotADirectoryError for a pointer at a stray file
+        return None
+
+
+@contextmanager
+def _held(directory: Path) -> Iterator[Path | None]:
+    """The current version, held (a shared lock) while the block reads it; None when none is saved.
+
+    A version removed between reading `CURRENT` and locking it means a newer one is current: read again.
+    """
+    for _ in range(_ATTEMPTS):
+        try:
+            name = (directory / _CURRENT).read_text(encoding="utf-8").strip()
+        except OSError:
+            yield None
+            return
+        if not name:
+            yield None
+            return
+        version = directory / name
+        lock = _open_lock(version)
+        if lock is not None:
+            with lock:
+                fcntl.flock(lock, fcntl.LOCK_SH)  # waits only while a writer is removing this very version
+                if (version / _IDS).is_file():  # still there, now that it is held
+                    yield version
+                    return
+        logger.info("BM25 version %r in %s was removed before it could be read; reading the current one", name,
+                    directory)
+    logger.warning("BM25 index in %s kept changing while it was read; treating it as absent", directory)
+    yield None
+
+
+def _prune(directory: Path, keep: str) -> None:
+    """Remove every version but `keep` that no reader holds; a held one waits for a later save."""
+    for trash in directory.glob("x-*"):  # left by a writer killed while removing
+        shutil.rmtree(trash, ignore_errors=True)
+    for old in directory.glob("v-*"):
+        if old.name == keep:
+            continue
+        lock = _open_lock(old)
+        if lock is None:
+            continue
+        with lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                logger.debug("BM25 version %s is still being read; it is removed by a later save", old)
+                continue
+            trash = directory / f"x-{old.name[2:]}"
+            try:
+                os.rename(old, trash)  # out of the v-* names at once: no reader can be sent to it any more
+            except OSError:
+                continue
+            shutil.rmtree(trash, ignore_errors=True)

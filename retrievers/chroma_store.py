@@ -2,20 +2,27 @@
 
 Embedded (`PersistentClient` on a directory) by default, or a Chroma server
 (`chroma run --path DIR --port N`) when a URL is given; the same code serves both.
+An embedded store has one client per path in a process, shared by every `ChromaStore` on it
+and closed when the last of them closes.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 from urllib.parse import urlparse
 
 import numpy as np
 
 from .errors import CollectionNotFound, RagError, StoreUnavailable
 from .passages import MetadataValue, Passage
+
+logger = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
 
@@ -46,58 +53,176 @@ class Store(Protocol):
     def count(self) -> int: ...
 
 
-_clients: dict[str, Any] = {}
+_clients: dict[str, Any] = {}  # Chroma servers, by URL
+_embedded: dict[str, "_Embedded"] = {}  # embedded stores, by resolved path
 _clients_lock = threading.Lock()
 
 
-def chroma_client(path: str | Path | None = None, url: str | None = None, *, fresh: bool = False) -> Any:
-    """One Chroma client per location and process, with telemetry off.
-
-    `fresh=True` opens the embedded store anew: embedded Chroma keeps its vector index in memory
-    and never sees what another process has written since, so a reader that knows the data
-    changed asks for a fresh client. Clients handed out before keep working on what they loaded.
-    """
-    import chromadb
+def _settings() -> Any:
     from chromadb.config import Settings
 
-    key = f"url:{url}" if url else f"path:{Path(path or '.').resolve()}"
+    return Settings(anonymized_telemetry=False)
+
+
+def chroma_client(path: str | Path | None = None, url: str | None = None) -> Any:
+    """One Chroma client per location and process, with telemetry off.
+
+    For an embedded store this is the client that every `ChromaStore` on the path shares, borrowed: it is
+    replaced when the store is opened anew. A path that no store has open is opened for the process's life.
+    """
+    if not url:
+        with _clients_lock:
+            shared = _embedded.get(_path_key(path))
+        return shared.client if shared is not None else _attach(path).client
+    import chromadb
+
+    key = f"url:{url}"
     with _clients_lock:
-        if fresh and not url and key in _clients:
-            _forget_system(_clients.pop(key))
         if key in _clients:
             return _clients[key]
-        settings = Settings(anonymized_telemetry=False)
-        if url:
-            parsed = urlparse(url if "://" in url else f"http://{url}")
-            if not parsed.hostname:
-                raise RagError(f"invalid Chroma URL {url!r} (RAG_CHROMA_URL): expected http://HOST:PORT")
-            try:
-                client = chromadb.HttpClient(
-                    host=parsed.hostname,
-                    port=parsed.port or (443 if parsed.scheme == "https" else 8000),
-                    ssl=parsed.scheme == "https",
-                    settings=settings,
-                )
-            except Exception as exc:
-                raise StoreUnavailable(
-                    f"cannot reach the Chroma server at {url} (RAG_CHROMA_URL): {_first_line(exc)}; "
-                    "start one with `chroma run --path DIR --port N` or unset RAG_CHROMA_URL"
-                ) from exc
-        else:
-            Path(path or ".").mkdir(parents=True, exist_ok=True)
-            client = chromadb.PersistentClient(path=str(path), settings=settings)
+        parsed = urlparse(url if "://" in url else f"http://{url}")
+        if not parsed.hostname:
+            raise RagError(f"invalid Chroma URL {url!r} (RAG_CHROMA_URL): expected http://HOST:PORT")
+        try:
+            client = chromadb.HttpClient(
+                host=parsed.hostname,
+                port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+                ssl=parsed.scheme == "https",
+                settings=_settings(),
+            )
+        except Exception as exc:
+            raise StoreUnavailable(
+                f"cannot reach the Chroma server at {url} (RAG_CHROMA_URL): {_first_line(exc)}; "
+                "start one with `chroma run --path DIR --port N` or unset RAG_CHROMA_URL"
+            ) from exc
         _clients[key] = client
         return client
 
 
-def _forget_system(client: Any) -> None:
-    """Make Chroma build a new in-process system for this client's path on the next open (its cache is
-    keyed by path); the old system is not stopped, as collections opened from it may still be in use."""
-    from chromadb.api.shared_system_client import SharedSystemClient
+def _path_key(path: str | Path | None) -> str:
+    return str(Path(path or ".").resolve())
 
-    identifier = getattr(client, "_identifier", None)
-    SharedSystemClient._identifier_to_system.pop(identifier, None)
-    SharedSystemClient._identifier_to_refcount.pop(identifier, None)
+
+class _Embedded:
+    """The one embedded Chroma client of a store path in this process, shared by every `ChromaStore` on it.
+
+    `users` counts the stores attached (the client closes when the last detaches). `reopen` replaces the
+    client, to see what another process wrote, once no call is running on the old one; stores notice by `epoch`.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.users = 0
+        self.epoch = 0
+        self.written: dict[str, int] = {}  # collection -> the version this process last wrote through the client
+        self._cond = threading.Condition()
+        self._active = 0
+        self._reopening = False
+        self.opened = 0.0
+        self.client = self._open()
+
+    def _open(self) -> Any:
+        import chromadb
+
+        started = time.monotonic()  # taken before opening: the client sees every write committed by then
+        self.path.mkdir(parents=True, exist_ok=True)
+        client = chromadb.PersistentClient(path=str(self.path), settings=_settings())
+        self.opened = started
+        return client
+
+    @contextmanager
+    def use(self) -> Iterator[tuple[Any, int]]:
+        """The current client and its epoch, kept open while the block runs (never nest two)."""
+        with self._cond:
+            while self._reopening:
+                self._cond.wait()
+            self._active += 1
+            client, epoch = self.client, self.epoch
+        try:
+            yield client, epoch
+        finally:
+            with self._cond:
+                self._active -= 1
+                if not self._active:
+                    self._cond.notify_all()
+
+    def reopen(self, since: float) -> None:
+        """Open the store anew, unless a client opened at or after `since` (a `time.monotonic()`) serves already."""
+        with self._cond:
+            while self._reopening:
+                self._cond.wait()
+            if self.opened >= since:
+                return
+            self._reopening = True
+            try:
+                while self._active:
+                    self._cond.wait()
+                self._close_client(reopening=True)
+                self.client = self._open()
+                self.epoch += 1
+                self.written.clear()
+            finally:
+                self._reopening = False
+                self._cond.notify_all()
+
+    def close(self) -> None:
+        """Close the client once no call is running on it (the last store detached)."""
+        with self._cond:
+            while self._active:
+                self._cond.wait()
+            self._close_client(reopening=False)
+
+    def _close_client(self, *, reopening: bool) -> None:
+        self.client.close()  # stops Chroma's in-process system for the path when no other client holds it
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        identifier = getattr(self.client, "_identifier", None)
+        if reopening and identifier in SharedSystemClient._identifier_to_system:
+            # a client opened outside this module still holds the old system: leave it to that client, so
+            # that the new client reads the store from disk instead of sharing the stale in-memory index
+            logger.warning("a Chroma client opened outside retrievers holds %s; opening a second one", self.path)
+            SharedSystemClient._identifier_to_system.pop(identifier, None)
+            SharedSystemClient._identifier_to_refcount.pop(identifier, None)
+
+
+def _attach(path: str | Path | None) -> _Embedded:
+    """The shared client of `path`, counted as one more user."""
+    key = _path_key(path)
+    with _clients_lock:
+        shared = _embedded.get(key)
+        if shared is None:
+            shared = _embedded[key] = _Embedded(Path(key))
+        shared.users += 1
+        return shared
+
+
+def _detach(shared: _Embedded) -> None:
+    """One user fewer; the last one closes the client and forgets the path (under the registry's lock, so
+    that a store attaching meanwhile waits and then opens a client of its own)."""
+    with _clients_lock:
+        shared.users -= 1
+        if shared.users > 0:
+            return
+        if _embedded.get(str(shared.path)) is shared:
+            del _embedded[str(shared.path)]
+        shared.close()
+
+
+class _Fixed:
+    """A client given by the caller or a Chroma server: `_Embedded`'s interface, never reopened or closed."""
+
+    epoch = 0
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.written: dict[str, int] = {}
+
+    @contextmanager
+    def use(self) -> Iterator[tuple[Any, int]]:
+        yield self.client, 0
+
+    def reopen(self, since: float) -> None:
+        pass
 
 
 def _first_line(exc: BaseException) -> str:
@@ -117,37 +242,64 @@ class ChromaStore:
         self.name = validate_collection_name(collection)
         self.url = url
         self.path = path
-        self._client = client if client is not None else chroma_client(path=path, url=url)
-        self._collection = self._open(create)
-        # embedded only: `version()` changes when the collection is written; a change this store did not
-        # make itself means another process wrote, and the in-memory index is reloaded before reading
-        self._version = version if client is None and url is None else None
+        self._shared: _Embedded | _Fixed | None
+        if client is not None or url:
+            self._shared = _Fixed(client if client is not None else chroma_client(url=url))
+        else:
+            self._shared = _attach(path)
+        try:
+            with self._shared.use() as (chroma, epoch):
+                self._attached = (epoch, self._open(chroma, create))
+        except BaseException:
+            self.close()
+            raise
+        # embedded only: `version()` changes when the collection is written; a change this process did not
+        # make itself means another process wrote, and the shared client is opened anew before the next call
+        self._version = version if isinstance(self._shared, _Embedded) else None
         self._seen = version() if self._version is not None else None
-        self._refresh_lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        """The Chroma client this store uses now (for an embedded store, the one shared by its path)."""
+        return self._live().client
 
     def written(self, version: int) -> None:
-        """This process wrote the collection up to `version`: its own index already has it."""
+        """This process wrote the collection up to `version`: the shared client already has it."""
         self._seen = version
+        if self._shared is not None:
+            self._shared.written[self.name] = version
+
+    def close(self) -> None:
+        """Stop using the shared client; the last store on a path closes it. Later calls raise."""
+        shared, self._shared = self._shared, None
+        if isinstance(shared, _Embedded):
+            _detach(shared)
+
+    def _live(self) -> "_Embedded | _Fixed":
+        shared = self._shared
+        if shared is None:
+            raise StoreUnavailable(f"the Chroma store of collection {self.name!r} was closed")
+        return shared
 
     def _refresh(self) -> None:
         if self._version is None:
             return
+        since = time.monotonic()
         current = self._version()
         if current == self._seen:
             return
-        with self._refresh_lock:
-            if current != self._seen:
-                self._client = chroma_client(path=self.path, fresh=True)
-                self._collection = self._open(True)
-                self._seen = current
+        shared = self._live()
+        if shared.written.get(self.name) != current:  # not our own write: another process's
+            shared.reopen(since)
+        self._seen = current
 
-    def _open(self, create: bool) -> Any:
+    def _open(self, chroma: Any, create: bool) -> Any:
         try:
             if create:
-                return self._client.get_or_create_collection(
+                return chroma.get_or_create_collection(
                     self.name, configuration={"hnsw": {"space": "ip"}}, embedding_function=None
                 )
-            return self._client.get_collection(self.name, embedding_function=None)
+            return chroma.get_collection(self.name, embedding_function=None)
         except Exception as exc:
             raise self._translate(exc) from exc
 
@@ -160,15 +312,29 @@ class ChromaStore:
         return StoreUnavailable(f"{where} failed: {_first_line(exc)}")
 
     def _call(self, method: str, **kwargs: Any) -> Any:
+        """`method` of the Chroma collection, on the current shared client (re-attached after a reopen)."""
+        shared = self._live()
         try:
-            if method in ("query", "get", "count"):
-                self._refresh()
-            return getattr(self._collection, method)(**kwargs)
+            self._refresh()
+            with shared.use() as (chroma, epoch):
+                attached_epoch, collection = self._attached
+                if attached_epoch != epoch:
+                    collection = self._open(chroma, True)
+                    self._attached = (epoch, collection)
+                return getattr(collection, method)(**kwargs)
+        except Exception as exc:
+            raise self._translate(exc) from exc
+
+    def _with_client(self, method: str, *args: Any) -> Any:
+        """`method` of the Chroma client itself."""
+        try:
+            with self._live().use() as (chroma, _):
+                return getattr(chroma, method)(*args)
         except Exception as exc:
             raise self._translate(exc) from exc
 
     def upsert(self, passages: Sequence[Passage], embeddings: np.ndarray) -> None:
-        batch = max(1, min(5000, self._client.get_max_batch_size()))
+        batch = max(1, min(5000, self._with_client("get_max_batch_size")))
         for start in range(0, len(passages), batch):
             chunk = passages[start : start + batch]
             self._call(
@@ -241,7 +407,6 @@ class ChromaStore:
     def drop(self) -> None:
         """Delete the whole Chroma collection."""
         try:
-            self._client.delete_collection(self.name)
-        except Exception as exc:
-            if type(exc).__name__ != "NotFoundError":
-                raise self._translate(exc) from exc
+            self._with_client("delete_collection", self.name)
+        except CollectionNotFound:
+            pass

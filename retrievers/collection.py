@@ -4,7 +4,8 @@ Layout under the store directory::
 
     STORE/chroma/                       embedded Chroma (unused when a Chroma server is given)
     STORE/collections/NAME/meta.json    encoder model and creation time
-    STORE/collections/NAME/passages.sqlite   the passage table: the record of what is indexed
+    STORE/collections/NAME/passages.sqlite   the passage table: the record of what is indexed, and of the
+                                        encoder (written in the transaction of the first rows; meta.json mirrors it)
     STORE/collections/NAME/bm25/        the BM25 index, versioned, switched atomically
 
 Every change goes through `Collection.update`, which writes a pending list first (a write-ahead
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -35,6 +37,8 @@ from .errors import CollectionNotFound, RagError
 from .passages import Passage
 
 ENCODE_CHUNK = 512
+
+logger = logging.getLogger(__name__)
 
 
 def default_store_dir() -> Path:
@@ -111,13 +115,32 @@ class Collection:
         self._dense: ChromaStore | None = None
         self._bm25: BM25Index | None = None
         self._encoder: Encoder | None = None
+        self._closed = False
 
     # -- parts -------------------------------------------------------------------------------
 
     @property
     def model(self) -> str | None:
-        """The encoder model the vectors were made with (None before the first passage)."""
-        return self.meta.get("model")
+        """The encoder model the vectors were made with (None before the first passage).
+
+        The passage table's record wins; meta.json's answers for collections written before there was one,
+        and once the collection is closed (`close` copies the record into it).
+        """
+        if self._closed:
+            return self.meta.get("model")
+        return self._recorded("model") or self.meta.get("model")
+
+    def _recorded(self, key: str) -> str | None:
+        with self._db_lock:
+            row = self._db.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _unrecorded_encoder(self) -> RagError:
+        return RagError(
+            f"collection {self.name!r} holds {self.count()} passages but no record of the encoder that made its "
+            "vectors (an ingest was interrupted before recording it), so queries could not use the right one: "
+            f"delete it with `rag delete {self.name}` and ingest again"
+        )
 
     def annotate(self, **fields: object) -> None:
         """Record extra facts in meta.json (e.g. the fingerprint of the model a copy was encoded with)."""
@@ -130,9 +153,12 @@ class Collection:
         return self._dense
 
     def encoder(self, **options: object) -> Encoder:
-        """The collection's passage/question encoder, loaded once."""
+        """The collection's passage/question encoder, loaded once (the default one only for an empty collection)."""
         if self._encoder is None:
-            self._encoder = load_encoder(self.model or DEFAULT_MODEL, **options)  # type: ignore[arg-type]
+            model = self.model
+            if model is None and self.count() > 0:
+                raise self._unrecorded_encoder()
+            self._encoder = load_encoder(model or DEFAULT_MODEL, **options)  # type: ignore[arg-type]
         return self._encoder
 
     def bm25(self) -> BM25Index:
@@ -259,7 +285,7 @@ class Collection:
             stats, to_add, to_remove = self._diff(updates)
             changed = bool(to_add or to_remove)
             if changed:
-                self._write_pending(to_add, to_remove)
+                self._write_pending(to_add, to_remove, encoder)
                 dense = self.dense(create=True)
                 add_ids = {p.id for p in to_add}
                 started = time.perf_counter()
@@ -268,11 +294,14 @@ class Collection:
                 self._encode_into(dense, to_add, encoder, progress, stats.timings)
             started = time.perf_counter()
             with self._db_lock, self._transaction():
+                empty = self._empty()
                 self._db.executemany("DELETE FROM passages WHERE id=?", [(pid,) for pid, _ in to_remove])
                 self._db.executemany(
                     "INSERT OR REPLACE INTO passages(id, source, position, title, text, extra, digest) VALUES (?,?,?,?,?,?,?)",
                     [_row(p) for p in to_add],
                 )
+                if to_add:  # the encoder goes with the rows it made, never after them
+                    self._record_encoder(encoder.name, encoder.dimension, replace=empty)
                 now = time.time()
                 for update in updates:
                     if update.passages is None:
@@ -283,16 +312,36 @@ class Collection:
                             (update.source, update.signature, now),
                         )
                 self._db.execute("DELETE FROM pending")
+                self._db.execute("DELETE FROM state WHERE key='pending_encoder'")
                 if changed:
                     self._bump_generation()
             stats.timings["table"] = time.perf_counter() - started
+            self._mirror_encoder()
+            if changed and self._dense is not None:
+                self._dense.written(self.generation())  # the shared client has these vectors already
             if index_bm25 and (changed or self._bm25_stale()):
                 started = time.perf_counter()
                 self._save_bm25()
                 stats.timings["bm25"] = time.perf_counter() - started
-            if changed and self.model is None:
-                self._write_meta({**self.meta, "model": encoder.name, "dimension": encoder.dimension})
         return stats
+
+    def _empty(self) -> bool:
+        return self._db.execute("SELECT 1 FROM passages LIMIT 1").fetchone() is None
+
+    def _record_encoder(self, name: str, dimension: int | None, *, replace: bool) -> None:
+        """Inside the transaction that writes rows: record the encoder of their vectors, unless one is
+        recorded already and `replace` is False (the table held rows before)."""
+        self._db.executemany(f"INSERT OR {'REPLACE' if replace else 'IGNORE'} INTO state(key, value) VALUES (?, ?)",
+                             [("model", name), ("dimension", json.dumps(dimension))])
+
+    def _mirror_encoder(self) -> None:
+        """Copy the table's record of the encoder into meta.json, for people and older readers."""
+        model, dimension = self._recorded("model"), self._recorded("dimension")
+        if model is None:
+            return
+        dimension = json.loads(dimension) if dimension is not None else None
+        if (self.meta.get("model"), self.meta.get("dimension")) != (model, dimension):
+            self._write_meta({**self.meta, "model": model, "dimension": dimension})
 
     def _diff(self, updates: Sequence[SourceUpdate]) -> tuple[UpdateStats, list[Passage], list[tuple[str, str]]]:
         stats = UpdateStats()
@@ -316,10 +365,15 @@ class Collection:
         return stats, to_add, to_remove
 
     def check_model(self, name: str) -> None:
-        """Refuse to mix vectors of two models in one collection."""
-        if self.model is not None and self.model != name and self.count() > 0:
+        """Refuse to mix vectors of two models in one collection, or to guess the model of unrecorded ones."""
+        if self.count() == 0:
+            return
+        model = self.model
+        if model is None:
+            raise self._unrecorded_encoder()
+        if model != name:
             raise RagError(
-                f"collection {self.name!r} was encoded with model {self.model!r}, not {name!r}: "
+                f"collection {self.name!r} was encoded with model {model!r}, not {name!r}: "
                 "use that model, or another --collection for the new one"
             )
 
@@ -349,8 +403,12 @@ class Collection:
             if bar is not None:
                 bar.close()
 
-    def _write_pending(self, to_add: Sequence[Passage], to_remove: Sequence[tuple[str, str]]) -> None:
+    def _write_pending(self, to_add: Sequence[Passage], to_remove: Sequence[tuple[str, str]],
+                       encoder: Encoder) -> None:
+        """The write-ahead manifest, with the encoder, so that `recover` can record it with the rows it adds."""
         with self._db_lock, self._transaction():
+            self._db.execute("INSERT OR REPLACE INTO state(key, value) VALUES ('pending_encoder', ?)",
+                             (json.dumps({"model": encoder.name, "dimension": encoder.dimension}),))
             self._db.executemany("INSERT OR REPLACE INTO pending(id, source, op) VALUES (?,?,'remove')",
                                  list(to_remove))
             self._db.executemany("INSERT OR REPLACE INTO pending(id, source, op) VALUES (?,?,'add')",
@@ -385,19 +443,28 @@ class Collection:
         adds = [pid for pid, _, op in pending if op == "add"]
         dense.delete(removes)
         arrived = dense.passages(adds)
+        made_by = self._recorded("pending_encoder")
         with self._db_lock, self._transaction():
+            empty = self._empty()
             self._db.executemany("DELETE FROM passages WHERE id=?", [(pid,) for pid in removes])
             self._db.executemany(
                 "INSERT OR REPLACE INTO passages(id, source, position, title, text, extra, digest) VALUES (?,?,?,?,?,?,?)",
                 [_row(p) for p in arrived],
             )
+            if arrived and made_by is not None:
+                encoder = json.loads(made_by)
+                self._record_encoder(encoder["model"], encoder["dimension"], replace=empty)
+            elif arrived:
+                logger.warning("collection %r: the interrupted update did not name its encoder", self.name)
             self._db.executemany(
                 "INSERT INTO sources(source, signature, updated) VALUES (?, NULL, ?) "
                 "ON CONFLICT(source) DO UPDATE SET signature=NULL",
                 [(source, time.time()) for source in {s for _, s, _ in pending}],
             )
             self._db.execute("DELETE FROM pending")
+            self._db.execute("DELETE FROM state WHERE key='pending_encoder'")
             self._bump_generation()
+        self._mirror_encoder()
         self._save_bm25()
         return True
 
@@ -440,14 +507,27 @@ class Collection:
         """Delete the collection: its vectors, passage table and BM25 index."""
         with self._writing():
             try:
-                ChromaStore(self.name, path=self.store_dir / "chroma", url=self.chroma_url, create=False).drop()
+                store = ChromaStore(self.name, path=self.store_dir / "chroma", url=self.chroma_url, create=False)
             except CollectionNotFound:
                 pass
+            else:
+                try:
+                    store.drop()
+                finally:
+                    store.close()
             self.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def close(self) -> None:
+        """Close the passage table and this collection's use of the shared Chroma client (others keep it)."""
+        if self._dense is not None:
+            self._dense.close()
         with self._db_lock:
+            if self._closed:
+                return
+            model = self.model
+            self._closed = True
+            self.meta = {**self.meta, "model": model}
             self._db.close()
 
 
