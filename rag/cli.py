@@ -360,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("delete", help="delete a collection with its vectors and indexes")
     p.add_argument("name")
     _common(p)
+    _keys_parser(sub)
     return parser
 
 
@@ -378,7 +379,7 @@ def _settings(args: argparse.Namespace) -> Any:
     try:
         return Settings(**overrides)
     except tomllib.TOMLDecodeError as exc:
-        raise RagError(f"the config file (rag.toml, ~/.config/rag/config.toml or RAG_CONFIG) is not valid TOML: {exc}") from None
+        raise RagError(f"the config file (~/.config/rag/config.toml or RAG_CONFIG) is not valid TOML: {exc}") from None
 
 
 def _hit_json(passage: Any, score: float) -> dict:
@@ -814,10 +815,74 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys_parser(sub: Any) -> None:
+    """The `keys` command group: add, list and revoke API keys (rag/access.py)."""
+    p = sub.add_parser("keys", help="manage API keys per user: add, list, revoke",
+                       description="API keys with scopes (read, ingest, admin; admin implies the others), for every "
+                                   "collection or some. Only a hash of each key is kept, in STORE/access.sqlite3; "
+                                   "adding and revoking are recorded in the audit log.")
+    keys_sub = p.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    store_help = "store directory (env RAG_STORE; default ~/.local/share/rag)"
+    p = keys_sub.add_parser("add", help="add a key and print its token (shown once)")
+    p.add_argument("name", help="whose key it is")
+    p.add_argument("--scope", dest="scopes", action="append", default=[], metavar="SCOPE",
+                   help="read, ingest or admin; repeat it or separate with commas (at least one)")
+    p.add_argument("--collection", "-c", dest="collections", action="append", metavar="NAME",
+                   help="a collection the key may use; repeat it for more (default: every collection)")
+    p.add_argument("--store", help=store_help)
+    p = keys_sub.add_parser("list", help="list keys (never their secrets)")
+    p.add_argument("--store", help=store_help)
+    p.add_argument("--json", action="store_true")
+    p = keys_sub.add_parser("revoke", help="revoke a key: its token stops working at once")
+    p.add_argument("key_id", metavar="KEY_ID")
+    p.add_argument("--store", help=store_help)
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    import getpass
+
+    from .access import KeyStore, iso_utc
+
+    settings = _settings(args)
+    try:
+        actor = f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name for this uid (a bare container)
+        actor = f"cli:uid-{os.getuid()}"
+    with KeyStore(settings.store) as keys:
+        if args.keys_command == "add":
+            key_id, token = keys.add(args.name, args.scopes, args.collections or "*", actor=actor)
+            info = keys.get(key_id)
+            limits = ", ".join(info.collections) if info.collections != "*" else "every collection"
+            print(f"added key {key_id} for {info.name}: {', '.join(info.scopes)} on {limits}", file=sys.stderr)
+            print(token)
+            print("this token is not shown again: keep it now (only its hash is stored)", file=sys.stderr)
+        elif args.keys_command == "revoke":
+            before = keys.get(args.key_id)
+            info = keys.revoke(args.key_id, actor=actor)
+            done = "was already revoked" if before is not None and before.revoked is not None else "revoked"
+            print(f"key {info.id} ({info.name}) {done} at {iso_utc(info.revoked)}")
+        elif args.json:
+            print(json.dumps([k.to_dict() for k in keys.list()], indent=2, ensure_ascii=False))
+        else:
+            rows = [{**k.to_dict(), "scopes": ",".join(k.scopes),
+                     "collections": k.collections if k.collections == "*" else ",".join(k.collections)}
+                    for k in keys.list()]
+            if not rows:
+                print(f"no API keys in {settings.store}; add one with `rag keys add NAME --scope read`")
+                return 0
+            head = {"id": "id", "name": "name", "scopes": "scopes", "collections": "collections",
+                    "created": "created", "revoked": "revoked", "last_used": "last used"}
+            widths = {c: max(len(str(r[c] or "-")) for r in [head, *rows]) for c in head}
+            for r in [head, *rows]:
+                print("  ".join(str(r[c] or "-").ljust(widths[c]) for c in head).rstrip())
+    return 0
+
+
 COMMANDS = {"bench": cmd_bench, "loadtest": cmd_loadtest, "ingest": cmd_ingest, "encode": cmd_encode, "generate-questions": cmd_generate_questions, "train": cmd_train,
             "train-reader": cmd_train_reader, "package-model": cmd_package_model,
             "reindex": cmd_reindex, "eval": cmd_eval, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat,
             "serve": cmd_serve, "collections": cmd_collections, "delete": cmd_delete}
+COMMANDS["keys"] = cmd_keys
 
 
 def main(argv: Sequence[str] | None = None) -> int:
