@@ -2,7 +2,7 @@
 
 The collection is named after the dataset (`squad-dev`, say); with distractors from another
 collection it is `NAME-with-OTHER`, holding both. Ingestion is incremental: the second run
-encodes nothing.
+encodes nothing. A collection of that name that holds other documents is never written to.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import re
 from rag.config import Settings
 from rag.ingestion import ingest_records
 from retrievers.collection import Collection, SourceUpdate
-from retrievers.errors import RagError
+from retrievers.errors import CollectionNotFound, RagError
 
 from .datasets import EvalDataset
 
@@ -35,6 +35,8 @@ def dataset_collection(settings: Settings, dataset: EvalDataset, distractors: st
         raise RagError(f"{dataset.path}: a {dataset.format} file has no passages of its own: "
                        "give the collection to search with --collection")
     name = collection_name(dataset, distractors)
+    own = f"dataset:{dataset.format}:{dataset.name}"  # how the collection records its dataset
+    _check_own(settings, name, own, dataset.name, distractors)
     records = [(d.title, d.text, {"doc_id": d.id}) for d in dataset.documents]
     signature = hashlib.sha256(json.dumps(records, ensure_ascii=False).encode("utf-8")).hexdigest()
     extra: list[SourceUpdate] = []
@@ -52,6 +54,22 @@ def dataset_collection(settings: Settings, dataset: EvalDataset, distractors: st
         if not by_source:
             raise RagError(f"distractor collection {distractors!r} is empty")
         extra = [SourceUpdate(source, signatures.get(source), passages) for source, passages in by_source.items()]
-    ingest_records(settings, name, f"dataset:{dataset.format}:{dataset.name}", signature, records,
-                   extra_updates=extra, progress=progress)
+    ingest_records(settings, name, own, signature, records, extra_updates=extra, progress=progress)
     return name
+
+
+def _check_own(settings: Settings, name: str, own: str, dataset: str, distractors: str | None) -> None:
+    """Refuse to write into an existing collection unless it was built from this dataset (source `own`)
+    alone, or with distractors merged in; an empty one is fine."""
+    try:
+        existing = Collection(name, settings.store, chroma_url=settings.chroma_url)
+    except CollectionNotFound:
+        return
+    try:
+        stored = set(existing.signatures())
+    finally:
+        existing.close()
+    if stored and (own not in stored or (not distractors and stored != {own})):
+        raise RagError(f"collection {name!r} already exists and holds other documents than the dataset {dataset!r}, "
+                       "so the evaluation leaves it alone: rename the dataset file, or name the collection to "
+                       "search instead (--collection, or the UI's Collection field)")

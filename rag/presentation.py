@@ -25,6 +25,9 @@ he she his her you your we our i me my not no yes can could would should will sh
 about over under after before between during also only just so such very more most much many any some each
 one two""".split())
 QUOTE_CHARS = 240
+_MARKDOWN_SYNTAX = re.compile(r"([\\`*_\[\]<>!#|])")
+_LIVE_ANGLE = re.compile(r"(?<!\\)((?:\\\\)*)<")  # after an even number of backslashes
+_BARE_LINK = re.compile(r"(?i)(?:https?|ftp)(?=:)|www(?=\.)")  # what GitHub-style Markdown links by itself
 
 
 def explains(question: str) -> bool:
@@ -57,7 +60,7 @@ def quote_around(context: str, start: int, end: int, limit: int = QUOTE_CHARS) -
 
 def span_lead(span: str, source: int, quote: str) -> str:
     """`**span** [n] — “…quote…”`: the answer first, then where the passage says it."""
-    return f"**{_plain(span)}** [{source}] — “{_plain(quote)}”"
+    return f"**{escape_markdown(span)}** [{source}] — “{escape_markdown(quote)}”"
 
 
 def _content(text: str) -> set[str]:
@@ -81,7 +84,7 @@ def best_sentences(question: str, passages: Sequence[tuple[int, str]], k: int = 
 
 def sentences_lead(chosen: Sequence[tuple[int, str]]) -> str:
     """`“sentence” [n] “sentence” [m]`: what the passages say, each quote cited."""
-    return " ".join(f"“{_plain(sentence)}” [{n}]" for n, sentence in chosen)
+    return " ".join(f"“{escape_markdown(sentence)}” [{n}]" for n, sentence in chosen)
 
 
 def agrees(prose: str, lead_answer: str | None, lead_text: str) -> bool:
@@ -98,7 +101,19 @@ def _cut(sentence: str, limit: int = QUOTE_CHARS) -> str:
     return sentence if len(sentence) <= limit else sentence[:limit].rsplit(" ", 1)[0] + "…"
 
 
-def _plain(text: str) -> str:
-    """Document text made inert for Markdown: one line, no emphasis, link or image syntax of its own."""
-    text = " ".join(text.split())
-    return re.sub(r"([\\`*_\[\]<>!#|])", r"\\\1", text)
+def escape_markdown(text: str) -> str:
+    """Untrusted text (a title, a source, a passage) made inert for Markdown: one line, with no emphasis,
+    code, link, image or HTML of its own."""
+    return _unlinked(_MARKDOWN_SYNTAX.sub(r"\\\1", " ".join(text.split())))
+
+
+def inert_markdown(text: str) -> str:
+    """Markdown from a writer that may echo documents (the model's answer) with its lines, emphasis and
+    `[n]` citations kept, but no image, link, link definition or raw HTML that could fetch or send anything."""
+    text = _LIVE_ANGLE.sub(r"\1\\<", text)  # a `<` not already escaped starts no HTML or autolink
+    return _unlinked(text.replace("![", "!\\[").replace("](", "]\\(").replace("]:", "]\\:"))
+
+
+def _unlinked(text: str) -> str:
+    """`https\\://…` and `www\\.…`: bare addresses shown as text, not made into links."""
+    return _BARE_LINK.sub(lambda m: m.group() + "\\", text)

@@ -1,7 +1,8 @@
 """What the chat UI's buttons do, as plain functions over the settings (tested without a browser).
 
 Gradio only wires these to components (`ui/app.py`); each returns plain values: chat messages as
-`{"role", "content"}` dicts, Markdown text, file paths.
+`{"role", "content"}` dicts, Markdown text, file paths. Text from documents or the model is escaped
+(`rag.presentation`) before it becomes Markdown, so that a planted image or link cannot fetch or send anything.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from rag.app import build_engine
 from rag.config import Settings
 from rag.engine import Engine, GenerationFailed
 from rag.ingestion import ingest
+from rag.presentation import escape_markdown, inert_markdown
+from retrievers.chroma_store import validate_collection_name
 from retrievers.collection import list_collections
 from retrievers.errors import RagError
 
@@ -42,8 +45,22 @@ def short_answer_markdown(answer: Any) -> str:
     for label, short in (("Short answer", getattr(answer, "short_answer", None)),
                          ("In the passage", getattr(answer, "grounded", None))):
         if short is not None:
-            lines.append(f"**{label}: {short.text}** [{short.source}]\n\n> {short.to_dict()['highlight']}")
+            quote = _highlight(short.to_dict()["highlight"], short.text)
+            lines.append(f"**{label}: {escape_markdown(short.text)}** [{short.source}]\n\n> {quote}")
     return "\n\n".join(lines) + ("\n\n---\n\n" if lines else "")
+
+
+def _highlight(highlight: str, span: str) -> str:
+    """The passage around a span (`**span**` inside, as `ShortAnswer.to_dict` gives) escaped, the span still bold."""
+    before, _, after = highlight.partition(f"**{span}**")
+    left = escape_markdown(before) + (" " if before[-1:].isspace() else "")
+    right = (" " if after[:1].isspace() else "") + escape_markdown(after)
+    return f"{left}**{escape_markdown(span)}**{right}"
+
+
+def _code(name: str) -> str:
+    """A file name as inline code, or escaped when a backtick in it would end the code span."""
+    return f"`{name}`" if "`" not in name and "\n" not in name else escape_markdown(name)
 
 
 def sources_markdown(sources: Sequence[Any], answer: Any = None) -> str:
@@ -55,9 +72,9 @@ def sources_markdown(sources: Sequence[Any], answer: Any = None) -> str:
     lines = []
     for s in sources:
         p = s.passage
-        where = f" — `{Path(p.source).name}`" if p.source and p.source != p.title else ""
-        snippet = " ".join(p.text.split())[:280]
-        name = p.title or Path(p.source).name or p.id
+        where = f" — *{escape_markdown(Path(p.source).name)}*" if p.source and p.source != p.title else ""
+        snippet = escape_markdown(" ".join(p.text.split())[:280])
+        name = escape_markdown(p.title or Path(p.source).name or p.id)
         lines.append(f"**[{s.n}] {name}**{where} · score {s.score:.3f}\n\n> {snippet}")
     return head + "\n\n".join(lines)
 
@@ -68,7 +85,7 @@ class Backend:
     def __init__(self, settings: Settings, factory: EngineFactory = build_engine, *,
                  engines: Engines | None = None) -> None:
         self.settings = settings
-        self.engines = engines or Engines(settings, factory)
+        self.engines = engines if engines is not None else Engines(settings, factory)
 
     def collections(self) -> list[str]:
         return list_collections(self.settings.store)
@@ -95,32 +112,43 @@ class Backend:
             text = ""
             for piece in stream:
                 text += piece
-                chat[-1] = {"role": "assistant", "content": text}
+                chat[-1] = {"role": "assistant", "content": inert_markdown(text)}
                 yield chat, "*Retrieving and answering…*"
             answer = stream.finish()
         except RagError as exc:
-            chat[-1] = {"role": "assistant", "content": f"⚠️ {exc}"}
+            chat[-1] = {"role": "assistant", "content": f"⚠️ {inert_markdown(str(exc))}"}
             yield chat, sources_markdown(exc.sources, exc) if isinstance(exc, GenerationFailed) else ""
             return
-        chat[-1] = {"role": "assistant", "content": answer.answer + (REFUSED_MARK if answer.refused else "")}
+        text = inert_markdown(answer.answer) + (REFUSED_MARK if answer.refused else "")
+        chat[-1] = {"role": "assistant", "content": text}
         yield chat, sources_markdown(answer.cited or answer.sources, answer)
 
     def ingest_files(self, paths: Sequence[str], collection: str,
                      progress: Callable[[float, str], None] | None = None) -> str:
-        """Copy uploaded files under the store and ingest them; one line per file."""
+        """Copy uploaded files to `STORE/uploads/COLLECTION` and ingest them; one line per file.
+
+        The collection name is checked before any path is built from it, so no name writes outside the store.
+        """
         name = (collection or "").strip() or "default"
         if not paths:
             return "Choose files to add first."
+        try:
+            validate_collection_name(name)
+        except RagError as exc:
+            return f"⚠️ Nothing added: {escape_markdown(str(exc))}"
+        folder = self.settings.store / "uploads" / name
+        if not folder.resolve().is_relative_to((self.settings.store / "uploads").resolve()):  # linked elsewhere
+            return f"⚠️ Nothing added: the folder of collection {escape_markdown(repr(name))} is outside the store"
         limits = Limits(int(self.settings.upload_max_mb * (1 << 20)), self.settings.upload_max_files)
         try:
             opened = [(Path(p).name, open(p, "rb")) for p in paths]
             try:
-                saved = save_uploads(opened, self.settings.store / "uploads" / name, limits)
+                saved = save_uploads(opened, folder, limits)
             finally:
                 for _, fh in opened:
                     fh.close()
         except (UploadRejected, OSError) as exc:
-            return f"⚠️ Nothing added: {exc}"
+            return f"⚠️ Nothing added: {escape_markdown(str(exc))}"
         lines = []
         for i, path in enumerate(saved):
             if progress:
@@ -128,14 +156,14 @@ class Backend:
             try:
                 report = ingest([str(path)], self.settings, collection=name, progress=False)
             except RagError as exc:
-                lines.append(f"- ⚠️ `{path.name}`: {exc}")
+                lines.append(f"- ⚠️ {_code(path.name)}: {escape_markdown(str(exc))}")
                 continue
             if report.failed:
-                lines.append(f"- ⚠️ `{path.name}`: {report.failed[0][1]}")
+                lines.append(f"- ⚠️ {_code(path.name)}: {escape_markdown(str(report.failed[0][1]))}")
             elif report.files_unchanged:
-                lines.append(f"- `{path.name}`: unchanged")
+                lines.append(f"- {_code(path.name)}: unchanged")
             else:
-                lines.append(f"- ✅ `{path.name}`: {report.added} passages added, {report.removed} removed")
+                lines.append(f"- ✅ {_code(path.name)}: {report.added} passages added, {report.removed} removed")
         self.engines.forget(name)  # engines over this collection see the new passages
         return f"**Collection `{name}`**\n\n" + "\n".join(lines)
 
