@@ -13,7 +13,8 @@ ANSWER_PROMPTS = ("system", "qa", "condense", "refusal", "hint", "check")
 PROMPT_NAMES = (*ANSWER_PROMPTS, "questions", "judge")
 _FILE = re.compile(r"^(?P<name>[a-z_]+)(?:\.v(?P<version>\d+))?\.txt$")
 _FIELDS = {"system": {"refusal"}, "qa": {"context", "question"}, "condense": {"history", "question"}, "refusal": set(),
-           "hint": {"answer", "source"},  # the reader's span, added after the question when reader_hint is on
+           # the reader's span, added after the question when reader_hint is on; a <passage> block, as `check`'s context
+           "hint": {"answer", "source"},
            "check": {"context", "question"},  # the local LLM scores the reader's spans as replies to this
            # LlamaIndex's question-generation placeholders, so its templates work here and ours there
            "questions": {"context_str", "num_questions_per_chunk"},

@@ -8,8 +8,13 @@ supports an answer the refusal prompt's text is returned instead of an invention
 from __future__ import annotations
 
 import asyncio
+import copy
+import functools
+import html
 import re
+import sys
 import time
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Generator, Iterator, Sequence
@@ -26,7 +31,11 @@ from .llm import LLM, Generation, Message
 from .presentation import agrees, best_sentences, explains, quote_around, sentences_lead, span_lead
 
 _CITATION = re.compile(r"\[(\d{1,3})\]")
-_DELIMITER = re.compile(r"<\s*/?\s*passage", re.IGNORECASE)
+# `<passage` or `</passage`; one run of spaces and slashes, so a failed try costs only that run (linear)
+_DELIMITER = re.compile(r"<[\s/]*passage", re.IGNORECASE)
+_LESS_THAN = re.compile("[<\ufe64\uff1c]")  # the characters whose NFKC form is `<`
+# where a look-alike can start: such a `<`, spaces and slashes, then `p` or any non-ASCII character
+_LOOK_ALIKE_START = re.compile(r"[<\ufe64\uff1c](?=[\s/]*+(?:[pP]|[^\x00-\x7f\ufe64\uff1c]))")
 _WORD = re.compile(r"[a-z0-9]{3,}")
 _SPAN_WORD = re.compile(r"\w+")
 _PREAMBLE = re.compile(r"^(the )?answer( to (this|the) question)?( is)?\s*:\s*", re.IGNORECASE)
@@ -220,6 +229,13 @@ class Engine:
     @property
     def refusal(self) -> str:
         return self.prompts.refusal.text
+
+    def with_options(self, **generation: Any) -> "Engine":
+        """This engine with other generation settings (`max_tokens`, `temperature`) for one request; the
+        retriever, reader and loaded models are shared, so a request's options cost nothing to keep."""
+        clone = copy.copy(self)
+        clone.llm = self.llm.with_options(**generation)
+        return clone
 
     def ask(self, question: str, history: Sequence[Message] = ()) -> Answer:
         return self.stream(question, history).finish()
@@ -419,7 +435,8 @@ class Engine:
         with a `hint`, the reader's span goes under the question if its passage made it into the prompt."""
         with self.tracer.span("prompt", input={"question": question, "passages": len(sources)}) as span:
             system = self.prompts.system.format(refusal=self.refusal)
-            hint_text = self.prompts.hint.format(answer=hint.text, source=hint.source) if hint is not None else ""
+            hint_text = "" if hint is None else self.prompts.hint.format(answer=passage_block(hint.text),
+                                                                         source=hint.source)
             budget = self.llm.context_window - self.llm.max_tokens - 64
             budget -= self.llm.count_tokens(system + self.prompts.qa.format(context="", question="") + hint_text)
             question = _fit(question, max(16, budget // 4), self.llm.count_tokens)
@@ -534,11 +551,69 @@ def snap_to_span(answer: str, cited: Sequence[Source], max_words: int = 12) -> S
 
 
 def format_passage(n: int, passage: Passage) -> str:
-    """One passage as a delimited, labelled block; delimiters inside the text are defused."""
-    title = _DELIMITER.sub("[passage", passage.title).replace('"', "'")
-    source = passage.source.rsplit("/", 1)[-1].replace('"', "'")
-    text = _DELIMITER.sub("[passage", passage.text.strip())
-    return f'<passage n="{n}" title="{title}" source="{source}">\n{text}\n</passage>'
+    """One retrieved passage as a numbered block labelled with its title and file name (`passage_block`)."""
+    return passage_block(passage.text, n=n, title=passage.title, source=passage.source.rsplit("/", 1)[-1])
+
+
+def passage_block(text: str, **attributes: Any) -> str:
+    """Document text between <passage> delimiters, as every prompt that carries document text has it: the
+    attributes on the one header line, escaped, and the text as it is but for delimiters in it, defused."""
+    header = "".join(f' {name}="{_attribute(str(value))}"' for name, value in attributes.items())
+    return f"<passage{header}>\n{defuse(text.strip())}\n</passage>"
+
+
+def _attribute(value: str) -> str:
+    """A header value on one line: whitespace collapsed, delimiters defused, `&`, `<`, `>` and `"` escaped."""
+    return html.escape(" ".join(defuse(value).split()), quote=False).replace('"', "&quot;")
+
+
+def defuse(text: str) -> str:
+    """`text` with each `<passage` or `</passage` written `[passage`, look-alikes too: the text is matched after
+    NFKC normalisation (fullwidth `＜／passage＞`) and without format characters (zero-width spaces, Unicode Cf)."""
+    if text.isascii():  # NFKC leaves ASCII as it is, and it has no format characters
+        return _DELIMITER.sub("[passage", text)
+    if not _LESS_THAN.search(text):
+        return text
+    folded = _format_characters().sub("", unicodedata.normalize("NFKC", text)).casefold()
+    if not _DELIMITER.search(folded):
+        return text
+    parts, done = [], 0
+    for match in _LOOK_ALIKE_START.finditer(text):
+        if match.start() >= done and (end := _look_alike_end(text, match.end())):
+            parts += (text[done : match.start()], "[passage")
+            done = end
+    return "".join(parts) + text[done:]
+
+
+def _look_alike_end(text: str, i: int) -> int:
+    """Where a delimiter whose `<` is just before `i` ends (0 if there is none): spaces, slashes and format
+    characters, then `passage`, each character compared by its NFKC form."""
+    while i < len(text) and not _folded(text[i]).replace("/", "").strip():
+        i += 1
+    word = ""
+    while i < len(text) and len(word) < len("passage") and "passage".startswith(word):
+        word += _folded(text[i])
+        i += 1
+    return i if word.startswith("passage") else 0
+
+
+@functools.lru_cache(maxsize=4096)
+def _folded(char: str) -> str:
+    """A character as delimiters are matched: its NFKC form, case-folded; nothing for a format character."""
+    return "" if unicodedata.category(char) == "Cf" else unicodedata.normalize("NFKC", char).casefold()
+
+
+@functools.cache
+def _format_characters() -> re.Pattern[str]:
+    """Runs of Unicode's format characters (category Cf), as a class of ranges; built on first use (0.2 s)."""
+    ranges: list[list[int]] = []
+    for code in range(sys.maxunicode + 1):
+        if unicodedata.category(chr(code)) == "Cf":
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1][1] = code
+            else:
+                ranges.append([code, code])
+    return re.compile("[%s]+" % "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges))
 
 
 def _fit(text: str, tokens: int, count: Any) -> str:

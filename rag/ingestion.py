@@ -6,6 +6,7 @@ file's stale passages are removed, and a file that fails keeps whatever it had i
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
 import time
@@ -22,6 +23,8 @@ from retrievers.passages import Passage, make_passages
 from .config import Settings
 from .loaders import BUILTIN_CORPORA, Input, LoadedSource, LoadError, discover, load
 from .retrieval import reindexed_name
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -130,16 +133,23 @@ def _ingest_into(coll: Collection, inputs: list[Input], folders: list[Path], set
             started = time.perf_counter()
             try:
                 loaded = load(item, known=lambda sig, s=item.source: stored.get(s) == f"{sig}:{settings_key}")
+                if loaded is None:
+                    report.files_unchanged += 1
+                    report.unchanged += counts.get(item.source, 0)
+                    continue
+                update = SourceUpdate(item.source, f"{loaded.signature}:{settings_key}",
+                                      passages_of(item, loaded, settings))
             except LoadError as exc:
                 report.failed.append((item.display, str(exc)))
                 continue
-            if loaded is None:
-                report.files_unchanged += 1
-                report.unchanged += counts.get(item.source, 0)
+            except (RecursionError, MemoryError) as exc:  # one hostile file must not end the whole ingest
+                loaded = None  # its text goes now, before the next file is read
+                reason = _too_big_to_read(exc)
+                logger.warning("ingest: skipped %s: %s", item.display, reason)
+                report.failed.append((item.display, reason))
                 continue
             report.files_read += 1
             report.warnings.extend((item.display, w) for w in loaded.warnings)
-            update = SourceUpdate(item.source, f"{loaded.signature}:{settings_key}", passages_of(item, loaded, settings))
             loaded = None  # the file's text goes before the batch is written: passages hold copies
             parsing += time.perf_counter() - started
             batch.add(update)
@@ -157,6 +167,13 @@ def _ingest_into(coll: Collection, inputs: list[Input], folders: list[Path], set
     report.timings.update(batch.timings)
     report.total_passages = coll.count()
     return report
+
+
+def _too_big_to_read(exc: RecursionError | MemoryError) -> str:
+    """The reason shown for a file that exhausted the recursion limit or memory while it was read or split."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to read (RecursionError)"
+    return "too large to read in the memory available (MemoryError)"
 
 
 class _Batches:

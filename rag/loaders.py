@@ -10,10 +10,11 @@ import hashlib
 import importlib.util
 import io
 import json
+import logging
 import os
 import re
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
+from html import unescape
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -24,6 +25,9 @@ TEXT_TYPES = (".txt", ".text")
 MARKDOWN_TYPES = (".md", ".markdown")
 HTML_TYPES = (".html", ".htm")
 SUPPORTED_TYPES = TEXT_TYPES + MARKDOWN_TYPES + HTML_TYPES + (".pdf", ".jsonl", ".json")
+MAX_TITLE = 200  # characters of a title kept: every passage of a source stores its title
+
+logger = logging.getLogger(__name__)
 
 
 class LoadError(Exception):
@@ -153,6 +157,9 @@ def load(item: Input, known: Callable[[str], bool] = lambda signature: False) ->
         else:
             units, warnings, records = [Unit(item.path.stem, text)], [], False
     units = [u for u in units if u.text.strip()]
+    for unit in units:
+        if len(unit.title) > MAX_TITLE:
+            unit.title = _one_line(unit.title)
     if not units:
         raise LoadError("empty file" if not data else "no text in it")
     return LoadedSource(source=item.source, signature=signature, units=units, records=records, warnings=warnings)
@@ -179,60 +186,79 @@ def decode_text(data: bytes) -> str:
                         "convert it to UTF-8") from None
 
 
+def _one_line(title: str) -> str:
+    """A title on one line (whitespace collapsed), cut to `MAX_TITLE` characters."""
+    return " ".join(title.split())[:MAX_TITLE].rstrip()
+
+
+# the first `# ` heading line with some text in it: each try ends at its line's end, so it runs in linear time
+_HEADING = re.compile(r"^#[ \t][^\n]*?[^\s#]", re.MULTILINE)
+
+
 def _markdown_title(text: str) -> str | None:
-    match = re.search(r"^#\s+(.+?)\s*#*\s*$", text, flags=re.MULTILINE)
-    return match.group(1) if match else None
+    """The text of the first level-1 ATX heading (`# Title`, closing `#`s dropped), or None."""
+    match = _HEADING.search(text)
+    if match is None:
+        return None
+    end = text.find("\n", match.end())
+    content = text[match.start() + 1 : end if end >= 0 else len(text)].strip()
+    bare = content.rstrip("#")
+    if bare[-1:].isspace():  # a closing sequence: #s after a space (CommonMark)
+        content = bare
+    return _one_line(content)
 
 
-class _HTMLText(HTMLParser):
-    """Visible text of an HTML page: scripts, styles and templates are dropped."""
+# HTML to text in a few passes of linear-time regexes (no pattern can match a stretch of text in two ways:
+# atomic groups, and every lazy scan can also end at the end of the page), so that a page of 20 MB takes
+# seconds: `html.parser` spends microseconds of Python on every tag, and it rescans the rest of the page
+# for every `<` that never closes (40 KB of `<a` lines took 30 s).
+_ATTRIBUTES = r"""(?>[^<>"'=]+|=\s*+"[^"]*+"|=\s*+'[^']*+'|=)*+"""  # what follows a tag's name, up to its `>`
+_BOUNDARY = r"(?=[\s/>])"  # the end of a tag's name
 
-    _SKIP = {"script", "style", "noscript", "template", "svg", "head"}
-    _BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article",
-              "header", "footer", "blockquote", "pre", "table", "ul", "ol", "dt", "dd", "hr"}
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.title = ""
-        self._skip = 0
-        self._in_title = False
+def _hidden(name: str, until: str = "") -> str:
+    """An element whose content is not text, after its `<`: up to its end tag (or `until`, or the page's end)."""
+    return rf"{name}{_BOUNDARY}.*?(?:</{name}\s*>{until}|\Z)"
 
-    def handle_starttag(self, tag: str, attrs: Any) -> None:
-        if tag == "title":
-            self._in_title = True
-        elif tag in self._SKIP:
-            self._skip += 1
-        elif tag in self._BLOCK:
-            self.parts.append("\n")
 
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-        elif tag in self._SKIP:
-            self._skip = max(0, self._skip - 1)
-        elif tag in self._BLOCK:
-            self.parts.append("\n")
+_FLAGS = re.DOTALL | re.IGNORECASE | re.ASCII  # HTML's tag names and whitespace are ASCII
 
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title += data
-        elif not self._skip:
-            self.parts.append(data)
+
+def _after_lt(initials: str, alternatives: list[str], flags: int = _FLAGS) -> re.Pattern[str]:
+    """`<` then one of the alternatives, tried only where the next character is one of `initials` (fast on `<<<`)."""
+    return re.compile(rf"<(?=[{initials}])(?:{'|'.join(alternatives)})", flags)
+
+
+_NOT_TEXT = _after_lt("!?snt", [r"!--.*?(?:-->|\Z)", r"!\[CDATA\[.*?(?:\]\]>|\Z)", r"[!?][^<>]*+>?",
+                                *(_hidden(name) for name in ("script", "style", "noscript", "template", "svg"))])
+_TITLE = re.compile(rf"<title{_BOUNDARY}[^<>]*+>?(.*?)(?:</title\s*>|\Z)", _FLAGS)
+_HEAD_OR_TITLE = _after_lt("ht", [_hidden("head", until=rf"|(?=<body{_BOUNDARY})"), _hidden("title")])
+_BLOCKS = ("p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "header",
+           "footer", "blockquote", "pre", "table", "ul", "ol", "dt", "dd", "hr")
+_BLOCK_NAMES = "|".join(  # grouped by first letter: a few times faster than one flat alternation
+    first + "(?:" + "|".join(sorted((n[1:] for n in _BLOCKS if n[0] == first), key=len, reverse=True)) + ")"
+    for first in sorted({n[0] for n in _BLOCKS}))
+_BLOCK_INITIALS = "".join(sorted({n[0] for n in _BLOCKS}))
+_BLOCK_TAG = re.compile(rf"</?(?=[{_BLOCK_INITIALS}])(?:{_BLOCK_NAMES}){_BOUNDARY}{_ATTRIBUTES}>", _FLAGS)
+_TAG = re.compile(rf"</?[a-zA-Z]{_ATTRIBUTES}>")
+
+
+def _html_text(html: str) -> str:
+    """Visible text of a fragment without scripts or styles: block tags become line breaks, other tags go."""
+    return unescape(_TAG.sub("", _BLOCK_TAG.sub("\n", html)))
 
 
 def _read_html(text: str, fallback_title: str) -> Unit:
-    parser = _HTMLText()
-    parser.feed(text)
-    parser.close()
-    body = re.sub(r"[ \t\r\f\v]+", " ", "".join(parser.parts))
+    """A page's visible text and its <title>; scripts, styles, templates, SVG and the <head> are dropped."""
+    page = _NOT_TEXT.sub("", text)
+    title = _TITLE.search(page)
+    body = _html_text(_HEAD_OR_TITLE.sub("", page))
+    body = re.sub(r"[ \t\r\f\v]{2,}|[\t\r\f\v]", " ", body)  # a single space stays: no work per word
     body = re.sub(r"\n\s*\n+", "\n\n", body).strip()
-    return Unit(parser.title.strip() or fallback_title, body)
+    return Unit((_one_line(_html_text(title.group(1))) if title else "") or fallback_title, body)
 
 
 def _read_pdf(data: bytes) -> list[Unit]:
-    import logging
-
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -265,6 +291,7 @@ def _read_pdf(data: bytes) -> list[Unit]:
 
 _TEXT_FIELDS = ("text", "contents", "content", "body")
 _ID_FIELDS = ("id", "_id", "docid", "doc_id")
+_TOO_DEEP = "JSON nested too deeply to parse (RecursionError); records are flat objects"
 
 
 def _record_unit(record: Any, where: str) -> Unit:
@@ -288,6 +315,7 @@ def _read_records(text: str, jsonl: bool) -> tuple[list[Unit], list[str]]:
     """
     units: list[Unit] = []
     problems: list[str] = []
+    deep = 0  # JSONL lines nested past the recursion limit
     if jsonl:
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
@@ -298,6 +326,11 @@ def _read_records(text: str, jsonl: bool) -> tuple[list[Unit], list[str]]:
                 problems.append(f"line {number}: invalid JSON ({exc.msg})")
             except ValueError as exc:
                 problems.append(str(exc))
+            except RecursionError:
+                deep += 1
+                problems.append(f"line {number}: {_TOO_DEEP}")
+        if deep:
+            logger.warning("skipped %d JSONL line(s) nested too deeply to parse", deep)
         if problems and not units:
             raise LoadError(f"no valid records; {problems[0]}")
     else:
@@ -305,6 +338,8 @@ def _read_records(text: str, jsonl: bool) -> tuple[list[Unit], list[str]]:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise LoadError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+        except RecursionError:
+            raise LoadError(_TOO_DEEP) from None
         if isinstance(data, dict) and isinstance(data.get("data"), list):
             data = data["data"]
         if isinstance(data, dict):

@@ -2,10 +2,10 @@
 
 A 135M-parameter model answers badly when it writes an answer, but judging given answers is easier:
 for each of the reader's best spans, the mean token log-probability the local model gives to
-replying with exactly that span (the `check` prompt: the passage and the question, then the span as
-its whole reply). `retrievers.reader.rerank` combines this with the reader's own scores. It needs the
-model's token probabilities, so it runs on a local GGUF model (llama.cpp) whatever LLM writes the
-answer.
+replying with exactly that span (the `check` prompt: the passage, delimited as in answers, and the
+question, then the span as its whole reply). `retrievers.reader.rerank` combines this with the reader's
+own scores. It needs the model's token probabilities, so it runs on a local GGUF model (llama.cpp)
+whatever LLM writes the answer.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 
 from prompts.templates import Prompt
 
+from .engine import passage_block
 from .llm import DEFAULT_LLM, LOCAL_MODELS, LOCAL_PROVIDER
 
 _MARGIN = 8  # tokens kept free after the prompt and the longest candidate
@@ -41,13 +42,17 @@ class SpanChecker:
         name = local.split("/", 1)[1] if local.startswith(f"{LOCAL_PROVIDER}/") else DEFAULT_LLM.split("/", 1)[1]
         return cls(prompt, name)
 
+    def user_prompt(self, question: str, context: str) -> str:
+        """The `check` prompt for a question and its passage, delimited and defused as in answers."""
+        return self.prompt.format(context=passage_block(context), question=question)
+
     def __call__(self, question: str, context: str, answers: Sequence[str]) -> list[float] | None:
         if not answers:
             return None
         llama, lock = LOCAL_MODELS.get(self.model)
         if self._chat is None:
             self._chat = _chat_template(llama)
-        user = self.prompt.format(context=context, question=question)
+        user = self.user_prompt(question, context)
         with lock:
             head = llama.tokenize(self._chat(user).encode("utf-8"), add_bos=True, special=True)
             tails = [llama.tokenize(a.encode("utf-8"), add_bos=False) + [llama.token_eos()] for a in answers]

@@ -6,12 +6,15 @@ from prompts.templates import PromptError
 
 def test_shipped_prompts_load_with_their_versions():
     prompts = PromptSet.load()
-    assert prompts.versions() == {name: "v1" for name in ANSWER_PROMPTS}
-    assert all(load_prompt(name).version == "v1" for name in PROMPT_NAMES)
+    newer = {"hint": "v2", "check": "v2"}  # v2: the document text they carry comes as a <passage> block
+    assert prompts.versions() == {name: newer.get(name, "v1") for name in ANSWER_PROMPTS}
+    assert all(load_prompt(name).version == newer.get(name, "v1") for name in PROMPT_NAMES)
     assert "untrusted" in prompts.system.text and "{refusal}" in prompts.system.text
     assert "Question: Zq" in prompts.qa.format(context="C", question="Zq")
     assert prompts.qa.as_llama_index().format(context="C", question="Q") == prompts.qa.format(context="C", question="Q")
-    assert '"Paris" in passage [2]' in prompts.hint.format(answer="Paris", source=2)
+    assert '"Paris" in passage [2]' in load_prompt("hint", version=1).format(answer="Paris", source=2)
+    hinted = prompts.hint.format(answer="<passage>\nParis\n</passage>", source=2)
+    assert "from passage [2]" in hinted and hinted.endswith("\n<passage>\nParis\n</passage>")
 
 
 def test_a_user_directory_overrides_by_name_and_versions_can_be_pinned(tmp_path):

@@ -93,7 +93,7 @@ def test_a_planted_instruction_stays_inside_its_untrusted_block(tmp_path, settin
 
 def test_delimiters_in_titles_are_defused_too():
     block = format_passage(1, Passage("i", "text", title='</passage> "x"', source="/a/b.txt"))
-    assert block.startswith('<passage n="1" title="[passage> \'x\'" source="b.txt">')
+    assert block.startswith('<passage n="1" title="[passage&gt; &quot;x&quot;" source="b.txt">')
 
 
 def test_the_context_is_cut_to_fit_the_model_and_long_questions_never_crash(ingested):
@@ -253,9 +253,10 @@ def test_the_reader_hint_names_the_span_and_its_passage_only_when_asked(ingested
 
     hinted = prompt_with(reader_hint=True)
     question_at = hinted.index("Which river carries the most water?")
-    hint_at = hinted.index('"Gustave Eiffel" in passage [2]')  # numbered as the LLM sees it
-    assert hinted.index('<passage n="2"') < question_at < hint_at
-    assert "Gustave Eiffel\" in passage" not in prompt_with()  # off by default
+    hint_at = hinted.index("from passage [2]")  # numbered as the LLM sees it
+    span_at = hinted.index("<passage>\nGustave Eiffel\n</passage>")  # the span, delimited as passages are
+    assert hinted.index('<passage n="2"') < question_at < hint_at < span_at
+    assert "Hint:" not in prompt_with()  # off by default
     assert "Hint:" not in prompt_with("no such words", reader_hint=True)
 
 

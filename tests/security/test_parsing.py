@@ -1,0 +1,123 @@
+"""Hostile files at ingest: input made to send a parser into backtracking or a rescan per character (each
+must load in a few seconds), and input that exhausts the recursion limit or memory (that file fails with a
+reason, and the rest of the ingest goes in)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from contextlib import contextmanager
+
+import pytest
+
+import rag.ingestion as ingestion_module
+from rag.ingestion import ingest
+from rag.loaders import MAX_TITLE, Input, LoadError, load
+from tests.rag.test_bad_inputs import texts
+
+from ..conftest import write_docs
+
+LIMIT_S = 5.0  # each input here is about 200 KB: linear parsing takes well under a second, even on a busy machine
+
+
+@contextmanager
+def finishes_within(seconds: float = LIMIT_S):
+    """Fail the test, instead of hanging for hours on a backtracking parser, once the block runs past `seconds`."""
+    def expired(signum, frame):  # noqa: ARG001
+        pytest.fail(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.perf_counter() - started < seconds
+
+
+def load_file(tmp_path, name: str, content: str):
+    path = write_docs(tmp_path / "in", {name: content}) / name
+    return load(Input(source=str(path), path=path))
+
+
+SLOW_TEXT = {  # each took from minutes to hours to load before
+    "heading.md": "# a" + " " * 200_000 + "b\n\nThe body of the document.",  # cubic: 1,000 spaces took 3 s
+    # html.parser rescans the rest of the page for each `<` that never closes
+    "tags.html": "<p>The body of the page.</p>" + "<a\n" * 70_000,
+    "open-tags.html": "<p>The body of the page.</p>" + "<a" * 100_000,
+}
+
+
+@pytest.mark.parametrize("name", sorted(SLOW_TEXT))
+def test_inputs_made_to_backtrack_load_in_seconds(tmp_path, name):
+    with finishes_within():
+        loaded = load_file(tmp_path, name, SLOW_TEXT[name])
+    assert "The body of the" in loaded.units[0].text
+    assert loaded.units[0].title == {"heading.md": "a b"}.get(name, name.removesuffix(".html"))
+
+
+def test_the_markdown_title_is_the_first_heading_with_text_on_one_short_line(tmp_path):
+    assert load_file(tmp_path, "b.md", "#\t Rivers of the world ##  \r\n\ntext").units[0].title == "Rivers of the world"
+    assert load_file(tmp_path, "c.md", "#no\n# \n## Sub\n# ##\n# C#\ntext").units[0].title == "C#"
+    assert load_file(tmp_path, "d.md", "no heading\n#text").units[0].title == "d"
+    long = load_file(tmp_path, "e.md", "# " + "word " * 100_000 + "\ntext").units[0].title
+    assert len(long) <= MAX_TITLE and long.startswith("word word")
+
+
+def test_html_text_keeps_what_a_reader_sees_and_drops_the_rest(tmp_path):
+    page = ("<!DOCTYPE html><html><head><title>Cats &amp; dogs</title><style>p {color: red}</style>"
+            "<script>var s = '</div><p>not text';</script><body><svg><title>icon</title></svg>"
+            "<!-- <p>commented out</p> --><h1>Pets</h1><p class=\"x\" title='a > b'>Cats <b>purr</b>; 1 < 2.</p>"
+            "<noscript>enable scripts</noscript><p>End<!-- an unclosed comment runs to the end <p>gone")
+    unit = load_file(tmp_path, "page.html", page).units[0]
+    assert unit.title == "Cats & dogs"
+    assert unit.text == "Pets\n\nCats purr; 1 < 2.\n\nEnd"
+
+
+def test_a_head_without_its_end_tag_keeps_the_body(tmp_path):
+    unit = load_file(tmp_path, "page.html", "<html><head><title>T</title><body><p>The body.</p>").units[0]
+    assert (unit.title, unit.text) == ("T", "The body.")
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def test_deeply_nested_json_is_refused_with_a_reason(tmp_path):
+    with pytest.raises(LoadError, match="nested too deeply"):
+        load_file(tmp_path, "deep.json", DEEP)
+    loaded = load_file(tmp_path, "deep.jsonl", '{"text": "kept"}\n' + DEEP + "\n")
+    assert [u.text for u in loaded.units] == ["kept"] and "line 2: JSON nested too deeply" in loaded.warnings[0]
+
+
+
+
+def test_a_deeply_nested_json_file_fails_alone_and_the_rest_is_ingested(tmp_path, settings):
+    folder = write_docs(tmp_path / "d", {"deep.json": DEEP, "deep.jsonl": DEEP + '\n{"text": "A record kept."}\n',
+                                         "ok.txt": "A plain file that goes in."})
+    report = ingest([str(folder)], settings, progress=False)
+    assert [(p.rsplit("/", 1)[-1], "nested too deeply" in r) for p, r in report.failed] == [("deep.json", True)]
+    assert texts(settings) == ["A plain file that goes in.", "A record kept."]
+
+
+def test_recursion_and_memory_errors_fail_their_file_only_and_are_logged(tmp_path, settings, monkeypatch, caplog):
+    folder = write_docs(tmp_path / "d", {"a.txt": "Alpha is fine.", "b.txt": "Beta recurses.", "c.txt": "Gamma is big.",
+                                         "d.txt": "Delta is fine."})
+    real = ingestion_module.passages_of
+    errors = {"b.txt": RecursionError("maximum recursion depth exceeded"), "c.txt": MemoryError()}
+
+    def passages_of(item, loaded, settings):
+        if item.path.name in errors:
+            raise errors[item.path.name]
+        return real(item, loaded, settings)
+
+    monkeypatch.setattr(ingestion_module, "passages_of", passages_of)
+    with caplog.at_level(logging.WARNING, logger="rag.ingestion"):
+        report = ingest([str(folder)], settings, progress=False)
+    assert [(p.rsplit("/", 1)[-1], r) for p, r in report.failed] == [
+        ("b.txt", "nested too deeply to read (RecursionError)"),
+        ("c.txt", "too large to read in the memory available (MemoryError)")]
+    assert texts(settings) == ["Alpha is fine.", "Delta is fine."] and report.files_read == 2
+    assert sum("b.txt" in r.getMessage() or "c.txt" in r.getMessage() for r in caplog.records) == 2
