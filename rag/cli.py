@@ -357,8 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("delete", help="delete a collection with its vectors and indexes")
+    p = sub.add_parser("delete", help="delete a collection with its vectors and indexes, or only some of its sources")
     p.add_argument("name")
+    p.add_argument("--source", action="append", metavar="SOURCE",
+                   help="delete only this source's passages (a path as ingested, or an uploaded file's name); repeatable")
+    p.add_argument("--list-sources", action="store_true", help="list the collection's sources and delete nothing")
     _common(p)
     _keys_parser(sub)
     return parser
@@ -560,7 +563,18 @@ def cmd_collections(args: argparse.Namespace) -> int:
 def cmd_delete(args: argparse.Namespace) -> int:
     from retrievers.collection import Collection
 
+    from .sources import delete_source, list_sources
+
     settings = _settings(args)
+    if args.list_sources:
+        for info in list_sources(settings, args.name):
+            print(f"{info.passages:>8}  {info.source}")
+        return 0
+    if args.source:
+        for source in args.source:
+            removed = delete_source(settings, args.name, source)
+            print(f"deleted {source} from {args.name}: {removed} passages")
+        return 0
     Collection(args.name, settings.store, chroma_url=settings.chroma_url).drop()
     print(f"deleted collection {args.name}")
     return 0

@@ -1,16 +1,22 @@
 """All settings in one place. Each comes from, in rising priority: its default, a TOML config file
-(`~/.config/rag/config.toml`, then `./rag.toml`, or the file `RAG_CONFIG` names), a `RAG_*`
-environment variable, and a CLI flag.
+(`~/.config/rag/config.toml`, or only the file `RAG_CONFIG` names), a `RAG_*` environment variable,
+and a CLI flag.
+
+No file is read from the working directory: a `rag.toml` planted in a folder the server is started
+from could otherwise redirect `api_base`, `chroma_url` or `langfuse_host`. The file that is read is
+named in a log line.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic_settings import (BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict,
+                               TomlConfigSettingsSource)
 
 from retrievers.collection import default_store_dir
 from retrievers.errors import RagError
@@ -19,20 +25,26 @@ from retrievers.onnx_encoder import default_cache_dir
 from retrievers.passages import DEFAULT_PASSAGE_WORDS
 
 
+logger = logging.getLogger(__name__)
+
 # The reader score below which an answer abstains: none by default, since on validation questions no
 # threshold separates answerable from unanswerable ones (docs/answers.md, "Abstention").
 ABSTAIN_SCORE = None
 
 
 def config_files() -> list[Path]:
-    """The TOML files settings are read from, lowest priority first (missing ones are skipped)."""
+    """The TOML file settings are read from: the one `RAG_CONFIG` names, else the user's own, if it exists."""
     named = os.environ.get("RAG_CONFIG")
     if named:
         path = Path(named).expanduser()
         if not path.is_file():
             raise RagError(f"RAG_CONFIG names {path}, which is not a file")
-        return [path]
-    return [Path.home() / ".config" / "rag" / "config.toml", Path("rag.toml")]
+    else:
+        path = Path.home() / ".config" / "rag" / "config.toml"
+        if not path.is_file():
+            return []
+    logger.info("settings: reading %s", path)
+    return [path]
 
 
 class Settings(BaseSettings):
@@ -102,6 +114,17 @@ class Settings(BaseSettings):
     api_token: Optional[str] = Field(None, repr=False, description="bearer token for the API (and the UI login)")
     upload_max_mb: float = Field(20.0, gt=0, description="largest uploaded file, in MiB")
     upload_max_files: int = Field(20, ge=1, description="most files in one upload")
+    request_max_kb: int = Field(1024, ge=1, description="largest request body of the JSON routes, in KiB")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="host names the server answers for besides loopback ones (comma-separated)")
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="browser origins besides the server's own that may send writes, "
+        "e.g. https://chat.example.org (comma-separated)")
+    allowed_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="LLMs a request or the UI may choose besides the configured one "
+        "(comma-separated litellm model strings); nothing else, and never a file path, can be chosen")
+    engine_cache: int = Field(8, ge=1, le=256, description="answer engines (collection and retrieval settings) "
+                              "kept loaded; the least recently used is dropped past this")
 
     langfuse_public_key: Optional[str] = Field(
         None, validation_alias=AliasChoices("RAG_LANGFUSE_PUBLIC_KEY", "LANGFUSE_PUBLIC_KEY"), repr=False)
@@ -115,6 +138,19 @@ class Settings(BaseSettings):
                                    env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
                                    file_secret_settings: PydanticBaseSettingsSource) -> tuple:
         return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_files())
+
+    @field_validator("allowed_hosts", "allowed_origins", "allowed_models", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    def llm_choices(self) -> list[str]:
+        """The LLMs a request may pick: the configured one first, then the allowed ones."""
+        from rag.llm import DEFAULT_LLM
+
+        return list(dict.fromkeys([self.model or DEFAULT_LLM, *self.allowed_models]))
 
     @field_validator("reader", "abstain_score", mode="before")
     @classmethod

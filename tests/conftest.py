@@ -12,6 +12,9 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 # Most tests are about retrieval and the LLM's answers: they run without the default shipped reader (its span
 # check costs a second an answer). tests/rag/test_defaults.py removes this and tests the default path itself.
 os.environ.setdefault("RAG_READER", "none")
+# Starlette's TestClient addresses the app as http://testserver, which a server without credentials refuses
+# (no DNS rebinding). tests/security/ sets its own hosts and checks that refusal.
+os.environ.setdefault("RAG_ALLOWED_HOSTS", "testserver")
 
 from rag.cli import main  # noqa: E402  (after the environment above)
 from rag.llm import litellm_module  # noqa: E402

@@ -3,13 +3,14 @@
 `POST /v1/chat/completions` speaks the OpenAI chat API (streaming as server-sent events), so the
 official `openai` client works unchanged; `model` names the collection to chat with (`rag` = the
 default one) and each response carries the cited passages in an extra `sources` field.
-`POST /v1/retrieve` returns passages only; `POST /v1/ingest` takes file uploads. With an API token
-configured, every `/v1` route needs `Authorization: Bearer TOKEN`.
+`POST /v1/retrieve` returns passages only; `POST /v1/ingest` takes file uploads;
+`GET`/`DELETE /v1/collections/NAME/sources[?source=S]` list a collection's sources and delete one. With an API token
+configured (or keys from `rag keys`), every `/v1` route needs `Authorization: Bearer KEY`, checked with
+the Host, Origin and body limits by `ui.guard` before a byte of the body is read.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import time
 import uuid
@@ -24,10 +25,13 @@ from rag.config import Settings
 from rag.engine import Answer, GenerationFailed
 from rag.ingestion import ingest
 from rag.retrieval import resolve_collection
+from rag.sources import SourceNotFound, delete_source, list_sources
 from retrievers.collection import list_collections
 from retrievers.errors import CollectionNotFound, RagError, StoreUnavailable
 
 from .engines import DEFAULT_MODEL_ID, Engines
+from .credentials import Credentials, actor
+from .guard import ANONYMOUS, Guard, GuardConfig
 from .uploads import Limits, UploadRejected, save_uploads
 
 
@@ -116,24 +120,47 @@ def _split(messages: list[ChatMessage]) -> tuple[str, list[dict[str, str]]]:
     return messages[last].text(), history
 
 
-def create_api(settings: Settings, *, engines: Engines | None = None) -> FastAPI:
-    """The API app; `engines` lets tests (and embedders) supply their own engine factory."""
-    engines = engines or Engines(settings)
+def guard_config(settings: Settings, limits: Limits, credentials: Credentials) -> GuardConfig:
+    """The front door's settings: body limits per route kind, allowed hosts and origins, the credentials."""
+    return GuardConfig(json_max_bytes=settings.request_max_kb << 10,
+                       upload_max_bytes=limits.max_bytes * limits.max_files + (1 << 20),
+                       allowed_hosts=tuple(settings.allowed_hosts), allowed_origins=tuple(settings.allowed_origins),
+                       authenticate=credentials.authenticate, required=credentials.required,
+                       throttle=credentials.throttle)
+
+
+def create_api(settings: Settings, *, engines: Engines | None = None,
+               credentials: Credentials | None = None) -> FastAPI:
+    """The API app; `engines` lets tests (and embedders) supply their own engine factory, `credentials`
+    share one key store with the UI."""
+    engines = engines if engines is not None else Engines(settings)
     limits = Limits(int(settings.upload_max_mb * (1 << 20)), settings.upload_max_files)
     app = FastAPI(title="dpr-rag", description=__doc__, docs_url="/docs", redoc_url=None)
     app.state.engines = engines
 
+    credentials = credentials if credentials is not None else Credentials(settings)
+    app.state.credentials = credentials
+    app.state.guard = guard_config(settings, limits, credentials)
+    app.add_middleware(Guard, config=app.state.guard)
+
+    def principal(request: Request) -> Any:
+        """Who the guard authenticated this request as (anonymous on a loopback server without credentials)."""
+        return getattr(request.state, "principal", None) or ANONYMOUS
+
+    def allow(request: Request, scope: str, collection: str) -> Any:
+        who = principal(request)
+        if not who.allows(scope, collection):
+            raise HTTPException(403, f"this key may not {scope} collection {collection!r}")
+        return who
+
     def authorized(request: Request) -> None:
-        if not settings.api_token:
-            return
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), settings.api_token.encode()):
-            raise HTTPException(401, "missing or wrong API token: send Authorization: Bearer TOKEN")
+        scopes = principal(request).scopes
+        if "read" not in scopes and "admin" not in scopes:
+            raise HTTPException(403, "this key may not read")
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        kind = "authentication_error" if exc.status_code == 401 else "invalid_request_error"
+        kind = {401: "authentication_error", 403: "permission_error"}.get(exc.status_code, "invalid_request_error")
         return _error(exc.status_code, str(exc.detail), kind)
 
     @app.exception_handler(RequestValidationError)
@@ -153,27 +180,22 @@ def create_api(settings: Settings, *, engines: Engines | None = None) -> FastAPI
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:
         return _error(400, str(exc))
 
-    @app.middleware("http")
-    async def body_limit(request: Request, call_next: Any) -> Any:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > limits.max_bytes * limits.max_files + (1 << 20):
-            return _error(413, "request body too large")
-        return await call_next(request)
-
     @app.get("/healthz")
     def healthz() -> dict:
         return {"status": "ok", "collections": list_collections(settings.store),
                 "llm": settings.model or "local/smollm2"}
 
     @app.get("/v1/models", dependencies=[Depends(authorized)])
-    def models() -> dict:
-        names = [DEFAULT_MODEL_ID, *list_collections(settings.store)]
+    def models(request: Request) -> dict:
+        who = principal(request)
+        names = [DEFAULT_MODEL_ID, *(n for n in list_collections(settings.store) if who.allows("read", n))]
         return {"object": "list", "data": [{"id": n, "object": "model", "created": 0, "owned_by": "dpr-rag"}
                                            for n in names]}
 
     @app.post("/v1/chat/completions", dependencies=[Depends(authorized)])
-    def chat_completions(body: ChatRequest) -> Any:
+    def chat_completions(body: ChatRequest, request: Request) -> Any:
         question, history = _split(body.messages)
+        allow(request, "read", engines.collection_for(body.model))
         engine = engines.get(body.model, **body.llm_options())
         completion_id, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         if not body.stream:
@@ -212,20 +234,20 @@ def create_api(settings: Settings, *, engines: Engines | None = None) -> FastAPI
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @app.post("/v1/retrieve", dependencies=[Depends(authorized)])
-    def retrieve(body: RetrieveRequest) -> dict:
+    def retrieve(body: RetrieveRequest, request: Request) -> dict:
         name = resolve_collection(settings, body.collection)
+        allow(request, "read", name)
         options = {k: v for k, v in {"mode": body.mode, "fusion": body.fusion}.items() if v}
         hits = engines.get(name, **options).retriever.search(body.query, body.k)  # the chat's retriever, loaded once
         return {"object": "list", "collection": name, "mode": body.mode or settings.mode,
                 "data": [{"id": p.id, "score": round(float(s), 6), "title": p.title, "source": p.source,
                           "text": p.text, "position": p.position, "metadata": dict(p.extra)} for p, s in hits]}
 
-    @app.post("/v1/ingest", dependencies=[Depends(authorized)])
-    def ingest_files(files: list[UploadFile] = File(...), collection: Optional[str] = Form(None)) -> Any:
-        name = collection or settings.collection or "default"
-        from retrievers.chroma_store import validate_collection_name
-
-        validate_collection_name(name)
+    @app.post("/v1/ingest")
+    def ingest_files(request: Request, files: list[UploadFile] = File(...),
+                     collection: Optional[str] = Form(None)) -> Any:
+        name = resolve_collection(settings, collection or settings.collection or "default")
+        who = allow(request, "ingest", name)
         folder = settings.store / "uploads" / name
         try:
             paths = save_uploads([(f.filename or "", f.file) for f in files], folder, limits)
@@ -233,6 +255,26 @@ def create_api(settings: Settings, *, engines: Engines | None = None) -> FastAPI
             return _error(exc.status, str(exc), code="upload_rejected")
         report = ingest([str(p) for p in paths], settings, collection=name, progress=False)
         engines.forget(name)
+        credentials.audit.record(actor(who), "ingest", name, f"files={','.join(p.name for p in paths)} "
+                                 f"added={report.added} removed={report.removed}")
         return {"collection": name, "files": [p.name for p in paths], **report.to_dict()}
+
+    @app.get("/v1/collections/{name}/sources")
+    def sources(name: str, request: Request) -> dict:
+        name = resolve_collection(settings, name)
+        allow(request, "read", name)
+        return {"object": "list", "collection": name, "data": [i.to_dict() for i in list_sources(settings, name)]}
+
+    @app.delete("/v1/collections/{name}/sources")
+    def delete_sources(name: str, source: str, request: Request) -> Any:
+        name = resolve_collection(settings, name)
+        who = allow(request, "ingest", name)
+        try:
+            removed = delete_source(settings, name, source)
+        except SourceNotFound as exc:
+            return _error(404, str(exc), code="source_not_found")
+        engines.forget(name)
+        credentials.audit.record(actor(who), "delete", name, f"source={source} removed={removed}")
+        return {"collection": name, "source": source, "removed": removed}
 
     return app

@@ -1,7 +1,8 @@
 """The Gradio chat UI: chat with sources, documents upload and an evaluation tab, all offline.
 
 Analytics are off, there are no share links, server-side rendering (a Node process) is off, and the
-theme uses system fonts, so the page fetches nothing from the internet.
+theme uses system fonts, so the page fetches nothing from the internet. A Content-Security-Policy keeps
+it so: a planted image or script cannot load from elsewhere, nor the page send anything out.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from starlette.datastructures import MutableHeaders
+
 from rag.config import Settings
 
 from .backend import Backend
@@ -19,6 +22,49 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 TITLE = "dpr-rag"
 _FONTS = dict(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+# Only this server's own resources. Gradio's page needs inline scripts and styles (its config and theme).
+CONTENT_SECURITY_POLICY = "; ".join((
+    "default-src 'self'",
+    "script-src 'self' 'unsafe-inline'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: blob:",
+    "media-src 'self' data: blob:",
+    "font-src 'self' data:",
+    "connect-src 'self'",
+    "worker-src 'self' blob:",
+    "frame-src 'self'",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+))
+SECURITY_HEADERS = {
+    "content-security-policy": CONTENT_SECURITY_POLICY,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+
+
+class SecurityHeaders:
+    """ASGI middleware that adds `SECURITY_HEADERS` to every HTTP response that does not set them itself."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(raw=list(message.get("headers", [])))
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+                message["headers"] = headers.raw
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def build_ui(settings: Settings, backend: Backend | None = None) -> Any:
@@ -35,7 +81,9 @@ def build_ui(settings: Settings, backend: Backend | None = None) -> Any:
         with gr.Tab("Chat"):
             with gr.Row():
                 with gr.Column(scale=3):
-                    chatbot = gr.Chatbot(label="Chat", height=460, elem_id="chat", buttons=["copy", "copy_all"])
+                    # Markdown with HTML sanitised and no custom tags kept; the backend escapes document text.
+                    chatbot = gr.Chatbot(label="Chat", height=460, elem_id="chat", buttons=["copy", "copy_all"],
+                                         render_markdown=True, sanitize_html=True, allow_tags=False)
                     with gr.Row():
                         question = gr.Textbox(placeholder="Ask a question…", show_label=False, scale=5,
                                               elem_id="question")
@@ -48,8 +96,10 @@ def build_ui(settings: Settings, backend: Backend | None = None) -> Any:
                         mode = gr.Radio(["hybrid", "dense", "bm25"], value=settings.mode, label="Retriever")
                         context_k = gr.Slider(1, 10, value=settings.context_k, step=1, label="Passages the LLM reads")
                         fusion = gr.Radio(["rrf", "linear"], value=settings.fusion, label="Fusion (hybrid)")
-                        model = gr.Textbox(value=settings.model or "", label="LLM (litellm model; empty = embedded)")
-                    sources = gr.Markdown("*Sources of the answer appear here.*", elem_id="sources")
+                        model = gr.Dropdown(choices=settings.llm_choices(), value=settings.llm_choices()[0],
+                                            label="LLM (the operator's choices: RAG_ALLOWED_MODELS)")
+                    sources = gr.Markdown("*Sources of the answer appear here.*", elem_id="sources",
+                                          sanitize_html=True)
 
             inputs = [question, chatbot, collection, mode, context_k, fusion, model]
             for event in (question.submit, send.click):
@@ -61,7 +111,7 @@ def build_ui(settings: Settings, backend: Backend | None = None) -> Any:
             target = gr.Dropdown(choices=known or [default], value=default, label="Add to collection",
                                  allow_custom_value=True)
             add = gr.Button("Ingest", variant="primary")
-            result = gr.Markdown()
+            result = gr.Markdown(sanitize_html=True)
 
             def ingest(paths: list[str] | None, name: str, progress: Any = gr.Progress()) -> tuple[str, Any, Any]:
                 text = backend.ingest_files(paths or [], name, progress=lambda f, d: progress(f, desc=d))
@@ -81,7 +131,7 @@ def build_ui(settings: Settings, backend: Backend | None = None) -> Any:
                                          value=["bm25", "dense", "hybrid-rrf"], label="Retrievers")
                 ks = gr.Textbox(value="1,5,20", label="k")
             run = gr.Button("Evaluate", variant="primary")
-            table = gr.Markdown()
+            table = gr.Markdown(sanitize_html=True)
             plot = gr.Image(label="Top-k accuracy", type="filepath")
 
             def evaluate(path: str | None, f: str, c: str, m: list[str], k: str) -> tuple[str, str | None]:
@@ -93,19 +143,26 @@ def build_ui(settings: Settings, backend: Backend | None = None) -> Any:
 
 
 def mount_ui(app: Any, settings: Settings, backend: Backend | None = None) -> Any:
-    """Serve the UI at `/` of the API app; with an API token, the UI asks for it as the password."""
-    import hmac
-
+    """Serve the UI at `/` of the API app, every response with `SECURITY_HEADERS`. With credentials (an API
+    token, or keys from `rag keys`), the UI asks for a login: any user name, and as the password the token
+    or a key that may read and ingest every collection (the UI does both)."""
     import gradio as gr
 
+    from .credentials import Credentials
+
+    credentials = getattr(app.state, "credentials", None) or Credentials(settings)
     auth = None
-    if settings.api_token:
-        token = settings.api_token
-
+    if credentials.required():
         def auth(user: str, password: str) -> bool:
-            return hmac.compare_digest(password.encode(), token.encode())
+            who = credentials.authenticate(password)
+            return who is not None and who.allows("read", "*") and who.allows("ingest", "*")
 
-    return gr.mount_gradio_app(app, build_ui(settings, backend), path="/", auth=auth, ssr_mode=False,
-                               run_history=False,
-                               theme=gr.themes.Default(**_FONTS), footer_links=[], show_error=True,
-                               max_file_size=int(settings.upload_max_mb * (1 << 20)))
+    guard = getattr(app.state, "guard", None)
+    if guard is not None:
+        guard.ui_open = auth is None  # keys added later close the UI until a restart brings the login
+    app = gr.mount_gradio_app(app, build_ui(settings, backend), path="/", auth=auth, ssr_mode=False,
+                              run_history=False,
+                              theme=gr.themes.Default(**_FONTS), footer_links=[], show_error=True,
+                              max_file_size=int(settings.upload_max_mb * (1 << 20)))
+    app.add_middleware(SecurityHeaders)
+    return app

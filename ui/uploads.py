@@ -2,20 +2,24 @@
 
 Files are saved to `STORE/uploads/COLLECTION/NAME`, so uploading a file again under the same name
 updates its passages rather than adding a second copy. A name is reduced to its last component
-and to safe characters: no path traversal, no hidden files.
+and to letters (any script), digits and `._- `: no path traversal, no hidden files. A name that
+had to change gets a short hash of the original, so `a?.txt` and `a*.txt` stay two files, and two
+files of one upload never share a name.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterable
 
 from rag.loaders import SUPPORTED_TYPES
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+_KEPT = "._- "
 
 
 class UploadRejected(ValueError):
@@ -33,13 +37,35 @@ class Limits:
     types: tuple[str, ...] = SUPPORTED_TYPES
 
 
+def _suffixed(name: str, tag: str) -> str:
+    stem, dot, suffix = name.rpartition(".")
+    return f"{stem}-{tag}.{suffix}" if dot and stem else f"{name}-{tag}"
+
+
 def safe_name(name: str) -> str:
-    """The file's own name (no folders), with only letters, digits, '.', '_', '-' and spaces."""
-    base = re.split(r"[\\/]", name or "")[-1]
-    cleaned = _UNSAFE.sub("_", base).strip(" .")
-    if not cleaned or cleaned.startswith("."):
+    """The file's own name (no folders): letters of any script, digits, '.', '_', '-' and spaces, NFC-normalised;
+    when anything had to change, a hash of the original keeps distinct names distinct."""
+    base = unicodedata.normalize("NFC", re.split(r"[\\/]", name or "")[-1])
+    cleaned = "".join(ch if ch.isalnum() or ch in _KEPT else "_" for ch in base).strip(" .")
+    if not cleaned or cleaned.startswith(".") or not any(ch.isalnum() for ch in cleaned):
         raise UploadRejected(f"unusable file name {name!r}")
+    if cleaned != base:
+        cleaned = _suffixed(cleaned[:180], hashlib.sha256(base.encode("utf-8", "surrogatepass")).hexdigest()[:8])
     return cleaned[:200]
+
+
+def distinct_names(names: list[str]) -> list[str]:
+    """Safe names for one upload's files, numbered where two would be the same (case-insensitively)."""
+    out: list[str] = []
+    taken: set[str] = set()
+    for name in names:
+        candidate, n = safe_name(name), 1
+        while candidate.lower() in taken:
+            n += 1
+            candidate = _suffixed(safe_name(name), str(n))
+        taken.add(candidate.lower())
+        out.append(candidate)
+    return out
 
 
 def check_type(name: str, limits: Limits) -> None:
@@ -56,7 +82,7 @@ def save_uploads(files: Iterable[tuple[str, BinaryIO]], folder: Path, limits: Li
         raise UploadRejected("no files in the upload")
     if len(files) > limits.max_files:
         raise UploadRejected(f"{len(files)} files in one upload; the limit is {limits.max_files}", 413)
-    names = [safe_name(name) for name, _ in files]
+    names = distinct_names([name for name, _ in files])
     for name in names:
         check_type(name, limits)
     created = not folder.exists()

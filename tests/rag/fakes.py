@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from rag.llm import Generation, Usage
 
 
@@ -15,6 +17,13 @@ class ScriptedLLM:
         self.context_window = context_window
         self.max_tokens = max_tokens
         self.temperature = 0.0
+        self.settings_seen: list[tuple[int, float]] = []  # (max_tokens, temperature) of each answer, shared by clones
+
+    def with_options(self, *, max_tokens=None, temperature=None):
+        clone = copy.copy(self)
+        clone.max_tokens = self.max_tokens if max_tokens is None else max_tokens
+        clone.temperature = self.temperature if temperature is None else temperature
+        return clone
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
@@ -25,6 +34,7 @@ class ScriptedLLM:
 
     def stream(self, messages, generation):
         self.calls.append(messages)
+        self.settings_seen.append((self.max_tokens, self.temperature))
         text = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
         for word in text.split(" "):
             piece = word if not generation.text else " " + word

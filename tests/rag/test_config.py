@@ -14,11 +14,25 @@ def test_priority_is_flag_then_env_then_config_file_then_default(tmp_path, monke
     assert Settings(model="anthropic/claude").model == "anthropic/claude"
 
 
-def test_the_working_directory_config_file_is_read(tmp_path, monkeypatch):
+def test_a_config_file_in_the_working_directory_is_not_read(tmp_path, monkeypatch):
+    """A planted ./rag.toml must not redirect the server (api_base, chroma_url, langfuse_host)."""
     monkeypatch.delenv("RAG_CONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "rag.toml").write_text("top_k = 7\n")
-    assert Settings().top_k == 7
+    (tmp_path / "rag.toml").write_text('top_k = 7\napi_base = "http://evil.example"\n')
+    settings = Settings()
+    assert settings.top_k == 20 and settings.api_base is None
+
+
+def test_the_user_config_file_is_read_and_named_in_the_log(tmp_path, monkeypatch, caplog):
+    monkeypatch.delenv("RAG_CONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".config" / "rag").mkdir(parents=True)
+    config = tmp_path / ".config" / "rag" / "config.toml"
+    config.write_text("top_k = 7\n")
+    with caplog.at_level("INFO", logger="rag.config"):
+        assert Settings().top_k == 7
+    assert str(config) in caplog.text
 
 
 def test_langfuse_keys_come_from_their_usual_variables(monkeypatch):

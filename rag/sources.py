@@ -1,0 +1,71 @@
+"""A collection's sources (files, records, corpora): listed with their passage counts, and deleted one at a time.
+
+Deleting a source removes its passages from the table, the dense store and the BM25 index in one
+update, as a file that disappeared would be pruned; an uploaded file's copy under
+`STORE/uploads/COLLECTION/` goes with it. Nothing outside the store is ever deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from retrievers.collection import Collection, SourceUpdate
+from retrievers.errors import RagError
+
+from .config import Settings
+from .retrieval import resolve_collection
+
+logger = logging.getLogger(__name__)
+
+
+class SourceNotFound(RagError):
+    """The collection holds no source of that name."""
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    source: str
+    passages: int
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "passages": self.passages}
+
+
+def _open(settings: Settings, name: str) -> Collection:
+    """The collection itself (not a re-encoded copy, and an empty one too)."""
+    return Collection(name, settings.store, chroma_url=settings.chroma_url)
+
+
+def list_sources(settings: Settings, collection: str | None = None) -> list[SourceInfo]:
+    """Every source of the collection, in name order, with its passage count."""
+    coll = _open(settings, resolve_collection(settings, collection))
+    try:
+        counts = coll.passage_counts()
+        return [SourceInfo(s, counts.get(s, 0)) for s in sorted(coll.signatures())]
+    finally:
+        coll.close()
+
+
+def delete_source(settings: Settings, collection: str, source: str) -> int:
+    """Remove one source's passages (and its uploaded copy); returns how many passages went."""
+    name = resolve_collection(settings, collection)
+    coll = _open(settings, name)
+    try:
+        known = coll.signatures()
+        if source not in known:
+            uploaded = str(settings.store / "uploads" / name / source)  # an upload may be named by its file name
+            if uploaded not in known:
+                raise SourceNotFound(f"collection {name!r} has no source {source!r}; `rag delete {name} "
+                                     "--list-sources` (or GET /v1/collections/NAME/sources) lists them")
+            source = uploaded
+        stats = coll.update([SourceUpdate(source, None, None)])
+    finally:
+        coll.close()
+    uploads = (settings.store / "uploads" / name).resolve()
+    path = Path(source)
+    if path.is_absolute() and path.resolve().parent == uploads and path.is_file():
+        path.unlink()
+        logger.info("deleted the uploaded copy %s", path)
+    return stats.removed

@@ -1,0 +1,38 @@
+"""Listing and deleting one source of a collection, from Python and the command line."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.retrieval import open_collection
+from rag.sources import SourceNotFound, delete_source, list_sources
+from tests.conftest import run
+
+
+def test_a_deleted_source_leaves_every_index(ingested, docs):
+    before = {i.source: i.passages for i in list_sources(ingested)}
+    paris = str(docs / "paris.txt")
+    assert before[paris] >= 1 and len(before) == 4
+    assert delete_source(ingested, "default", paris) == before[paris]
+    coll = open_collection(ingested)
+    try:
+        assert paris not in coll.signatures() and all(p.source != paris for p in coll.passages())
+        assert not any(coll.consistency().values())  # table, dense store and BM25 agree
+        assert coll.count() == sum(before.values()) - before[paris]
+    finally:
+        coll.close()
+    with pytest.raises(SourceNotFound, match="no source"):
+        delete_source(ingested, "default", paris)
+    assert docs.joinpath("paris.txt").is_file()  # the user's own file is never touched
+
+
+def test_the_cli_lists_and_deletes_sources(ingested, docs, capsys, monkeypatch):
+    monkeypatch.setenv("RAG_STORE", str(ingested.store))
+    code, out, _ = run(capsys, "delete", "default", "--list-sources")
+    assert code == 0 and str(docs / "rivers.md") in out
+    code, out, _ = run(capsys, "delete", "default", "--source", str(docs / "rivers.md"))
+    assert code == 0 and "deleted" in out
+    code, out, err = run(capsys, "delete", "default", "--source", "nope.txt")
+    assert code != 0 and "no source" in err and "Traceback" not in err
+    code, out, _ = run(capsys, "collections")
+    assert "default" in out  # only the source went, not the collection
