@@ -406,10 +406,19 @@ def _print_report(report: Any, as_json: bool) -> int:
     return 0 if report.ok else 1
 
 
+def _check_writable(settings: Any, what: str) -> None:
+    """A running `rag serve` is its store's only writer (an embedded Chroma store has one writer)."""
+    from .store_owner import check_writable
+
+    if settings.chroma_url is None:
+        check_writable(settings.store, what)
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from .ingestion import ingest
 
     settings = _settings(args)
+    _check_writable(settings, "add files")
     report = ingest(args.paths, settings, prune=args.prune, progress=args.progress and not args.json,
                     vectors=args.vectors)
     return _print_report(report, args.json)
@@ -566,6 +575,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
     from .sources import delete_source, list_sources
 
     settings = _settings(args)
+    if not args.list_sources:
+        _check_writable(settings, "delete")
     if args.list_sources:
         for info in list_sources(settings, args.name):
             print(f"{info.passages:>8}  {info.source}")
@@ -669,6 +680,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     from .ingestion import reindex
 
     settings = _settings(args)
+    _check_writable(settings, "reindex")
     report = reindex(settings, args.source, args.encoder, into=args.into, progress=args.progress and not args.json)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from rag.config import Settings
+from rag.store_owner import owning
 from retrievers.errors import RagError
 
 
@@ -35,4 +36,5 @@ def serve(settings: Settings) -> None:
     check_exposure(settings)
     engines = Engines(settings)  # one set of loaded models for the API and the UI
     app = mount_ui(create_api(settings, engines=engines), settings, Backend(settings, engines=engines))
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+    with owning(settings.store, f"http://{settings.host}:{settings.port}"):  # the CLI's writes now go through us
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
