@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from prompts.delimiters import passage_block
 from retrievers.errors import RagError
 
 from .datasets import EvalDataset, EvalQuestion, load_dataset
@@ -88,8 +89,8 @@ class Judge:
         self.prompt = prompt
 
     def __call__(self, question: str, answer: str, passages: Sequence[str]) -> float | None:
-        context = "\n\n".join(f"[{i}] {p}" for i, p in enumerate(passages, start=1))
-        text = self.prompt.format(context=context, question=question, answer=answer)
+        context = "\n\n".join(passage_block(p, n=i) for i, p in enumerate(passages, start=1))
+        text = self.prompt.format(context=context, question=question, answer=passage_block(answer, kind="answer"))
         reply = self.llm.complete([{"role": "user", "content": text}]).text.strip().upper()
         if reply.startswith("YES"):
             return 1.0

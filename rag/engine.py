@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import functools
-import html
 import re
-import sys
 import time
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Generator, Iterator, Sequence
@@ -26,16 +22,12 @@ from retrievers.reader import rerank
 from retrievers.tracing import NULL_TRACER, Tracer
 
 from prompts import PromptSet
+from prompts.delimiters import passage_block
 
 from .llm import LLM, Generation, Message
 from .presentation import agrees, best_sentences, explains, quote_around, sentences_lead, span_lead
 
 _CITATION = re.compile(r"\[(\d{1,3})\]")
-# `<passage` or `</passage`; one run of spaces and slashes, so a failed try costs only that run (linear)
-_DELIMITER = re.compile(r"<[\s/]*passage", re.IGNORECASE)
-_LESS_THAN = re.compile("[<\ufe64\uff1c]")  # the characters whose NFKC form is `<`
-# where a look-alike can start: such a `<`, spaces and slashes, then `p` or any non-ASCII character
-_LOOK_ALIKE_START = re.compile(r"[<\ufe64\uff1c](?=[\s/]*+(?:[pP]|[^\x00-\x7f\ufe64\uff1c]))")
 _WORD = re.compile(r"[a-z0-9]{3,}")
 _SPAN_WORD = re.compile(r"\w+")
 _PREAMBLE = re.compile(r"^(the )?answer( to (this|the) question)?( is)?\s*:\s*", re.IGNORECASE)
@@ -206,12 +198,14 @@ class Engine:
             prose follows only when it agrees with that lead. Suits a small local model.
         abstain_below: with a reader, answer "the documents don't say" (listing the closest passages)
             when the reader's best span scores below this, instead of letting the model invent one.
+        max_question_chars: a longer question or query is refused (`RagError`) before any work is done.
     """
 
     def __init__(self, retriever: Any, llm: LLM, prompts: PromptSet | None = None, *,
                  tracer: Tracer = NULL_TRACER, context_k: int = 3, reader: Any = None, reader_k: int = 10,
                  reader_hint: bool = False, span_checker: Any = None, check_k: int = 5,
-                 check_weight: float = 2.0, lead: bool = False, abstain_below: float | None = None) -> None:
+                 check_weight: float = 2.0, lead: bool = False, abstain_below: float | None = None,
+                 max_question_chars: int | None = None) -> None:
         self.retriever = retriever
         self.llm = llm
         self.prompts = prompts or PromptSet.load()
@@ -225,6 +219,7 @@ class Engine:
         self.check_weight = check_weight
         self.lead = lead
         self.abstain_below = abstain_below
+        self.max_question_chars = max_question_chars
 
     @property
     def refusal(self) -> str:
@@ -239,6 +234,17 @@ class Engine:
 
     def ask(self, question: str, history: Sequence[Message] = ()) -> Answer:
         return self.stream(question, history).finish()
+
+    def search(self, query: str, k: int) -> list[tuple[Passage, float]]:
+        """The retriever's `k` best passages for `query`, under the same length limit as questions."""
+        self.check_question(query)
+        return self.retriever.search(query, k)
+
+    def check_question(self, text: str) -> None:
+        """Refuse a question or query longer than the limit, in one line that names the setting."""
+        if self.max_question_chars is not None and len(text) > self.max_question_chars:
+            raise RagError(f"the question is {len(text)} characters long; the limit is {self.max_question_chars} "
+                           "(RAG_QUESTION_MAX_CHARS)")
 
     def stream(self, question: str, history: Sequence[Message] = ()) -> AnswerStream:
         return AnswerStream(self._run(question, list(history)))
@@ -256,6 +262,7 @@ class Engine:
     # -- the steps -----------------------------------------------------------------------------
 
     def _run(self, question: str, history: list[Message]) -> Generator[str, None, Answer]:
+        self.check_question(question or "")
         question = " ".join((question or "").split())
         if not question:
             raise RagError("the question is empty")
@@ -553,67 +560,6 @@ def snap_to_span(answer: str, cited: Sequence[Source], max_words: int = 12) -> S
 def format_passage(n: int, passage: Passage) -> str:
     """One retrieved passage as a numbered block labelled with its title and file name (`passage_block`)."""
     return passage_block(passage.text, n=n, title=passage.title, source=passage.source.rsplit("/", 1)[-1])
-
-
-def passage_block(text: str, **attributes: Any) -> str:
-    """Document text between <passage> delimiters, as every prompt that carries document text has it: the
-    attributes on the one header line, escaped, and the text as it is but for delimiters in it, defused."""
-    header = "".join(f' {name}="{_attribute(str(value))}"' for name, value in attributes.items())
-    return f"<passage{header}>\n{defuse(text.strip())}\n</passage>"
-
-
-def _attribute(value: str) -> str:
-    """A header value on one line: whitespace collapsed, delimiters defused, `&`, `<`, `>` and `"` escaped."""
-    return html.escape(" ".join(defuse(value).split()), quote=False).replace('"', "&quot;")
-
-
-def defuse(text: str) -> str:
-    """`text` with each `<passage` or `</passage` written `[passage`, look-alikes too: the text is matched after
-    NFKC normalisation (fullwidth `＜／passage＞`) and without format characters (zero-width spaces, Unicode Cf)."""
-    if text.isascii():  # NFKC leaves ASCII as it is, and it has no format characters
-        return _DELIMITER.sub("[passage", text)
-    if not _LESS_THAN.search(text):
-        return text
-    folded = _format_characters().sub("", unicodedata.normalize("NFKC", text)).casefold()
-    if not _DELIMITER.search(folded):
-        return text
-    parts, done = [], 0
-    for match in _LOOK_ALIKE_START.finditer(text):
-        if match.start() >= done and (end := _look_alike_end(text, match.end())):
-            parts += (text[done : match.start()], "[passage")
-            done = end
-    return "".join(parts) + text[done:]
-
-
-def _look_alike_end(text: str, i: int) -> int:
-    """Where a delimiter whose `<` is just before `i` ends (0 if there is none): spaces, slashes and format
-    characters, then `passage`, each character compared by its NFKC form."""
-    while i < len(text) and not _folded(text[i]).replace("/", "").strip():
-        i += 1
-    word = ""
-    while i < len(text) and len(word) < len("passage") and "passage".startswith(word):
-        word += _folded(text[i])
-        i += 1
-    return i if word.startswith("passage") else 0
-
-
-@functools.lru_cache(maxsize=4096)
-def _folded(char: str) -> str:
-    """A character as delimiters are matched: its NFKC form, case-folded; nothing for a format character."""
-    return "" if unicodedata.category(char) == "Cf" else unicodedata.normalize("NFKC", char).casefold()
-
-
-@functools.cache
-def _format_characters() -> re.Pattern[str]:
-    """Runs of Unicode's format characters (category Cf), as a class of ranges; built on first use (0.2 s)."""
-    ranges: list[list[int]] = []
-    for code in range(sys.maxunicode + 1):
-        if unicodedata.category(chr(code)) == "Cf":
-            if ranges and ranges[-1][1] == code - 1:
-                ranges[-1][1] = code
-            else:
-                ranges.append([code, code])
-    return re.compile("[%s]+" % "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges))
 
 
 def _fit(text: str, tokens: int, count: Any) -> str:

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from prompts.delimiters import passage_block
 from retrievers.answers import normalize
 from retrievers.collection import Collection
 from retrievers.errors import RagError
@@ -147,8 +148,8 @@ def generate_pairs(collection: Collection, llm: Any, out: str | Path, *, passage
                 if passage is None:
                     continue
                 try:
-                    reply = str(llm.complete(prompt.format(context_str=passage.indexed_text,
-                                                           num_questions_per_chunk=per_passage)))
+                    block = passage_block(passage.indexed_text, title=passage.title)
+                    reply = str(llm.complete(prompt.format(context_str=block, num_questions_per_chunk=per_passage)))
                 except Exception as exc:  # noqa: BLE001 - one passage's failure must not lose the others
                     failures += 1
                     report.failed += 1

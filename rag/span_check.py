@@ -16,7 +16,7 @@ import numpy as np
 
 from prompts.templates import Prompt
 
-from .engine import passage_block
+from prompts.delimiters import passage_block
 from .llm import DEFAULT_LLM, LOCAL_MODELS, LOCAL_PROVIDER
 
 _MARGIN = 8  # tokens kept free after the prompt and the longest candidate

@@ -6,7 +6,7 @@ from prompts.templates import PromptError
 
 def test_shipped_prompts_load_with_their_versions():
     prompts = PromptSet.load()
-    newer = {"hint": "v2", "check": "v2"}  # v2: the document text they carry comes as a <passage> block
+    newer = {"hint": "v2", "check": "v2", "judge": "v2", "questions": "v2"}  # v2: document text as <passage> blocks
     assert prompts.versions() == {name: newer.get(name, "v1") for name in ANSWER_PROMPTS}
     assert all(load_prompt(name).version == newer.get(name, "v1") for name in PROMPT_NAMES)
     assert "untrusted" in prompts.system.text and "{refusal}" in prompts.system.text

@@ -31,7 +31,7 @@ class Scripted(CustomLLM):
         self.calls += 1
         if self.calls in self.fail_on:
             raise ConnectionError("model unreachable")
-        passage = prompt.split("---------------------\n")[1].split("\n---------------------")[0]
+        passage = prompt.split("<passage", 1)[1].split(">\n", 1)[1].split("\n</passage>")[0]
         subject = " ".join(passage.split()[:3])
         copied = " ".join(passage.split()[:6])
         return CompletionResponse(text=f"Here are the questions:\n1. What is known about {subject}?\n"
@@ -124,7 +124,7 @@ def question_provider():
     class QGen(LiteCustom):
         def completion(self, model, messages, *args, model_response=None, **kwargs):
             response = model_response or ModelResponse()
-            words = messages[-1]["content"].split("---------------------\n")[1].split()
+            words = messages[-1]["content"].split("<passage", 1)[1].split(">\n", 1)[1].split()
             response.choices[0].message.content = f"1. What is said about {' '.join(words[:4])}?"
             return response
 
