@@ -8,6 +8,7 @@ shards, encoding only what they lack (see `retrievers/vector_shards.py`).
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,8 +18,10 @@ from retrievers.encoders import model_fingerprint, model_name, opened_encoder
 from retrievers.vector_shards import encode_shard, read_header, shard_dir, shard_of
 
 from .config import Settings
-from .ingestion import passages_of
+from .ingestion import passages_of, too_big_to_read
 from .loaders import LoadError, discover, load
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -73,12 +76,16 @@ def encode(paths: Sequence[str], settings: Settings, out_dir: str | Path, *, sha
     for item in found.inputs:
         try:
             loaded = load(item)
+            passages = passages_of(item, loaded, settings) if loaded is not None else []
         except LoadError as exc:
             report.failed.append((item.display, str(exc)))
             continue
-        if loaded is None:
+        except (RecursionError, MemoryError) as exc:  # one hostile file fails alone, as in `rag ingest`
+            loaded = passages = None
+            report.failed.append((item.display, too_big_to_read(exc)))
+            logger.warning("encode: skipped %s: %s", item.display, report.failed[-1][1])
             continue
-        for passage in passages_of(item, loaded, settings):
+        for passage in passages:
             report.passages += 1
             if shard_of(passage.id, num_shards) == shard:
                 texts.append(passage.indexed_text)

@@ -144,7 +144,7 @@ def _ingest_into(coll: Collection, inputs: list[Input], folders: list[Path], set
                 continue
             except (RecursionError, MemoryError) as exc:  # one hostile file must not end the whole ingest
                 loaded = None  # its text goes now, before the next file is read
-                reason = _too_big_to_read(exc)
+                reason = too_big_to_read(exc)
                 logger.warning("ingest: skipped %s: %s", item.display, reason)
                 report.failed.append((item.display, reason))
                 continue
@@ -169,7 +169,7 @@ def _ingest_into(coll: Collection, inputs: list[Input], folders: list[Path], set
     return report
 
 
-def _too_big_to_read(exc: RecursionError | MemoryError) -> str:
+def too_big_to_read(exc: RecursionError | MemoryError) -> str:
     """The reason shown for a file that exhausted the recursion limit or memory while it was read or split."""
     if isinstance(exc, RecursionError):
         return "nested too deeply to read (RecursionError)"

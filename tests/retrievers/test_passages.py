@@ -100,7 +100,8 @@ def _split_all_at_once(text: str, passage_words: int) -> list[str]:
 
 
 @hsettings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(["w", "end.", "q?", "x!)", "  ", "\n\n", "\t", "é"]), max_size=600),
+@given(st.lists(st.sampled_from(["w", "end.", "q?", "x!)", "  ", "\n\n", "\t", "é", "a.b", "?!", "x.\"'", "\u00a0",
+                                 "\u3000", "\x1c", "n.\u2003", ".)]", "\u200b"]), max_size=600),
        st.integers(min_value=0, max_value=40))
 def test_the_streaming_splitter_cuts_exactly_where_the_whole_text_splitter_did(tokens, size):
     text = " ".join(tokens)

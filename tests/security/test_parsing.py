@@ -121,3 +121,28 @@ def test_recursion_and_memory_errors_fail_their_file_only_and_are_logged(tmp_pat
         ("c.txt", "too large to read in the memory available (MemoryError)")]
     assert texts(settings) == ["Alpha is fine.", "Delta is fine."] and report.files_read == 2
     assert sum("b.txt" in r.getMessage() or "c.txt" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_rag_encode_contains_recursion_and_memory_errors_per_file_too(tmp_path, settings, monkeypatch, caplog):
+    import rag.encoding as encoding_module
+    from rag.encoding import encode
+
+    folder = write_docs(tmp_path / "d", {"a.txt": "Alpha is fine.", "b.txt": "Beta recurses.", "c.txt": "Gamma is big.",
+                                         "deep.json": DEEP})
+    real = encoding_module.passages_of
+    errors = {"b.txt": RecursionError("maximum recursion depth exceeded"), "c.txt": MemoryError()}
+
+    def passages_of(item, loaded, settings):
+        if item.path.name in errors:
+            raise errors[item.path.name]
+        return real(item, loaded, settings)
+
+    monkeypatch.setattr(encoding_module, "passages_of", passages_of)
+    with caplog.at_level(logging.WARNING, logger="rag.encoding"):
+        report = encode([str(folder)], settings, tmp_path / "vectors", progress=False)
+    failed = {p.rsplit("/", 1)[-1]: r for p, r in report.failed}
+    assert failed["b.txt"] == "nested too deeply to read (RecursionError)"
+    assert failed["c.txt"] == "too large to read in the memory available (MemoryError)"
+    assert "nested too deeply" in failed["deep.json"] and len(failed) == 3
+    assert report.passages == report.encoded == 1  # a.txt
+    assert sum("b.txt" in r.getMessage() or "c.txt" in r.getMessage() for r in caplog.records) == 2
