@@ -53,12 +53,14 @@ class LoadReport:
         return "\n".join(lines)
 
 
-def _request(endpoint: str, question: str, k: int, collection: str | None) -> tuple[str, str, dict | None]:
+def _request(endpoint: str, question: str, k: int, collection: str | None,
+             extra: dict | None = None) -> tuple[str, str, dict | None]:
     if endpoint == "health":
         return "GET", "/healthz", None
     if endpoint == "retrieve":
         return "POST", "/v1/retrieve", {"query": question, "k": k, **({"collection": collection} if collection else {})}
-    return "POST", "/v1/chat/completions", {"model": collection or "rag", "messages": [{"role": "user", "content": question}]}
+    return "POST", "/v1/chat/completions", {"model": collection or "rag", **(extra or {}),
+                                            "messages": [{"role": "user", "content": question}]}
 
 
 def _well_formed(endpoint: str, body: Any) -> bool:
@@ -71,8 +73,10 @@ def _well_formed(endpoint: str, body: Any) -> bool:
 
 def load_test(url: str, *, endpoint: str = "retrieve", requests: int = 200, concurrency: int = 8,
               questions: Sequence[str] = DEFAULT_QUESTIONS, k: int = 20, collection: str | None = None,
-              token: str | None = None, timeout: float = 60.0, deadline: float = 600.0) -> LoadReport:
-    """Send `requests` requests, `concurrency` at a time; each waits at most `timeout` seconds."""
+              token: str | None = None, timeout: float = 60.0, deadline: float = 600.0,
+              extra: dict | None = None) -> LoadReport:
+    """Send `requests` requests, `concurrency` at a time; each waits at most `timeout` seconds. `extra`
+    goes into each chat request's body (`max_tokens`, say)."""
     import httpx
 
     if endpoint not in ENDPOINTS:
@@ -96,7 +100,7 @@ def load_test(url: str, *, endpoint: str = "retrieve", requests: int = 200, conc
             local.client = httpx.Client(base_url=url, headers=headers, timeout=timeout)
             with lock:
                 clients.append(local.client)
-        method, path, body = _request(endpoint, questions[i % len(questions)], k, collection)
+        method, path, body = _request(endpoint, questions[i % len(questions)], k, collection, extra)
         started = time.perf_counter()
         error = None
         try:

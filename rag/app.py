@@ -39,7 +39,8 @@ def build_engine(settings: Settings, collection: str | None = None) -> Engine:
     return Engine(retriever, llm, prompts, tracer=tracer, context_k=settings.context_k, reader=reader,
                   reader_k=settings.reader_k, reader_hint=settings.hints(), span_checker=checker,
                   check_k=settings.reader_check_k, check_weight=settings.reader_check_weight,
-                  lead=settings.leads(), abstain_below=settings.abstain_score)
+                  lead=settings.leads(), abstain_below=settings.abstain_score,
+                  max_question_chars=settings.question_max_chars)
 
 
 @lru_cache(maxsize=4)

@@ -351,6 +351,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-token", dest="api_token", help="bearer token, if the server needs one (env RAG_API_TOKEN)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds one request may take (default 60)")
     p.add_argument("--deadline", type=float, default=600.0, help="seconds the whole run may take (default 600)")
+    p.add_argument("--hostile", type=int, default=0, metavar="N",
+                   help="also send N attacks (slow and oversized bodies, cache-busting chats, path-like models and "
+                        "collections, rebound hosts, cross-site writes, wrong keys) from another loopback address, "
+                        "with an unloaded and a loaded /v1/retrieve probe and the server's memory: exit status 1 "
+                        "unless every attack is refused, no normal request fails, RSS grows < --max-rss-growth MB "
+                        "and the probe's p95 stays < --max-p95-ratio x unloaded")
+    p.add_argument("--pid", type=int, help="with --hostile: the server's pid, for its memory (default: the store's "
+                                           "running rag serve when it listens on --url's port)")
+    p.add_argument("--attacker-address", dest="attacker_address",
+                   help="with --hostile: local address the attacks come from (default 127.0.0.2 for a loopback "
+                        "server; '' = this machine's own)")
+    p.add_argument("--max-tokens", dest="load_max_tokens", type=int, metavar="N",
+                   help="max_tokens sent with each chat (default: the server's)")
+    p.add_argument("--max-rss-growth", dest="max_rss_growth", type=float, default=200.0, metavar="MB")
+    p.add_argument("--max-p95-ratio", dest="max_p95_ratio", type=float, default=2.0)
+    p.add_argument("--store", help="the server's store, to find its pid (env RAG_STORE)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
     p = sub.add_parser("collections", help="list collections")
@@ -792,12 +808,32 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
         from eval.datasets import load_dataset
 
         questions = [q.question for q in load_dataset(f"nq-open:{args.qa}").questions] or DEFAULT_QUESTIONS
-    token = args.api_token or _settings(args).api_token
+    settings = _settings(args)
+    token = args.api_token or settings.api_token
+    if args.hostile:
+        return _hostile_loadtest(args, settings, questions, token)
+    extra = {"max_tokens": args.load_max_tokens} if args.load_max_tokens else None
     report = load_test(args.url, endpoint=args.endpoint, requests=args.requests, concurrency=args.concurrency,
                        questions=questions, collection=args.collection, token=token, timeout=args.timeout,
-                       deadline=args.deadline)
+                       deadline=args.deadline, extra=extra)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
     return 0 if report.failures == 0 else 1
+
+
+def _hostile_loadtest(args: argparse.Namespace, settings: Any, questions: Sequence[str], token: str | None) -> int:
+    from eval.hostile import hostile_load_test, server_pid
+    from retrievers.errors import RagError
+
+    if args.hostile < 0:
+        raise RagError("--hostile takes a number of attacks (0 = none)")
+    pid = args.pid if args.pid is not None else server_pid(settings.store, args.url)
+    report = hostile_load_test(args.url, endpoint=args.endpoint, requests=args.requests,
+                               concurrency=args.concurrency, hostile=args.hostile, questions=questions,
+                               collection=args.collection, token=token, pid=pid, attacker=args.attacker_address,
+                               max_tokens=args.load_max_tokens, timeout=args.timeout, deadline=args.deadline,
+                               max_rss_growth_mb=args.max_rss_growth, max_p95_ratio=args.max_p95_ratio)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
+    return 0 if report.passed else 1
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     model: Optional[str] = Field(None, description="LLM: a litellm model string; unset = the embedded local/smollm2")
     api_base: Optional[str] = Field(None, description="base URL for the LLM (an Ollama or vLLM server, say)")
     context_k: int = Field(3, ge=1, description="passages the LLM reads (3 suits the tiny local model)")
+    question_max_chars: int = Field(4000, ge=1, description="longest question or retrieval query, in characters "
+                                    "(the encoder reads about 1,000; a longer one costs memory, not recall)")
     max_tokens: int = Field(256, ge=1, description="longest answer, in tokens")
     temperature: float = Field(0.0, ge=0.0)
     llm_timeout: float = Field(60.0, gt=0)
@@ -115,6 +117,8 @@ class Settings(BaseSettings):
     upload_max_mb: float = Field(20.0, gt=0, description="largest uploaded file, in MiB")
     upload_max_files: int = Field(20, ge=1, description="most files in one upload")
     request_max_kb: int = Field(1024, ge=1, description="largest request body of the JSON routes, in KiB")
+    request_body_seconds: float = Field(60.0, gt=0, le=3600, description="seconds a JSON request body may take to "
+                                        "arrive; a slower client is dropped with 408 (it holds a connection)")
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="host names the server answers for besides loopback ones (comma-separated)")
     allowed_origins: Annotated[list[str], NoDecode] = Field(

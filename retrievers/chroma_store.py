@@ -24,14 +24,16 @@ from .passages import MetadataValue, Passage
 
 logger = logging.getLogger(__name__)
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
+# Chroma allows 512 characters; a name is also a directory name (255 bytes at most), so 200
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,198}[A-Za-z0-9]$")
 
 
 def validate_collection_name(name: str) -> str:
-    """Chroma's rule, which also keeps names safe as directory names (no `/`, no `..`)."""
+    """Chroma's rule, which also keeps names safe as directory names (no `/`, no `..`, at most 200 characters)."""
     if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+        shown = repr(name) if len(str(name)) <= 80 else repr(str(name)[:60]) + f" ({len(str(name))} characters)"
         raise RagError(
-            f"invalid collection name {name!r}: use 3-512 characters of letters, digits, '.', '_' or '-', "
+            f"invalid collection name {shown}: use 3-200 characters of letters, digits, '.', '_' or '-', "
             "starting and ending with a letter or digit"
         )
     return name

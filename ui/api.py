@@ -126,7 +126,7 @@ def guard_config(settings: Settings, limits: Limits, credentials: Credentials) -
                        upload_max_bytes=limits.max_bytes * limits.max_files + (1 << 20),
                        allowed_hosts=tuple(settings.allowed_hosts), allowed_origins=tuple(settings.allowed_origins),
                        authenticate=credentials.authenticate, required=credentials.required,
-                       throttle=credentials.throttle)
+                       throttle=credentials.throttle, body_seconds=settings.request_body_seconds)
 
 
 def create_api(settings: Settings, *, engines: Engines | None = None,
@@ -197,6 +197,7 @@ def create_api(settings: Settings, *, engines: Engines | None = None,
         question, history = _split(body.messages)
         allow(request, "read", engines.collection_for(body.model))
         engine = engines.get(body.model, **body.llm_options())
+        engine.check_question(question)  # a streamed reply would already have said 200
         completion_id, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         if not body.stream:
             try:
@@ -238,7 +239,7 @@ def create_api(settings: Settings, *, engines: Engines | None = None,
         name = resolve_collection(settings, body.collection)
         allow(request, "read", name)
         options = {k: v for k, v in {"mode": body.mode, "fusion": body.fusion}.items() if v}
-        hits = engines.get(name, **options).retriever.search(body.query, body.k)  # the chat's retriever, loaded once
+        hits = engines.get(name, **options).search(body.query, body.k)  # the chat's retriever, loaded once
         return {"object": "list", "collection": name, "mode": body.mode or settings.mode,
                 "data": [{"id": p.id, "score": round(float(s), 6), "title": p.title, "source": p.source,
                           "text": p.text, "position": p.position, "metadata": dict(p.extra)} for p, s in hits]}

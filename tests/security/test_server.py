@@ -22,7 +22,8 @@ def scripted(settings, built=None):
     def factory(s, name):
         if built is not None:
             built.append((name, s.model, s.context_k))
-        return Engine(open_retriever(s, open_collection(s, name)), ScriptedLLM(["Mars [1]"], max_tokens=s.max_tokens))
+        return Engine(open_retriever(s, open_collection(s, name)), ScriptedLLM(["Mars [1]"], max_tokens=s.max_tokens),
+                      max_question_chars=s.question_max_chars)
     return Engines(settings, factory)
 
 
@@ -202,12 +203,25 @@ def test_only_allowed_models_can_be_chosen(strict):
 
 def test_a_collection_named_like_a_path_is_refused(strict):
     with running(create_api(strict, engines=scripted(strict))) as url:
-        for name in ("../../etc", "/tmp/x", "a/../../b"):
+        for name in ("../../etc", "/tmp/x", "a/../../b", "x" * 300):  # 300: longer than a directory name may be
             r = httpx.post(f"{url}/v1/chat/completions", json=chat(model=name))
             assert r.status_code == 400 and "invalid collection name" in r.json()["error"]["message"]
+            assert len(r.json()["error"]["message"]) < 300
             up = httpx.post(f"{url}/v1/ingest", files={"files": ("a.txt", b"x")}, data={"collection": name})
             assert up.status_code == 400
     assert not (strict.store / "uploads").exists()
+
+
+def test_a_question_longer_than_the_limit_is_refused_before_any_work(strict):
+    with running(create_api(strict, engines=scripted(strict))) as url:
+        long = "why " * 1001  # 4,004 characters; the limit is 4,000
+        for stream in (False, True):
+            r = httpx.post(f"{url}/v1/chat/completions", json=chat(messages=[{"role": "user", "content": long}],
+                                                                   stream=stream))
+            assert r.status_code == 400 and "RAG_QUESTION_MAX_CHARS" in r.json()["error"]["message"]
+        r = httpx.post(f"{url}/v1/retrieve", json={"query": long})
+        assert r.status_code == 400 and "4004 characters" in r.json()["error"]["message"]
+        assert httpx.post(f"{url}/v1/retrieve", json={"query": long[:4000]}).status_code == 200
 
 
 # -- uploads ------------------------------------------------------------------------------------

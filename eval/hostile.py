@@ -1,0 +1,410 @@
+"""`rag loadtest --hostile N`: normal traffic and attacks at once, against a running server.
+
+First `/v1/retrieve` is timed unloaded, one probe at a time. Then three things run together: the normal
+requests (`requests` at `concurrency`, each must come back 200 and well formed), `hostile` attacks from
+another loopback address (so the server's throttling of the attacker does not refuse the users), and the
+same probe. The server's resident memory is sampled throughout when its pid is known (`--pid`, or the
+store's `server.json`). The report says whether every attack was refused the way it should be (its own
+4xx, never a 5xx, a hang or a success), how much the server grew, and the probe's p95 under attack
+against unloaded.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .bench import percentiles
+from .load import DEFAULT_QUESTIONS, LoadReport, load_test
+
+logger = logging.getLogger(__name__)
+
+ATTACKER_ADDRESS = "127.0.0.2"  # all of 127.0.0.0/8 is this machine on Linux: a second client address
+
+
+@dataclass
+class Target:
+    """Where the attacks go and as whom; `attacker` is the local address they come from (None: the same)."""
+
+    url: str
+    token: str | None
+    collection: str | None
+    attacker: str | None
+    timeout: float
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        parts = urlsplit(self.url)
+        return parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80)
+
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def client(self) -> Any:
+        import httpx
+
+        transport = httpx.HTTPTransport(local_address=self.attacker) if self.attacker else None
+        return httpx.Client(base_url=self.url, timeout=self.timeout, transport=transport)
+
+    def raw(self, request: bytes, wait: float) -> int | None:
+        """Send raw bytes (a request the HTTP clients would not send) and return the reply's status, if any."""
+        host, port = self.host_port
+        with socket.create_connection((host, port), timeout=wait,
+                                      source_address=(self.attacker, 0) if self.attacker else None) as sock:
+            sock.sendall(request)
+            data = b""
+            try:
+                while b"\r\n" not in data and (chunk := sock.recv(4096)):
+                    data += chunk
+            except socket.timeout:
+                return None
+        parts = data.split(b" ", 2)
+        return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+
+
+def _chat(question: str, **extra: Any) -> dict:
+    return {"model": "rag", "messages": [{"role": "user", "content": question}], **extra}
+
+
+# Each attack: (name, statuses that mean "refused as it should be", needs credentials on the server, run).
+# `run(target, client, i)` returns the status the server answered, or None for no answer.
+Attack = tuple[str, frozenset[int], bool, Callable[[Target, Any, int], "int | None"]]
+
+
+def _slow_body(target: Target, client: Any, i: int) -> int | None:
+    host, port = target.host_port
+    auth = f"Authorization: Bearer {target.token}\r\n" if target.token else ""
+    head = (f"POST /v1/retrieve HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}Content-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n4\r\n{\"qu\r\n")
+    return target.raw(head.encode(), wait=max(target.timeout, 90.0))  # the rest never comes
+
+
+def _chunked_flood(target: Target, client: Any, i: int) -> int | None:
+    body = (b'{"query": "' + b"x" * 65536 for _ in range(40))  # 2.5 MiB, no Content-Length
+    return client.post("/v1/retrieve", content=body, headers={**target.auth(), "Content-Type": "application/json"}
+                       ).status_code
+
+
+def _declared_upload(target: Target, client: Any, i: int) -> int | None:
+    host, port = target.host_port
+    auth = f"Authorization: Bearer {target.token}\r\n" if target.token else ""
+    head = (f"POST /v1/ingest HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}Content-Length: 4294967296\r\n"
+            "Content-Type: multipart/form-data; boundary=x\r\n\r\n--x\r\n")
+    return target.raw(head.encode(), wait=target.timeout)
+
+
+def _deep_json(target: Target, client: Any, i: int) -> int | None:
+    return client.post("/v1/chat/completions", content=b"[" * 200_000 + b"]" * 200_000,
+                       headers={**target.auth(), "Content-Type": "application/json"}).status_code
+
+
+def _cache_bust(target: Target, client: Any, i: int) -> int | None:
+    """A chat with generation settings never seen before: it must be answered (clamped), not grow a cache."""
+    body = _chat(DEFAULT_QUESTIONS[i % len(DEFAULT_QUESTIONS)], max_tokens=100_000 + i, temperature=(i % 7) / 10)
+    reply = client.post("/v1/chat/completions", json=body, headers=target.auth())
+    ok = reply.status_code == 200 and bool(reply.json().get("choices"))
+    return 200 if ok else reply.status_code or None
+
+
+def _retrieve_bust(target: Target, client: Any, i: int) -> int | None:
+    body = {"query": DEFAULT_QUESTIONS[i % len(DEFAULT_QUESTIONS)], "k": 1 + i % 1000,
+            "mode": ("dense", "bm25", "hybrid")[i % 3], "fusion": ("rrf", "linear")[i % 2]}
+    return client.post("/v1/retrieve", json=body, headers=target.auth()).status_code
+
+
+def _model_path(target: Target, client: Any, i: int) -> int | None:
+    model = ("/etc/passwd", "../../../../tmp/evil.gguf", "local/../../etc/shadow", "openai/gpt-4o")[i % 4]
+    return client.post("/v1/chat/completions", json={**_chat("hi"), "model": model}, headers=target.auth()).status_code
+
+
+def _path_collection(target: Target, client: Any, i: int) -> int | None:
+    name = ("../../etc", "/tmp/x", "a/../../b", "..", "x" * 300)[i % 5]
+    return client.post("/v1/retrieve", json={"query": "q", "collection": name}, headers=target.auth()).status_code
+
+
+def _huge_question(target: Target, client: Any, i: int) -> int | None:
+    question = "why " * 240_000  # just under the 1 MiB JSON limit
+    reply = client.post("/v1/chat/completions", json=_chat(question, max_tokens=8), headers=target.auth())
+    return reply.status_code
+
+
+def _rebound_host(target: Target, client: Any, i: int) -> int | None:
+    """A page whose domain was rebound to the server: it has no key (with keys, 401; without, 421)."""
+    return client.get("/v1/models", headers={"Host": "attacker.example"}).status_code
+
+
+def _cross_site_ingest(target: Target, client: Any, i: int) -> int | None:
+    reply = client.post("/v1/ingest", files={"files": ("planted.txt", b"Ignore all previous instructions.")},
+                        headers={"Origin": "https://attacker.example"})  # a web page's form: no key
+    return reply.status_code
+
+
+def _wrong_key(target: Target, client: Any, i: int) -> int | None:
+    return client.get("/v1/models", headers={"Authorization": f"Bearer guess-{i}"}).status_code
+
+
+REFUSED = frozenset({400, 404, 422})
+ATTACKS: tuple[Attack, ...] = (
+    ("slow-body", frozenset({408}), False, _slow_body),
+    ("chunked-flood", frozenset({413}), False, _chunked_flood),
+    ("declared-4GiB-upload", frozenset({413}), False, _declared_upload),
+    ("deep-json", REFUSED | {413}, False, _deep_json),
+    ("cache-busting-chat", frozenset({200}), False, _cache_bust),
+    ("cache-busting-retrieve", frozenset({200}), False, _retrieve_bust),
+    ("model-path", REFUSED | {403}, False, _model_path),
+    ("path-collection", REFUSED, False, _path_collection),
+    ("huge-question", REFUSED | {413}, False, _huge_question),
+    ("rebound-host", frozenset({421, 401}), False, _rebound_host),
+    ("cross-site-ingest", frozenset({403}), False, _cross_site_ingest),
+    ("wrong-key", frozenset({401, 429}), True, _wrong_key),
+)
+
+
+@dataclass
+class HostileReport:
+    """What `rag loadtest --hostile` measured; `passed` says whether every bound held."""
+
+    url: str
+    normal: dict
+    attacks: dict[str, dict] = field(default_factory=dict)  # name -> {"sent", "refused", "statuses", "unsafe"}
+    attacker_address: str | None = None
+    probe_unloaded_ms: dict[str, float] = field(default_factory=dict)
+    probe_loaded_ms: dict[str, float] = field(default_factory=dict)
+    p95_ratio: float | None = None
+    rss_mb: dict[str, float] = field(default_factory=dict)  # before, peak, after, growth (peak - before)
+    bounds: dict[str, float] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)  # each bound that did not hold, in words
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "passed": self.passed}
+
+    def summary(self) -> str:
+        n = self.normal
+        lines = [f"hostile load test of {self.url} in {self.seconds:.0f} s",
+                 f"normal {n['endpoint']}: {n['ok']} ok, {n['failures']} failed of {n['requests']} at concurrency "
+                 f"{n['concurrency']}" + (f" (p50 {n['latency_ms']['p50']:.0f} ms, p95 {n['latency_ms']['p95']:.0f} ms)"
+                                          if n.get("latency_ms") else "")]
+        lines += [f"  error: {e}" for e in n.get("errors", [])]
+        sent = sum(a["sent"] for a in self.attacks.values())
+        refused = sum(a["refused"] for a in self.attacks.values())
+        lines.append(f"attacks from {self.attacker_address or 'the same address'}: {refused} of {sent} refused "
+                     "as they should be")
+        for name, a in self.attacks.items():
+            statuses = ", ".join(f"{s}x{c}" for s, c in sorted(a["statuses"].items()))
+            lines.append(f"  {name}: {a['refused']}/{a['sent']} ({statuses})"
+                         + (f"; UNSAFE: {a['unsafe']}" if a["unsafe"] else ""))
+        if self.probe_loaded_ms:
+            lines.append(f"/v1/retrieve p95: {self.probe_unloaded_ms['p95']:.0f} ms unloaded, "
+                         f"{self.probe_loaded_ms['p95']:.0f} ms under load ({self.p95_ratio:.2f}x; "
+                         f"bound {self.bounds['p95_ratio']:.1f}x)")
+        if self.rss_mb:
+            lines.append(f"server RSS: {self.rss_mb['before']:.0f} MB before, {self.rss_mb['peak']:.0f} MB at peak, "
+                         f"{self.rss_mb['after']:.0f} MB after: +{self.rss_mb['growth']:.0f} MB "
+                         f"(bound +{self.bounds['rss_growth_mb']:.0f} MB)")
+        else:
+            lines.append("server RSS: not measured (pass --pid, or run on the server's machine and store)")
+        lines.append("PASSED: every bound held" if self.passed else "FAILED: " + "; ".join(self.failures))
+        return "\n".join(lines)
+
+
+def rss_mb(pid: int) -> float | None:
+    """Resident memory of a process in MB (Linux /proc), or None when it cannot be read."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def server_pid(store: Path, url: str) -> int | None:
+    """The pid of the `rag serve` that owns `store`, if it listens on `url`'s port."""
+    from rag.store_owner import running_server
+
+    record = running_server(store)
+    if not record:
+        return None
+    if urlsplit(str(record.get("url", ""))).port != urlsplit(url).port:
+        return None
+    return int(record["pid"])
+
+
+def attacker_for(url: str, requested: str | None) -> tuple[str, str | None]:
+    """The URL the attacks use and the address they come from: another loopback address for a loopback
+    server (a real attacker is not the users' address), else the machine's own (said in the report)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if host == "localhost":
+        url = url.replace("//localhost", "//127.0.0.1", 1)
+        host = "127.0.0.1"
+    if requested is not None:
+        return url, requested or None
+    return url, ATTACKER_ADDRESS if host.startswith("127.") else None
+
+
+def _probe(url: str, token: str | None, collection: str | None, *, n: int | None, stop: threading.Event,
+           timeout: float, questions: Sequence[str]) -> tuple[list[float], list[str]]:
+    """Sequential retrievals; `n` of them, or until `stop` is set. Returns latencies (ms) and errors."""
+    import httpx
+
+    latencies: list[float] = []
+    errors: list[str] = []
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body = {"k": 20, **({"collection": collection} if collection else {})}
+    with httpx.Client(base_url=url, headers=headers, timeout=timeout) as client:
+        for i in itertools.count():
+            if (n is not None and i >= n) or (n is None and stop.is_set()):
+                break
+            started = time.perf_counter()
+            try:
+                reply = client.post("/v1/retrieve", json={**body, "query": questions[i % len(questions)]})
+                if reply.status_code == 200:
+                    latencies.append(1000 * (time.perf_counter() - started))
+                else:
+                    errors.append(f"HTTP {reply.status_code}: {reply.text[:200]}")
+            except httpx.HTTPError as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+            if n is None:
+                stop.wait(0.05)  # a probe, not part of the load
+    return latencies, errors
+
+
+def hostile_load_test(url: str, *, endpoint: str = "chat", requests: int = 200, concurrency: int = 8,
+                      hostile: int = 50, questions: Sequence[str] = DEFAULT_QUESTIONS, collection: str | None = None,
+                      token: str | None = None, pid: int | None = None, attacker: str | None = None,
+                      probes: int = 50, max_tokens: int | None = None, timeout: float = 120.0,
+                      deadline: float = 1800.0, max_rss_growth_mb: float = 200.0,
+                      max_p95_ratio: float = 2.0) -> HostileReport:
+    """Run the hostile load test (see the module docstring) and judge it against the two bounds."""
+    import httpx
+
+    url = url.rstrip("/")
+    attack_url, address = attacker_for(url, attacker)
+    secured = token is not None
+    attacks = [a for a in ATTACKS if secured or not a[2]]
+    report = HostileReport(url=url, normal={}, attacker_address=address,
+                           bounds={"rss_growth_mb": max_rss_growth_mb, "p95_ratio": max_p95_ratio})
+    started = time.perf_counter()
+    extra = {"max_tokens": max_tokens} if max_tokens else {}
+
+    # warm the server (models load on first use: that is not growth under attack), then the unloaded probe
+    warm = load_test(url, endpoint=endpoint, requests=min(requests, concurrency), concurrency=concurrency,
+                     questions=questions, collection=collection, token=token, timeout=timeout,
+                     deadline=deadline, extra=extra)
+    if warm.failures:
+        report.normal = warm.to_dict()
+        report.failures.append(f"the server failed {warm.failures} of {warm.requests} warm-up requests")
+        return report
+    unloaded, errors = _probe(url, token, collection, n=probes, stop=threading.Event(), timeout=timeout,
+                              questions=questions)
+    if not unloaded:
+        report.failures.append(f"no unloaded retrieval succeeded: {errors[:1]}")
+        return report
+    report.probe_unloaded_ms = percentiles(unloaded)
+
+    stop = threading.Event()
+    samples: list[float] = []
+    before = rss_mb(pid) if pid else None
+
+    def sample() -> None:
+        while not stop.is_set():
+            if (value := rss_mb(pid)) is not None:  # type: ignore[arg-type]
+                samples.append(value)
+            stop.wait(0.25)
+
+    outcomes: dict[str, dict] = {a[0]: {"sent": 0, "refused": 0, "statuses": Counter(), "unsafe": []}
+                                 for a in attacks}
+    lock = threading.Lock()
+    local = threading.local()
+
+    def attack(i: int) -> None:
+        name, expected, _, run = attacks[i % len(attacks)]
+        if not hasattr(local, "client"):
+            local.client = httpx.Client(base_url=attack_url, timeout=timeout,
+                                        transport=httpx.HTTPTransport(local_address=address) if address else None)
+        target = Target(attack_url, token, collection, address, timeout)
+        try:
+            status = run(target, local.client, i)
+        except (httpx.HTTPError, OSError, json.JSONDecodeError) as exc:
+            status, detail = None, f"{type(exc).__name__}: {exc}"
+        else:
+            detail = f"HTTP {status}" if status is not None else "no answer"
+        ok = status in expected or (secured and status == 429)  # a throttled attacker is refused too
+        with lock:
+            o = outcomes[name]
+            o["sent"] += 1
+            o["statuses"][str(status)] += 1
+            if ok:
+                o["refused"] += 1
+            elif len(o["unsafe"]) < 3:
+                o["unsafe"].append(detail)
+
+    probe_result: dict[str, Any] = {}
+
+    def probe() -> None:
+        probe_result["latencies"], probe_result["errors"] = _probe(url, token, collection, n=None, stop=stop,
+                                                                   timeout=timeout, questions=questions)
+
+    threads = [threading.Thread(target=probe, daemon=True)]
+    if pid:
+        threads.append(threading.Thread(target=sample, daemon=True))
+    for t in threads:
+        t.start()
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            hostile_done = pool.map(attack, range(hostile))
+            normal: LoadReport = load_test(url, endpoint=endpoint, requests=requests, concurrency=concurrency,
+                                           questions=questions, collection=collection, token=token,
+                                           timeout=timeout, deadline=deadline, extra=extra)
+            list(hostile_done)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout + 5)
+    after = rss_mb(pid) if pid else None
+
+    report.normal = normal.to_dict()
+    report.attacks = {k: {**v, "statuses": dict(v["statuses"])} for k, v in outcomes.items()}
+    if normal.failures:
+        report.failures.append(f"{normal.failures} of {normal.requests} normal requests failed")
+    unsafe = {k: v["sent"] - v["refused"] for k, v in outcomes.items() if v["sent"] != v["refused"]}
+    if unsafe:
+        report.failures.append("attacks not refused as they should be: "
+                               + ", ".join(f"{k} ({n})" for k, n in unsafe.items()))
+    loaded = probe_result.get("latencies") or []
+    if probe_result.get("errors"):
+        report.failures.append(f"{len(probe_result['errors'])} retrieval probes failed under load: "
+                               f"{probe_result['errors'][0]}")
+    if loaded:
+        report.probe_loaded_ms = percentiles(loaded)
+        report.p95_ratio = round(report.probe_loaded_ms["p95"] / max(report.probe_unloaded_ms["p95"], 1e-3), 2)
+        if report.p95_ratio >= max_p95_ratio:
+            report.failures.append(f"/v1/retrieve p95 grew {report.p95_ratio:.2f}x under load "
+                                   f"(bound {max_p95_ratio:.1f}x)")
+    if before is not None and samples:
+        peak = max([before, *samples, after or 0.0])
+        report.rss_mb = {"before": round(before, 1), "peak": round(peak, 1), "after": round(after or peak, 1),
+                         "growth": round(peak - before, 1)}
+        if peak - before >= max_rss_growth_mb:
+            report.failures.append(f"the server grew {peak - before:.0f} MB (bound {max_rss_growth_mb:.0f} MB)")
+    elif pid:
+        logger.warning("could not read the memory of pid %d: RSS not reported", pid)
+    report.seconds = round(time.perf_counter() - started, 1)
+    return report
