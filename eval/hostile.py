@@ -336,10 +336,9 @@ def hostile_load_test(url: str, *, endpoint: str = "chat", requests: int = 200, 
 
     def attack(i: int) -> None:
         name, expected, _, run = attacks[i % len(attacks)]
-        if not hasattr(local, "client"):
-            local.client = httpx.Client(base_url=attack_url, timeout=timeout,
-                                        transport=httpx.HTTPTransport(local_address=address) if address else None)
         target = Target(attack_url, token, collection, address, timeout)
+        if not hasattr(local, "client"):
+            local.client = target.client()
         try:
             status = run(target, local.client, i)
         except (httpx.HTTPError, OSError, json.JSONDecodeError) as exc:

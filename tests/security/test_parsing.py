@@ -102,18 +102,21 @@ def test_a_deeply_nested_json_file_fails_alone_and_the_rest_is_ingested(tmp_path
     assert texts(settings) == ["A plain file that goes in.", "A record kept."]
 
 
-def test_recursion_and_memory_errors_fail_their_file_only_and_are_logged(tmp_path, settings, monkeypatch, caplog):
-    folder = write_docs(tmp_path / "d", {"a.txt": "Alpha is fine.", "b.txt": "Beta recurses.", "c.txt": "Gamma is big.",
-                                         "d.txt": "Delta is fine."})
-    real = ingestion_module.passages_of
+def failing_on_b_and_c(real):
+    """`passages_of` that raises RecursionError for b.txt and MemoryError for c.txt, as hostile files would."""
     errors = {"b.txt": RecursionError("maximum recursion depth exceeded"), "c.txt": MemoryError()}
 
     def passages_of(item, loaded, settings):
         if item.path.name in errors:
             raise errors[item.path.name]
         return real(item, loaded, settings)
+    return passages_of
 
-    monkeypatch.setattr(ingestion_module, "passages_of", passages_of)
+
+def test_recursion_and_memory_errors_fail_their_file_only_and_are_logged(tmp_path, settings, monkeypatch, caplog):
+    folder = write_docs(tmp_path / "d", {"a.txt": "Alpha is fine.", "b.txt": "Beta recurses.", "c.txt": "Gamma is big.",
+                                         "d.txt": "Delta is fine."})
+    monkeypatch.setattr(ingestion_module, "passages_of", failing_on_b_and_c(ingestion_module.passages_of))
     with caplog.at_level(logging.WARNING, logger="rag.ingestion"):
         report = ingest([str(folder)], settings, progress=False)
     assert [(p.rsplit("/", 1)[-1], r) for p, r in report.failed] == [
@@ -129,15 +132,7 @@ def test_rag_encode_contains_recursion_and_memory_errors_per_file_too(tmp_path, 
 
     folder = write_docs(tmp_path / "d", {"a.txt": "Alpha is fine.", "b.txt": "Beta recurses.", "c.txt": "Gamma is big.",
                                          "deep.json": DEEP})
-    real = encoding_module.passages_of
-    errors = {"b.txt": RecursionError("maximum recursion depth exceeded"), "c.txt": MemoryError()}
-
-    def passages_of(item, loaded, settings):
-        if item.path.name in errors:
-            raise errors[item.path.name]
-        return real(item, loaded, settings)
-
-    monkeypatch.setattr(encoding_module, "passages_of", passages_of)
+    monkeypatch.setattr(encoding_module, "passages_of", failing_on_b_and_c(encoding_module.passages_of))
     with caplog.at_level(logging.WARNING, logger="rag.encoding"):
         report = encode([str(folder)], settings, tmp_path / "vectors", progress=False)
     failed = {p.rsplit("/", 1)[-1]: r for p, r in report.failed}
