@@ -189,8 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "of the hybrid retriever's top --depth that hold a normalised answer are "
                                    "positives (every occurrence a gold span), the others negatives. SQuAD-format "
                                    "files bring their own spans. Then `rag ask --reader DIR`.")
-    p.add_argument("--qa", required=True, metavar="FILE",
-                   help='jsonl of {"question", "answer": [...]} (NQ-open), or a SQuAD-format JSON file')
+    p.add_argument("--qa", required=True, metavar="FILE", nargs="+",
+                   help='jsonl of {"question", "answer": [...]} (NQ-open), or a SQuAD-format JSON file; several '
+                        'files (of either format) are mixed into one training set')
     _common(p)
     p.add_argument("--base", help="encoder to start from (default: the configured encoder, all-MiniLM-L6-v2)")
     p.add_argument("--out", help="reader directory to write (default STORE/models/reader-COLLECTION)")

@@ -136,14 +136,15 @@ def run_reader_training(settings: Settings, args: Any, *, progress: bool = True)
     from retrievers.reader import read_reader_record
     from retrievers.reader_training import ReaderTrainConfig, train_reader
 
-    qa_path = Path(args.qa)
-    if not qa_path.is_file():
-        raise RagError(f"{qa_path}: no such file")
+    qa_paths = [Path(f) for f in ([args.qa] if isinstance(args.qa, (str, Path)) else args.qa)]
+    for qa_path in qa_paths:
+        if not qa_path.is_file():
+            raise RagError(f"{qa_path}: no such file")
     given = {k: getattr(args, k, None) for k in TRAINING_FLAGS}
     config = ReaderTrainConfig(base=args.base or settings.encoder, seed=args.seed, device=settings.device,
                                **{k: v for k, v in given.items() if v is not None})
     config.validate()
-    name = settings.collection or qa_path.stem
+    name = settings.collection or qa_paths[0].stem
     out_dir = Path(args.out).expanduser() if args.out else default_reader_dir(settings, name)
     if out_dir.exists() and any(out_dir.iterdir()) and not args.overwrite:
         what = "a trained reader" if read_reader_record(out_dir) else "files"
@@ -152,7 +153,7 @@ def run_reader_training(settings: Settings, args: Any, *, progress: bool = True)
     cloze, cloze_source = _cloze(settings, args, progress)  # before the labelling, so that a bad --cloze-from fails at once
     retrieve = _Retrieval(settings, settings.collection)
     try:
-        train_examples, held_items, report_line = _labelled(retrieve, qa_path, args, negatives, progress)
+        train_examples, held_items, report_line = _labelled(retrieve, qa_paths, args, negatives, progress)
     finally:
         retrieve.close()
     if len(train_examples) < 2:
@@ -160,7 +161,9 @@ def run_reader_training(settings: Settings, args: Any, *, progress: bool = True)
                        "are about this collection, or raise --depth")
     _say(f"training on {len(train_examples)} questions, validating on {len(held_items)} held-out questions "
          f"(each reading its top {args.read} passages)", progress)
-    provenance = {"file": str(qa_path.resolve()), "collection": settings.collection, "depth": args.depth,
+    files = [str(f.resolve()) for f in qa_paths]
+    provenance = {"file": files[0] if len(files) == 1 else files, "collection": settings.collection,
+                  "depth": args.depth,
                   "validation_file": str(Path(args.validation).resolve()) if args.validation else None,
                   "labelled": report_line}
     if cloze:
@@ -173,16 +176,27 @@ def run_reader_training(settings: Settings, args: Any, *, progress: bool = True)
     return ReaderRun(result.record, _summary(result, settings.collection), out_dir)
 
 
-def _labelled(retrieve: _Retrieval, qa_path: Path, args: Any, negatives: int, progress: bool
-              ) -> tuple[list[ReaderExample], list[Item], str]:
-    """Training examples, held-out items and a line saying what the labelling found."""
+def _labelled_file(retrieve: _Retrieval, qa_path: Path, args: Any, negatives: int, progress: bool
+                   ) -> tuple[list[ReaderExample], list[Item], str]:
+    """One training file's examples, its items and a line saying what its labelling found."""
     if is_squad(qa_path):
         examples, items = squad_examples(retrieve, qa_path, negatives, args.limit, args.seed, progress)
-        report_line = f"{len(examples)} questions with gold spans from {qa_path.name}"
-    else:
-        items = nq_items(retrieve, qa_path, args.depth, args.limit, progress)
-        examples, report = label_all(items, max_positives=args.max_positives, max_negatives=negatives)
-        report_line = report.summary()
+        return examples, items, f"{len(examples)} questions with gold spans from {qa_path.name}"
+    items = nq_items(retrieve, qa_path, args.depth, args.limit, progress)
+    examples, report = label_all(items, max_positives=args.max_positives, max_negatives=negatives)
+    return examples, items, report.summary()
+
+
+def _labelled(retrieve: _Retrieval, qa_paths: Sequence[Path], args: Any, negatives: int, progress: bool
+              ) -> tuple[list[ReaderExample], list[Item], str]:
+    """Training examples of every file (mixed), held-out items and a line saying what the labelling found."""
+    examples, items, lines = [], [], []
+    for qa_path in qa_paths:
+        file_examples, file_items, line = _labelled_file(retrieve, qa_path, args, negatives, progress)
+        examples += file_examples
+        items += file_items
+        lines.append(line if len(qa_paths) == 1 else f"{qa_path.name}: {line}")
+    report_line = "; ".join(lines)
     _say(report_line, progress)
     if args.validation:
         if is_squad(args.validation):

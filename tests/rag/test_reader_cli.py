@@ -167,6 +167,27 @@ def test_train_reader_reads_squad_files_with_their_own_spans(tmp_path, capsys):
     assert read_reader_record(out)["training"]["data"]["examples"] == 2
 
 
+def test_train_reader_mixes_an_nq_file_and_a_squad_file_into_one_training_set(store, tmp_path, capsys):
+    qa = write_jsonl(tmp_path / "qa.jsonl", QUESTIONS)
+    squad = tmp_path / "written.json"
+    squad.write_text(json.dumps({"data": [{"title": "Paris", "paragraphs": [
+        {"context": "The Eiffel Tower in Paris was completed in 1889 for the World's Fair.",
+         "qas": [{"id": "s1", "question": "In what year was the Eiffel Tower finished?",
+                  "answers": [{"text": "1889", "answer_start": 43}]},
+                 {"id": "s2", "question": "For which event was the Eiffel Tower built?",
+                  "answers": [{"text": "the World's Fair", "answer_start": 52}]}]}]}]}))
+    code, stdout, err = run(capsys, "train-reader", "--qa", str(qa), str(squad), "--store", store,
+                            "--out", str(tmp_path / "mixed"), "--epochs", "1", "--passages", "2",
+                            "--validation-fraction", "0.25", "--json", "--no-progress")
+    assert code == 0, err
+    data = json.loads(stdout)["data"]
+    labelled = data["provenance"]["labelled"]
+    assert "qa.jsonl: 6 questions, 5 (83.3%) with an answer" in labelled
+    assert "written.json: 2 questions with gold spans" in labelled
+    assert data["provenance"]["file"] == [str(qa.resolve()), str(squad.resolve())]
+    assert data["examples"] == 5 + 2 - int(7 * 0.25)  # both files' questions, less the held-out share
+
+
 @pytest.mark.parametrize("content, message", [
     (None, "no such file"),
     ('{"data": [{"title": "x"}]}', "not a SQuAD-format file"),
