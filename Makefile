@@ -55,13 +55,15 @@ bench-dpr: install
 MODELS_STORE ?= build/models-store
 DPR_RECIPE = rag train --qa $(NQ)/NQ-open.dev.jsonl -c wiki-vital --lora-rank 16 --learning-rate 1e-3 \
 	--out build/models/dpr-nq --overwrite
-READER_RECIPE = rag train-reader --qa $(NQ)/NQ-open.dev.jsonl -c wiki-vital --depth 50 --passages 1 --seeds 2 \
-	--lora-rank 16 --learning-rate 1e-3 --validation $(NQ)/NQ-open.efficientqa.dev.1.1.jsonl \
+SQUAD_TRAIN = build/vital-squad-train
+READER_RECIPE = rag train-reader --qa $(NQ)/NQ-open.dev.jsonl $(SQUAD_TRAIN)/train.json -c wiki-vital --depth 50 \
+	--passages 1 --seeds 1 --lora-rank 16 --learning-rate 1e-3 --validation $(SQUAD_TRAIN)/validation.json \
 	--out build/models/reader-nq --overwrite
 models: install
 	RAG_STORE=$(MODELS_STORE) $(BIN)/rag ingest wiki-vital --encoder all-MiniLM-L6-v2 --no-progress
 	RAG_STORE=$(MODELS_STORE) $(BIN)/$(DPR_RECIPE) --no-progress
 	$(BIN)/rag package-model build/models/dpr-nq --name dpr-nq --recipe "$(DPR_RECIPE)"
+	$(BIN)/python docs/experiments/squad-train/build.py --out $(SQUAD_TRAIN)
 	RAG_STORE=$(MODELS_STORE) $(BIN)/$(READER_RECIPE) --no-progress
 	$(BIN)/rag package-model build/models/reader-nq --name reader-nq --recipe "$(READER_RECIPE)"
 
