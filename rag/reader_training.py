@@ -136,7 +136,7 @@ def run_reader_training(settings: Settings, args: Any, *, progress: bool = True)
     from retrievers.reader import read_reader_record
     from retrievers.reader_training import ReaderTrainConfig, train_reader
 
-    qa_paths = [Path(f) for f in ([args.qa] if isinstance(args.qa, (str, Path)) else args.qa)]
+    qa_paths = [Path(f) for f in args.qa]  # --qa takes one or more files
     for qa_path in qa_paths:
         if not qa_path.is_file():
             raise RagError(f"{qa_path}: no such file")
