@@ -352,12 +352,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-token", dest="api_token", help="bearer token, if the server needs one (env RAG_API_TOKEN)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds one request may take (default 60)")
     p.add_argument("--deadline", type=float, default=600.0, help="seconds the whole run may take (default 600)")
-    p.add_argument("--hostile", type=int, default=0, metavar="N",
+    p.add_argument("--hostile", type=int, metavar="N",
                    help="also send N attacks (slow and oversized bodies, cache-busting chats, path-like models and "
                         "collections, rebound hosts, cross-site writes, wrong keys) from another loopback address, "
                         "with an unloaded and a loaded /v1/retrieve probe and the server's memory: exit status 1 "
                         "unless every attack is refused, no normal request fails, RSS grows < --max-rss-growth MB "
-                        "and the probe's p95 stays < --max-p95-ratio x unloaded")
+                        "and the probe's p95 stays < --max-p95-ratio x unloaded. --hostile 0 is the control: the "
+                        "same measured run with no attacks")
     p.add_argument("--pid", type=int, help="with --hostile: the server's pid, for its memory (default: the store's "
                                            "running rag serve when it listens on --url's port)")
     p.add_argument("--attacker-address", dest="attacker_address",
@@ -811,7 +812,7 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
         questions = [q.question for q in load_dataset(f"nq-open:{args.qa}").questions] or DEFAULT_QUESTIONS
     settings = _settings(args)
     token = args.api_token or settings.api_token
-    if args.hostile:
+    if args.hostile is not None:
         return _hostile_loadtest(args, settings, questions, token)
     extra = {"max_tokens": args.load_max_tokens} if args.load_max_tokens else None
     report = load_test(args.url, endpoint=args.endpoint, requests=args.requests, concurrency=args.concurrency,

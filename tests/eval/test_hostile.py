@@ -65,6 +65,18 @@ def test_rag_loadtest_hostile_prints_the_report_and_its_verdict(ingested, capsys
     assert code != 0
 
 
+def test_rag_loadtest_hostile_0_is_the_same_measured_run_without_attacks(ingested, capsys):
+    settings, app = secured_app(ingested)
+    with running(app) as url:
+        code, out, _ = run(capsys, "loadtest", "--url", url, "--requests", "16", "--hostile", "0",
+                           "--api-token", "s3cret-token", "--pid", str(os.getpid()), "--max-p95-ratio", "1000",
+                           "--json")
+    report = json.loads(out)
+    assert code == 0 and report["passed"] and report["normal"]["ok"] == 16
+    assert sum(a["sent"] for a in report["attacks"].values()) == 0
+    assert report["rss_mb"]["before"] > 0 and report["probe_loaded_ms"]["p95"] > 0
+
+
 def test_attacks_come_from_another_loopback_address_only_for_a_loopback_server():
     assert attacker_for("http://localhost:7860", None) == ("http://127.0.0.1:7860", "127.0.0.2")
     assert attacker_for("http://127.0.0.1:7860", None) == ("http://127.0.0.1:7860", "127.0.0.2")
