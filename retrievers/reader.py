@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -53,7 +54,9 @@ class Reader:
     model directory or shipped name, whose heads then start untrained (for training).
     `max_length` bounds question + passage tokens; longer passages are cut. `passage_choice`
     (one of `PASSAGE_CHOICES`) says how `read` picks the answer's passage; a saved reader's record
-    sets it, and "selection" is DPR's.
+    sets it, and "selection" is DPR's. One reading runs at a time: on a CPU one forward pass already
+    uses every core, so concurrent ones only multiply the activations held (and the fast tokenizer
+    refuses concurrent use).
     """
 
     def __init__(self, model: str | os.PathLike[str] = DEFAULT_MODEL, *, max_length: int = 256,
@@ -95,6 +98,7 @@ class Reader:
         self.max_length = max_length
         self.max_answer_tokens = max_answer_tokens
         self.device = device or "cpu"
+        self._reading = threading.Lock()
         self.to(self.device)
         self.eval()
 
@@ -132,7 +136,6 @@ class Reader:
 
     def forward(self, batch: Any) -> tuple[Any, Any, Any]:
         """(start logits, end logits, selection logits) for a tokenized batch; non-passage tokens masked out."""
-        import torch
 
         inputs = {k: batch[k].to(self.device) for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
         hidden = self.encoder(**inputs).last_hidden_state
@@ -153,9 +156,10 @@ class Reader:
 
         if not contexts or not question.strip():
             return None
-        batch = self.tokenize(question, contexts)
-        with torch.inference_mode():
-            start, end, select = self.forward(batch)
+        with self._reading:
+            batch = self.tokenize(question, contexts)
+            with torch.inference_mode():
+                start, end, select = self.forward(batch)
         return Reading(list(contexts), start.cpu().numpy(), end.cpu().numpy(), select.cpu().numpy(),
                        batch["offset_mapping"].numpy(), passage_token_mask(batch).numpy(), self.max_answer_tokens)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from rag.config import Settings
+from rag.heap import bound_heap
 from rag.store_owner import owning
 from retrievers.errors import RagError
 
@@ -34,6 +35,7 @@ def serve(settings: Settings) -> None:
     from .engines import Engines
 
     check_exposure(settings)
+    bound_heap()  # before any thread starts: memory freed after concurrent chats goes back to the system
     engines = Engines(settings)  # one set of loaded models for the API and the UI
     app = mount_ui(create_api(settings, engines=engines), settings, Backend(settings, engines=engines))
     with owning(settings.store, f"http://{settings.host}:{settings.port}"):  # the CLI's writes now go through us
