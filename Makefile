@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install run test test-fast bench bench-large bench-dpr models clean
+.PHONY: install run lint test test-fast bench bench-large bench-dpr models clean
 
 install: $(STAMP)
 
@@ -22,7 +22,12 @@ run: install
 	$(BIN)/rag ingest wiki-vital
 	$(BIN)/rag serve --collection wiki-vital
 
-test: install
+# ruff's lint rules and the import-linter contracts (the layers: pyproject.toml), before the suite.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: install

@@ -5,8 +5,9 @@
     print(report.table())
 """
 
+from retrievers.datasets import FORMATS, DatasetError, Document, EvalDataset, EvalQuestion, detect_format, load_dataset
+
 from .answers import AnswerReport, Judge, Reply, evaluate_answers
-from .datasets import FORMATS, DatasetError, Document, EvalDataset, EvalQuestion, detect_format, load_dataset
 from .metrics import (
     answer_contained,
     citation_accuracy,

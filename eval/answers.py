@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from prompts.delimiters import passage_block
+from retrievers.datasets import EvalDataset, EvalQuestion, load_dataset
 from retrievers.errors import RagError
 
-from .datasets import EvalDataset, EvalQuestion, load_dataset
 from .metrics import answer_contained, citation_accuracy, exact_match, lexical_support, token_f1
 
 _CITATION = re.compile(r"\s*\[\d{1,3}\]")

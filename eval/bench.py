@@ -80,7 +80,8 @@ class BenchReport:
             "peak_rss_mb": best["peak_rss_mb"], "store_mb": best["store_mb"],
         }
         if fp32 is not None and fp32 is not best:
-            out["ingest_speedup_vs_torch_fp32"] = round(best["ingest"]["passages_per_s"] / fp32["ingest"]["passages_per_s"], 2)
+            out["ingest_speedup_vs_torch_fp32"] = round(best["ingest"]["passages_per_s"]
+                                                        / fp32["ingest"]["passages_per_s"], 2)
             out["encode_speedup_vs_torch_fp32"] = round(fp32["ingest"]["steps_s"]["encode"]
                                                         / max(1e-9, best["ingest"]["steps_s"]["encode"]), 2)
         if "answers" in best:
@@ -96,7 +97,8 @@ class BenchReport:
                 out["llamaindex_same_encoder_query_p50_ms"] = same
                 out["speedup_vs_llamaindex_same_encoder"] = round(same / ours_p50, 2)
         if "top20" in best:
-            out["top20"] = {"ours": best["top20"], **({"llamaindex": base["top20"]} if base and "top20" in base else {})}
+            out["top20"] = {"ours": best["top20"],
+                            **({"llamaindex": base["top20"]} if base and "top20" in base else {})}
             out["top20_by_backend"] = {r["backend"]: r["top20"] for r in at_size if "top20" in r}
         large = [r for r in ours if r["backend"] == best["backend"] and r["passages"] > size]
         if large:
@@ -104,7 +106,8 @@ class BenchReport:
             out["scaling"] = {
                 "passages": biggest["passages"],
                 "query_p50_ms": {m: biggest["query_ms"][m]["p50"] for m in MODES},
-                "latency_ratio": {m: round(biggest["query_ms"][m]["p50"] / best["query_ms"][m]["p50"], 2) for m in MODES},
+                "latency_ratio": {m: round(biggest["query_ms"][m]["p50"] / best["query_ms"][m]["p50"], 2)
+                                  for m in MODES},
             }
         return out
 
@@ -127,8 +130,8 @@ class BenchReport:
         lines.append("")
         if "answer_ttft_ms" in summary:
             lines.append(f"answer path ({summary['backend']}, {summary.get('answer_model')}): time to first token "
-                         f"{summary['answer_ttft_ms']} ms (median, {summary.get('answer_prompt_tokens')} prompt tokens), "
-                         f"then {summary['answer_tokens_per_s']} tokens/s")
+                         f"{summary['answer_ttft_ms']} ms (median, {summary.get('answer_prompt_tokens')} prompt "
+                         f"tokens), then {summary['answer_tokens_per_s']} tokens/s")
         if "ingest_speedup_vs_torch_fp32" in summary:
             lines.append(f"ingest {summary['backend']} vs torch fp32: {summary['ingest_speedup_vs_torch_fp32']}x "
                          f"(encoding alone {summary['encode_speedup_vs_torch_fp32']}x)")
@@ -223,12 +226,13 @@ def write_corpus(records: Sequence[dict], path: Path) -> Path:
 def timing_queries(options: BenchOptions, base: Sequence[dict]) -> list[str]:
     """The questions timed: the nq-open file's, else questions made from sampled titles."""
     if options.qa:
-        from .datasets import load_dataset
+        from retrievers.datasets import load_dataset
 
         questions = [q.question for q in load_dataset(f"nq-open:{options.qa}").questions]
     else:
         rng = random.Random(1)
-        questions = [f"what is {base[i]['title']}?" for i in rng.sample(range(len(base)), min(len(base), options.queries))]
+        questions = [f"what is {base[i]['title']}?"
+                     for i in rng.sample(range(len(base)), min(len(base), options.queries))]
     return (questions * (options.queries // max(1, len(questions)) + 1))[: options.queries]
 
 
@@ -258,7 +262,8 @@ def _top20(questions: list, search_for: Callable[[str], Any], k: int) -> dict[st
 def _questions(qa: str | None, passages: Sequence[str], max_answer_passages: int) -> list:
     if not qa:
         return []
-    from .datasets import load_dataset
+    from retrievers.datasets import load_dataset
+
     from .retrieval import filter_questions
 
     return filter_questions(load_dataset(f"nq-open:{qa}").questions, passages, max_answer_passages)
@@ -284,7 +289,8 @@ def run_ours(spec: dict) -> dict:
     coll = open_collection(settings, COLLECTION)
     try:
         retrievers = {mode: open_retriever(settings, coll, mode) for mode in MODES}
-        result["query_ms"] = {mode: _time_queries(lambda q, r=r: r.search(q, spec["k"]), spec["queries"], spec["warmup"])
+        result["query_ms"] = {mode: _time_queries(lambda q, r=r: r.search(q, spec["k"]), spec["queries"],
+                                                  spec["warmup"])
                               for mode, r in retrievers.items()}
         if spec["full_corpus"] and spec["qa"]:
             questions = _questions(spec["qa"], [p.indexed_text for p in coll.passages()], spec["max_answer_passages"])

@@ -286,6 +286,59 @@ def _probe(url: str, token: str | None, collection: str | None, *, n: int | None
     return latencies, errors
 
 
+class _Attacker:
+    """Sends the attacks (round robin over `attacks`), one client per thread, and tallies each one's outcome."""
+
+    def __init__(self, attacks: Sequence[tuple], target: Callable[[], Target], secured: bool) -> None:
+        self.attacks, self.target, self.secured = attacks, target, secured
+        self.outcomes: dict[str, dict] = {a[0]: {"sent": 0, "refused": 0, "statuses": Counter(), "unsafe": []}
+                                          for a in attacks}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def __call__(self, i: int) -> None:
+        import httpx
+
+        name, expected, _, run = self.attacks[i % len(self.attacks)]
+        target = self.target()
+        if not hasattr(self._local, "client"):
+            self._local.client = target.client()
+        try:
+            status = run(target, self._local.client, i)
+        except (httpx.HTTPError, OSError, json.JSONDecodeError) as exc:
+            status, detail = None, f"{type(exc).__name__}: {exc}"
+        else:
+            detail = f"HTTP {status}" if status is not None else "no answer"
+        ok = status in expected or (self.secured and status == 429)  # a throttled attacker is refused too
+        with self._lock:
+            o = self.outcomes[name]
+            o["sent"] += 1
+            o["statuses"][str(status)] += 1
+            if ok:
+                o["refused"] += 1
+            elif len(o["unsafe"]) < 3:
+                o["unsafe"].append(detail)
+
+    def unsafe(self) -> dict[str, int]:
+        """Attacks that got something other than their refusal, with how many times."""
+        return {k: v["sent"] - v["refused"] for k, v in self.outcomes.items() if v["sent"] != v["refused"]}
+
+
+class _Sampler:
+    """A background thread that reads a process's resident memory four times a second until stopped."""
+
+    def __init__(self, pid: int, stop: threading.Event) -> None:
+        self.pid, self.stop, self.samples = pid, stop, []
+        self.before = rss_mb(pid)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            if (value := rss_mb(self.pid)) is not None:
+                self.samples.append(value)
+            self.stop.wait(0.25)
+
+
 def hostile_load_test(url: str, *, endpoint: str = "chat", requests: int = 200, concurrency: int = 8,
                       hostile: int = 50, questions: Sequence[str] = DEFAULT_QUESTIONS, collection: str | None = None,
                       token: str | None = None, pid: int | None = None, attacker: str | None = None,
@@ -293,21 +346,18 @@ def hostile_load_test(url: str, *, endpoint: str = "chat", requests: int = 200, 
                       deadline: float = 1800.0, max_rss_growth_mb: float = 200.0,
                       max_p95_ratio: float = 2.0) -> HostileReport:
     """Run the hostile load test (see the module docstring) and judge it against the two bounds."""
-    import httpx
-
     url = url.rstrip("/")
     attack_url, address = attacker_for(url, attacker)
     secured = token is not None
-    attacks = [a for a in ATTACKS if secured or not a[2]]
     report = HostileReport(url=url, normal={}, attacker_address=address,
                            bounds={"rss_growth_mb": max_rss_growth_mb, "p95_ratio": max_p95_ratio})
     started = time.perf_counter()
     extra = {"max_tokens": max_tokens} if max_tokens else {}
+    load = dict(endpoint=endpoint, questions=questions, collection=collection, token=token, timeout=timeout,
+                deadline=deadline, extra=extra)
 
     # warm the server (models load on first use: that is not growth under attack), then the unloaded probe
-    warm = load_test(url, endpoint=endpoint, requests=min(requests, concurrency), concurrency=concurrency,
-                     questions=questions, collection=collection, token=token, timeout=timeout,
-                     deadline=deadline, extra=extra)
+    warm = load_test(url, requests=min(requests, concurrency), concurrency=concurrency, **load)
     if warm.failures:
         report.normal = warm.to_dict()
         report.failures.append(f"the server failed {warm.failures} of {warm.requests} warm-up requests")
@@ -320,90 +370,60 @@ def hostile_load_test(url: str, *, endpoint: str = "chat", requests: int = 200, 
     report.probe_unloaded_ms = percentiles(unloaded)
 
     stop = threading.Event()
-    samples: list[float] = []
-    before = rss_mb(pid) if pid else None
-
-    def sample() -> None:
-        while not stop.is_set():
-            if (value := rss_mb(pid)) is not None:  # type: ignore[arg-type]
-                samples.append(value)
-            stop.wait(0.25)
-
-    outcomes: dict[str, dict] = {a[0]: {"sent": 0, "refused": 0, "statuses": Counter(), "unsafe": []}
-                                 for a in attacks}
-    lock = threading.Lock()
-    local = threading.local()
-
-    def attack(i: int) -> None:
-        name, expected, _, run = attacks[i % len(attacks)]
-        target = Target(attack_url, token, collection, address, timeout)
-        if not hasattr(local, "client"):
-            local.client = target.client()
-        try:
-            status = run(target, local.client, i)
-        except (httpx.HTTPError, OSError, json.JSONDecodeError) as exc:
-            status, detail = None, f"{type(exc).__name__}: {exc}"
-        else:
-            detail = f"HTTP {status}" if status is not None else "no answer"
-        ok = status in expected or (secured and status == 429)  # a throttled attacker is refused too
-        with lock:
-            o = outcomes[name]
-            o["sent"] += 1
-            o["statuses"][str(status)] += 1
-            if ok:
-                o["refused"] += 1
-            elif len(o["unsafe"]) < 3:
-                o["unsafe"].append(detail)
-
+    sampler = _Sampler(pid, stop) if pid else None
+    attacker_ = _Attacker([a for a in ATTACKS if secured or not a[2]],
+                          lambda: Target(attack_url, token, collection, address, timeout), secured)
     probe_result: dict[str, Any] = {}
 
     def probe() -> None:
         probe_result["latencies"], probe_result["errors"] = _probe(url, token, collection, n=None, stop=stop,
                                                                    timeout=timeout, questions=questions)
 
-    threads = [threading.Thread(target=probe, daemon=True)]
-    if pid:
-        threads.append(threading.Thread(target=sample, daemon=True))
+    threads = [threading.Thread(target=probe, daemon=True)] + ([sampler.thread] if sampler else [])
     for t in threads:
         t.start()
     try:
         with ThreadPoolExecutor(max_workers=8) as pool:
-            hostile_done = pool.map(attack, range(hostile))
-            normal: LoadReport = load_test(url, endpoint=endpoint, requests=requests, concurrency=concurrency,
-                                           questions=questions, collection=collection, token=token,
-                                           timeout=timeout, deadline=deadline, extra=extra)
+            hostile_done = pool.map(attacker_, range(hostile))
+            normal: LoadReport = load_test(url, requests=requests, concurrency=concurrency, **load)
             list(hostile_done)
     finally:
         stop.set()
         for t in threads:
             t.join(timeout + 5)
-    after = rss_mb(pid) if pid else None
+    _judge(report, normal, attacker_, probe_result, sampler)
+    report.seconds = round(time.perf_counter() - started, 1)
+    return report
 
+
+def _judge(report: HostileReport, normal: LoadReport, attacker: _Attacker, probe: dict[str, Any],
+           sampler: _Sampler | None) -> None:
+    """Fill the report with what was measured, and a failure in words for each bound that did not hold."""
     report.normal = normal.to_dict()
-    report.attacks = {k: {**v, "statuses": dict(v["statuses"])} for k, v in outcomes.items()}
+    report.attacks = {k: {**v, "statuses": dict(v["statuses"])} for k, v in attacker.outcomes.items()}
     if normal.failures:
         report.failures.append(f"{normal.failures} of {normal.requests} normal requests failed")
-    unsafe = {k: v["sent"] - v["refused"] for k, v in outcomes.items() if v["sent"] != v["refused"]}
-    if unsafe:
+    if unsafe := attacker.unsafe():
         report.failures.append("attacks not refused as they should be: "
                                + ", ".join(f"{k} ({n})" for k, n in unsafe.items()))
-    loaded = probe_result.get("latencies") or []
-    if probe_result.get("errors"):
-        report.failures.append(f"{len(probe_result['errors'])} retrieval probes failed under load: "
-                               f"{probe_result['errors'][0]}")
+    loaded = probe.get("latencies") or []
+    if probe.get("errors"):
+        report.failures.append(f"{len(probe['errors'])} retrieval probes failed under load: {probe['errors'][0]}")
     if loaded:
         report.probe_loaded_ms = percentiles(loaded)
         report.p95_ratio = round(report.probe_loaded_ms["p95"] / max(report.probe_unloaded_ms["p95"], 1e-3), 2)
-        if report.p95_ratio >= max_p95_ratio:
+        if report.p95_ratio >= report.bounds["p95_ratio"]:
             report.failures.append(f"/v1/retrieve p95 grew {report.p95_ratio:.2f}x under load "
-                                   f"(bound {max_p95_ratio:.1f}x)")
-    if before is not None and samples:
-        peak = max([before, *samples, after or 0.0])
-        report.rss_mb = {"before": round(before, 1), "peak": round(peak, 1), "after": round(after or peak, 1),
-                         "growth": round(peak - before, 1)}
-        if peak - before >= max_rss_growth_mb:
-            report.failures.append(f"the server grew {peak - before:.0f} MB (bound {max_rss_growth_mb:.0f} MB)")
-    elif pid:
-        logger.warning("could not read the memory of pid %d: RSS not reported", pid)
-    report.seconds = round(time.perf_counter() - started, 1)
-    return report
+                                   f"(bound {report.bounds['p95_ratio']:.1f}x)")
+    if sampler is None:
+        return
+    after = rss_mb(sampler.pid)
+    if sampler.before is None or not sampler.samples:
+        logger.warning("could not read the memory of pid %d: RSS not reported", sampler.pid)
+        return
+    peak = max([sampler.before, *sampler.samples, after or 0.0])
+    report.rss_mb = {"before": round(sampler.before, 1), "peak": round(peak, 1), "after": round(after or peak, 1),
+                     "growth": round(peak - sampler.before, 1)}
+    if peak - sampler.before >= report.bounds["rss_growth_mb"]:
+        report.failures.append(f"the server grew {peak - sampler.before:.0f} MB "
+                               f"(bound {report.bounds['rss_growth_mb']:.0f} MB)")

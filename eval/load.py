@@ -44,7 +44,8 @@ class LoadReport:
     def summary(self) -> str:
         lat = self.latency_ms
         line = (f"{self.endpoint} at {self.url}: {self.requests} requests, concurrency {self.concurrency}: "
-                f"{self.ok} ok, {self.failures} failed in {self.seconds:.1f} s ({self.throughput_per_s:.1f} requests/s)")
+                f"{self.ok} ok, {self.failures} failed in {self.seconds:.1f} s "
+                f"({self.throughput_per_s:.1f} requests/s)")
         if lat:
             line += f"; latency p50 {lat['p50']:.0f} ms, p95 {lat['p95']:.0f} ms, p99 {lat['p99']:.0f} ms"
         lines = [line] + [f"  error: {e}" for e in self.errors]

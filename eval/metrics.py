@@ -8,12 +8,9 @@ and token F1, answer containment, citation accuracy and a lexical support score.
 from __future__ import annotations
 
 import math
-import re
-import string
-from collections import Counter
 from typing import Mapping, Sequence
 
-from retrievers.answers import has_answer, normalize
+from retrievers.answers import exact_match, has_answer, normalize, normalize_answer, token_f1
 
 __all__ = ["answer_contained", "citation_accuracy", "exact_match", "first_answer_rank", "lexical_support",
            "mrr_at_k", "ndcg_at_k", "normalize_answer", "recall_at_k", "token_f1", "unique_ids"]
@@ -57,38 +54,6 @@ def ndcg_at_k(retrieved: Sequence[str], gold: Mapping[str, int], k: int) -> floa
     ideal = sorted((g for g in gold.values() if g > 0), reverse=True)[:k]
     idcg = sum(g / math.log2(rank + 1) for rank, g in enumerate(ideal, start=1))
     return dcg / idcg if idcg else 0.0
-
-
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCTUATION = set(string.punctuation)
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD's normalisation: lower case, no punctuation, no articles, single spaces."""
-    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
-    return " ".join(_ARTICLES.sub(" ", text).split())
-
-
-def exact_match(prediction: str, golds: Sequence[str]) -> float:
-    """1.0 when the normalised prediction equals any normalised gold answer."""
-    pred = normalize_answer(prediction)
-    return float(any(pred == normalize_answer(g) for g in golds))
-
-
-def token_f1(prediction: str, golds: Sequence[str]) -> float:
-    """SQuAD's token F1, the best over the gold answers."""
-    pred = normalize_answer(prediction).split()
-    best = 0.0
-    for gold in golds:
-        ref = normalize_answer(gold).split()
-        if not pred or not ref:
-            best = max(best, float(pred == ref))
-            continue
-        common = sum((Counter(pred) & Counter(ref)).values())
-        if common:
-            precision, recall = common / len(pred), common / len(ref)
-            best = max(best, 2 * precision * recall / (precision + recall))
-    return best
 
 
 def answer_contained(prediction: str, golds: Sequence[str]) -> float:

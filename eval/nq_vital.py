@@ -49,7 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--qa", required=True, help="NQ-open style jsonl")
     parser.add_argument("--collection", default="wiki-vital")
     parser.add_argument("--store", help="store directory (default: RAG_STORE or ~/.local/share/rag)")
-    parser.add_argument("--encoder", action="append", help="encoder to evaluate (repeatable; default: the collection's)")
+    parser.add_argument("--encoder", action="append",
+                        help="encoder to evaluate (repeatable; default: the collection's)")
     parser.add_argument("--modes", default="bm25,dense,hybrid-rrf,hybrid-linear")
     parser.add_argument("-k", default="1,5,20,100")
     parser.add_argument("--max-answer-passages", type=int, default=5)

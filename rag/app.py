@@ -35,7 +35,8 @@ def build_engine(settings: Settings, collection: str | None = None) -> Engine:
     retriever = open_retriever(settings, coll)
     tracer = make_tracer(settings.langfuse_public_key, settings.langfuse_secret_key, settings.langfuse_host)
     reader = load_reader(settings.reader) if settings.reader else None
-    checker = SpanChecker.for_llm(prompts.check, settings.model) if reader is not None and settings.reader_check else None
+    checker = (SpanChecker.for_llm(prompts.check, settings.model) if reader is not None and settings.reader_check
+               else None)
     return Engine(retriever, llm, prompts, tracer=tracer, context_k=settings.context_k, reader=reader,
                   reader_k=settings.reader_k, reader_hint=settings.hints(), span_checker=checker,
                   check_k=settings.reader_check_k, check_weight=settings.reader_check_weight,

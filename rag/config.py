@@ -15,15 +15,19 @@ from pathlib import Path
 from typing import Annotated, Literal, Optional
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import (BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict,
-                               TomlConfigSettingsSource)
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from retrievers.collection import default_store_dir
-from retrievers.errors import RagError
 from retrievers.encoders import DEFAULT_MODEL, FINETUNED_MODEL
+from retrievers.errors import RagError
 from retrievers.onnx_encoder import default_cache_dir
 from retrievers.passages import DEFAULT_PASSAGE_WORDS
-
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +82,8 @@ class Settings(BaseSettings):
                                              "validation), or reciprocal rank")
     candidates: int = Field(100, ge=1, description="passages each retriever contributes to fusion")
     rrf_k: int = Field(60, ge=1)
-    dense_weight: Optional[float] = Field(None, description="lambda for linear fusion (4.0) / dense weight in RRF (2.0)")
+    dense_weight: Optional[float] = Field(None, description="lambda for linear fusion (4.0) / "
+                                          "dense weight in RRF (2.0)")
     normalization: Literal["zscore", "minmax", "none"] = "zscore"
 
     # answers
@@ -139,7 +144,8 @@ class Settings(BaseSettings):
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
                                    file_secret_settings: PydanticBaseSettingsSource) -> tuple:
         return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_files())
 

@@ -16,14 +16,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Generator, Iterator, Sequence
 
+from prompts import PromptSet
+from prompts.delimiters import passage_block
 from retrievers.errors import RagError
 from retrievers.hybrid import HybridRetriever
 from retrievers.passages import Passage
 from retrievers.reader import rerank
 from retrievers.tracing import NULL_TRACER, Tracer
-
-from prompts import PromptSet
-from prompts.delimiters import passage_block
 
 from .llm import LLM, Generation, Message
 from .presentation import agrees, best_sentences, explains, quote_around, sentences_lead, span_lead

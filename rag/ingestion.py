@@ -17,8 +17,8 @@ from typing import Sequence
 from retrievers.collection import Collection, SourceUpdate
 from retrievers.encoders import close_encoder, load_encoder, model_fingerprint, model_name, opened_encoder
 from retrievers.errors import CollectionNotFound, RagError
-from retrievers.vector_shards import PrecomputedEncoder
 from retrievers.passages import Passage, make_passages
+from retrievers.vector_shards import PrecomputedEncoder
 
 from .config import Settings
 from .loaders import BUILTIN_CORPORA, Input, LoadedSource, LoadError, discover, load
@@ -44,6 +44,8 @@ class IngestReport:
     vectors: dict[str, int] = field(default_factory=dict)
     # seconds per step: "parse" (reading and splitting), then the collection's "encode", "store", "table", "bm25"
     timings: dict[str, float] = field(default_factory=dict)
+    # each input as given: (its name, "indexed" / "unchanged" / "failed", its passages now indexed)
+    per_file: list[tuple[str, str, int]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -54,6 +56,7 @@ class IngestReport:
         data = asdict(self)
         data["failed"] = [{"path": p, "reason": r} for p, r in self.failed]
         data["warnings"] = [{"path": p, "warning": w} for p, w in self.warnings]
+        data["per_file"] = [{"path": p, "status": s, "passages": n} for p, s, n in self.per_file]
         return data
 
     def summary(self) -> str:
@@ -94,6 +97,7 @@ def ingest(paths: Sequence[str], settings: Settings, *, collection: str | None =
     report = IngestReport(collection=name)
     found = discover(paths)
     report.failed.extend(found.failures)
+    report.per_file.extend((path, "failed", 0) for path, _ in found.failures)
     report.unsupported_skipped = found.unsupported
     created = False
     try:
@@ -136,19 +140,23 @@ def _ingest_into(coll: Collection, inputs: list[Input], folders: list[Path], set
                 if loaded is None:
                     report.files_unchanged += 1
                     report.unchanged += counts.get(item.source, 0)
+                    report.per_file.append((item.display, "unchanged", counts.get(item.source, 0)))
                     continue
                 update = SourceUpdate(item.source, f"{loaded.signature}:{settings_key}",
                                       passages_of(item, loaded, settings))
             except LoadError as exc:
                 report.failed.append((item.display, str(exc)))
+                report.per_file.append((item.display, "failed", counts.get(item.source, 0)))
                 continue
             except (RecursionError, MemoryError) as exc:  # one hostile file must not end the whole ingest
                 loaded = None  # its text goes now, before the next file is read
                 reason = too_big_to_read(exc)
                 logger.warning("ingest: skipped %s: %s", item.display, reason)
                 report.failed.append((item.display, reason))
+                report.per_file.append((item.display, "failed", counts.get(item.source, 0)))
                 continue
             report.files_read += 1
+            report.per_file.append((item.display, "indexed", len(update.passages or ())))
             report.warnings.extend((item.display, w) for w in loaded.warnings)
             loaded = None  # the file's text goes before the batch is written: passages hold copies
             parsing += time.perf_counter() - started
@@ -260,10 +268,12 @@ def reindex(settings: Settings, source: str, encoder: str, *, into: str | None =
         except CollectionNotFound:
             old = None
         if old is not None:
-            stale = old.count() > 0 and old.model == encoder_obj.name and old.meta.get("model_fingerprint") != fingerprint
+            stale = (old.count() > 0 and old.model == encoder_obj.name
+                     and old.meta.get("model_fingerprint") != fingerprint)
             if stale:  # the model was retrained in place: every vector is out of date
                 old.drop()
-                report.warnings.append((target, "the model changed since this copy was encoded: encoding every passage again"))
+                report.warnings.append((target, "the model changed since this copy was encoded: "
+                                                "encoding every passage again"))
             else:
                 old.close()
         coll = Collection(target, settings.store, chroma_url=settings.chroma_url, create=True)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
+from retrievers.environment import quiet_offline
 from retrievers.errors import RagError
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,8 @@ DEFAULT_LLM = "local/smollm2"
 LOCAL_PROVIDER = "local"
 LOCAL_MAX_TOKENS = 160  # the embedded model's longest answer: past this it mostly rambles or loops
 LOCAL_TIMEOUT_S = 60.0  # longest wait for the embedded model, and longest generation, unless the LLM's timeout says
-GENERATION_NICE = 10  # the embedded model computes this much "nicer" than requests, so searches stay quick under chat load
+# the embedded model computes this much "nicer" than requests, so searches stay quick under chat load
+GENERATION_NICE = 10
 _DONE = object()
 REPEAT_NGRAM_WORDS = 8  # a run of this many words said twice is a loop
 REPEAT_SENTENCE_WORDS = 4  # a sentence or line of at least this many words said twice is a loop
@@ -386,8 +388,7 @@ def litellm_module() -> Any:
     global _litellm
     with _litellm_lock:
         if _litellm is None:
-            os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no fetch of the price list
-            os.environ.setdefault("LITELLM_TELEMETRY", "False")
+            quiet_offline()
             import litellm
 
             litellm.suppress_debug_info = True
@@ -484,7 +485,8 @@ class LLM:
         try:
             info = litellm_module().get_model_info(self.model)
             return int(info.get("max_input_tokens") or info.get("max_tokens") or _FALLBACK_CONTEXT)
-        except Exception:
+        except Exception as exc:  # litellm raises a bare Exception for a model it has no record of
+            logger.info("no context size known for %s (%s): assuming %d tokens", self.model, exc, _FALLBACK_CONTEXT)
             return _FALLBACK_CONTEXT
 
     def count_tokens(self, text: str) -> int:
@@ -499,7 +501,8 @@ class LLM:
             return
         try:
             env = litellm.validate_environment(model=self.model)
-        except Exception:
+        except Exception as exc:  # a provider litellm cannot check: the call itself will say what is missing
+            logger.debug("cannot check the keys of %s: %s", self.model, exc)
             return
         if env.get("missing_keys"):
             raise RagError(f"model {self.model!r} needs {', '.join(env['missing_keys'])} in the environment; "
@@ -551,7 +554,8 @@ class LLM:
         response = self._call(messages, stream=False)
         usage = getattr(response, "usage", None)
         return Generation(text=(response.choices[0].message.content or "").strip(),
-                          usage=Usage(getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0),
+                          usage=Usage(getattr(usage, "prompt_tokens", 0) or 0,
+                                      getattr(usage, "completion_tokens", 0) or 0),
                           seconds=time.perf_counter() - start)
 
     def stream(self, messages: Sequence[Message], generation: Generation) -> Iterator[str]:

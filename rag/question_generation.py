@@ -4,10 +4,10 @@ Each sampled passage goes to a LlamaIndex LLM (`rag.llamaindex.LlamaIndexLLM` wr
 model; any other LlamaIndex LLM works) with the `questions` prompt, LlamaIndex's question-generation
 prompt shape (`{context_str}`, `{num_questions_per_chunk}`). `generate_question_context_pairs` itself
 left llama-index-core in 0.14, and its successor in llama-index-finetuning pulls in Azure, Mistral and
-Cohere clients, so the loop is here. What comes back is cleaned (numbering, preambles, copies of the passage, duplicates dropped)
-and appended to a pair file `{"question", "positive", "passage_id", "title"}` that `rag train` reads.
-Lines are written as they arrive to `OUT.partial`, moved to OUT at the end, so an interrupted run
-keeps its work and `--resume` carries on from it.
+Cohere clients, so the loop is here. What comes back is cleaned (numbering, preambles, copies of the
+passage, duplicates dropped) and appended to a pair file `{"question", "positive", "passage_id", "title"}`
+that `rag train` reads. Lines are written as they arrive to `OUT.partial`, moved to OUT at the end,
+so an interrupted run keeps its work and `--resume` carries on from it.
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ other paragraphs of the same article.
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from retrievers.answers import read_qa
+from retrievers.datasets import DatasetError, load_dataset
 from retrievers.errors import RagError
 from retrievers.reader_cloze import cloze_examples, describe
 from retrievers.reader_data import ReaderExample, answer_spans, gold_span_example, label_all
@@ -25,7 +25,8 @@ from .config import Settings
 from .retrieval import open_collection, open_retriever
 
 MAX_VALIDATION_QUESTIONS = 300
-TRAINING_FLAGS = ("epochs", "passages", "questions_per_step", "learning_rate", "max_length", "seeds", "lora_rank")  # None: the config's default
+# None: the config's default
+TRAINING_FLAGS = ("epochs", "passages", "questions_per_step", "learning_rate", "max_length", "seeds", "lora_rank")
 Item = tuple[str, list[str], list[str]]  # (question, answers, contexts read)
 
 
@@ -41,31 +42,31 @@ def default_reader_dir(settings: Settings, collection: str) -> Path:
 
 
 def is_squad(path: str | Path) -> bool:
-    """True for a SQuAD / XQuAD JSON file (`{"data": [{"paragraphs": ...}]}`)."""
+    """True for a file meant as SQuAD / XQuAD JSON (`{"data": ...}` at the top), even a broken one: it is then
+    read by the SQuAD reader, whose error names the JSON path at fault, not by the NQ-open one."""
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8-sig") as fh:
             head = fh.read(4096).lstrip()
     except OSError as exc:
         raise RagError(f"{path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        return False
     return head.startswith("{") and '"data"' in head
 
 
 def read_squad(path: str | Path) -> list[tuple[str, str, str, list[tuple[str, int]]]]:
-    """(title, context, question, [(answer text, start)]) per answerable question of a SQuAD file."""
+    """(title, context, question, [(answer text, start)]) per answerable question of a SQuAD file, read by
+    the one SQuAD reader (`retrievers.datasets`), so training and `rag eval` see the same questions."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
-        out = []
-        for article in data:
-            title = str(article.get("title", ""))
-            for paragraph in article["paragraphs"]:
-                context = paragraph["context"]
-                for qa in paragraph["qas"]:
-                    answers = [(a["text"], int(a.get("answer_start", -1))) for a in qa.get("answers", [])]
-                    if answers and not qa.get("is_impossible", False):
-                        out.append((title, context, qa["question"], answers))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise RagError(f"{path}: not a SQuAD-format file ({type(exc).__name__}: {exc})") from None
-    return out
+        dataset = load_dataset(f"squad:{path}")
+    except DatasetError as exc:
+        raise RagError(f"not a SQuAD-format file: {exc}") from None
+    documents = {d.id: d for d in dataset.documents}
+    rows = []
+    for q in dataset.questions:
+        document = documents[next(iter(q.gold))]
+        rows.append((document.title, document.text, q.question, list(q.spans)))
+    return rows
 
 
 class _Retrieval:
@@ -150,7 +151,8 @@ def run_reader_training(settings: Settings, args: Any, *, progress: bool = True)
         what = "a trained reader" if read_reader_record(out_dir) else "files"
         raise RagError(f"{out_dir} already holds {what}: use --overwrite, or another --out")
     negatives = config.passages - 1
-    cloze, cloze_source = _cloze(settings, args, progress)  # before the labelling, so that a bad --cloze-from fails at once
+    # before the labelling, so that a bad --cloze-from fails at once
+    cloze, cloze_source = _cloze(settings, args, progress)
     retrieve = _Retrieval(settings, settings.collection)
     try:
         train_examples, held_items, report_line = _labelled(retrieve, qa_paths, args, negatives, progress)
@@ -214,7 +216,8 @@ def _labelled(retrieve: _Retrieval, qa_paths: Sequence[Path], args: Any, negativ
         held_idx = set(order[:cut])
         train_examples = [e for i, e in enumerate(examples) if i not in held_idx]
         by_question = {q: (q, a, c[: args.read]) for q, a, c in items}
-        held_items = [by_question[examples[i].question] for i in sorted(held_idx) if examples[i].question in by_question]
+        held_items = [by_question[examples[i].question] for i in sorted(held_idx)
+                      if examples[i].question in by_question]
     return train_examples, held_items, report_line
 
 
@@ -261,13 +264,13 @@ def _summary(result: Any, collection: str | None) -> str:
                      f"F1 {before['f1']:.1f} -> {best['f1']:.1f}, answer from a passage holding a gold answer "
                      f"{best['passage_has_answer']:.1f}% (epoch {result.best_epoch})")
         if best.get("answerable"):
-            lines.append(f"  on the {best['answerable']} whose passages hold an answer: EM {best['em_answerable']:.1f}, "
-                         f"F1 {best['f1_answerable']:.1f}")
+            lines.append(f"  on the {best['answerable']} whose passages hold an answer: "
+                         f"EM {best['em_answerable']:.1f}, F1 {best['f1_answerable']:.1f}")
     averaged, members = record.get("averaged"), record.get("members") or []
     if averaged:
         each = ", ".join(f"{m['validation']['f1']:.1f}" for m in members if m.get("validation"))
-        lines.append(f"averaged weights of {len(members)} readers (held-out F1 of each: {each}): EM {averaged['em']:.1f}, "
-                     f"F1 {averaged['f1']:.1f}")
+        lines.append(f"averaged weights of {len(members)} readers (held-out F1 of each: {each}): "
+                     f"EM {averaged['em']:.1f}, F1 {averaged['f1']:.1f}")
     choice = record.get("passage_choice")
     if choice:
         sel, ret = choice["selection"], choice["retriever"]

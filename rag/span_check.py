@@ -14,10 +14,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from prompts.templates import Prompt
-
 from prompts.delimiters import passage_block
+from prompts.templates import Prompt
 from retrievers.errors import RagError
+
 from .llm import DEFAULT_LLM, LOCAL_MODELS, LOCAL_PROVIDER, LOCAL_TIMEOUT_S, run_at_low_priority
 
 _MARGIN = 8  # tokens kept free after the prompt and the longest candidate
@@ -81,7 +81,8 @@ def _chat_template(llama: Any) -> Callable[[str], str]:
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
     eos = llama.detokenize([llama.token_eos()], special=True).decode("utf-8", "ignore")
-    bos = llama.detokenize([llama.token_bos()], special=True).decode("utf-8", "ignore") if llama.token_bos() >= 0 else ""
+    bos = (llama.detokenize([llama.token_bos()], special=True).decode("utf-8", "ignore") if llama.token_bos() >= 0
+           else "")
     formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)  # compiles the template once
     return lambda user: formatter(messages=[{"role": "user", "content": user}]).prompt
 

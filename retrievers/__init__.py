@@ -38,11 +38,12 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "BM25Index", "BM25Retriever", "ChromaStore", "Collection", "CollectionNotFound", "DEFAULT_MODEL",
     "DEFAULT_PASSAGE_WORDS", "DPREncoder", "DPRRetriever", "Encoder", "Fusion", "HybridRetriever",
-    "ModelNotFound", "NULL_TRACER", "Normalization", "NullTracer", "Passage", "RagError", "SourceUpdate", "Span", "Store", "StoreUnavailable", "Tracer",
+    "ModelNotFound", "NULL_TRACER", "Normalization", "NullTracer", "Passage", "RagError", "SourceUpdate", "Span",
+    "Store", "StoreUnavailable", "Tracer",
     "UpdateStats", "chroma_client", "default_store_dir", "linear_fusion", "list_collections", "make_passages",
     "passage_ids", "reciprocal_rank_fusion", "resolve_model_path", "split_text", "validate_collection_name",
     "Question", "has_answer", "normalize", "read_qa", "TrainingExample", "ValidationSet", "build_examples",
-    "mine_examples", "read_pairs", "Reader", "Reading", "read_reader_record", "rerank", "ReaderTrainConfig", "train_reader",
-    "cloze_examples",
+    "mine_examples", "read_pairs", "Reader", "Reading", "read_reader_record", "rerank", "ReaderTrainConfig",
+    "train_reader", "cloze_examples",
     *_TRAINING,
 ]

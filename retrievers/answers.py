@@ -1,15 +1,21 @@
-"""Answer-string matching, DPR's way of telling whether a passage answers a question.
+"""Answer text, in one place: DPR's matching (does a passage hold the answer?) and SQuAD's scoring
+(is a predicted answer the gold one?), each named for what it is.
 
-A passage has the answer when a normalised gold answer is a substring of the normalised passage:
-lower case, Unicode NFD, `\\w+` tokens joined by single spaces, padded with a space on both sides
-(so "1972" does not match "19721"). Used to mine training positives and to score retrieval.
+DPR's match (`normalize`, `has_answer`): a passage has the answer when a normalised gold answer is a
+substring of the normalised passage: lower case, Unicode NFD, `\\w+` tokens joined by single spaces,
+padded with a space on both sides (so "1972" does not match "19721"). It mines training positives
+and scores retrieval. SQuAD's scoring (`normalize_answer`, `exact_match`, `token_f1`): lower case, no
+punctuation, no articles, so "the Beatles" is "Beatles"; reader training picks its best epoch by it
+and `rag eval answers` reports it, so the two agree.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import string
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -27,6 +33,38 @@ def has_answer(answers: Sequence[str], normalized_passage: str) -> bool:
     return any(a in normalized_passage for a in answers)
 
 
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = set(string.punctuation)
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD's normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def exact_match(prediction: str, golds: Sequence[str]) -> float:
+    """SQuAD's exact match: 1.0 when the normalised prediction equals any normalised gold answer."""
+    pred = normalize_answer(prediction)
+    return float(any(pred == normalize_answer(g) for g in golds))
+
+
+def token_f1(prediction: str, golds: Sequence[str]) -> float:
+    """SQuAD's token F1, the best over the gold answers."""
+    pred = normalize_answer(prediction).split()
+    best = 0.0
+    for gold in golds:
+        ref = normalize_answer(gold).split()
+        if not pred or not ref:
+            best = max(best, float(pred == ref))
+            continue
+        common = sum((Counter(pred) & Counter(ref)).values())
+        if common:
+            precision, recall = common / len(pred), common / len(ref)
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best
+
+
 def first_time(question: str, seen: set[str]) -> bool:
     """True the first time a question is met (compared normalised); records it in `seen`."""
     key = normalize(question)
@@ -40,6 +78,7 @@ def first_time(question: str, seen: set[str]) -> bool:
 class Question:
     question: str
     answers: list[str]  # normalised, non-empty
+    written: list[str] = field(default_factory=list)  # the usable answers as the file writes them (for reports)
 
 
 @dataclass
@@ -70,7 +109,7 @@ def read_qa(path: str | Path, *, strict: bool = False) -> QAFile:
     """
     out = QAFile([])
     seen: set[str] = set()
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:  # a leading BOM is dropped
         for number, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
@@ -81,21 +120,22 @@ def read_qa(path: str | Path, *, strict: bool = False) -> QAFile:
                     answers = [answers]
                 if not isinstance(question, str) or not isinstance(answers, list):
                     raise TypeError("question must be a string and answer a list of strings")
-                normalized = [normalize(a) for a in answers if isinstance(a, str)]
+                written = [a.strip() for a in answers if isinstance(a, str)]
             except (ValueError, KeyError, TypeError) as exc:
                 reason = f"line {number}: expected {{\"question\": str, \"answer\": [str, ...]}} ({exc})"
                 if strict:
                     raise ValueError(f"{path}, {reason}") from None
                 out.invalid.append(reason)
                 continue
-            normalized = [a for a in normalized if a.strip()]
+            written = list(dict.fromkeys(a for a in written if normalize(a).strip()))
+            normalized = [normalize(a) for a in written]
             if not question.strip() or not normalized:
                 out.empty_answers += 1
                 continue
             if not first_time(question, seen):
                 out.duplicates += 1
                 continue
-            out.questions.append(Question(question.strip(), normalized))
+            out.questions.append(Question(question.strip(), normalized, written))
     return out
 
 

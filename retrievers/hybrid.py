@@ -25,7 +25,8 @@ DEFAULT_CANDIDATES = 100
 # The dense run counts twice in RRF by default: chosen on NQ-open dev questions over the built-in corpus
 # (top-20 49.0 at weight 1, 50.8 at 2, dense alone 49.8) and confirmed on the held-out EfficientQA ones.
 DEFAULT_RRF_DENSE_WEIGHT = 2.0
-DEFAULT_LINEAR_WEIGHT = 4.0  # chosen on nq-vital validation with z-score normalisation (docs/experiments/fusion); DPR used 1.1 on raw scores
+# chosen on nq-vital validation with z-score normalisation (docs/experiments/fusion); DPR used 1.1 on raw scores
+DEFAULT_LINEAR_WEIGHT = 4.0
 
 
 class HybridRetriever(PersistMixin, BaseRetriever):
@@ -40,8 +41,9 @@ class HybridRetriever(PersistMixin, BaseRetriever):
         sparse: a `BM25Retriever` over the same passages.
         fusion: "rrf" (reciprocal-rank fusion, the default) or "linear" (DPR's).
         rrf_k: the RRF constant (60, as in Cormack et al.).
-        dense_weight: lambda in `BM25 + lambda * sim` over z-scored runs (default 4.0, chosen on nq-vital validation; the paper used 1.1 on raw scores); in RRF the dense run's
-            weight against BM25's 1 (default 2: the dense retriever is the stronger one on NQ-style questions).
+        dense_weight: lambda in `BM25 + lambda * sim` over z-scored runs (default 4.0, chosen on nq-vital
+            validation; the paper used 1.1 on raw scores); in RRF the dense run's weight against BM25's 1
+            (default 2: the dense retriever is the stronger one on NQ-style questions).
         normalization: how scores are put on one scale before linear fusion ("zscore", "minmax", "none").
         concurrent: run BM25 in a worker thread while the question is encoded (default); False runs
             the two one after the other (same results, for comparison and debugging).
@@ -92,7 +94,8 @@ class HybridRetriever(PersistMixin, BaseRetriever):
         sparse_future = None
         if self._pool is not None:
             context = contextvars.copy_context()  # so the BM25 span nests under the caller's span
-            sparse_future = self._pool.submit(context.run, self._sparse_run, query, depth, tracer)  # runs while we encode
+            # runs while we encode
+            sparse_future = self._pool.submit(context.run, self._sparse_run, query, depth, tracer)
         with tracer.span("retrieve.dense", input={"query": query, "k": depth}) as span:
             vector = self.dense.encode_query(query)
             dense_run = self.dense.search_ids(vector, depth)
@@ -104,8 +107,10 @@ class HybridRetriever(PersistMixin, BaseRetriever):
                                                weights=[1.0, self.dense_weight])
             else:
                 sparse_scores, dense_scores = dict(sparse_run), dict(dense_run)
-                sparse_scores.update(self.sparse.score(query, [pid for pid in dense_scores if pid not in sparse_scores]))
-                dense_scores.update(self.dense.score_vector(vector, [pid for pid in sparse_scores if pid not in dense_scores]))
+                sparse_scores.update(self.sparse.score(query, [pid for pid in dense_scores
+                                                               if pid not in sparse_scores]))
+                dense_scores.update(self.dense.score_vector(vector, [pid for pid in sparse_scores
+                                                                     if pid not in dense_scores]))
                 fused = linear_fusion(sparse_scores, dense_scores, weight=self.dense_weight,
                                       normalization=self.normalization)
             hits = self._with_texts(fused, k)

@@ -28,6 +28,7 @@ from .encoders import (
     model_name,
     resolve_model_path,
 )
+from .environment import quiet_offline
 from .errors import ModelNotFound
 
 PRECISIONS = ("fp32", "int8")
@@ -47,7 +48,8 @@ def export_dir(model_dir: Path, precision: str, cache_dir: Path) -> Path:
     return Path(cache_dir) / "onnx" / key
 
 
-def export_onnx(model: str | os.PathLike[str], precision: str = "fp32", *, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+def export_onnx(model: str | os.PathLike[str], precision: str = "fp32", *,
+                cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """Export one sentence-transformers model directory to ONNX (cached); returns the folder.
 
     The folder holds `model.onnx`, the tokenizer files and `export.json`. It is written to a
@@ -80,7 +82,7 @@ _export_lock = threading.Lock()
 
 
 def _export(source: Path, work: Path, precision: str) -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    quiet_offline()
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -90,7 +92,8 @@ def _export(source: Path, work: Path, precision: str) -> None:
                                  model_kwargs={"attn_implementation": "eager"})
     except Exception as exc:
         raise ModelNotFound(f"cannot load a sentence-transformers model from {source}: {exc}") from exc
-    features = (st.preprocess if hasattr(st, "preprocess") else st.tokenize)(["an example passage", "a second, somewhat longer example passage"])
+    features = (st.preprocess if hasattr(st, "preprocess") else st.tokenize)(
+        ["an example passage", "a second, somewhat longer example passage"])
     names = [name for name in _INPUTS if name in features]
 
     class Pipeline(torch.nn.Module):
@@ -138,7 +141,8 @@ def _optimize(raw: Path, out: Path, st: Any) -> bool:
     """Fuse attention, GELU and layer norms for BERT-like models; False when it does not apply."""
     config = getattr(st[0], "auto_model", None)
     config = getattr(config, "config", None)
-    if config is None or getattr(config, "model_type", "") not in {"bert", "roberta", "xlm-roberta", "distilbert", "mpnet"}:
+    if config is None \
+            or getattr(config, "model_type", "") not in {"bert", "roberta", "xlm-roberta", "distilbert", "mpnet"}:
         return False
     try:
         from onnxruntime.transformers import optimizer
@@ -163,7 +167,8 @@ class _Session:
         self.inputs = list(info["inputs"])
         tokenizer_file = folder / "tokenizer" / "tokenizer.json"
         if not tokenizer_file.is_file():
-            raise ModelNotFound(f"{folder} has no fast tokenizer (tokenizer.json); use the torch backend for this model")
+            raise ModelNotFound(f"{folder} has no fast tokenizer (tokenizer.json); "
+                                "use the torch backend for this model")
         self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
         self.tokenizer.enable_truncation(int(info["max_seq_length"]))
         pad_id = self.tokenizer.token_to_id("[PAD]")
@@ -204,7 +209,8 @@ class OnnxEncoder:
     """
 
     def __init__(self, model: str | os.PathLike[str], *, precision: str = "int8", normalize: bool = True,
-                 batch_size: int = 32, threads: int | None = None, cache_dir: str | os.PathLike[str] | None = None) -> None:
+                 batch_size: int = 32, threads: int | None = None,
+                 cache_dir: str | os.PathLike[str] | None = None) -> None:
         self.path = resolve_model_path(model)
         self.name = model_name(model)
         self.precision = precision

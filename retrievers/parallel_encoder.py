@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .encoders import Encoder, load_encoder, model_name, resolve_model_path
+from .environment import quiet_offline
 from .errors import RagError
 
 _worker: Encoder | None = None
@@ -27,7 +28,7 @@ _worker: Encoder | None = None
 
 def _start_worker(model: str, backend: str, options: dict[str, Any], threads: int) -> None:
     global _worker
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    quiet_offline()
     # before torch is imported in this fresh process: its OpenMP pool is sized once, at start-up
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     if backend.startswith("onnx"):
@@ -106,4 +107,5 @@ class ParallelEncoder:
         self.close()
 
     def __repr__(self) -> str:
-        return f"ParallelEncoder({self._model!r}, backend={self._backend!r}, workers={self.workers}, threads={self.threads})"
+        return (f"ParallelEncoder({self._model!r}, backend={self._backend!r}, workers={self.workers}, "
+                f"threads={self.threads})")

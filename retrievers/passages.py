@@ -6,7 +6,7 @@ import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping
 
 DEFAULT_PASSAGE_WORDS = 100
 
@@ -116,10 +116,8 @@ def iter_split_text(text: str, passage_words: int = DEFAULT_PASSAGE_WORDS) -> It
             yield text[start:end_text]
             return
         low_start = start if low == 1 else _words_end(text, start, low - 1)  # just after word `low - 1`
-        last = None
-        for last in _SENTENCE_CUT.finditer(text, low_start, high_end):  # sentence ends of words low..high
-            pass
-        cut = last.end() if last is not None else _words_end(text, start, passage_words)
+        ends = list(_SENTENCE_CUT.finditer(text, low_start, high_end))  # sentence ends of words low..high
+        cut = ends[-1].end() if ends else _words_end(text, start, passage_words)
         yield text[start:cut]
         start = _next_word(text, cut)
 

@@ -26,7 +26,8 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("when", re.compile(rf"\b{_MONTH} \d{{3,4}}\b")),
     ("when", re.compile(r"\b(?:1[0-9]{3}|20[0-9]{2})s?\b(?! (?:million|billion|thousand|people|km|kilometres|miles))")),
     ("how many", re.compile(r"\b\d[\d,.]*(?: (?:million|billion|thousand|hundred))?(?= [a-z])")),
-    ("what", re.compile(r"(?<=[a-z,;] )(?:the )?[A-Z][\w'’.-]*(?: (?:of |the |de |and |von |van |du |la )*[A-Z][\w'’.-]*){0,4}")),
+    ("what", re.compile(r"(?<=[a-z,;] )(?:the )?[A-Z][\w'’.-]*"
+                        r"(?: (?:of |the |de |and |von |van |du |la )*[A-Z][\w'’.-]*){0,4}")),
 )
 _DEMONYM = re.compile(r"(?:an|ese|ish|ic|i|ch|ian)$")
 _MIN_WORDS, _MAX_WORDS = 6, 40

@@ -14,12 +14,11 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .answers import normalize
+from .answers import exact_match, token_f1
 from .encoders import DEFAULT_MODEL, model_name
 from .errors import RagError
 from .lora import LoraSpec, add_lora, concatenate, merge_lora, save_delta
@@ -194,15 +193,6 @@ def pretrain_spans(reader: Reader, examples: Sequence[ReaderExample], config: Re
             "loss": {"first": sum(head) / len(head) if head else None, "last": sum(tail) / len(tail) if tail else None}}
 
 
-def _f1(prediction: str, gold: str) -> float:
-    p, g = normalize(prediction).split(), normalize(gold).split()
-    common = sum((Counter(p) & Counter(g)).values())
-    if not common:
-        return 0.0
-    precision, recall = common / len(p), common / len(g)
-    return 2 * precision * recall / (precision + recall)
-
-
 @dataclass
 class Outcome:
     """How one held-out question went under one passage rule."""
@@ -228,8 +218,8 @@ def rule_outcomes(reader: Reader, items: Sequence[Item], rules: Sequence[str]) -
                 out[rule].append(Outcome(0.0, 0.0, False, any(holds)))
                 continue
             text = spans[0].text
-            out[rule].append(Outcome(float(any(normalize(text) == normalize(a) for a in answers)),
-                                     max(_f1(text, a) for a in answers), holds[spans[0].passage], any(holds)))
+            out[rule].append(Outcome(exact_match(text, answers), token_f1(text, answers),
+                                     holds[spans[0].passage], any(holds)))
     return out
 
 
@@ -252,7 +242,7 @@ def summarize(outcomes: Sequence[Outcome]) -> dict[str, float]:
 
 def evaluate_reader(reader: Reader, items: Sequence[Item]) -> dict[str, float]:
     """`summarize` over `(question, answers, contexts)` items, read with the reader's passage rule
-    (answers compared normalised: lower case, word tokens)."""
+    (SQuAD's exact match and token F1, as `rag eval answers` reports them)."""
     return summarize(rule_outcomes(reader, items, [reader.passage_choice])[reader.passage_choice])
 
 
@@ -273,7 +263,8 @@ def choose_passage_rule(reader: Reader, validation: Sequence[Item]) -> dict:
 def _state(reader: Reader) -> dict:
     """A detached copy of the reader's weights (encoder and both heads)."""
     return {name: {k: v.detach().clone() for k, v in module.state_dict().items()}
-            for name, module in (("encoder", reader.encoder), ("span", reader.span_head), ("select", reader.select_head))}
+            for name, module in (("encoder", reader.encoder), ("span", reader.span_head),
+                                 ("select", reader.select_head))}
 
 
 def _load_state(reader: Reader, state: dict) -> None:
@@ -363,7 +354,8 @@ def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config:
     config.validate()
     usable = [e for e in examples if e.positives]
     if len(usable) < 2:
-        raise RagError(f"{len(usable)} usable reader examples (with a passage holding the answer); training needs at least 2")
+        raise RagError(f"{len(usable)} usable reader examples (with a passage holding the answer); "
+                       "training needs at least 2")
     random.seed(config.seed)
     torch.manual_seed(config.seed)
     reader = Reader(config.base, max_length=config.max_length, max_answer_tokens=config.max_answer_tokens,

@@ -23,6 +23,7 @@ from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
 from .answers import has_answer, normalize
 from .encoders import DEFAULT_MODEL, model_name, resolve_model_path
+from .environment import quiet_offline
 from .errors import RagError
 from .lora import LoraSpec, add_lora, lora_state, merge_lora, save_delta
 from .training_data import TrainingExample, ValidationSet
@@ -156,18 +157,17 @@ def check_out_dir(out_dir: Path, config: TrainConfig, *, overwrite: bool, resume
                     .is_file() else "")
             raise RagError(f"output directory {out_dir} exists and is not empty; choose another --out or add "
                            f"--overwrite to replace it.{hint}")
-        if (out_dir / "modules.json").is_file() or (out_dir / CHECKPOINTS).is_dir() or (out_dir / TRAINING_FILE).is_file():
+        if (out_dir / "modules.json").is_file() or (out_dir / CHECKPOINTS).is_dir() \
+                or (out_dir / TRAINING_FILE).is_file():
             shutil.rmtree(out_dir)
         else:
-            raise RagError(f"refusing to overwrite {out_dir}: it does not look like a model directory written by rag train")
+            raise RagError(f"refusing to overwrite {out_dir}: "
+                           "it does not look like a model directory written by rag train")
     return None
 
 
 def _quiet_libraries() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("WANDB_DISABLED", "true")
+    quiet_offline()
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
@@ -252,9 +252,9 @@ def train(examples: Sequence[TrainingExample], out_dir: str | Path, config: Trai
 
     Examples with fewer than `config.hard_negatives` negatives are left out (the trainer needs
     one column per negative); on a collection too small for a duplicate-free batch with that many,
-    fewer are used (`negatives_that_fit`, recorded as `data.negatives_per_example`). Checkpoints go to `out_dir/checkpoints/` and are removed when the
-    run completes; an interrupted run continues with `resume=True`. `callbacks` are extra
-    `transformers.TrainerCallback`s (logging, say).
+    fewer are used (`negatives_that_fit`, recorded as `data.negatives_per_example`). Checkpoints go to
+    `out_dir/checkpoints/` and are removed when the run completes; an interrupted run continues with
+    `resume=True`. `callbacks` are extra `transformers.TrainerCallback`s (logging, say).
     """
     config.validate()
     out_dir = Path(out_dir).expanduser()

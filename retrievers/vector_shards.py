@@ -136,7 +136,7 @@ class PrecomputedEncoder:
         self.dimension = dims.pop()
         self._rows: dict[bytes, tuple[int, int]] = {}
         self._vectors: list[np.ndarray] = []
-        for number, (folder, info) in enumerate(found):
+        for number, (folder, _info) in enumerate(found):
             try:
                 keys = np.load(folder / "keys.npy")
                 vectors = np.load(folder / "vectors.npy", mmap_mode="r")  # read on demand

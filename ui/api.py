@@ -14,110 +14,32 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Any, Iterator, Literal, Optional, Union
+from typing import Any, Iterator, Optional
 
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from rag.config import Settings
-from rag.engine import Answer, GenerationFailed
-from rag.ingestion import ingest
+from rag.engine import GenerationFailed
 from rag.retrieval import resolve_collection
 from rag.sources import SourceNotFound, delete_source, list_sources
 from retrievers.collection import list_collections
 from retrievers.errors import CollectionNotFound, RagError, StoreUnavailable
 
-from .engines import DEFAULT_MODEL_ID, Engines
 from .credentials import Credentials, actor
+from .engines import DEFAULT_MODEL_ID, Engines
 from .guard import ANONYMOUS, Guard, GuardConfig
-from .uploads import Limits, UploadRejected, save_uploads
-
-
-class ContentPart(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    type: str = "text"
-    text: str = ""
-
-
-class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    role: Literal["system", "user", "assistant", "tool", "developer"]
-    content: Union[str, list[ContentPart], None] = None
-
-    def text(self) -> str:
-        if isinstance(self.content, list):
-            return "".join(part.text for part in self.content if part.type == "text")
-        return self.content or ""
-
-
-class ChatRequest(BaseModel):
-    """The fields of OpenAI's request that mean something here; the others are accepted and ignored."""
-
-    model_config = ConfigDict(extra="allow")
-    model: str = DEFAULT_MODEL_ID
-    messages: list[ChatMessage] = Field(min_length=1)
-    stream: bool = False
-    stream_options: Optional[dict[str, Any]] = None
-    max_tokens: Optional[int] = Field(None, ge=1)
-    max_completion_tokens: Optional[int] = Field(None, ge=1)
-    temperature: Optional[float] = Field(None, ge=0, le=2)
-
-    def llm_options(self) -> dict[str, Any]:
-        """The request's generation settings that override the server's (unset ones keep the server's)."""
-        options = {"max_tokens": self.max_completion_tokens or self.max_tokens, "temperature": self.temperature}
-        return {k: v for k, v in options.items() if v is not None}
-
-
-class RetrieveRequest(BaseModel):
-    query: str = Field(min_length=1)
-    collection: Optional[str] = None
-    k: int = Field(5, ge=1, le=1000)
-    mode: Optional[Literal["dense", "bm25", "hybrid"]] = None
-    fusion: Optional[Literal["rrf", "linear"]] = None
-
-
-def _error(status: int, message: str, kind: str = "invalid_request_error", code: str | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": code}}, status_code=status)
-
-
-def _source(s: Any) -> dict:
-    return {**s.to_dict(), "text": s.passage.text}
-
-
-def _completion(answer: Answer, model: str, completion_id: str, created: int) -> dict:
-    usage = {"prompt_tokens": answer.usage.get("prompt_tokens", 0),
-             "completion_tokens": answer.usage.get("completion_tokens", 0)}
-    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-    return {"id": completion_id, "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.answer},
-                         "finish_reason": "stop", "logprobs": None}],
-            "usage": usage, "sources": [_source(s) for s in answer.cited],
-            "retrieved": [_source(s) for s in answer.sources], "refused": answer.refused,
-            **answer.short_answers()}
-
-
-def _failure(failed: GenerationFailed) -> dict:
-    """OpenAI's error shape for a model that failed after retrieval, with the passages it would have read."""
-    return {"error": {"message": str(failed), "type": "server_error", "param": None, "code": "llm_unavailable"},
-            "retrieved": [_source(s) for s in failed.sources],
-            "short_answer": failed.short_answer.to_dict() if failed.short_answer else None}
-
-
-def _chunk(completion_id: str, created: int, model: str, delta: dict, finish: str | None = None, **extra: Any) -> str:
-    body = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra}
-    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
-
-
-def _split(messages: list[ChatMessage]) -> tuple[str, list[dict[str, str]]]:
-    """The question (the last user message) and the conversation before it (user and assistant turns)."""
-    last = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
-    if last is None or not messages[last].text().strip():
-        raise HTTPException(422, "the messages hold no user question")
-    history = [{"role": m.role, "content": m.text()} for m in messages[:last] if m.role in ("user", "assistant")]
-    return messages[last].text(), history
+from .openai_schema import (
+    ChatRequest,
+    RetrieveRequest,
+    chunk,
+    completion,
+    error_response,
+    failure,
+    split_messages,
+)
+from .uploads import Limits, UploadRejected, upload_and_ingest
 
 
 def guard_config(settings: Settings, limits: Limits, credentials: Credentials) -> GuardConfig:
@@ -134,7 +56,7 @@ def create_api(settings: Settings, *, engines: Engines | None = None,
     """The API app; `engines` lets tests (and embedders) supply their own engine factory, `credentials`
     share one key store with the UI."""
     engines = engines if engines is not None else Engines(settings)
-    limits = Limits(int(settings.upload_max_mb * (1 << 20)), settings.upload_max_files)
+    limits = Limits.from_settings(settings)
     app = FastAPI(title="dpr-rag", description=__doc__, docs_url="/docs", redoc_url=None)
     app.state.engines = engines
 
@@ -161,24 +83,24 @@ def create_api(settings: Settings, *, engines: Engines | None = None,
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         kind = {401: "authentication_error", 403: "permission_error"}.get(exc.status_code, "invalid_request_error")
-        return _error(exc.status_code, str(exc.detail), kind)
+        return error_response(exc.status_code, str(exc.detail), kind)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(f"{'.'.join(str(x) for x in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors())
-        return _error(422, f"invalid request: {problems}")
+        return error_response(422, f"invalid request: {problems}")
 
     @app.exception_handler(CollectionNotFound)
     async def no_collection(request: Request, exc: CollectionNotFound) -> JSONResponse:
-        return _error(404, str(exc), code="model_not_found")
+        return error_response(404, str(exc), code="model_not_found")
 
     @app.exception_handler(StoreUnavailable)
     async def store_down(request: Request, exc: StoreUnavailable) -> JSONResponse:
-        return _error(503, str(exc), "server_error", code="store_unavailable")
+        return error_response(503, str(exc), "server_error", code="store_unavailable")
 
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:
-        return _error(400, str(exc))
+        return error_response(400, str(exc))
 
     @app.get("/healthz")
     def healthz() -> dict:
@@ -194,35 +116,35 @@ def create_api(settings: Settings, *, engines: Engines | None = None,
 
     @app.post("/v1/chat/completions", dependencies=[Depends(authorized)])
     def chat_completions(body: ChatRequest, request: Request) -> Any:
-        question, history = _split(body.messages)
+        question, history = split_messages(body.messages)
         allow(request, "read", engines.collection_for(body.model))
         engine = engines.get(body.model, **body.llm_options())
         engine.check_question(question)  # a streamed reply would already have said 200
         completion_id, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         if not body.stream:
             try:
-                return _completion(engine.ask(question, history), body.model, completion_id, created)
+                return completion(engine.ask(question, history), body.model, completion_id, created)
             except GenerationFailed as failed:
-                return JSONResponse(_failure(failed), status_code=502)
+                return JSONResponse(failure(failed), status_code=502)
         stream = engine.stream(question, history)
         include_usage = bool((body.stream_options or {}).get("include_usage"))
 
         def events() -> Iterator[str]:
-            yield _chunk(completion_id, created, body.model, {"role": "assistant", "content": ""})
+            yield chunk(completion_id, created, body.model, {"role": "assistant", "content": ""})
             try:
                 for piece in stream:
-                    yield _chunk(completion_id, created, body.model, {"content": piece})
+                    yield chunk(completion_id, created, body.model, {"content": piece})
                 answer = stream.finish()
             except GenerationFailed as failed:  # the model failed: say so in the stream, with the passages, then end it
-                yield f"data: {json.dumps(_failure(failed), ensure_ascii=False)}\n\n"
+                yield f"data: {json.dumps(failure(failed), ensure_ascii=False)}\n\n"
                 yield "data: [DONE]\n\n"
                 return
             except RagError as exc:
                 yield f"data: {json.dumps({'error': {'message': str(exc), 'type': 'server_error'}})}\n\n"
                 yield "data: [DONE]\n\n"
                 return
-            final = _completion(answer, body.model, completion_id, created)
-            yield _chunk(completion_id, created, body.model, {}, "stop", sources=final["sources"],
+            final = completion(answer, body.model, completion_id, created)
+            yield chunk(completion_id, created, body.model, {}, "stop", sources=final["sources"],
                          refused=answer.refused, short_answer=final["short_answer"],
                          grounded_answer=final["grounded_answer"])
             if include_usage:
@@ -249,16 +171,12 @@ def create_api(settings: Settings, *, engines: Engines | None = None,
                      collection: Optional[str] = Form(None)) -> Any:
         name = resolve_collection(settings, collection or settings.collection or "default")
         who = allow(request, "ingest", name)
-        folder = settings.store / "uploads" / name
         try:
-            paths = save_uploads([(f.filename or "", f.file) for f in files], folder, limits)
+            done = upload_and_ingest(settings, [(f.filename or "", f.file) for f in files], name, engines=engines,
+                                     record=credentials.audit.record, actor=actor(who), limits=limits)
         except UploadRejected as exc:
-            return _error(exc.status, str(exc), code="upload_rejected")
-        report = ingest([str(p) for p in paths], settings, collection=name, progress=False)
-        engines.forget(name)
-        credentials.audit.record(actor(who), "ingest", name, f"files={','.join(p.name for p in paths)} "
-                                 f"added={report.added} removed={report.removed}")
-        return {"collection": name, "files": [p.name for p in paths], **report.to_dict()}
+            return error_response(exc.status, str(exc), code="upload_rejected")
+        return {"collection": done.collection, "files": done.files, **done.report.to_dict()}
 
     @app.get("/v1/collections/{name}/sources")
     def sources(name: str, request: Request) -> dict:
@@ -273,7 +191,7 @@ def create_api(settings: Settings, *, engines: Engines | None = None,
         try:
             removed = delete_source(settings, name, source)
         except SourceNotFound as exc:
-            return _error(404, str(exc), code="source_not_found")
+            return error_response(404, str(exc), code="source_not_found")
         engines.forget(name)
         credentials.audit.record(actor(who), "delete", name, f"source={source} removed={removed}")
         return {"collection": name, "source": source, "removed": removed}

@@ -10,17 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from rag.access import AuditLog
 from rag.app import build_engine
 from rag.config import Settings
 from rag.engine import Engine, GenerationFailed
-from rag.ingestion import ingest
 from rag.presentation import escape_markdown, inert_markdown
-from retrievers.chroma_store import validate_collection_name
 from retrievers.collection import list_collections
 from retrievers.errors import RagError
 
 from .engines import Engines
-from .uploads import Limits, UploadRejected, save_uploads
+from .uploads import UploadRejected, upload_and_ingest
 
 EngineFactory = Callable[[Settings, str], Engine]
 
@@ -83,9 +82,15 @@ class Backend:
     """The UI's actions over the answer engines (shared with the API when `engines` is given)."""
 
     def __init__(self, settings: Settings, factory: EngineFactory = build_engine, *,
-                 engines: Engines | None = None) -> None:
+                 engines: Engines | None = None, audit: AuditLog | None = None) -> None:
         self.settings = settings
         self.engines = engines if engines is not None else Engines(settings, factory)
+        self._audit = audit  # the server's; else the store's, opened at the first entry
+
+    def _record(self, actor: str, action: str, target: str, detail: str = "") -> None:
+        if self._audit is None:
+            self._audit = AuditLog(self.settings.store)
+        self._audit.record(actor, action, target, detail)
 
     def collections(self) -> list[str]:
         return list_collections(self.settings.store)
@@ -123,49 +128,34 @@ class Backend:
         chat[-1] = {"role": "assistant", "content": text}
         yield chat, sources_markdown(answer.cited or answer.sources, answer)
 
-    def ingest_files(self, paths: Sequence[str], collection: str,
-                     progress: Callable[[float, str], None] | None = None) -> str:
-        """Copy uploaded files to `STORE/uploads/COLLECTION` and ingest them; one line per file.
-
-        The collection name is checked before any path is built from it, so no name writes outside the store.
-        """
+    def ingest_files(self, paths: Sequence[str], collection: str, actor: str = "ui") -> str:
+        """Upload the chosen files to the collection and ingest them (`ui.uploads.upload_and_ingest`, as the
+        API does); one Markdown line per file. `actor` names the user in the audit log."""
         name = (collection or "").strip() or "default"
         if not paths:
             return "Choose files to add first."
         try:
-            validate_collection_name(name)
-        except RagError as exc:
-            return f"⚠️ Nothing added: {escape_markdown(str(exc))}"
-        folder = self.settings.store / "uploads" / name
-        if not folder.resolve().is_relative_to((self.settings.store / "uploads").resolve()):  # linked elsewhere
-            return f"⚠️ Nothing added: the folder of collection {escape_markdown(repr(name))} is outside the store"
-        limits = Limits(int(self.settings.upload_max_mb * (1 << 20)), self.settings.upload_max_files)
-        try:
             opened = [(Path(p).name, open(p, "rb")) for p in paths]
             try:
-                saved = save_uploads(opened, folder, limits)
+                done = upload_and_ingest(self.settings, opened, name, engines=self.engines, record=self._record,
+                                         actor=actor)
             finally:
                 for _, fh in opened:
                     fh.close()
-        except (UploadRejected, OSError) as exc:
+        except (UploadRejected, OSError, RagError) as exc:  # RagError: the collection's own (encoder, lock)
             return f"⚠️ Nothing added: {escape_markdown(str(exc))}"
+        reasons = dict(done.report.failed)
         lines = []
-        for i, path in enumerate(saved):
-            if progress:
-                progress(i / len(saved), f"ingesting {path.name}")
-            try:
-                report = ingest([str(path)], self.settings, collection=name, progress=False)
-            except RagError as exc:
-                lines.append(f"- ⚠️ {_code(path.name)}: {escape_markdown(str(exc))}")
-                continue
-            if report.failed:
-                lines.append(f"- ⚠️ {_code(path.name)}: {escape_markdown(str(report.failed[0][1]))}")
-            elif report.files_unchanged:
-                lines.append(f"- {_code(path.name)}: unchanged")
+        for path, status, passages in done.report.per_file:
+            shown = _code(Path(path).name)
+            if status == "failed":
+                lines.append(f"- ⚠️ {shown}: {escape_markdown(str(reasons.get(path, 'not read')))}")
+            elif status == "unchanged":
+                lines.append(f"- {shown}: unchanged")
             else:
-                lines.append(f"- ✅ {_code(path.name)}: {report.added} passages added, {report.removed} removed")
-        self.engines.forget(name)  # engines over this collection see the new passages
-        return f"**Collection `{name}`**\n\n" + "\n".join(lines)
+                lines.append(f"- ✅ {shown}: {passages} passages indexed")
+        summary = f"{done.report.added} passages added, {done.report.removed} removed"
+        return f"**Collection `{done.collection}`**: {summary}\n\n" + "\n".join(lines)
 
     def evaluate(self, dataset_path: str | None, fmt: str, collection: str | None, modes: Sequence[str],
                  ks: str, out_dir: Path) -> tuple[str, str | None]:

@@ -37,6 +37,7 @@ def serve(settings: Settings) -> None:
     check_exposure(settings)
     bound_heap()  # before any thread starts: memory freed after concurrent chats goes back to the system
     engines = Engines(settings)  # one set of loaded models for the API and the UI
-    app = mount_ui(create_api(settings, engines=engines), settings, Backend(settings, engines=engines))
+    api = create_api(settings, engines=engines)
+    app = mount_ui(api, settings, Backend(settings, engines=engines, audit=api.state.credentials.audit))
     with owning(settings.store, f"http://{settings.host}:{settings.port}"):  # the CLI's writes now go through us
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)

@@ -1,4 +1,7 @@
-"""Uploaded files: checked (count, size, type), given safe names, and kept under the store.
+"""Uploaded files: checked (count, size, type), given safe names, kept under the store and ingested.
+
+`upload_and_ingest` is the one path from an upload to searchable passages, for the API's `/v1/ingest`
+and the UI's Documents tab alike.
 
 Files are saved to `STORE/uploads/COLLECTION/NAME`, so uploading a file again under the same name
 updates its passages rather than adding a second copy. A name is reduced to its last component
@@ -15,9 +18,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable
+from typing import Any, BinaryIO, Callable, Iterable
 
+from rag.config import Settings
+from rag.ingestion import IngestReport, ingest
 from rag.loaders import SUPPORTED_TYPES
+from retrievers.chroma_store import validate_collection_name
+from retrievers.errors import RagError
 
 _KEPT = "._- "
 
@@ -35,6 +42,10 @@ class Limits:
     max_bytes: int
     max_files: int
     types: tuple[str, ...] = SUPPORTED_TYPES
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Limits":
+        return cls(int(settings.upload_max_mb * (1 << 20)), settings.upload_max_files)
 
 
 def _suffixed(name: str, tag: str) -> str:
@@ -112,3 +123,45 @@ def save_uploads(files: Iterable[tuple[str, BinaryIO]], folder: Path, limits: Li
     for tmp, target in staged:
         os.replace(tmp, target)
     return [target for _, target in staged]
+
+
+@dataclass
+class Ingested:
+    """What an upload became: its collection, the names its files were saved under, the ingest's report."""
+
+    collection: str
+    files: list[str]
+    report: IngestReport
+
+
+def upload_folder(settings: Settings, collection: str) -> Path:
+    """`STORE/uploads/COLLECTION`, the name checked before any path is built from it and the folder refused
+    when it resolves outside the store (a link planted there), so no upload writes anywhere else."""
+    try:
+        name = validate_collection_name(collection)
+    except RagError as exc:
+        raise UploadRejected(str(exc)) from None
+    uploads = settings.store / "uploads"
+    folder = uploads / name
+    if not folder.resolve().is_relative_to(uploads.resolve()):
+        raise UploadRejected(f"the folder of collection {name!r} is outside the store")
+    return folder
+
+
+def upload_and_ingest(settings: Settings, files: Iterable[tuple[str, BinaryIO]], collection: str, *,
+                      engines: Any, record: Callable[[str, str, str, str], Any] | None = None,
+                      actor: str = "ui", limits: Limits | None = None) -> Ingested:
+    """Save `(name, stream)` uploads under the store (all or nothing), ingest them in one batch, let the
+    engines over the collection see the new passages, and record who did it in the audit log.
+
+    `UploadRejected` (with the HTTP status to answer) for a bad collection name, file name, type, count
+    or size, before any file is kept; files that fail to load are listed in the report, per file.
+    """
+    folder = upload_folder(settings, collection)
+    paths = save_uploads(files, folder, limits or Limits.from_settings(settings))
+    report = ingest([str(p) for p in paths], settings, collection=folder.name, progress=False)
+    engines.forget(folder.name)
+    if record is not None:  # the audit log's `record`
+        record(actor, "ingest", folder.name, f"files={','.join(p.name for p in paths)} "
+               f"added={report.added} removed={report.removed}")
+    return Ingested(folder.name, [p.name for p in paths], report)

@@ -164,7 +164,8 @@ def test_reader_llm_and_combined_answers_are_scored_side_by_side():
     assert scores["em"] == pytest.approx(33.3)  # the LLM alone, as without a reader
     # reader: "Eiffel" vs "Gustave Eiffel" F1 2/3; "Nile" vs "Amazon" 0; "Cats" vs "cat" 0 (no stemming): EM 0
     assert scores["reader_em"] == 0.0 and scores["reader_f1"] == pytest.approx(22.2)
-    assert scores["reader_citation_accuracy"] == pytest.approx(33.3)  # only q1's passage holds a gold answer ("cat" is not "Cats")
+    # only q1's passage holds a gold answer ("cat" is not "Cats")
+    assert scores["reader_citation_accuracy"] == pytest.approx(33.3)
     # combined: q1 the snapped "Gustave Eiffel" (exact), q2 and q3 the reader's
     assert scores["combined_em"] == pytest.approx(33.3) and scores["combined_f1"] == pytest.approx(33.3)
     plain = evaluate_answers(DATASET, FakeEngine()).results["fake/model"]

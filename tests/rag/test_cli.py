@@ -75,8 +75,8 @@ def test_the_installed_command_runs_without_a_traceback(store):
 
 def test_help_loads_no_heavy_library():
     code = ("import sys, rag.cli; rag.cli.build_parser().format_help(); "
-            "print(sorted(m for m in ('torch', 'chromadb', 'llama_index', 'sentence_transformers', 'bm25s', 'litellm', 'langfuse', 'llama_cpp') "
-            "if m in sys.modules))")
+            "print(sorted(m for m in ('torch', 'chromadb', 'llama_index', 'sentence_transformers', 'bm25s', "
+            "'litellm', 'langfuse', 'llama_cpp') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0 and out.stdout.strip() == "[]"
 

@@ -59,13 +59,13 @@ def test_a_broken_config_file_is_one_line_from_the_cli(tmp_path, monkeypatch, ca
 
 
 def test_the_reader_hint_flag_reaches_the_settings_and_needs_a_reader(tmp_path, monkeypatch, capsys):
-    from rag.cli import _settings, build_parser, main
+    from rag.cli import build_parser, main, settings_from
 
     monkeypatch.delenv("RAG_READER_HINT", raising=False)
     args = build_parser().parse_args(["ask", "who?", "--reader", "dir", "--reader-hint"])
-    assert _settings(args).reader_hint is True and _settings(args).reader == "dir"
-    assert _settings(build_parser().parse_args(["ask", "who?"])).hints() is False  # the embedded model: a lead
-    assert _settings(build_parser().parse_args(["ask", "who?", "--no-lead", "--reader", "d"])).hints() is True
+    assert settings_from(args).reader_hint is True and settings_from(args).reader == "dir"
+    assert settings_from(build_parser().parse_args(["ask", "who?"])).hints() is False  # the embedded model: a lead
+    assert settings_from(build_parser().parse_args(["ask", "who?", "--no-lead", "--reader", "d"])).hints() is True
     code = main(["ask", "who?", "--reader-hint", "--no-reader", "--store", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 1 and "--reader-hint" in err and "needs a reader" in err and "Traceback" not in err

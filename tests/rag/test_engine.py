@@ -296,7 +296,8 @@ def test_a_short_generated_answer_is_snapped_to_the_span_of_its_cited_passage(in
 def test_snapping_needs_real_overlap():
     from rag.engine import Source, snap_to_span
 
-    source = Source(n=1, passage=Passage("p", "The Nile flows north into the Mediterranean Sea.", title="Nile"), score=1.0)
+    source = Source(n=1, passage=Passage("p", "The Nile flows north into the Mediterranean Sea.", title="Nile"),
+                    score=1.0)
     snapped = snap_to_span("Mediterranean sea [1]", [source])
     assert snapped.text == "Mediterranean Sea" and snapped.score == 1.0
     assert snap_to_span("Pacific Ocean", [source]) is None

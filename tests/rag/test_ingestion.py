@@ -168,7 +168,8 @@ def test_a_bm25_index_left_behind_by_an_interrupted_batch_is_rebuilt_on_next_use
 
     monkeypatch.setattr(Collection, "update", dies_on_the_last_write)
     try:
-        ingest([str(docs)], settings.model_copy(update={"ingest_batch": 3}), progress=False)  # 1+1+1+2 passages: the last write always has some
+        # 1+1+1+2 passages: the last write always has some
+        ingest([str(docs)], settings.model_copy(update={"ingest_batch": 3}), progress=False)
     except KeyboardInterrupt:
         pass
     assert calls[-1] is True and calls.count(False) >= 1

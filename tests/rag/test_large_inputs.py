@@ -51,7 +51,8 @@ def write_text(folder: Path, megabytes: int, files: int) -> int:
     for f in range(files):
         with open(folder / f"part{f:03d}.txt", "w", encoding="utf-8") as handle:
             while handle.tell() < megabytes * 2**20 // files:
-                handle.write(" ".join(rng.choice(vocabulary) for _ in range(15)) + (". \n\n" if rng.random() < 0.1 else ". "))
+                handle.write(" ".join(rng.choice(vocabulary) for _ in range(15))
+                             + (". \n\n" if rng.random() < 0.1 else ". "))
                 words += 15
     return words
 

@@ -5,8 +5,8 @@ from llama_index.core.base.llms.types import CompletionResponse, LLMMetadata
 from llama_index.core.llms import CustomLLM
 
 from prompts import load_prompt
-from rag.llm import LLM, litellm_module
 from rag.llamaindex import LlamaIndexLLM
+from rag.llm import LLM, litellm_module
 from rag.question_generation import clean_question, generate_pairs
 from retrievers.collection import Collection
 from retrievers.errors import RagError

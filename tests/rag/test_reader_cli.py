@@ -33,7 +33,8 @@ def train_tiny_reader(store, tmp_path, capsys):
     qa = write_jsonl(tmp_path / "qa.jsonl", QUESTIONS)
     out = tmp_path / "reader"
     code, stdout, err = run(capsys, "train-reader", "--qa", str(qa), "--store", store, "--out", str(out),
-                            "--epochs", "1", "--passages", "2", "--validation-fraction", "0.25", "--json", "--no-progress")
+                            "--epochs", "1", "--passages", "2", "--validation-fraction", "0.25", "--json",
+                            "--no-progress")
     assert code == 0, err
     record = json.loads(stdout)
     assert record["data"]["examples"] >= 3 and "5 (83.3%) with an answer" in record["data"]["provenance"]["labelled"]

@@ -134,7 +134,8 @@ def test_the_answer_cap_applies_to_the_embedded_model_only(fake_provider):
 
 PASSAGES = "\n".join([
     '<passage n="1" title="Nile" source="nile.txt">\nThe Nile is a major north-flowing river in northeastern Africa. '
-    'It is the longest river in Africa and has historically been considered the longest river in the world.\n</passage>',
+    'It is the longest river in Africa and has historically been considered the longest river in the world.\n'
+    '</passage>',
     '<passage n="2" title="Amazon" source="amazon.txt">\nThe Amazon River in South America is the largest river by '
     'discharge volume of water in the world.\n</passage>',
     '<passage n="3" title="Wikipedia" source="wiki.txt">\nWikipedia is a free online encyclopedia written and '
@@ -156,7 +157,8 @@ def repeats(text, n=8):
 def test_the_real_model_stops_a_loop_early_within_the_cap():
     prompts = PromptSet.load()  # the shipped answer prompt, asked to sum up the documents: SmolLM2 goes round
     messages = [{"role": "system", "content": prompts.system.format(refusal=prompts.refusal.text)},
-                {"role": "user", "content": prompts.qa.format(context=PASSAGES, question="Summarise all my documents.")}]
+                {"role": "user", "content": prompts.qa.format(context=PASSAGES,
+                                                              question="Summarise all my documents.")}]
     llm = LLM(max_tokens=1000)
     generation = Generation()
     streamed = "".join(llm.stream(messages, generation))

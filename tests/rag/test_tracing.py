@@ -33,7 +33,8 @@ def test_one_question_is_one_trace_with_a_span_per_step(ingested, captured):
     coll = open_collection(ingested)
     llm = ScriptedLLM(["It is in Paris [1]."], condense="Where is the Eiffel Tower?")
     engine = Engine(open_retriever(ingested, coll, "hybrid"), llm, tracer=tracer)
-    history = [{"role": "user", "content": "Tell me about the Eiffel Tower."}, {"role": "assistant", "content": "A tower."}]
+    history = [{"role": "user", "content": "Tell me about the Eiffel Tower."},
+               {"role": "assistant", "content": "A tower."}]
     answer = engine.ask("Where is it?", history)
     tracer.flush()
     spans = {s.name: s for s in exporter.get_finished_spans()}

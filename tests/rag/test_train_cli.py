@@ -111,8 +111,9 @@ def test_train_explains_bad_input_in_one_line(store, qa, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_ctrl_c_during_training_keeps_checkpoints_and_resume_finishes(store, qa, tmp_path, capsys, monkeypatch):
-    import retrievers.training as training
     from transformers import TrainerCallback
+
+    import retrievers.training as training
 
     class CtrlC(TrainerCallback):
         def on_step_end(self, args, state, control, **kw):

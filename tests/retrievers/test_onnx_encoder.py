@@ -12,7 +12,8 @@ pytestmark = pytest.mark.slow
 
 TEXTS = [
     "Where is the Eiffel Tower?",
-    "The Eiffel Tower is a wrought-iron lattice tower in Paris, France, designed by Gustave Eiffel. " * 12,  # > 256 tokens
+    # > 256 tokens
+    "The Eiffel Tower is a wrought-iron lattice tower in Paris, France, designed by Gustave Eiffel. " * 12,
     "Cats are small carnivorous mammals.",
     "",
     "Mars is the fourth planet from the Sun.",

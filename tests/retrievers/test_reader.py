@@ -5,8 +5,15 @@ import pytest
 
 from retrievers.reader import Reader, Span, best_spans, passage_token_mask, read_reader_record, rerank
 from retrievers.reader_data import answer_spans, gold_span_example, label, label_all
-from retrievers.reader_training import (ReaderTrainConfig, average_states, choose_passage_rule, evaluate_reader,
-                                        token_spans, train_reader)
+from retrievers.reader_training import (
+    ReaderTrainConfig,
+    average_states,
+    choose_passage_rule,
+    evaluate_reader,
+    rule_outcomes,
+    token_spans,
+    train_reader,
+)
 
 
 def test_best_span_is_the_highest_start_plus_end_within_the_passage_and_length():
@@ -210,3 +217,36 @@ def test_lora_members_average_their_deltas_exactly_and_the_delta_rebuilds_the_sa
     base = Reader()
     key = "encoder.layer.0.attention.self.query.weight"
     assert not torch.allclose(base.encoder.state_dict()[key], saved.encoder.state_dict()[key])
+
+
+class _FixedReading:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def best(self, rule: str, k: int = 1) -> list[Span]:
+        return [Span(self.text, 0, 0, len(self.text), 1.0, 1.0)]
+
+
+class _FixedReader:
+    """Answers every question with one text, so only the scoring of that text is under test."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def eval(self) -> None:
+        pass
+
+    def score(self, question, contexts):
+        return _FixedReading(self.text)
+
+
+@pytest.mark.parametrize("predicted, gold, em", [("Beatles", "the Beatles", 1.0), ("the Beatles!", "Beatles", 1.0),
+                                                 ("Paris", "Paris, France", 0.0), ("1972", "1972.", 1.0)])
+def test_reader_training_scores_answers_as_rag_eval_answers_does(predicted, gold, em):
+    """One answer normalisation: the EM and F1 that pick the reader's best epoch are SQuAD's, as reported."""
+    from eval.metrics import exact_match, token_f1
+
+    outcome = rule_outcomes(_FixedReader(predicted), [("q?", [gold], ["The Beatles played in Paris, France in 1972."])],
+                            ["selection"])["selection"][0]
+    assert outcome.em == exact_match(predicted, [gold]) == em  # "the Beatles" is "Beatles" in both
+    assert outcome.f1 == pytest.approx(token_f1(predicted, [gold]))

@@ -50,17 +50,22 @@ def test_history_in_gradio_part_form_reaches_the_engine(ingested):
     assert message_text([{"type": "text", "text": "a"}, "b"]) == "ab"
 
 
-def test_uploads_are_ingested_file_by_file(ingested, tmp_path):
+def test_uploads_are_ingested_with_a_line_per_file_and_audited(ingested, tmp_path):
+    from rag.access import AuditLog
+
     good = tmp_path / "saturn.txt"
     good.write_text("Saturn has the most spectacular rings in the Solar System.", encoding="utf-8")
     empty = tmp_path / "empty.md"
     empty.write_text("", encoding="utf-8")
     backend = Backend(ingested, factory)
     text = backend.ingest_files([str(good), str(empty)], "notes")
-    assert "✅ `saturn.txt`: 1 passages added" in text and "⚠️ `empty.md`" in text
+    assert "1 passages added" in text and "✅ `saturn.txt`: 1 passages indexed" in text and "⚠️ `empty.md`" in text
     assert "notes" in backend.collections()
-    assert "unchanged" in backend.ingest_files([str(good)], "notes")
+    assert "- `saturn.txt`: unchanged" in backend.ingest_files([str(good)], "notes")
     assert backend.ingest_files([str(tmp_path / "x.exe")], "notes").startswith("⚠️ Nothing added")
+    entries = [e for e in AuditLog(ingested.store).entries() if e.action == "ingest"]
+    assert [(e.actor, e.target) for e in entries] == [("ui", "notes"), ("ui", "notes")]  # the refused one is not
+    assert "files=saturn.txt,empty.md added=1" in entries[-1].detail  # newest first
 
 
 def test_evaluate_tab_runs_the_retrieval_evaluation(ingested, tmp_path):

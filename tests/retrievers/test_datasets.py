@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.datasets import FORMATS, DatasetError, Document, EvalDataset, EvalQuestion, detect_format, load_dataset
+from retrievers.datasets import FORMATS, DatasetError, Document, EvalDataset, EvalQuestion, detect_format, load_dataset
 from retrievers.errors import RagError
 
 
@@ -82,12 +82,32 @@ def test_squad_v2_paragraphs_are_documents_and_questions_point_at_theirs(tmp_pat
     assert [d.id for d in ds.documents] == ["Paris#0", "Paris#1", "Nile#0", "Paris~2#0"]
     assert ds.documents[3] == Document("Paris~2#0", "Paris", "Paris hosted the 1900 Olympics.")
     assert ds.questions == [
-        EvalQuestion("a1", "What is the capital of France?", ("Paris",), {"Paris#0": 1}),
-        EvalQuestion("a3", "Which river flows through Paris?", ("Seine", "the Seine"), {"Paris#1": 1}),
-        EvalQuestion("b1", "Where is the Nile?", ("Africa",), {"Nile#0": 1}),
-        EvalQuestion("c1", "When did Paris host the Olympics?", ("1900",), {"Paris~2#0": 1}),
+        EvalQuestion("a1", "What is the capital of France?", ("Paris",), {"Paris#0": 1},
+                     spans=(("Paris", 0), ("Paris", 1))),  # " Paris " at 0 is "Paris" at 1
+        EvalQuestion("a3", "Which river flows through Paris?", ("Seine", "the Seine"), {"Paris#1": 1},
+                     spans=(("Seine", 0), ("the Seine", 0))),
+        EvalQuestion("b1", "Where is the Nile?", ("Africa",), {"Nile#0": 1}, spans=(("Africa", 0),)),
+        EvalQuestion("c1", "When did Paris host the Olympics?", ("1900",), {"Paris~2#0": 1}, spans=(("1900", 0),)),
     ]
     assert ds.skipped == {"unanswerable": 1, "duplicate question": 2, "empty question": 1}
+
+
+def test_reader_training_reads_squad_with_the_same_reader_as_eval(tmp_path):
+    """One SQuAD reader: `rag train-reader` trains on exactly the questions `rag eval` scores, with their offsets."""
+    from rag.reader_training import is_squad, read_squad
+
+    data = {"data": [{"title": "Seine", "paragraphs": [{"context": "The Seine flows through Paris.", "qas": [
+        {"id": "s1", "question": "Which river flows through Paris?",
+         "answers": [{"text": "Seine", "answer_start": 4}, {"text": "Seine", "answer_start": 4}]},
+        {"id": "s2", "question": "which river flows through paris", "answers": [{"text": "Seine", "answer_start": 4}]},
+        {"id": "s3", "question": "No answer?", "answers": [], "is_impossible": True}]}]}]}
+    path = write(tmp_path / "train.json", data)
+    assert is_squad(path) and not is_squad(write(tmp_path / "nq.jsonl", jsonl({"question": "q", "answer": ["a"]})))
+    ds = load_dataset(f"squad:{path}")
+    assert read_squad(path) == [("Seine", "The Seine flows through Paris.", q.question, list(q.spans))
+                                for q in ds.questions]
+    assert read_squad(path) == [("Seine", "The Seine flows through Paris.", "Which river flows through Paris?",
+                                 [("Seine", 4)])]
 
 
 def test_squad_question_missing_its_text_names_the_json_path(tmp_path):

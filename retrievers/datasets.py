@@ -13,15 +13,13 @@ import codecs
 import hashlib
 import json
 import re
-import shutil
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from retrievers.answers import QAFile, first_time, normalize, read_qa
-from retrievers.errors import RagError
+from .answers import QAFile, first_time, normalize, read_qa
+from .errors import RagError
 
 FORMATS = ("nq-open", "squad", "beir", "llamaindex")
 
@@ -52,6 +50,7 @@ class EvalQuestion:
     answers: tuple[str, ...] = ()
     gold: Mapping[str, int] = field(default_factory=dict)
     reference_answer: str | None = None
+    spans: tuple[tuple[str, int], ...] = ()  # SQuAD: each distinct (answer text, answer_start) in its document
 
 
 @dataclass
@@ -224,54 +223,25 @@ def _unique(items: Iterable[str]) -> tuple[str, ...]:
 # --- NQ-open ---------------------------------------------------------------------------------------------------------
 
 def _load_nq_open(path: Path) -> EvalDataset:
-    """NQ-open / EfficientQA jsonl, checked by `read_qa`; answers as written in the file (reports show them so)."""
+    """NQ-open / EfficientQA jsonl, read by `read_qa`; answers as written in the file (reports show them so)."""
     qa = _read_qa(path)
-    written = _written_answers(path)
-    questions = [EvalQuestion(f"q{i}", q.question, written.get(normalize(q.question)) or _unique(q.answers))
-                 for i, q in enumerate(qa.questions, start=1)]
+    questions = [EvalQuestion(f"q{i}", q.question, tuple(q.written)) for i, q in enumerate(qa.questions, start=1)]
     skipped = {"duplicate question": qa.duplicates, "empty question or no answer": qa.empty_answers}
     return EvalDataset(path.stem, "nq-open", str(path), questions,
                        skipped={reason: n for reason, n in skipped.items() if n})
 
 
-def _written_answers(path: Path) -> dict[str, tuple[str, ...]]:
-    """Each question's usable answers as written (read_qa keeps only their normalised form); first line wins."""
-    out: dict[str, tuple[str, ...]] = {}
-    with open(path, encoding="utf-8-sig", errors="replace") as fh:
-        for line in fh:
-            try:
-                record = json.loads(line)
-                answers = record["answer"]
-                answers = [answers] if isinstance(answers, str) else answers
-                key = normalize(record["question"])
-            except (ValueError, KeyError, TypeError, AttributeError):
-                continue
-            kept = _unique(a.strip() for a in answers if isinstance(a, str) and normalize(a).strip())
-            if kept:
-                out.setdefault(key, kept)
-    return out
-
-
 def _read_qa(path: Path) -> QAFile:
-    """`read_qa(strict=True)` with its errors as DatasetError; a UTF-8 BOM is dropped through a temporary copy."""
-    source = path
+    """`read_qa(strict=True)` with its errors as DatasetError naming the file."""
     try:
-        with open(path, "rb") as fh:
-            if fh.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8:
-                with tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False) as copy:
-                    shutil.copyfileobj(fh, copy)
-                source = Path(copy.name)
-        return read_qa(source, strict=True)
+        return read_qa(path, strict=True)
     except (RagError, ValueError) as exc:
-        message = str(exc).replace(str(source), str(path))
+        message = str(exc)
         if str(path) not in message or "line" not in message:
             message = f"{path}: {message}"
         raise DatasetError(message) from None
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    finally:
-        if source != path:
-            source.unlink(missing_ok=True)
 
 
 # --- SQuAD -----------------------------------------------------------------------------------------------------------
@@ -302,7 +272,8 @@ def _load_squad(path: Path, data: Any) -> EvalDataset:
                 qa = _expect(qa, dict, path, at_q)
                 qid = str(_expect(qa.get("id", _MISSING), (str, int), path, f"{at_q}.id"))
                 text = _expect(qa.get("question", _MISSING), str, path, f"{at_q}.question")
-                answers = _squad_answers(qa, path, at_q)
+                spans = _squad_spans(qa, path, at_q)
+                answers = _unique(text for text, _ in spans)
                 if qid in ids:
                     skipped["duplicate question"] += 1
                     continue
@@ -313,17 +284,23 @@ def _load_squad(path: Path, data: Any) -> EvalDataset:
                 if reason := _admit(text, seen):
                     skipped[reason] += 1
                     continue
-                questions.append(EvalQuestion(qid, text.strip(), answers, {doc.id: 1}))
+                questions.append(EvalQuestion(qid, text.strip(), answers, {doc.id: 1}, spans=spans))
     return EvalDataset(path.stem, "squad", str(path), questions, documents, dict(skipped))
 
 
-def _squad_answers(qa: dict[str, Any], path: Path, at: str) -> tuple[str, ...]:
-    """The distinct non-empty answer texts of a SQuAD question, in order (none for a v2 impossible one)."""
-    texts = []
+def _squad_spans(qa: dict[str, Any], path: Path, at: str) -> tuple[tuple[str, int], ...]:
+    """The distinct non-empty answers of a SQuAD question as (text, answer_start), in order, the text stripped
+    and its start moved with it (-1 where the file gives none); none for a v2 impossible one."""
+    spans = []
     for i, answer in enumerate(_expect(qa.get("answers", []), list, path, f"{at}.answers")):
         answer = _expect(answer, dict, path, f"{at}.answers[{i}]")
-        texts.append(_expect(answer.get("text", _MISSING), str, path, f"{at}.answers[{i}].text").strip())
-    return _unique(t for t in texts if t)
+        raw = _expect(answer.get("text", _MISSING), str, path, f"{at}.answers[{i}].text")
+        start = answer.get("answer_start", -1)
+        start = start if isinstance(start, int) and not isinstance(start, bool) and start >= 0 else -1
+        text = raw.strip()
+        if text:
+            spans.append((text, start + len(raw) - len(raw.lstrip()) if start >= 0 else -1))
+    return tuple(dict.fromkeys(spans))
 
 
 def _unique_name(name: str, used: set[str]) -> str:

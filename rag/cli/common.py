@@ -1,0 +1,40 @@
+"""What every command shares: its settings from the flags, the store's writer check, a report's output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def settings_from(args: argparse.Namespace) -> Any:
+    """The settings: the config file and `RAG_` environment, overridden by the flags the command was given."""
+    from ..config import Settings
+
+    keys = ("store", "chroma_url", "collection", "encoder", "passage_words", "split_records", "mode", "top_k",
+            "fusion", "dense_weight", "candidates", "model", "api_base", "context_k", "max_tokens", "prompts_dir",
+            "host", "port", "api_token", "backend", "device", "batch_size", "workers", "reader",
+            "reader_hint", "reader_check", "answer_lead")
+    overrides = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    import tomllib
+
+    from retrievers.errors import RagError
+
+    try:
+        return Settings(**overrides)
+    except tomllib.TOMLDecodeError as exc:
+        raise RagError(f"the config file (~/.config/rag/config.toml or RAG_CONFIG) is not valid TOML: {exc}") from None
+
+
+def print_report(report: Any, as_json: bool) -> int:
+    """A report's summary (or its JSON); exit status 1 when it did nothing useful."""
+    print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if as_json else report.summary())
+    return 0 if report.ok else 1
+
+
+def check_writable(settings: Any, what: str) -> None:
+    """A running `rag serve` is its store's only writer (an embedded Chroma store has one writer)."""
+    from ..store_owner import check_writable
+
+    if settings.chroma_url is None:
+        check_writable(settings.store, what)

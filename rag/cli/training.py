@@ -1,0 +1,221 @@
+"""Commands that train and ship models: train, train-reader, generate-questions, package-model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from .common import settings_from
+from .options import answer_options, common_options
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..training import TrainingInterrupted, run_training
+
+    settings = settings_from(args)
+    try:
+        result = run_training(settings, args, progress=args.progress and not args.json)
+    except TrainingInterrupted as exc:
+        print(f"\n{exc}", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(result.record, indent=2))
+        return 0
+    print(result.summary)
+    return 0
+
+
+def cmd_train_reader(args: argparse.Namespace) -> int:
+    from ..reader_training import run_reader_training
+
+    settings = settings_from(args)
+    result = run_reader_training(settings, args, progress=args.progress and not args.json)
+    print(json.dumps(result.record, indent=2) if args.json else result.summary)
+    return 0
+
+
+def cmd_package_model(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from retrievers.shipped import package
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, check=True).stdout.strip()
+        commit = head + ("+changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    target = package(args.model_dir, args.name, recipe=args.recipe, commit=commit)
+    print(f"shipped {args.name} in {target} (trained at commit {commit or 'unknown'})")
+    return 0
+
+
+def cmd_generate_questions(args: argparse.Namespace) -> int:
+    from prompts import load_prompt
+    from prompts.templates import PromptError
+    from retrievers.collection import Collection
+    from retrievers.errors import RagError
+
+    from ..app import build_llm
+    from ..llamaindex import LlamaIndexLLM
+    from ..question_generation import generate_pairs
+    from ..retrieval import resolve_collection
+
+    settings = settings_from(args)
+    llm = build_llm(settings)
+    try:
+        prompt = load_prompt("questions", directory=settings.prompts_dir)
+    except PromptError as exc:
+        raise RagError(str(exc)) from None
+    coll = Collection(resolve_collection(settings, settings.collection), settings.store,
+                      chroma_url=settings.chroma_url)
+    if coll.count() == 0:
+        coll.close()
+        raise RagError(f"collection {coll.name!r} is empty: ingest documents first")
+    show = args.progress and not args.json
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rquestions: {done}/{total} passages", end="", file=sys.stderr, flush=True)
+
+    try:
+        report = generate_pairs(coll, LlamaIndexLLM(llm=llm), args.out, passages=args.passages,
+                                per_passage=args.per_passage, prompt=prompt.text, seed=args.seed,
+                                overwrite=args.overwrite, resume=args.resume, progress=progress if show else None)
+    finally:
+        coll.close()
+        if show:
+            print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return 0
+    print(report.summary())
+    print(f"next: rag train --qa {args.out} --collection {coll.name}")
+    return 0
+
+
+def train_parser(sub: Any) -> None:
+    p = sub.add_parser("train", help="fine-tune the DPR encoders on your questions (in-batch + hard negatives)",
+                       description="Fine-tune the question and passage encoders (DPR). Questions with answers are "
+                                   "turned into (question, positive, hard negatives) by BM25 over the collection; "
+                                   "pair files are used as they are. Then `rag reindex` encodes a collection with "
+                                   "the new model.")
+    p.add_argument("--qa", required=True, metavar="FILE",
+                   help='training file: jsonl of {"question", "answer": [...]} (mined over --collection) '
+                        'or of {"question", "positive", "negatives": [...]}')
+    common_options(p)
+    p.add_argument("--base", help="model to start from: a shipped name or a model directory (default: the "
+                                  "collection's encoder)")
+    p.add_argument("--out", help="model directory to write (default STORE/models/dpr-COLLECTION[-separate])")
+    p.add_argument("--epochs", type=int, default=4, metavar="N", help="passes over the data (default 4)")
+    p.add_argument("--batch-size", dest="train_batch_size", type=int, default=32, metavar="N",
+                   help="questions per batch; each sees the others' passages as negatives (default 32; DPR used 128)")
+    p.add_argument("--mini-batch-size", type=int, default=32,
+                   help="below --batch-size: cached (GradCache) loss, large batches in the memory of small ones")
+    p.add_argument("--learning-rate", type=float, default=5e-5, metavar="LR", help="peak learning rate (default 5e-5)")
+    p.add_argument("--max-seq-length", type=int, default=192,
+                   help="tokens kept of each text while training (default 192: 96%% of wiki-vital passages fit)")
+    p.add_argument("--hard-negatives", type=int, default=1, help="BM25 hard negatives per question (default 1, as DPR)")
+    p.add_argument("--dense-negatives", type=int, default=1,
+                   help="also this many hard negatives from the collection's dense retriever (default 1: +2 points "
+                        "of top-20 on nq-vital; 0 = BM25 negatives only, as DPR)")
+    p.add_argument("--depth", type=int, default=100, help="BM25 passages searched for a positive (default 100)")
+    p.add_argument("--max-answer-passages", type=int, default=20,
+                   help="drop questions whose answer occurs in more passages than this (default 20; 0 = keep "
+                        "all, as DPR)")
+    p.add_argument("--separate-encoders", action="store_true",
+                   help="train two towers (question and passage encoder) as DPR does; default one shared model")
+    p.add_argument("--lora-rank", type=int, default=0, metavar="R",
+                   help="train a LoRA delta of rank R instead of every weight (a few MB; how the shipped dpr-nq is "
+                        "made); default 0 = full fine-tuning")
+    p.add_argument("--lora-alpha", type=float, default=32.0, help="LoRA scaling numerator (scale = alpha / rank)")
+    p.add_argument("--validation", metavar="FILE", help="held-out questions (same formats); default: "
+                                                         "--validation-fraction of the training file")
+    p.add_argument("--validation-fraction", type=float, default=0.1)
+    p.add_argument("--patience", type=int, default=2, help="evaluations without improvement before stopping")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--json", action="store_true", help="print the training record as JSON")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+
+
+def train_reader_parser(sub: Any) -> None:
+    p = sub.add_parser("train-reader", help="train DPR's extractive reader on questions by distant supervision",
+                       description="Train the reader (an answer-span model with a passage-selection score, DPR "
+                                   "section 6). NQ-open style questions are labelled over --collection: passages "
+                                   "of the hybrid retriever's top --depth that hold a normalised answer are "
+                                   "positives (every occurrence a gold span), the others negatives. SQuAD-format "
+                                   "files bring their own spans. Then `rag ask --reader DIR`.")
+    p.add_argument("--qa", required=True, metavar="FILE", nargs="+",
+                   help='jsonl of {"question", "answer": [...]} (NQ-open), or a SQuAD-format JSON file; several '
+                        'files (of either format) are mixed into one training set')
+    common_options(p)
+    p.add_argument("--base", help="encoder to start from (default: the configured encoder, all-MiniLM-L6-v2)")
+    p.add_argument("--out", help="reader directory to write (default STORE/models/reader-COLLECTION)")
+    # defaults None: ReaderTrainConfig's apply (the help repeats them; a test keeps the two in step)
+    p.add_argument("--epochs", type=int, metavar="N", help="passes over the data (default 3)")
+    p.add_argument("--passages", type=int, metavar="M",
+                   help="passages read per question in training: a positive and M-1 negatives (default 4; DPR: 24)")
+    p.add_argument("--questions-per-step", dest="questions_per_step", type=int, metavar="N",
+                   help="questions per optimiser step (default 4)")
+    p.add_argument("--learning-rate", dest="learning_rate", type=float, metavar="LR",
+                   help="encoder learning rate (default 1e-4)")
+    p.add_argument("--max-length", dest="max_length", type=int,
+                   help="question + passage tokens read (default 256)")
+    p.add_argument("--seeds", type=int, metavar="N",
+                   help="train N readers from the same start on different data orders and average their weights "
+                        "(default 1; N times the training time)")
+    p.add_argument("--lora-rank", dest="lora_rank", type=int, metavar="R",
+                   help="train a LoRA delta of rank R on the encoder instead of every weight (a few MB; how the "
+                        "shipped reader-nq is made; default 0 = full fine-tuning)")
+    p.add_argument("--cloze", type=int, default=0, metavar="N",
+                   help="first pretrain the span head on N cloze questions made from the collection's passages "
+                        "(unsupervised QA: a date, number or name blanked out of a sentence; default 0: none)")
+    p.add_argument("--cloze-from", dest="cloze_from", metavar="COLLECTION",
+                   help="make the cloze questions from this collection's passages instead (e.g. your documents, "
+                        "while the labelled questions are over another)")
+    p.add_argument("--depth", type=int, default=20, help="retrieved passages searched for positives (default 20)")
+    p.add_argument("--max-positives", dest="max_positives", type=int, default=2,
+                   help="positive passages kept per question (default 2; one is read per step)")
+    p.add_argument("--read", type=int, default=10, help="passages the reader reads per held-out question (default 10)")
+    p.add_argument("--limit", type=int, help="use only the first N questions of the file")
+    p.add_argument("--validation", metavar="FILE", help="held-out questions (same formats); default: "
+                                                         "--validation-fraction of the training file")
+    p.add_argument("--validation-fraction", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    p.add_argument("--json", action="store_true", help="print the training record as JSON")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+
+
+def generate_questions_parser(sub: Any) -> None:
+    p = sub.add_parser("generate-questions", help="have an LLM write training questions for a collection's passages",
+                       description="For collections with no questions of their own: an LLM (--model; default the "
+                                   "embedded one, which is tiny: use a capable model for real data) writes questions "
+                                   "that sampled passages answer (LlamaIndex's question-context recipe). "
+                                   "The output is a pair file for `rag train --qa OUT`.")
+    p.add_argument("--out", required=True, metavar="FILE", help="pair file (jsonl) to write")
+    common_options(p)
+    answer_options(p)
+    p.add_argument("--passages", type=int, default=200, metavar="N",
+                   help="passages to sample (default 200; 0 = every passage)")
+    p.add_argument("--per-passage", type=int, default=1, metavar="N", help="questions per passage (default 1)")
+    p.add_argument("--seed", type=int, default=42, help="which passages are sampled")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run, or add passages to a finished file (same --seed)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+
+
+def package_model_parser(sub: Any) -> None:
+    p = sub.add_parser("package-model", help="ship a LoRA-trained model inside the package (used by `make models`)",
+                       description="Copy the LoRA delta of a model trained with --lora-rank into the package as a "
+                                   "shipped model (dpr-nq: `rag train`; reader-nq: `rag train-reader`), with a "
+                                   "record of its recipe, data, validation figures, commit and checksums.")
+    p.add_argument("model_dir", metavar="DIR")
+    p.add_argument("--name", required=True, choices=["dpr-nq", "reader-nq"])
+    p.add_argument("--recipe", required=True, help="the command that trained it (kept in the record)")
