@@ -31,6 +31,7 @@ KINDS: dict[str, Callable[[int], str]] = {
     "deep-arrays.json": lambda n: "[" * (n // 2) + "]" * (n // 2),
     "deep-objects.jsonl": lambda n: '{"text": ' * (n // 10) + '"x"' + "}" * (n // 10) + "\n",
     "many-records.jsonl": lambda n: '{"title": "t", "text": "a b c"}\n' * (n // 32),
+    "bad-lines.jsonl": lambda n: '{"title": "t", "text": "The one good record."}\n' + "x\n" * (n // 2),
 }
 
 # read and split in a fresh interpreter, as ingest does; prints the seconds and what came out

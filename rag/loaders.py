@@ -291,6 +291,7 @@ def _read_pdf(data: bytes) -> list[Unit]:
 
 _TEXT_FIELDS = ("text", "contents", "content", "body")
 _ID_FIELDS = ("id", "_id", "docid", "doc_id")
+MAX_BAD_LINES = 1000  # skipped lines of a JSONL file before it counts as no records file at all
 _TOO_DEEP = "JSON nested too deeply to parse (RecursionError); records are flat objects"
 
 
@@ -308,13 +309,34 @@ def _record_unit(record: Any, where: str) -> Unit:
     return Unit(str(title) if title is not None else "", text, extra)
 
 
+class _Skipped:
+    """Records skipped, counted, with the first few reasons kept: a file of a million bad lines costs a counter."""
+
+    SHOWN = 3
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: list[str] = []
+
+    def append(self, reason: str) -> None:
+        self.count += 1
+        if len(self.first) < self.SHOWN:
+            self.first.append(reason)
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def __getitem__(self, i: int) -> str:
+        return self.first[i]
+
+
 def _read_records(text: str, jsonl: bool) -> tuple[list[Unit], list[str]]:
     """Records `{"id", "title", "text"}`: JSONL one per line, or a JSON list / object of them.
 
     A bad line in JSONL is skipped and reported; the good lines are kept.
     """
     units: list[Unit] = []
-    problems: list[str] = []
+    problems = _Skipped()
     deep = 0  # JSONL lines nested past the recursion limit
     if jsonl:
         for number, line in enumerate(text.splitlines(), start=1):
@@ -329,6 +351,9 @@ def _read_records(text: str, jsonl: bool) -> tuple[list[Unit], list[str]]:
             except RecursionError:
                 deep += 1
                 problems.append(f"line {number}: {_TOO_DEEP}")
+            if problems.count > MAX_BAD_LINES and problems.count > len(units):  # not records: stop reading
+                raise LoadError(f"more than {MAX_BAD_LINES} malformed lines, and more than good ones: not a "
+                                f"JSONL file of records? (first: {problems[0]})")
         if deep:
             logger.warning("skipped %d JSONL line(s) nested too deeply to parse", deep)
         if problems and not units:
@@ -358,8 +383,9 @@ def _read_records(text: str, jsonl: bool) -> tuple[list[Unit], list[str]]:
             raise LoadError(f"no valid records; {problems[0]}")
     warnings = []
     if problems:
-        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
-        warnings.append(f"{len(problems)} record(s) skipped: {shown}")
+        more = problems.count - len(problems.first)
+        shown = "; ".join(problems.first) + (f"; and {more} more" if more else "")
+        warnings.append(f"{problems.count} record(s) skipped: {shown}")
     return units, warnings
 
 

@@ -108,6 +108,11 @@ def iter_split_text(text: str, passage_words: int = DEFAULT_PASSAGE_WORDS) -> It
         return
     low = max(1, int(passage_words * 0.75))
     high = max(passage_words, int(passage_words * 1.25))
+    if len(text) < 2 * high:  # fewer than `high` words (each takes a character and a space): whole
+        whole = text.strip()
+        if whole:
+            yield whole
+        return
     end_text = len(text.rstrip())
     start = _next_word(text, 0)
     while start is not None:

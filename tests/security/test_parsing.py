@@ -141,3 +141,15 @@ def test_rag_encode_contains_recursion_and_memory_errors_per_file_too(tmp_path, 
     assert "nested too deeply" in failed["deep.json"] and len(failed) == 3
     assert report.passages == report.encoded == 1  # a.txt
     assert sum("b.txt" in r.getMessage() or "c.txt" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_bad_jsonl_lines_cost_a_counter_and_a_file_of_them_stops_being_read(tmp_path):
+    good = "".join(f'{{"title": "t", "text": "Good record {i}."}}\n' for i in range(2000))
+    loaded = load_file(tmp_path, "some-bad.jsonl", good + "x\n" * 1500)  # bad: over the limit, under the good
+    assert len(loaded.units) == 2000
+    assert loaded.warnings == ["1500 record(s) skipped: line 2001: invalid JSON (Expecting value); "
+                               "line 2002: invalid JSON (Expecting value); line 2003: invalid JSON (Expecting value); "
+                               "and 1497 more"]
+    with finishes_within():  # ten million bad lines would take a minute to read to the end
+        with pytest.raises(LoadError, match="more than 1000 malformed lines, and more than good ones"):
+            load_file(tmp_path, "bad.jsonl", '{"title": "t", "text": "The good one."}\n' + "x\n" * 10_000_000)
