@@ -135,25 +135,26 @@ def _ingest_into(coll: Collection, inputs: list[Input], folders: list[Path], set
     try:
         for item in _progress(inputs, progress and len(inputs) > 20, "reading"):
             started = time.perf_counter()
+            indexed = counts.get(item.source, 0)  # what this source has in the collection now
             try:
                 loaded = load(item, known=lambda sig, s=item.source: stored.get(s) == f"{sig}:{settings_key}")
                 if loaded is None:
                     report.files_unchanged += 1
-                    report.unchanged += counts.get(item.source, 0)
-                    report.per_file.append((item.display, "unchanged", counts.get(item.source, 0)))
+                    report.unchanged += indexed
+                    report.per_file.append((item.display, "unchanged", indexed))
                     continue
                 update = SourceUpdate(item.source, f"{loaded.signature}:{settings_key}",
                                       passages_of(item, loaded, settings))
             except LoadError as exc:
                 report.failed.append((item.display, str(exc)))
-                report.per_file.append((item.display, "failed", counts.get(item.source, 0)))
+                report.per_file.append((item.display, "failed", indexed))
                 continue
             except (RecursionError, MemoryError) as exc:  # one hostile file must not end the whole ingest
                 loaded = None  # its text goes now, before the next file is read
                 reason = too_big_to_read(exc)
                 logger.warning("ingest: skipped %s: %s", item.display, reason)
                 report.failed.append((item.display, reason))
-                report.per_file.append((item.display, "failed", counts.get(item.source, 0)))
+                report.per_file.append((item.display, "failed", indexed))
                 continue
             report.files_read += 1
             report.per_file.append((item.display, "indexed", len(update.passages or ())))
