@@ -250,3 +250,34 @@ def test_reader_training_scores_answers_as_rag_eval_answers_does(predicted, gold
                             ["selection"])["selection"][0]
     assert outcome.em == exact_match(predicted, [gold]) == em  # "the Beatles" is "Beatles" in both
     assert outcome.f1 == pytest.approx(token_f1(predicted, [gold]))
+
+
+def test_concurrent_readings_run_one_at_a_time_and_read_as_alone(monkeypatch):
+    """One forward pass already takes every core: concurrent ones would only multiply the activations held."""
+    import threading
+    import time
+
+    reader = Reader(max_length=32)
+    alone = reader.score("Where is the Nile?", ["The Nile is in Africa."])
+    forward, inside, most = reader.forward, [0], [0]
+
+    def counted(batch):
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        time.sleep(0.05)
+        try:
+            return forward(batch)
+        finally:
+            inside[0] -= 1
+
+    monkeypatch.setattr(reader, "forward", counted)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(reader.score("Where is the Nile?",
+                                                                           ["The Nile is in Africa."])))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == 1 and len(results) == 4
+    assert all(np.allclose(r.start, alone.start) for r in results)
