@@ -39,14 +39,15 @@ _CHILD = """
 import sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[2])
-from rag.ingestion import too_big_to_read
-from rag.loaders import Input, LoadError, load
-from retrievers.passages import make_passages
+from rag.config import Settings
+from rag.ingestion import read_passages, too_big_to_read
+from rag.loaders import Input, LoadError
 path = Path(sys.argv[1])
+bound = int(sys.argv[3]) or None
+settings = Settings(passage_words=100, split_records=False)
 started = time.perf_counter()
 try:
-    loaded = load(Input(source=str(path), path=path))
-    passages = make_passages(str(path), [(u.title, u.text, u.extra) for u in loaded.units], 100)
+    loaded, passages = read_passages(Input(source=str(path), path=path), settings, max_passages=bound)
     outcome = f"{len(passages)} passages"
 except LoadError as exc:
     outcome = f"refused: {exc}"
@@ -66,9 +67,10 @@ class FileTiming:
 
 
 def time_hostile_files(size_mb: float = 20.0, limit_s: float = 10.0, kinds: dict[str, Callable[[int], str]] = KINDS,
-                       work: Path | None = None) -> list[FileTiming]:
+                       work: Path | None = None, max_passages: int | None = None) -> list[FileTiming]:
     """Write each kind at `size_mb` and time reading and splitting it; `ok` when done within `limit_s` (a clear
-    refusal counts: the ingest goes on without that file)."""
+    refusal counts: the ingest goes on without that file). With `max_passages`, each is read as an upload is
+    (`RAG_UPLOAD_MAX_PASSAGES`); without, as `rag ingest` reads the operator's own files."""
     root = Path(__file__).resolve().parents[1]
     out = []
     with tempfile.TemporaryDirectory(dir=work) as folder:
@@ -78,7 +80,8 @@ def time_hostile_files(size_mb: float = 20.0, limit_s: float = 10.0, kinds: dict
             megabytes = round(path.stat().st_size / 1e6, 1)
             started = time.perf_counter()
             try:
-                run = subprocess.run([sys.executable, "-c", _CHILD, str(path), str(root)], capture_output=True,
+                run = subprocess.run([sys.executable, "-c", _CHILD, str(path), str(root), str(max_passages or 0)],
+                                     capture_output=True,
                                      text=True, timeout=max(1.0, 3 * limit_s))
             except subprocess.TimeoutExpired:
                 out.append(FileTiming(name, megabytes, None, f"still running after {3 * limit_s:.0f} s", False))

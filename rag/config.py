@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     api_token: Optional[str] = Field(None, repr=False, description="bearer token for the API (and the UI login)")
     upload_max_mb: float = Field(20.0, gt=0, description="largest uploaded file, in MiB")
     upload_max_files: int = Field(20, ge=1, description="most files in one upload")
+    upload_max_passages: int = Field(50_000, ge=1, description="most passages one upload may add (a file past it "
+                                     "is refused whole, and stops being read there): a 20 MB text makes about "
+                                     "35,000; each passage costs encoding time")
     request_max_kb: int = Field(1024, ge=1, description="largest request body of the JSON routes, in KiB")
     request_body_seconds: float = Field(60.0, gt=0, le=3600, description="seconds a JSON request body may take to "
                                         "arrive; a slower client is dropped with 408 (it holds a connection)")

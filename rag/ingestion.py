@@ -12,7 +12,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from retrievers.collection import Collection, SourceUpdate
 from retrievers.encoders import close_encoder, load_encoder, model_fingerprint, model_name, opened_encoder
@@ -21,7 +21,7 @@ from retrievers.passages import Passage, make_passages
 from retrievers.vector_shards import PrecomputedEncoder
 
 from .config import Settings
-from .loaders import BUILTIN_CORPORA, Input, LoadedSource, LoadError, discover, load
+from .loaders import BUILTIN_CORPORA, Input, LoadedSource, LoadError, TooManyPassages, discover, load
 from .retrieval import reindexed_name
 
 logger = logging.getLogger(__name__)
@@ -86,12 +86,26 @@ def passages_of(item: Input, loaded: LoadedSource, settings: Settings) -> list[P
     return make_passages(item.source, [(u.title, u.text, u.extra) for u in loaded.units], words)
 
 
+def read_passages(item: Input, settings: Settings, *, known: Callable[[str], bool] = lambda signature: False,
+                  max_passages: int | None = None) -> tuple[LoadedSource, list[Passage]] | None:
+    """One input read and split into its passages (None when `known` says its content is indexed already);
+    past `max_passages` it raises `TooManyPassages`, and a records file stops being read there."""
+    loaded = load(item, known, max_units=max_passages)
+    if loaded is None:
+        return None
+    passages = passages_of(item, loaded, settings)
+    if max_passages is not None and len(passages) > max_passages:
+        raise TooManyPassages(max_passages)
+    return loaded, passages
+
+
 def ingest(paths: Sequence[str], settings: Settings, *, collection: str | None = None, prune: bool = False,
-           progress: bool = True, vectors: str | Path | None = None) -> IngestReport:
+           progress: bool = True, vectors: str | Path | None = None, max_passages: int | None = None) -> IngestReport:
     """Ingest files, folders and built-in corpora into a collection (created when needed).
 
     `vectors` is a folder of passage vectors encoded ahead by `rag encode` shards: passages found
-    there are not encoded again.
+    there are not encoded again. `max_passages` bounds the passages the files read may make together
+    (uploads): a file that would pass it is refused whole with `TooManyPassages`, the others go on.
     """
     name = collection or settings.collection or default_ingest_collection(paths)
     report = IngestReport(collection=name)
@@ -108,7 +122,8 @@ def ingest(paths: Sequence[str], settings: Settings, *, collection: str | None =
         coll = Collection(name, settings.store, chroma_url=settings.chroma_url, create=True)
         created = True
     try:
-        return _ingest_into(coll, found.inputs, found.folders, settings, report, prune, progress, vectors)
+        return _ingest_into(coll, found.inputs, found.folders, settings, report, prune, progress, vectors,
+                            max_passages)
     except BaseException:
         if created and coll.count() == 0:  # leave no empty shell behind when the first ingest fails
             coll.close()
@@ -119,7 +134,8 @@ def ingest(paths: Sequence[str], settings: Settings, *, collection: str | None =
 
 
 def _ingest_into(coll: Collection, inputs: list[Input], folders: list[Path], settings: Settings,
-                 report: IngestReport, prune: bool, progress: bool, vectors: str | Path | None) -> IngestReport:
+                 report: IngestReport, prune: bool, progress: bool, vectors: str | Path | None,
+                 max_passages: int | None) -> IngestReport:
     coll.recover()
     model = settings.encoder_for(coll.model, builtin=bool(inputs) and all(i.path is None for i in inputs))
     coll.check_model(model_name(model))  # before any work, not after reading everything
@@ -132,25 +148,29 @@ def _ingest_into(coll: Collection, inputs: list[Input], folders: list[Path], set
     counts = coll.passage_counts()
     batch = _Batches(coll, settings, report, progress, precomputed, model)
     parsing = 0.0
+    budget = max_passages  # passages the files read may still make, when bounded
     try:
         for item in _progress(inputs, progress and len(inputs) > 20, "reading"):
             started = time.perf_counter()
             indexed = counts.get(item.source, 0)  # what this source has in the collection now
             try:
-                loaded = load(item, known=lambda sig, s=item.source: stored.get(s) == f"{sig}:{settings_key}")
-                if loaded is None:
+                read = read_passages(item, settings, known=lambda sig, s=item.source:
+                                     stored.get(s) == f"{sig}:{settings_key}", max_passages=budget)
+                if read is None:
                     report.files_unchanged += 1
                     report.unchanged += indexed
                     report.per_file.append((item.display, "unchanged", indexed))
                     continue
-                update = SourceUpdate(item.source, f"{loaded.signature}:{settings_key}",
-                                      passages_of(item, loaded, settings))
+                (loaded, passages), read = read, None
+                update = SourceUpdate(item.source, f"{loaded.signature}:{settings_key}", passages)
+                if budget is not None:
+                    budget -= len(passages)
             except LoadError as exc:
                 report.failed.append((item.display, str(exc)))
                 report.per_file.append((item.display, "failed", indexed))
                 continue
             except (RecursionError, MemoryError) as exc:  # one hostile file must not end the whole ingest
-                loaded = None  # its text goes now, before the next file is read
+                loaded = read = None  # its text goes now, before the next file is read
                 reason = too_big_to_read(exc)
                 logger.warning("ingest: skipped %s: %s", item.display, reason)
                 report.failed.append((item.display, reason))

@@ -34,6 +34,19 @@ class LoadError(Exception):
     """A source that cannot be read; the message is the reason."""
 
 
+class TooManyPassages(LoadError):
+    """A source that would make more passages than an ingest may add (uploads: `RAG_UPLOAD_MAX_PASSAGES`).
+
+    Raised as soon as the count passes the limit, so a file of a million tiny records stops being read
+    there instead of being read, split and encoded for hours.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"makes more than {limit:,} passages, the most this ingest may still add "
+                         "(RAG_UPLOAD_MAX_PASSAGES): split the file, or ingest it with `rag ingest`")
+        self.limit = limit
+
+
 @dataclass
 class Unit:
     """A piece of text from a source, before splitting into passages."""
@@ -124,10 +137,12 @@ def _walk(root: Path) -> Iterator[Path]:
                     yield file
 
 
-def load(item: Input, known: Callable[[str], bool] = lambda signature: False) -> LoadedSource | None:
+def load(item: Input, known: Callable[[str], bool] = lambda signature: False,
+         max_units: int | None = None) -> LoadedSource | None:
     """Read one input into text units (raises `LoadError` with the reason).
 
     Returns None, without parsing, when `known(signature)` says this content was ingested before.
+    A records file stops being read, with `TooManyPassages`, at its record `max_units + 1`.
     """
     if item.path is None:
         return _load_builtin(item.source, known)
@@ -148,7 +163,7 @@ def load(item: Input, known: Callable[[str], bool] = lambda signature: False) ->
     else:
         text = decode_text(data)
         if suffix in (".jsonl", ".json"):
-            units, warnings = _read_records(text, jsonl=suffix == ".jsonl")
+            units, warnings = _read_records(text, jsonl=suffix == ".jsonl", max_units=max_units)
             records = True
         elif suffix in HTML_TYPES:
             units, warnings, records = [_read_html(text, item.path.stem)], [], False
@@ -330,11 +345,13 @@ class _Skipped:
         return self.first[i]
 
 
-def _read_records(text: str, jsonl: bool) -> tuple[list[Unit], list[str]]:
+def _read_records(text: str, jsonl: bool, max_units: int | None = None) -> tuple[list[Unit], list[str]]:
     """Records `{"id", "title", "text"}`: JSONL one per line, or a JSON list / object of them.
 
-    A bad line in JSONL is skipped and reported; the good lines are kept.
+    A bad line in JSONL is skipped and reported; the good lines are kept. More than `max_units` records
+    raise `TooManyPassages` as soon as the next one is read.
     """
+    limit = max_units if max_units is not None else -1
     units: list[Unit] = []
     problems = _Skipped()
     deep = 0  # JSONL lines nested past the recursion limit
@@ -344,6 +361,8 @@ def _read_records(text: str, jsonl: bool) -> tuple[list[Unit], list[str]]:
                 continue
             try:
                 units.append(_record_unit(json.loads(line), f"line {number}"))
+                if len(units) == limit + 1:
+                    raise TooManyPassages(limit)
             except json.JSONDecodeError as exc:
                 problems.append(f"line {number}: invalid JSON ({exc.msg})")
             except ValueError as exc:
@@ -379,6 +398,8 @@ def _read_records(text: str, jsonl: bool) -> tuple[list[Unit], list[str]]:
                 units.append(_record_unit(record, str(where)))
             except ValueError as exc:
                 problems.append(str(exc))
+            if len(units) == limit + 1:
+                raise TooManyPassages(limit)
         if problems and not units:
             raise LoadError(f"no valid records; {problems[0]}")
     warnings = []

@@ -155,13 +155,26 @@ def upload_and_ingest(settings: Settings, files: Iterable[tuple[str, BinaryIO]],
     engines over the collection see the new passages, and record who did it in the audit log.
 
     `UploadRejected` (with the HTTP status to answer) for a bad collection name, file name, type, count
-    or size, before any file is kept; files that fail to load are listed in the report, per file.
+    or size, before any file is kept; files that fail to load, or would pass the upload's passage limit
+    (`upload_max_passages`), are listed in the report, per file.
     """
     folder = upload_folder(settings, collection)
+    before = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
     paths = save_uploads(files, folder, limits or Limits.from_settings(settings))
-    report = ingest([str(p) for p in paths], settings, collection=folder.name, progress=False)
+    report = ingest([str(p) for p in paths], settings, collection=folder.name, progress=False,
+                    max_passages=settings.upload_max_passages)
+    _drop_new_failures(report, [p for p in paths if p.name not in before])
     engines.forget(folder.name)
     if record is not None:  # the audit log's `record`
         record(actor, "ingest", folder.name, f"files={','.join(p.name for p in paths)} "
                f"added={report.added} removed={report.removed}")
     return Ingested(folder.name, [p.name for p in paths], report)
+
+
+def _drop_new_failures(report: IngestReport, new: list[Path]) -> None:
+    """Delete the files this upload added that could not be ingested: nothing is kept that no search can
+    find. A file that replaced an earlier upload of the same name stays (its old passages are kept too)."""
+    failed = {Path(path).resolve() for path, _ in report.failed}
+    for path in new:
+        if path.resolve() in failed:
+            path.unlink(missing_ok=True)

@@ -245,6 +245,9 @@ def bench_parser(sub: Any) -> None:
                    help="with --hostile-files: the size of each file (default 20)")
     p.add_argument("--limit-s", dest="limit_s", type=float, default=10.0,
                    help="with --hostile-files: seconds each may take (default 10)")
+    p.add_argument("--max-passages", dest="max_passages", type=int, default=None, metavar="N",
+                   help="with --hostile-files: read each file as an upload is, refused past N passages (default "
+                        "RAG_UPLOAD_MAX_PASSAGES); 0 reads it as `rag ingest` does, unbounded")
 
 
 def loadtest_parser(sub: Any) -> None:
@@ -287,8 +290,11 @@ def _bench_hostile_files(args: argparse.Namespace) -> int:
     from eval.hostile_files import time_hostile_files, timings_json, timings_table
     from retrievers.errors import RagError
 
-    if not 0 < args.size_mb <= 1000 or args.limit_s <= 0:
-        raise RagError("--size-mb takes 0 to 1000 and --limit-s a positive number of seconds")
-    timings = time_hostile_files(args.size_mb, args.limit_s, work=Path(args.work_dir) if args.work_dir else None)
+    if not 0 < args.size_mb <= 1000 or args.limit_s <= 0 or (args.max_passages or 0) < 0:
+        raise RagError("--size-mb takes 0 to 1000, --limit-s a positive number of seconds and --max-passages a "
+                       "number of passages (0 = no bound)")
+    bound = settings_from(args).upload_max_passages if args.max_passages is None else args.max_passages
+    timings = time_hostile_files(args.size_mb, args.limit_s, work=Path(args.work_dir) if args.work_dir else None,
+                                 max_passages=bound or None)
     print(timings_json(timings) if args.json else timings_table(timings, args.limit_s))
     return 0 if all(t.ok for t in timings) else 1

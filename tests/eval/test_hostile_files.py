@@ -20,3 +20,11 @@ def test_a_reader_that_hangs_is_reported_at_the_deadline_not_waited_for(tmp_path
     monkeypatch.setattr(hostile_files, "_CHILD", "import time; time.sleep(60)")
     [timing] = time_hostile_files(0.01, 0.5, kinds={"x.txt": KINDS["no-spaces.txt"]}, work=tmp_path)
     assert not timing.ok and timing.seconds is None and timing.outcome.startswith("still running")
+
+
+def test_with_a_passage_bound_each_file_is_read_as_an_upload_is(tmp_path):
+    many = {"many-records.jsonl": KINDS["many-records.jsonl"]}  # 0.05 MB: about 1,560 records
+    [bounded] = time_hostile_files(0.05, 10.0, kinds=many, work=tmp_path, max_passages=100)
+    assert bounded.ok and bounded.outcome.startswith("refused: makes more than 100 passages")
+    [unbounded] = time_hostile_files(0.05, 10.0, kinds=many, work=tmp_path)
+    assert unbounded.outcome == "1562 passages"

@@ -13,7 +13,7 @@ import pytest
 
 import rag.ingestion as ingestion_module
 from rag.ingestion import ingest
-from rag.loaders import MAX_TITLE, Input, LoadError, load
+from rag.loaders import MAX_TITLE, Input, LoadError, TooManyPassages, load
 from tests.rag.test_bad_inputs import texts
 
 from ..conftest import write_docs
@@ -153,3 +153,45 @@ def test_bad_jsonl_lines_cost_a_counter_and_a_file_of_them_stops_being_read(tmp_
     with finishes_within():  # ten million bad lines would take a minute to read to the end
         with pytest.raises(LoadError, match="more than 1000 malformed lines, and more than good ones"):
             load_file(tmp_path, "bad.jsonl", '{"title": "t", "text": "The good one."}\n' + "x\n" * 10_000_000)
+
+
+def test_a_records_file_over_the_passage_limit_stops_being_read_at_the_record_past_it(tmp_path, monkeypatch):
+    import json
+
+    import rag.loaders as loaders_module
+
+    records = "".join(f'{{"title": "t", "text": "Record {i}."}}\n' for i in range(1000))
+    parsed = []
+
+    class CountingJson:  # json as the loader sees it, counting the lines it parses
+        JSONDecodeError = json.JSONDecodeError
+
+        @staticmethod
+        def loads(text):
+            parsed.append(text)
+            return json.loads(text)
+
+    listed = "[" + records.replace("\n", ",")[:-1] + "]"
+    path = write_docs(tmp_path / "in", {"many.jsonl": records, "many.json": listed})
+    monkeypatch.setattr(loaders_module, "json", CountingJson)
+    with pytest.raises(TooManyPassages, match="more than 10 passages.*RAG_UPLOAD_MAX_PASSAGES"):
+        load(Input(source="many.jsonl", path=path / "many.jsonl"), max_units=10)
+    assert len(parsed) == 11  # not the 1,000 lines
+    with pytest.raises(TooManyPassages):
+        load(Input(source="many.json", path=path / "many.json"), max_units=10)
+    assert len(load(Input(source="many.jsonl", path=path / "many.jsonl"), max_units=1000).units) == 1000
+
+
+def test_an_ingest_bounded_in_passages_refuses_the_file_that_passes_it_and_keeps_the_rest(tmp_path, settings):
+    folder = write_docs(tmp_path / "d", {
+        "a.jsonl": "".join(f'{{"text": "Alpha record {i}."}}\n' for i in range(3)),
+        "b.jsonl": "".join(f'{{"text": "Beta record {i}."}}\n' for i in range(3)),  # 3 + 3 > 5: refused whole
+        "c.txt": " ".join(f"word{i}" for i in range(400)),  # 4 passages of 100 words: over the 2 left
+        "d.txt": "Delta is one passage."})
+    report = ingest([str(folder)], settings, progress=False, max_passages=5)
+    assert {p.rsplit("/", 1)[-1]: "RAG_UPLOAD_MAX_PASSAGES" in r for p, r in report.failed} == {"b.jsonl": True,
+                                                                                               "c.txt": True}
+    assert "more than 2 passages" in dict((p.rsplit("/", 1)[-1], r) for p, r in report.failed)["b.jsonl"]
+    assert texts(settings) == ["Alpha record 0.", "Alpha record 1.", "Alpha record 2.", "Delta is one passage."]
+    unbounded = ingest([str(folder)], settings, progress=False)  # the command line has no such bound
+    assert not unbounded.failed and unbounded.added == 3 + 4  # b, and c in 4 passages

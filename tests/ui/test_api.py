@@ -128,6 +128,21 @@ def test_uploads_are_ingested_with_safe_names_and_limits(ingested, tmp_path):
     assert not list(uploads.rglob("*.part")) and not (uploads / "default").exists()  # rejected: nothing written
 
 
+def test_an_upload_past_its_passage_limit_is_refused_per_file_and_leaves_no_file(ingested):
+    settings = ingested.model_copy(update={"upload_max_passages": 2})
+    client = TestClient(create_api(settings, engines=scripted_engines(settings)))
+    records = "".join(f'{{"text": "Tiny record {i}."}}\n' for i in range(3)).encode()
+    r = client.post("/v1/ingest", data={"collection": "uploads"},
+                    files=[("files", ("tiny.jsonl", records, "application/json")),
+                           ("files", ("venus.txt", b"Venus is the hottest planet.", "text/plain"))])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [f["path"].rsplit("/", 1)[-1] for f in body["failed"]] == ["tiny.jsonl"]
+    assert "more than 2 passages" in body["failed"][0]["reason"] and body["added"] == 1
+    folder = settings.store / "uploads" / "uploads"
+    assert sorted(p.name for p in folder.iterdir()) == ["venus.txt"]  # the refused file is not kept
+
+
 @pytest.fixture
 def server(ingested):
     with running(create_api(ingested, engines=scripted_engines(ingested))) as url:
