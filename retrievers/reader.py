@@ -168,8 +168,20 @@ class Reader:
 
         As in DPR, passages are ranked by their selection score (or, with `passage_choice`
         "retriever", kept in the order given) and spans are taken from the first passage first;
-        `top_spans > 1` adds the next best spans, of that passage first.
+        `top_spans > 1` adds the next best spans, of that passage first. In the retriever's order the
+        passages are read one at a time until the spans are found, so the first one is usually all
+        that is read.
         """
+        if self.passage_choice == "retriever":  # the answer comes from the first passage with a span: read no more
+            spans: list[Span] = []
+            for p, context in enumerate(contexts):
+                reading = self.score(question, [context])
+                if reading is None:
+                    break
+                spans += [replace(s, passage=p) for s in reading.spans(0, top_spans - len(spans))]
+                if len(spans) >= top_spans:
+                    break
+            return spans
         reading = self.score(question, contexts)
         return reading.best(self.passage_choice, top_spans) if reading is not None else []
 

@@ -99,6 +99,23 @@ def test_token_spans_follow_the_characters_and_drop_what_truncation_cut(encoder)
     assert token_spans(batch, 0, [(len(context) - 15, len(context) - 1)]) == []  # cut off at 24 tokens
 
 
+def test_in_the_retrievers_order_only_the_passages_needed_are_read_with_the_same_spans(encoder, monkeypatch):
+    reader = Reader(max_length=48)
+    reader.passage_choice = "retriever"
+    contexts = ["Gustave Eiffel designed the tower in Paris.", "The Nile flows north.", "Mars is red."]
+    whole = reader.score("who designed it?", contexts).best("retriever", 3)  # every passage read in one batch
+    read = []
+    score = reader.score
+    monkeypatch.setattr(reader, "score", lambda q, cs: read.extend(cs) or score(q, cs))
+    spans = reader.read("who designed it?", contexts, top_spans=3)
+    assert read == contexts[:1]  # the first passage holds three spans: nothing else is read
+    assert [(s.text, s.passage) for s in spans] == [(s.text, s.passage) for s in whole]
+    read.clear()
+    spans = reader.read("who designed it?", ["Mars", "The Nile flows north."], top_spans=2)
+    assert read == ["Mars", "The Nile flows north."]  # a one-word passage has one span: the next is read too
+    assert [(s.text, s.passage) for s in spans][0] == ("Mars", 0) and spans[1].passage == 1
+
+
 def test_the_answers_passage_follows_the_selection_head_or_the_retrievers_order(encoder, tmp_path, monkeypatch):
     import torch
 
