@@ -42,6 +42,8 @@ class Reply:
     short_answer: str | None = None  # the reader's span, when the engine has a reader
     short_passage: str | None = None  # the passage it comes from
     grounded: str | None = None  # the generated answer snapped to a span of a cited passage
+    reader_ms: float | None = None  # the reader and its span check, when they ran
+    lead_ms: float | None = None  # from the question to the answer's lead (its first useful words)
 
 
 def reply_function(engine: Any) -> tuple[str, Callable[[str], Reply]]:
@@ -55,7 +57,8 @@ def reply_function(engine: Any) -> tuple[str, Callable[[str], Reply]]:
                          answer.refused, float(answer.timings.get("total_ms", 0.0)),
                          answer.usage.get("prompt_tokens"), answer.usage.get("completion_tokens"),
                          short.text if short else None, short.context if short else None,
-                         grounded.text if grounded else None)
+                         grounded.text if grounded else None, _reader_ms(answer.timings),
+                         answer.timings.get("lead_ms"))
         return engine.llm.model, ask
     if hasattr(engine, "query"):
         from llama_index.core.schema import MetadataMode
@@ -72,6 +75,13 @@ def reply_function(engine: Any) -> tuple[str, Callable[[str], Reply]]:
         label = getattr(getattr(llm, "metadata", None), "model_name", None) or type(engine).__name__
         return str(label), query
     raise RagError(f"cannot evaluate answers from a {type(engine).__name__}: give an Engine or a query engine")
+
+
+def _reader_ms(timings: dict[str, float]) -> float | None:
+    """What the reader and its span check added to an answer, or None when no reader ran."""
+    if "reader_ms" not in timings:
+        return None
+    return round(timings["reader_ms"] + timings.get("span_check_ms", 0.0), 1)
 
 
 def gold_answers(q: EvalQuestion) -> list[str]:
@@ -112,7 +122,7 @@ def score_reply(q: EvalQuestion, reply: Reply, label: str, judge: Judge | None =
         "citation_accuracy": citation_accuracy(reply.cited, golds) if golds and q.answers else None,
         "lexical_support": None if reply.refused else lexical_support(plain, reply.seen),
         "faithfulness": None,
-        "latency_ms": round(reply.latency_ms, 1),
+        "latency_ms": round(reply.latency_ms, 1), "reader_ms": reply.reader_ms, "lead_ms": reply.lead_ms,
         "prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
     }
     if golds and (reply.short_answer is not None or reply.grounded is not None):
@@ -142,6 +152,10 @@ def summarize_answers(records: Sequence[dict]) -> dict[str, float]:
     if latencies:
         out["latency_ms_mean"] = round(statistics.fmean(latencies), 1)
         out["latency_ms_p50"] = round(statistics.median(latencies), 1)
+    for name in ("reader_ms", "lead_ms"):  # medians, as the latency targets are
+        values = [r[name] for r in records if r.get(name) is not None]
+        if values:
+            out[f"{name}_p50"] = round(statistics.median(values), 1)
     for name in ("prompt_tokens", "completion_tokens"):
         values = [r[name] for r in records if r.get(name) is not None]
         if values:
@@ -170,7 +184,8 @@ class AnswerReport:
                 "warnings": self.warnings}
 
     def table(self) -> str:
-        names = [n for n in (*_METRICS, "refused", "latency_ms_mean", "completion_tokens_mean")
+        names = [n for n in (*_METRICS, "refused", "latency_ms_mean", "reader_ms_p50", "lead_ms_p50",
+                             "completion_tokens_mean")
                  if any(n in row for row in self.rows)]
         lines = [f"{self.questions} of {self.questions_read} questions ({self.dataset}) over {self.collection}"
                  + (f"; {self.resumed} answers from the earlier run" if self.resumed else ""),

@@ -156,6 +156,11 @@ class ReaderEngine(FakeEngine):
         answer.short_answer = ShortAnswer(self.SHORT[qid], 1, qid, at, at + len(self.SHORT[qid]), text, 3.0)
         if qid == "q1":
             answer.grounded = ShortAnswer("Gustave Eiffel", 1, qid, 0, 14, text, 1.0, kind="snapped")
+        answer.timings["lead_ms"] = 10.0 * len(self.asked)
+        if qid != "q2":  # the reader ran with its span check for q1 and q3, and alone for q2
+            answer.timings.update(reader_ms=30.0, span_check_ms=70.0)
+        else:
+            answer.timings["reader_ms"] = 40.0
         return answer
 
 
@@ -168,5 +173,6 @@ def test_reader_llm_and_combined_answers_are_scored_side_by_side():
     assert scores["reader_citation_accuracy"] == pytest.approx(33.3)
     # combined: q1 the snapped "Gustave Eiffel" (exact), q2 and q3 the reader's
     assert scores["combined_em"] == pytest.approx(33.3) and scores["combined_f1"] == pytest.approx(33.3)
+    assert scores["reader_ms_p50"] == 100.0 and scores["lead_ms_p50"] == 20.0  # medians of (100, 40, 100), (10..30)
     plain = evaluate_answers(DATASET, FakeEngine()).results["fake/model"]
-    assert not any(name.startswith(("reader_", "combined_")) for name in plain)
+    assert not any(name.startswith(("reader_", "combined_", "lead_")) for name in plain)
