@@ -312,7 +312,7 @@ def _answer_path(settings: Settings, questions: Sequence[str]) -> dict[str, floa
     decoding speed after it (completion tokens after the first, over the time they took)."""
     from rag.app import build_engine
 
-    engine = build_engine(settings, COLLECTION)
+    engine = build_engine(settings.model_copy(update={"abstain_score": None}), COLLECTION)  # every answer generated
     engine.ask(questions[0])  # loads the LLM
     first, rates, prompt_tokens = [], [], []
     for question in questions:

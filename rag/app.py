@@ -33,6 +33,9 @@ def build_engine(settings: Settings, collection: str | None = None) -> Engine:
         raise RagError(str(exc)) from None
     coll = open_collection(settings, collection)
     retriever = open_retriever(settings, coll)
+    abstain_below = settings.abstention_threshold()
+    if "abstain_score" not in settings.model_fields_set and coll.count() < settings.candidates:
+        abstain_below = None  # fused scores over fewer candidates than the default was chosen on: another scale
     tracer = make_tracer(settings.langfuse_public_key, settings.langfuse_secret_key, settings.langfuse_host)
     reader = load_reader(settings.reader) if settings.reader else None
     checker = (SpanChecker.for_llm(prompts.check, settings.model) if reader is not None and settings.reader_check
@@ -40,7 +43,7 @@ def build_engine(settings: Settings, collection: str | None = None) -> Engine:
     return Engine(retriever, llm, prompts, tracer=tracer, context_k=settings.context_k, reader=reader,
                   reader_k=settings.reader_k, reader_hint=settings.hints(), span_checker=checker,
                   check_k=settings.reader_check_k, check_weight=settings.reader_check_weight,
-                  lead=settings.leads(), abstain_below=settings.abstain_score,
+                  lead=settings.leads(), abstain_below=abstain_below,
                   max_question_chars=settings.question_max_chars)
 
 

@@ -198,8 +198,9 @@ class Engine:
         lead: start the answer with what the passages say (`rag.presentation`): the reader's span in its
             sentence, or for how/why questions the best supporting sentences, quoted and cited; the LLM's
             prose follows only when it agrees with that lead. Suits a small local model.
-        abstain_below: with a reader, answer "the documents don't say" (listing the closest passages)
-            when the reader's best span scores below this, instead of letting the model invent one.
+        abstain_below: answer "the documents don't say" (listing the closest passages) when the best
+            retrieved passage scores below this (on the retriever's scale), without reading or generating,
+            instead of letting the models invent an answer; how/why questions are always answered.
         max_question_chars: a longer question or query is refused (`RagError`) before any work is done.
     """
 
@@ -276,11 +277,12 @@ class Engine:
             standalone = self._condense(question, history, timings, usage)
             k = max(self.context_k, self.reader_k) if self.reader is not None else self.context_k
             sources = self._retrieve(standalone, timings, k)
-            short = self._read(standalone, sources, timings) if self.reader is not None else None
+            abstains = self._abstains(standalone, sources)
+            short = self._read(standalone, sources, timings) if self.reader is not None and not abstains else None
             sources = self._shown(sources, short)
             grounded = None
             lead, lead_answer = "", None
-            if sources and self._abstains(standalone, short):
+            if abstains:
                 text, refused = self._abstention(sources), True
                 yield text
             elif not sources:
@@ -401,11 +403,11 @@ class Engine:
         timings["span_check_ms"] = round(1000 * (time.perf_counter() - start), 1)
         return spans
 
-    def _abstains(self, question: str, short: ShortAnswer | None) -> bool:
-        """With a reader and a threshold: no span, or a span scoring below it, for a short-answer question."""
-        if self.reader is None or self.abstain_below is None or explains(question):
+    def _abstains(self, question: str, sources: list[Source]) -> bool:
+        """With a threshold: the best passage retrieved for a short-answer question scores below it."""
+        if self.abstain_below is None or not sources or explains(question):
             return False
-        return short is None or short.score < self.abstain_below
+        return sources[0].score < self.abstain_below
 
     def _abstention(self, sources: list[Source]) -> str:
         closest = "; ".join(f"[{s.n}] {' '.join(s.passage.title.split()) or s.passage.source}" for s in sources[:3])

@@ -36,6 +36,27 @@ def test_the_defaults_are_the_shipped_models():
     assert Settings(reader="none").reader is None and not Settings(reader="none").hints()
 
 
+def test_the_default_answer_path_abstains_below_the_retrieval_score_chosen_for_it(tmp_path, monkeypatch):
+    from rag.app import build_engine
+    from rag.config import ABSTAIN_SCORE
+    from rag.ingestion import ingest
+
+    assert Settings().abstention_threshold() == ABSTAIN_SCORE == 8.3  # the reader's span leads, hybrid linear
+    for other in ({"model": "openai/gpt-4o-mini"}, {"mode": "dense"}, {"fusion": "rrf"}, {"dense_weight": 2.0},
+                  {"reader": "none"}, {"abstain_score": "none"}):
+        assert Settings(**other).abstention_threshold() is None, other  # not the path the score was chosen on
+    assert Settings(mode="bm25", abstain_score=12.0).abstention_threshold() == 12.0  # a threshold set is kept
+    monkeypatch.setenv("RAG_ABSTAIN_SCORE", "none")
+    assert Settings().abstention_threshold() is None
+    monkeypatch.delenv("RAG_ABSTAIN_SCORE")
+
+    settings = Settings(store=tmp_path / "store", reader_check=False)
+    ingest([str(write_docs(tmp_path / "docs"))], settings, progress=False)  # 5 passages
+    assert build_engine(settings).abstain_below is None  # fewer passages than fusion candidates: another scale
+    assert build_engine(settings.model_copy(update={"candidates": 3})).abstain_below == ABSTAIN_SCORE
+    assert build_engine(settings.model_copy(update={"abstain_score": 2.0})).abstain_below == 2.0
+
+
 @pytest.mark.slow
 def test_the_built_in_corpus_is_indexed_with_the_fine_tuned_encoder(tmp_path, monkeypatch, capsys):
     import rag.loaders

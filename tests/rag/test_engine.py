@@ -161,10 +161,12 @@ class PointingReader:
     def __init__(self, word, *others):
         self.words = [word, *others]
         self.read_contexts = []
+        self.calls = 0
 
     def read(self, question, contexts, top_spans=1):
         from retrievers.reader import Span
 
+        self.calls += 1
         self.read_contexts = list(contexts)
         for i, context in enumerate(contexts):
             if context.find(self.words[0]) >= 0:
@@ -337,12 +339,18 @@ def test_a_how_question_leads_with_the_passages_best_sentences(ingested):
 
 def test_the_answer_abstains_below_the_threshold_and_lists_the_closest_passages(ingested):
     llm = ScriptedLLM(["It was Gustave Eiffel [1]."])
-    reader = PointingReader("Gustave Eiffel")  # scores its span 7.5
-    low = engine_for(ingested, llm, context_k=2, reader=reader, reader_k=5, lead=True, abstain_below=8.0)
-    answer = low.ask("Who designed the Eiffel Tower?")
+    question = "Who designed the Eiffel Tower?"
+    top = engine_for(ingested, llm).search(question, 1)[0][1]  # the best passage's fused score
+    reader = PointingReader("Gustave Eiffel")
+    low = engine_for(ingested, llm, context_k=2, reader=reader, reader_k=5, lead=True, abstain_below=top + 0.01)
+    answer = low.ask(question)
     assert answer.refused and answer.answer.startswith("The retrieved documents don't say. The closest passages: [1] ")
     assert llm.calls == [] and answer.to_dict()["refused"] is True and answer.cited == []
-    high = engine_for(ingested, llm, context_k=2, reader=reader, reader_k=5, lead=True, abstain_below=7.0)
-    assert not high.ask("Who designed the Eiffel Tower?").refused
-    none = engine_for(ingested, llm, context_k=2, reader=PointingReader("Zanzibar"), reader_k=5, abstain_below=0.0)
-    assert none.ask("Who designed the Eiffel Tower?").refused  # no span at all
+    assert reader.calls == 0 and "reader_ms" not in answer.timings  # nothing is read for an answer not given
+    high = engine_for(ingested, llm, context_k=2, reader=reader, reader_k=5, lead=True, abstain_below=top - 0.01)
+    kept = high.ask(question)
+    assert not kept.refused and kept.answer.startswith("**Gustave Eiffel**") and reader.calls == 1
+    without_reader = engine_for(ingested, ScriptedLLM(["It was Gustave Eiffel [1]."]), abstain_below=top + 0.01)
+    assert without_reader.ask(question).refused  # the retriever's score decides, reader or not
+    why = engine_for(ingested, ScriptedLLM(["Cats catch mice [1]."]), abstain_below=1e9)
+    assert not why.ask("Why do people keep a domestic cat as a house pet?").refused  # how/why: always answered

@@ -114,7 +114,7 @@ def test_a_refused_answer_is_marked_in_the_chat(ingested):
 
     def abstaining(settings, name):
         return Engine(open_retriever(settings, open_collection(settings, name), settings.mode), ScriptedLLM([ANSWER]),
-                      reader=PointingReader("Mars"), abstain_below=100.0)
+                      reader=PointingReader("Mars"), abstain_below=1e9)
 
     chat, _ = list(Backend(ingested, abstaining).respond("Which planet is red?", [], "default", mode="bm25"))[-1]
     assert chat[-1]["content"].startswith("The retrieved documents don't say.")
