@@ -32,6 +32,11 @@ KINDS: dict[str, Callable[[int], str]] = {
     "deep-objects.jsonl": lambda n: '{"text": ' * (n // 10) + '"x"' + "}" * (n // 10) + "\n",
     "many-records.jsonl": lambda n: '{"title": "t", "text": "a b c"}\n' * (n // 32),
     "bad-lines.jsonl": lambda n: '{"title": "t", "text": "The one good record."}\n' + "x\n" * (n // 2),
+    "unclosed-tables.html": lambda n: "<p>The body of the page.</p>" + "<table><tr><td>a" * (n // 16),
+    "table-rows.html": lambda n: "<table>" + "<tr><td>a</td><td>b</td></tr>" * (n // 27) + "</table>",
+    "one-column.csv": lambda n: "a\n" * (n // 2),
+    "wide-row.csv": lambda n: "a," * (n // 2) + "\n",
+    "nested-groups.rtf": lambda n: "{\\rtf1 " + "{" * (n // 4) + "x" + "}" * (n // 4) + "}",
 }
 
 # read and split in a fresh interpreter, as ingest does; prints the seconds and what came out

@@ -49,6 +49,7 @@ class Source:
     def to_dict(self) -> dict[str, Any]:
         text = " ".join(self.passage.text.split())
         return {"n": self.n, "id": self.passage.id, "title": self.passage.title, "source": self.passage.source,
+                "location": self.passage.location,
                 "snippet": text[:_SNIPPET] + ("…" if len(text) > _SNIPPET else ""), "score": round(self.score, 6),
                 "cited": self.cited}
 
@@ -563,8 +564,10 @@ def snap_to_span(answer: str, cited: Sequence[Source], max_words: int = 12) -> S
 
 
 def format_passage(n: int, passage: Passage) -> str:
-    """One retrieved passage as a numbered block labelled with its title and file name (`passage_block`)."""
-    return passage_block(passage.text, n=n, title=passage.title, source=passage.source.rsplit("/", 1)[-1])
+    """One retrieved passage as a numbered block labelled with its title, file name and place in the file
+    (`passage_block`)."""
+    where = {"location": passage.location} if passage.location else {}
+    return passage_block(passage.text, n=n, title=passage.title, source=passage.source.rsplit("/", 1)[-1], **where)
 
 
 def _fit(text: str, tokens: int, count: Any) -> str:

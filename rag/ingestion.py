@@ -83,7 +83,7 @@ def default_ingest_collection(paths: Sequence[str]) -> str:
 def passages_of(item: Input, loaded: LoadedSource, settings: Settings) -> list[Passage]:
     """The passages one loaded input makes under the passage settings (records stay whole by default)."""
     words = 0 if loaded.records and not settings.split_records else settings.passage_words
-    return make_passages(item.source, [(u.title, u.text, u.extra) for u in loaded.units], words)
+    return make_passages(item.source, [(u.title, u.text, u.extra, u.whole) for u in loaded.units], words)
 
 
 def read_passages(item: Input, settings: Settings, *, known: Callable[[str], bool] = lambda signature: False,

@@ -12,6 +12,8 @@ DEFAULT_PASSAGE_WORDS = 100
 
 
 MetadataValue = str | int | float | bool
+# the metadata that says where in a document a passage is (the readers of rag.formats set them), in citation order
+LOCATION_KEYS = ("page", "slide", "sheet", "chapter", "heading", "rows")
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,11 @@ class Passage:
         if not self.title or self.text.startswith(self.title):
             return self.text
         return f"{self.title}. {self.text}"
+
+    @property
+    def location(self) -> str:
+        """Where in its source the passage is, for citations: "page 3", "slide 2", "sheet Sales, rows 2-14"."""
+        return ", ".join(f"{key} {self.extra[key]}" for key in LOCATION_KEYS if self.extra.get(key) not in (None, ""))
 
     def metadata(self) -> dict[str, MetadataValue]:
         """Flat metadata as stored beside the vector (Chroma accepts scalars only)."""
@@ -151,14 +158,15 @@ def _n_words(n: int) -> re.Pattern[str]:
 
 def make_passages(
     source: str,
-    texts: Iterable[tuple[str, str, Mapping[str, MetadataValue]]],
+    texts: Iterable[tuple[str, str, Mapping[str, MetadataValue]] | tuple[str, str, Mapping[str, MetadataValue], bool]],
     passage_words: int = DEFAULT_PASSAGE_WORDS,
 ) -> list[Passage]:
-    """Split each `(title, text, extra)` unit of one source into passages with stable ids."""
+    """Split each `(title, text, extra)` unit of one source into passages with stable ids; a unit given as
+    `(title, text, extra, True)` stays one passage (a table's rows under their header)."""
     ids = _PassageIds(source)
     passages: list[Passage] = []
-    for title, text, extra in texts:
-        for piece in iter_split_text(text, passage_words):
+    for title, text, extra, *whole in texts:
+        for piece in iter_split_text(text, 0 if whole and whole[0] else passage_words):
             passages.append(Passage(id=ids(f"{title}\x00{piece}"), text=piece, title=title, source=source,
                                     position=len(passages), extra=dict(extra)))
     return passages

@@ -72,6 +72,7 @@ def sources_markdown(sources: Sequence[Any], answer: Any = None) -> str:
     for s in sources:
         p = s.passage
         where = f" — *{escape_markdown(Path(p.source).name)}*" if p.source and p.source != p.title else ""
+        where += f", {escape_markdown(p.location)}" if p.location else ""
         snippet = escape_markdown(" ".join(p.text.split())[:280])
         name = escape_markdown(p.title or Path(p.source).name or p.id)
         lines.append(f"**[{s.n}] {name}**{where} · score {s.score:.3f}\n\n> {snippet}")

@@ -20,9 +20,10 @@ def _print_hits(hits: Sequence[tuple[Any, float]]) -> None:
     if not hits:
         print("no passages matched")
     for rank, (passage, score) in enumerate(hits, start=1):
-        where = passage.source if passage.source != passage.title else ""
+        where = f"{passage.source}#{passage.position}" if passage.source != passage.title else ""
+        where = ", ".join(filter(None, [where, passage.location]))
         text = " ".join(passage.text.split())
-        print(f"{rank:3d}. [{score:.4f}] {passage.title}" + (f"  ({where}#{passage.position})" if where else ""))
+        print(f"{rank:3d}. [{score:.4f}] {passage.title}" + (f"  ({where})" if where else ""))
         print(f"     {text[:240]}{'…' if len(text) > 240 else ''}")
 
 
@@ -77,7 +78,7 @@ def _print_sources(answer: Any) -> None:
     print(f"\n{label}:")
     for s in shown:
         d = s.to_dict()
-        where = d["source"] if d["source"] != d["title"] else ""
+        where = ", ".join(filter(None, [d["source"] if d["source"] != d["title"] else "", d["location"]]))
         print(f"  [{d['n']}] {d['title']}" + (f" ({where})" if where else "") + f"  score {d['score']:.4f}")
 
 

@@ -22,7 +22,7 @@ def test_an_answer_cites_its_passages_and_returns_them(ingested):
     assert [s.n for s in answer.cited] == [1] and "Amazon" in answer.cited[0].passage.text
     data = answer.to_dict()
     assert set(data) >= {"answer", "sources", "model", "timings"}
-    assert set(data["sources"][0]) == {"n", "id", "title", "source", "snippet", "score", "cited"}
+    assert set(data["sources"][0]) == {"n", "id", "title", "source", "location", "snippet", "score", "cited"}
     assert data["sources"][0]["source"].endswith("rivers.md") and data["model"] == "scripted/test"
     assert {"retrieval_ms", "generation_ms", "total_ms"} <= set(data["timings"])
     system, user = llm.calls[0]

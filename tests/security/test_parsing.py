@@ -48,6 +48,8 @@ SLOW_TEXT = {  # each took from minutes to hours to load before
     # html.parser rescans the rest of the page for each `<` that never closes
     "tags.html": "<p>The body of the page.</p>" + "<a\n" * 70_000,
     "open-tags.html": "<p>The body of the page.</p>" + "<a" * 100_000,
+    "open-tables.html": "<p>The body of the page.</p>" + "<table><tr><td>a" * 15_000,  # each scanned to the end?
+    "table-rows.html": "<p>The body of the page.</p><table>" + "<tr><td>a</td><td>b</td></tr>" * 8_000 + "</table>",
 }
 
 
@@ -158,7 +160,7 @@ def test_bad_jsonl_lines_cost_a_counter_and_a_file_of_them_stops_being_read(tmp_
 def test_a_records_file_over_the_passage_limit_stops_being_read_at_the_record_past_it(tmp_path, monkeypatch):
     import json
 
-    import rag.loaders as loaders_module
+    import rag.formats.records as records_module
 
     records = "".join(f'{{"title": "t", "text": "Record {i}."}}\n' for i in range(1000))
     parsed = []
@@ -173,7 +175,7 @@ def test_a_records_file_over_the_passage_limit_stops_being_read_at_the_record_pa
 
     listed = "[" + records.replace("\n", ",")[:-1] + "]"
     path = write_docs(tmp_path / "in", {"many.jsonl": records, "many.json": listed})
-    monkeypatch.setattr(loaders_module, "json", CountingJson)
+    monkeypatch.setattr(records_module, "json", CountingJson)
     with pytest.raises(TooManyPassages, match="more than 10 passages.*RAG_UPLOAD_MAX_PASSAGES"):
         load(Input(source="many.jsonl", path=path / "many.jsonl"), max_units=10)
     assert len(parsed) == 11  # not the 1,000 lines

@@ -1,0 +1,34 @@
+"""Plain text and Markdown: one unit per file, titled by the first `# ` heading or the file name."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .base import Parsed, Unit, decode_text, one_line
+
+
+def read_text(data: bytes, path: Path, max_units: int | None = None) -> Parsed:
+    return Parsed([Unit(path.stem, decode_text(data))])
+
+
+def read_markdown(data: bytes, path: Path, max_units: int | None = None) -> Parsed:
+    text = decode_text(data)
+    return Parsed([Unit(markdown_title(text) or path.stem, text)])
+
+
+# the first `# ` heading line with some text in it: each try ends at its line's end, so it runs in linear time
+_HEADING = re.compile(r"^#[ \t][^\n]*?[^\s#]", re.MULTILINE)
+
+
+def markdown_title(text: str) -> str | None:
+    """The text of the first level-1 ATX heading (`# Title`, closing `#`s dropped), or None."""
+    match = _HEADING.search(text)
+    if match is None:
+        return None
+    end = text.find("\n", match.end())
+    content = text[match.start() + 1 : end if end >= 0 else len(text)].strip()
+    bare = content.rstrip("#")
+    if bare[-1:].isspace():  # a closing sequence: #s after a space (CommonMark)
+        content = bare
+    return one_line(content)

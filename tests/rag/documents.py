@@ -1,0 +1,101 @@
+"""Office files, e-books and e-mails made by the tests with the same libraries users' files come from."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from email.message import EmailMessage
+
+
+def make_docx(sections: list[tuple[str, list[str]]], table: list[list[str]] | None = None, title: str = "") -> bytes:
+    """A Word file: each (heading, paragraphs) section, then an optional table under the last heading."""
+    import docx
+
+    document = docx.Document()
+    document.core_properties.title = title
+    for heading, paragraphs in sections:
+        document.add_heading(heading, level=1)
+        for text in paragraphs:
+            document.add_paragraph(text)
+    if table:
+        grid = document.add_table(rows=len(table), cols=len(table[0]))
+        for r, row in enumerate(table):
+            for c, value in enumerate(row):
+                grid.cell(r, c).text = value
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def make_pptx(slides: list[tuple[str, str]], table: list[list[str]] | None = None, notes: str = "") -> bytes:
+    """A deck of (title, body) slides; the table and the notes go on the last slide."""
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    deck = Presentation()
+    for title, body in slides:
+        slide = deck.slides.add_slide(deck.slide_layouts[1])
+        slide.shapes.title.text = title
+        slide.placeholders[1].text = body
+    if table:
+        shape = slide.shapes.add_table(len(table), len(table[0]), Inches(1), Inches(4), Inches(6), Inches(2))
+        for r, row in enumerate(table):
+            for c, value in enumerate(row):
+                shape.table.cell(r, c).text = value
+    if notes:
+        slide.notes_slide.notes_text_frame.text = notes
+    out = io.BytesIO()
+    deck.save(out)
+    return out.getvalue()
+
+
+def make_xlsx(sheets: dict[str, list[list[object]]]) -> bytes:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def make_epub(title: str, chapters: list[tuple[str, str]]) -> bytes:
+    """A minimal EPUB 3: a package document with the chapters (title, paragraph) in its spine."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as book:
+        book.writestr("mimetype", "application/epub+zip")
+        book.writestr("META-INF/container.xml", '<?xml version="1.0"?><container version="1.0" '
+                      'xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles><rootfile '
+                      'full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/></rootfiles>'
+                      '</container>')
+        items = "".join(f'<item id="c{i}" href="text/c{i}.xhtml" media-type="application/xhtml+xml"/>'
+                        for i in range(len(chapters)))
+        spine = "".join(f'<itemref idref="c{i}"/>' for i in range(len(chapters)))
+        book.writestr("OEBPS/content.opf", '<?xml version="1.0"?><package xmlns="http://www.idpf.org/2007/opf" '
+                      'version="3.0"><metadata xmlns:dc="http://purl.org/dc/elements/1.1/">'
+                      f"<dc:title>{title}</dc:title></metadata><manifest>{items}</manifest>"
+                      f"<spine>{spine}</spine></package>")
+        for i, (heading, text) in enumerate(chapters):
+            book.writestr(f"OEBPS/text/c{i}.xhtml", f"<html><head><title>{heading}</title></head><body>"
+                          f"<h1>{heading}</h1><p>{text}</p></body></html>")
+    return out.getvalue()
+
+
+def make_eml(subject: str, body: str, attachment: bytes | None = None) -> bytes:
+    message = EmailMessage()
+    message["From"] = "Ada Lovelace <ada@example.org>"
+    message["To"] = "team@example.org"
+    message["Subject"] = subject
+    message["Date"] = "Mon, 07 Dec 2026 09:00:00 +0000"
+    message.set_content(body)
+    if attachment is not None:
+        message.add_attachment(attachment, maintype="application", subtype="octet-stream", filename="data.bin")
+    return message.as_bytes()
+
+
+def make_rtf(text: str) -> bytes:
+    return ("{\\rtf1\\ansi\\deff0 {\\fonttbl {\\f0 Times;}}\\f0\\fs24 " + text.replace("\n", "\\par ") + "}").encode()
