@@ -30,6 +30,8 @@ from retrievers.hybrid import DEFAULT_LINEAR_WEIGHT
 from retrievers.onnx_encoder import default_cache_dir
 from retrievers.passages import DEFAULT_PASSAGE_WORDS
 
+from .formats import ReadLimits
+
 logger = logging.getLogger(__name__)
 
 # The top retrieved passage's fused score (hybrid linear fusion of z-scored runs, lambda 4) below which the default
@@ -77,6 +79,10 @@ class Settings(BaseSettings):
                               "ingest's memory (one file's passages are always written together)")
     passage_words: int = Field(DEFAULT_PASSAGE_WORDS, ge=0, description="passage length in words (0 = no split)")
     split_records: bool = Field(False, description="also split JSON/JSONL records and the built-in corpus")
+    ocr_max_pages: int = Field(50, ge=0, description="scanned pages (PDF pages without text, image frames) read by "
+                               "OCR in one file; the rest are skipped with a warning (0 = no OCR)")
+    ocr_page_seconds: float = Field(30.0, gt=0, description="seconds OCR may take for one page; a slower page is "
+                                    "skipped with a warning")
     mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
     top_k: int = Field(20, ge=1)
     fusion: Literal["rrf", "linear"] = Field("linear", description="hybrid fusion: DPR's linear BM25 + lambda * sim "
@@ -208,6 +214,10 @@ class Settings(BaseSettings):
         if collection_model is not None:
             return collection_model
         return self.builtin_encoder if builtin else self.encoder
+
+    def read_limits(self, max_units: int | None = None) -> ReadLimits:
+        """What a file's reader may take: `max_units` records or table pieces, and the OCR settings."""
+        return ReadLimits(max_units=max_units, ocr_pages=self.ocr_max_pages, ocr_page_seconds=self.ocr_page_seconds)
 
     def passage_encoder_options(self) -> dict:
         """`encoder_options` plus the worker processes: for ingesting, where passages are encoded in bulk."""

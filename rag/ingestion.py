@@ -90,7 +90,7 @@ def read_passages(item: Input, settings: Settings, *, known: Callable[[str], boo
                   max_passages: int | None = None) -> tuple[LoadedSource, list[Passage]] | None:
     """One input read and split into its passages (None when `known` says its content is indexed already);
     past `max_passages` it raises `TooManyPassages`, and a records file stops being read there."""
-    loaded = load(item, known, max_units=max_passages)
+    loaded = load(item, known, settings.read_limits(max_passages))
     if loaded is None:
         return None
     passages = passages_of(item, loaded, settings)

@@ -14,14 +14,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from .formats import MAX_TITLE, READERS, SUPPORTED_TYPES, LoadError, TooManyPassages, Unit, decode_text, one_line
+from .formats import (
+    MAX_TITLE,
+    NO_LIMITS,
+    READERS,
+    SUPPORTED_TYPES,
+    LoadError,
+    ReadLimits,
+    TooManyPassages,
+    Unit,
+    decode_text,
+    one_line,
+)
 
 BUILTIN_CORPORA = ("wiki-vital",)
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["BUILTIN_CORPORA", "MAX_TITLE", "SUPPORTED_TYPES", "Discovery", "Input", "LoadError", "LoadedSource",
-           "TooManyPassages", "Unit", "decode_text", "discover", "load"]
+           "ReadLimits", "TooManyPassages", "Unit", "decode_text", "discover", "load"]
 
 
 @dataclass
@@ -106,11 +117,11 @@ def _walk(root: Path) -> Iterator[Path]:
 
 
 def load(item: Input, known: Callable[[str], bool] = lambda signature: False,
-         max_units: int | None = None) -> LoadedSource | None:
+         limits: ReadLimits = NO_LIMITS) -> LoadedSource | None:
     """Read one input into text units (raises `LoadError` with the reason).
 
     Returns None, without parsing, when `known(signature)` says this content was ingested before.
-    A records file stops being read, with `TooManyPassages`, at its record `max_units + 1`.
+    `limits` bound what the file's reader takes (`ReadLimits`).
     """
     if item.path is None:
         return _load_builtin(item.source, known)
@@ -125,7 +136,7 @@ def load(item: Input, known: Callable[[str], bool] = lambda signature: False,
     signature = hashlib.sha256(data).hexdigest()
     if known(signature):
         return None
-    parsed = READERS[item.path.suffix.lower()](data, item.path, max_units)
+    parsed = READERS[item.path.suffix.lower()](data, item.path, limits)
     units, warnings, records = parsed.units, parsed.warnings, parsed.records
     units = [u for u in units if u.text.strip()]
     for unit in units:

@@ -38,6 +38,19 @@ class Unit:
     whole: bool = False  # one passage as it is, never split (a table's rows under their header)
 
 
+@dataclass(frozen=True)
+class ReadLimits:
+    """How much of a file a reader may take: `max_units` records or table pieces (past it, `TooManyPassages` as
+    soon as the next is read), and the scanned pages read by OCR and the seconds each may take."""
+
+    max_units: int | None = None
+    ocr_pages: int = 50
+    ocr_page_seconds: float = 30.0
+
+
+NO_LIMITS = ReadLimits()
+
+
 @dataclass
 class Parsed:
     """What a reader made of one file: its units, warnings about parts skipped, and whether the units are

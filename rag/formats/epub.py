@@ -11,7 +11,7 @@ from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
 from .archives import check_zip
-from .base import LoadError, Parsed, Unit, decode_text, one_line
+from .base import NO_LIMITS, LoadError, Parsed, ReadLimits, Unit, decode_text, one_line
 from .html import html_units
 
 _NS = {"c": "urn:oasis:names:tc:opendocument:xmlns:container", "opf": "http://www.idpf.org/2007/opf",
@@ -19,7 +19,7 @@ _NS = {"c": "urn:oasis:names:tc:opendocument:xmlns:container", "opf": "http://ww
 _PAGES = ("application/xhtml+xml", "text/html")
 
 
-def read_epub(data: bytes, path: Path, max_units: int | None = None) -> Parsed:
+def read_epub(data: bytes, path: Path, limits: ReadLimits = NO_LIMITS) -> Parsed:
     archive = check_zip(data, ".epub")
     try:
         container = ElementTree.fromstring(archive.read("META-INF/container.xml"))

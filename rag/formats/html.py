@@ -8,11 +8,11 @@ from pathlib import Path
 
 from retrievers.passages import MetadataValue
 
-from .base import Parsed, Unit, decode_text, one_line
+from .base import NO_LIMITS, Parsed, ReadLimits, Unit, decode_text, one_line
 from .tables import rectangular, table_units
 
 
-def read_html(data: bytes, path: Path, max_units: int | None = None) -> Parsed:
+def read_html(data: bytes, path: Path, limits: ReadLimits = NO_LIMITS) -> Parsed:
     return Parsed(html_units(decode_text(data), path.stem))
 
 

@@ -8,11 +8,11 @@ import email.policy
 from email.errors import MessageError
 from pathlib import Path
 
-from .base import LoadError, Parsed, Unit, one_line
+from .base import NO_LIMITS, LoadError, Parsed, ReadLimits, Unit, one_line
 from .html import html_text
 
 
-def read_eml(data: bytes, path: Path, max_units: int | None = None) -> Parsed:
+def read_eml(data: bytes, path: Path, limits: ReadLimits = NO_LIMITS) -> Parsed:
     try:
         message = email.message_from_bytes(data, policy=email.policy.default)
         body = message.get_body(preferencelist=("plain", "html"))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .archives import check_zip
-from .base import LoadError, Parsed, Unit, one_line
+from .base import NO_LIMITS, LoadError, Parsed, ReadLimits, Unit, one_line
 from .tables import clean_rows, table_units
 
 logger = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 _DAMAGED = (KeyError, ValueError, TypeError, AttributeError, IndexError, SyntaxError, OSError, EOFError)
 
 
-def read_docx(data: bytes, path: Path, max_units: int | None = None) -> Parsed:
+def read_docx(data: bytes, path: Path, limits: ReadLimits = NO_LIMITS) -> Parsed:
     import docx
 
     check_zip(data, ".docx")
@@ -63,7 +63,7 @@ def _docx_units(document: Any, title: str) -> Iterator[Unit]:
     yield from section()
 
 
-def read_pptx(data: bytes, path: Path, max_units: int | None = None) -> Parsed:
+def read_pptx(data: bytes, path: Path, limits: ReadLimits = NO_LIMITS) -> Parsed:
     from pptx import Presentation
 
     check_zip(data, ".pptx")

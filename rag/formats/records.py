@@ -9,18 +9,18 @@ from typing import Any
 
 from retrievers.passages import MetadataValue
 
-from .base import LoadError, Parsed, TooManyPassages, Unit, decode_text
+from .base import NO_LIMITS, LoadError, Parsed, ReadLimits, TooManyPassages, Unit, decode_text
 
 logger = logging.getLogger(__name__)
 
 
-def read_jsonl(data: bytes, path: Path, max_units: int | None = None) -> Parsed:
-    units, warnings = _read_records(decode_text(data), jsonl=True, max_units=max_units)
+def read_jsonl(data: bytes, path: Path, limits: ReadLimits = NO_LIMITS) -> Parsed:
+    units, warnings = _read_records(decode_text(data), jsonl=True, max_units=limits.max_units)
     return Parsed(units, warnings, records=True)
 
 
-def read_json(data: bytes, path: Path, max_units: int | None = None) -> Parsed:
-    units, warnings = _read_records(decode_text(data), jsonl=False, max_units=max_units)
+def read_json(data: bytes, path: Path, limits: ReadLimits = NO_LIMITS) -> Parsed:
+    units, warnings = _read_records(decode_text(data), jsonl=False, max_units=limits.max_units)
     return Parsed(units, warnings, records=True)
 
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import LoadError, Parsed, Unit
+from .base import NO_LIMITS, LoadError, Parsed, ReadLimits, Unit
 
 MAX_RTF_BYTES = 5 << 20
 
 
-def read_rtf(data: bytes, path: Path, max_units: int | None = None) -> Parsed:
+def read_rtf(data: bytes, path: Path, limits: ReadLimits = NO_LIMITS) -> Parsed:
     from striprtf.striprtf import rtf_to_text
 
     if len(data) > MAX_RTF_BYTES:

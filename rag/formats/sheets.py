@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from .archives import check_zip
-from .base import LoadError, Parsed, TooManyPassages, Unit, decode_text, one_line
+from .base import NO_LIMITS, LoadError, Parsed, ReadLimits, TooManyPassages, Unit, decode_text, one_line
 from .tables import clean_rows, table_units
 
 MAX_CELLS = 2_000_000  # cells read of one file (a sheet can declare a million rows in a few bytes per row): past it,
                        # refused before the rows held in memory pass about 150 MB
 
 
-def read_xlsx(data: bytes, path: Path, max_units: int | None = None) -> Parsed:
+def read_xlsx(data: bytes, path: Path, limits: ReadLimits = NO_LIMITS) -> Parsed:
     import openpyxl
 
     check_zip(data, ".xlsx")
@@ -30,7 +30,8 @@ def read_xlsx(data: bytes, path: Path, max_units: int | None = None) -> Parsed:
         counted = _Cells()
         for sheet in book.worksheets:
             rows = clean_rows(counted(sheet.iter_rows(values_only=True)))
-            units += _bounded(table_units(rows, title, {"sheet": one_line(sheet.title)}), max_units, len(units))
+            units += _bounded(table_units(rows, title, {"sheet": one_line(sheet.title)}), limits.max_units,
+                              len(units))
     except (KeyError, ValueError, TypeError, IndexError, AttributeError, SyntaxError) as exc:
         raise LoadError(f"not a readable Excel file ({type(exc).__name__}: {str(exc)[:120]})") from None
     finally:
@@ -38,7 +39,7 @@ def read_xlsx(data: bytes, path: Path, max_units: int | None = None) -> Parsed:
     return Parsed(units)
 
 
-def read_csv(data: bytes, path: Path, max_units: int | None = None) -> Parsed:
+def read_csv(data: bytes, path: Path, limits: ReadLimits = NO_LIMITS) -> Parsed:
     text = decode_text(data)
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
@@ -48,7 +49,7 @@ def read_csv(data: bytes, path: Path, max_units: int | None = None) -> Parsed:
         rows = clean_rows(_Cells()(csv.reader(io.StringIO(text), dialect)))
     except csv.Error as exc:
         raise LoadError(f"not a readable CSV file ({str(exc)[:120]})") from None
-    return Parsed(_bounded(table_units(rows, path.stem), max_units, 0))
+    return Parsed(_bounded(table_units(rows, path.stem), limits.max_units, 0))
 
 
 class _Cells:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .base import Parsed, Unit, decode_text, one_line
+from .base import NO_LIMITS, Parsed, ReadLimits, Unit, decode_text, one_line
 
 
-def read_text(data: bytes, path: Path, max_units: int | None = None) -> Parsed:
+def read_text(data: bytes, path: Path, limits: ReadLimits = NO_LIMITS) -> Parsed:
     return Parsed([Unit(path.stem, decode_text(data))])
 
 
-def read_markdown(data: bytes, path: Path, max_units: int | None = None) -> Parsed:
+def read_markdown(data: bytes, path: Path, limits: ReadLimits = NO_LIMITS) -> Parsed:
     text = decode_text(data)
     return Parsed([Unit(markdown_title(text) or path.stem, text)])
 

@@ -99,3 +99,31 @@ def make_eml(subject: str, body: str, attachment: bytes | None = None) -> bytes:
 
 def make_rtf(text: str) -> bytes:
     return ("{\\rtf1\\ansi\\deff0 {\\fonttbl {\\f0 Times;}}\\f0\\fs24 " + text.replace("\n", "\\par ") + "}").encode()
+
+
+def scan_image(text: str, size: tuple[int, int] = (1700, 1100)):
+    """A page of `text` as a scanner would give it: black text drawn on white, 200 dpi, one line a row."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    page = Image.new("L", size, 255)
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.load_default(size=36)
+    for i, line in enumerate(text.splitlines()):
+        draw.text((100, 100 + 60 * i), line, fill=0, font=font)
+    return page
+
+
+def make_scanned_pdf(pages: list[str]) -> bytes:
+    """A PDF of page images only, no text layer: what a scanner makes."""
+    images = [scan_image(text) for text in pages]
+    out = io.BytesIO()
+    images[0].save(out, format="PDF", save_all=True, append_images=images[1:], resolution=200)
+    return out.getvalue()
+
+
+def make_image(text: str, fmt: str = "PNG", frames: list[str] | None = None) -> bytes:
+    out = io.BytesIO()
+    first = scan_image(text)
+    rest = [scan_image(t) for t in frames or []]
+    first.save(out, format=fmt, save_all=bool(rest), append_images=rest)
+    return out.getvalue()

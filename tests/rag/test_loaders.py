@@ -105,7 +105,7 @@ def test_jsonl_keeps_good_lines_and_warns_about_bad_ones(tmp_path):
 
 
 def test_discover_walks_folders_and_reports_what_it_cannot_use(tmp_path):
-    folder = write_docs(tmp_path / "d", {"a.txt": "x", "sub/b.md": "y", ".hidden/c.txt": "z", "img.png": "p",
+    folder = write_docs(tmp_path / "d", {"a.txt": "x", "sub/b.md": "y", ".hidden/c.txt": "z", "img.bmp": "p",
                                          "deep/er/still/d.html": "<p>w</p>"})
     (folder / "loop").symlink_to(folder, target_is_directory=True)  # a symlink loop is not followed
     (tmp_path / "notes.xyz").write_text("?")

@@ -13,7 +13,7 @@ import pytest
 
 import rag.ingestion as ingestion_module
 from rag.ingestion import ingest
-from rag.loaders import MAX_TITLE, Input, LoadError, TooManyPassages, load
+from rag.loaders import MAX_TITLE, Input, LoadError, ReadLimits, TooManyPassages, load
 from tests.rag.test_bad_inputs import texts
 
 from ..conftest import write_docs
@@ -177,11 +177,12 @@ def test_a_records_file_over_the_passage_limit_stops_being_read_at_the_record_pa
     path = write_docs(tmp_path / "in", {"many.jsonl": records, "many.json": listed})
     monkeypatch.setattr(records_module, "json", CountingJson)
     with pytest.raises(TooManyPassages, match="more than 10 passages.*RAG_UPLOAD_MAX_PASSAGES"):
-        load(Input(source="many.jsonl", path=path / "many.jsonl"), max_units=10)
+        load(Input(source="many.jsonl", path=path / "many.jsonl"), limits=ReadLimits(max_units=10))
     assert len(parsed) == 11  # not the 1,000 lines
     with pytest.raises(TooManyPassages):
-        load(Input(source="many.json", path=path / "many.json"), max_units=10)
-    assert len(load(Input(source="many.jsonl", path=path / "many.jsonl"), max_units=1000).units) == 1000
+        load(Input(source="many.json", path=path / "many.json"), limits=ReadLimits(max_units=10))
+    whole = load(Input(source="many.jsonl", path=path / "many.jsonl"), limits=ReadLimits(max_units=1000))
+    assert len(whole.units) == 1000
 
 
 def test_an_ingest_bounded_in_passages_refuses_the_file_that_passes_it_and_keeps_the_rest(tmp_path, settings):
