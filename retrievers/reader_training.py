@@ -20,8 +20,8 @@ from typing import Any, Callable, Sequence
 
 from .answers import exact_match, token_f1
 from .encoders import DEFAULT_MODEL, model_name
+from .encoders.lora import LoraSpec, add_lora, concatenate, merge_lora, save_delta
 from .errors import RagError
-from .lora import LoraSpec, add_lora, concatenate, merge_lora, save_delta
 from .reader import PASSAGE_CHOICES, Reader
 from .reader_data import ReaderExample
 

@@ -23,9 +23,9 @@ from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
 from .answers import has_answer, normalize
 from .encoders import DEFAULT_MODEL, model_name, resolve_model_path
+from .encoders.lora import LoraSpec, add_lora, lora_state, merge_lora, save_delta
 from .environment import quiet_offline
 from .errors import RagError
-from .lora import LoraSpec, add_lora, lora_state, merge_lora, save_delta
 from .training_data import TrainingExample, ValidationSet
 
 TRAINING_FILE = "rag_training.json"

@@ -21,7 +21,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
-    from retrievers.vector_shards import parse_shard
+    from retrievers.encoders.precomputed import parse_shard
 
     from ..encoding import encode
 

@@ -213,7 +213,7 @@ def test_several_seeds_train_from_one_start_and_save_their_averaged_weights(enco
 def test_lora_members_average_their_deltas_exactly_and_the_delta_rebuilds_the_saved_reader(encoder, tmp_path):
     import torch
 
-    from retrievers.lora import ADAPTER_FILE, load_delta, merge_lora
+    from retrievers.encoders.lora import ADAPTER_FILE, load_delta, merge_lora
 
     examples, _ = label_all(EXAMPLES)
     config = ReaderTrainConfig(epochs=2, passages=2, questions_per_step=2, learning_rate=1e-3,

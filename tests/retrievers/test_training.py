@@ -139,7 +139,7 @@ def test_negatives_are_cut_only_when_no_duplicate_free_batch_could_form():
 def test_lora_training_saves_a_small_delta_whose_merge_is_the_saved_model(tmp_path):
     from safetensors.torch import load_file
 
-    from retrievers.lora import ADAPTER_FILE, load_delta, merge_lora
+    from retrievers.encoders.lora import ADAPTER_FILE, load_delta, merge_lora
     from retrievers.training import build_model
 
     out = tmp_path / "lora"
