@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from retrievers.collection import Collection
 from retrievers.errors import CollectionNotFound, RagError
+from retrievers.stores import Collection
 from retrievers.training_data import (
     DataReport,
     TrainingExample,

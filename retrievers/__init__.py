@@ -9,9 +9,6 @@ from typing import Any
 
 from .answers import Question, has_answer, normalize, read_qa
 from .bm25 import BM25Retriever
-from .bm25_index import BM25Index
-from .chroma_store import ChromaStore, Store, chroma_client, validate_collection_name
-from .collection import Collection, SourceUpdate, UpdateStats, default_store_dir, list_collections
 from .dense import DPRRetriever
 from .encoders import DEFAULT_MODEL, DPREncoder, Encoder, resolve_model_path
 from .errors import CollectionNotFound, ModelNotFound, RagError, StoreUnavailable
@@ -21,6 +18,18 @@ from .passages import DEFAULT_PASSAGE_WORDS, Passage, make_passages, passage_ids
 from .reader import Reader, Reading, read_reader_record, rerank
 from .reader_cloze import cloze_examples
 from .reader_training import ReaderTrainConfig, train_reader
+from .stores import (
+    BM25Index,
+    ChromaStore,
+    Collection,
+    SourceUpdate,
+    Store,
+    UpdateStats,
+    chroma_client,
+    default_store_dir,
+    list_collections,
+    validate_collection_name,
+)
 from .tracing import NULL_TRACER, NullTracer, Span, Tracer
 from .training_data import TrainingExample, ValidationSet, build_examples, mine_examples, read_pairs
 

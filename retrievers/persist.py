@@ -12,9 +12,9 @@ from typing import Any, Optional, Sequence
 
 from llama_index.core.schema import BaseNode
 
-from .collection import Collection
 from .encoders import Encoder
 from .nodes import nodes_to_updates
+from .stores import Collection
 
 PERSIST_FILENAME = "retriever.json"
 

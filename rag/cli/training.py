@@ -64,8 +64,8 @@ def cmd_package_model(args: argparse.Namespace) -> int:
 def cmd_generate_questions(args: argparse.Namespace) -> int:
     from prompts import load_prompt
     from prompts.templates import PromptError
-    from retrievers.collection import Collection
     from retrievers.errors import RagError
+    from retrievers.stores import Collection
 
     from ..app import build_llm
     from ..llamaindex import LlamaIndexLLM
