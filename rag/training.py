@@ -10,7 +10,7 @@ from typing import Any
 
 from retrievers.errors import CollectionNotFound, RagError
 from retrievers.stores import Collection
-from retrievers.training_data import (
+from retrievers.training import (
     DataReport,
     TrainingExample,
     build_examples,

@@ -31,7 +31,7 @@ from .stores import (
     validate_collection_name,
 )
 from .tracing import NULL_TRACER, NullTracer, Span, Tracer
-from .training_data import TrainingExample, ValidationSet, build_examples, mine_examples, read_pairs
+from .training import TrainingExample, ValidationSet, build_examples, mine_examples, read_pairs
 
 _TRAINING = ("TrainConfig", "TrainResult", "train", "read_training_record")
 
@@ -39,9 +39,9 @@ _TRAINING = ("TrainConfig", "TrainResult", "train", "read_training_record")
 def __getattr__(name: str) -> Any:
     """The trainer loads sentence-transformers' training stack, so it is imported on first use."""
     if name in _TRAINING:
-        from . import training
+        from .training import trainer
 
-        return getattr(training, name)
+        return getattr(trainer, name)
     raise AttributeError(f"module 'retrievers' has no attribute {name!r}")
 
 __all__ = [

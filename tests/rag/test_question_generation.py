@@ -10,7 +10,7 @@ from rag.llm import LLM, litellm_module
 from rag.question_generation import clean_question, generate_pairs
 from retrievers.errors import RagError
 from retrievers.stores import Collection
-from retrievers.training_data import build_examples
+from retrievers.training import build_examples
 
 from .conftest import run
 
