@@ -15,9 +15,7 @@ from .errors import CollectionNotFound, ModelNotFound, RagError, StoreUnavailabl
 from .fusion import Fusion, Normalization, linear_fusion, reciprocal_rank_fusion
 from .hybrid import HybridRetriever
 from .passages import DEFAULT_PASSAGE_WORDS, Passage, make_passages, passage_ids, split_text
-from .reader import Reader, Reading, read_reader_record, rerank
-from .reader_cloze import cloze_examples
-from .reader_training import ReaderTrainConfig, train_reader
+from .reader import Reader, ReaderTrainConfig, Reading, cloze_examples, read_reader_record, rerank, train_reader
 from .stores import (
     BM25Index,
     ChromaStore,

@@ -5,7 +5,7 @@ linear layer gives start and end logits per token (the span), another scores the
 (how likely the passage holds the answer: DPR's passage selection). The answer is the best span
 of the best-scored passage, so it is always a substring of a cited passage. The encoder starts
 from a shipped model (all-MiniLM-L6-v2's BERT weights) and the heads are trained by
-`retrievers.reader_training` (distant supervision, DPR section 6).
+`retrievers.reader.training` (distant supervision, DPR section 6).
 """
 
 from __future__ import annotations
@@ -19,17 +19,17 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .encoders import DEFAULT_MODEL, resolve_model_path
-from .encoders.lora import load_delta, merge_lora
-from .encoders.shipped import register_builder
-from .errors import ModelNotFound
+from ..encoders import DEFAULT_MODEL, resolve_model_path
+from ..encoders.lora import load_delta, merge_lora
+from ..encoders.shipped import register_builder
+from ..errors import ModelNotFound
 
 READER_FILE = "reader.json"
 HEADS_FILE = "reader_heads.pt"
 FORMAT = "rag-reader"
 # How the answer's passage is chosen: DPR's selection head, or the retriever's order (the inputs'),
 # which a reader trained on little data does better with; training keeps the selection head only when
-# it is clearly better on held-out questions (`reader_training.choose_passage_rule`).
+# it is clearly better on held-out questions (`evaluation.choose_passage_rule`).
 PASSAGE_CHOICES = ("selection", "retriever")
 
 
