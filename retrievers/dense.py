@@ -13,10 +13,8 @@ from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 from .encoders import Encoder
 from .nodes import to_nodes
 from .passages import Passage
-from .persist import PersistMixin, open_collection
+from .persist import DEFAULT_TOP_K, PersistMixin, open_collection
 from .stores import Collection, Store
-
-DEFAULT_TOP_K = 20
 
 
 class DPRRetriever(PersistMixin, BaseRetriever):

@@ -101,7 +101,8 @@ def test_search_picks_default_or_the_only_collection(docs, settings):
 def test_a_different_model_is_refused_before_any_work(ingested, docs, tmp_path):
     import pytest
 
-    from retrievers import RagError, resolve_model_path
+    from retrievers import RagError
+    from retrievers.encoders import resolve_model_path
 
     other = tmp_path / "other-model"
     other.symlink_to(resolve_model_path("all-MiniLM-L6-v2"), target_is_directory=True)
