@@ -13,9 +13,9 @@ import re
 
 from rag.config import Settings
 from rag.ingestion import ingest_records
-from retrievers.collection import Collection, SourceUpdate
 from retrievers.datasets import EvalDataset
 from retrievers.errors import CollectionNotFound, RagError
+from retrievers.stores import Collection, SourceUpdate
 
 
 def collection_name(dataset: EvalDataset, distractors: str | None = None) -> str:

@@ -17,10 +17,10 @@ from rag.config import Settings
 from rag.ingestion import reindex
 from rag.retrieval import open_collection, open_retriever, reindexed_name
 from retrievers.answers import Question, normalize
-from retrievers.collection import Collection
 from retrievers.datasets import EvalDataset, EvalQuestion, load_dataset
 from retrievers.encoders import model_name
 from retrievers.errors import RagError
+from retrievers.stores import Collection
 
 from .metrics import first_answer_rank, mrr_at_k, ndcg_at_k, recall_at_k, unique_ids
 from .nq_vital import select

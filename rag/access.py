@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Union
 
-from retrievers.chroma_store import validate_collection_name
 from retrievers.errors import RagError
+from retrievers.stores import validate_collection_name
 
 FILENAME = "access.sqlite3"
 SCOPES = ("read", "ingest", "admin")  # admin implies the others

@@ -23,12 +23,12 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from retrievers.collection import default_store_dir
 from retrievers.encoders import DEFAULT_MODEL, FINETUNED_MODEL
+from retrievers.encoders.onnx import default_cache_dir
 from retrievers.errors import RagError
 from retrievers.hybrid import DEFAULT_LINEAR_WEIGHT
-from retrievers.onnx_encoder import default_cache_dir
 from retrievers.passages import DEFAULT_PASSAGE_WORDS
+from retrievers.stores import default_store_dir
 
 from .formats import ReadLimits
 

@@ -3,7 +3,7 @@
 Reads the inputs exactly as `rag ingest` does (same loaders, same passages, same ids), keeps the
 passages of shard I of N, encodes them and writes the shard folder. N such jobs can run on N
 machines or GPUs at once; `rag ingest ... --vectors DIR` then builds the collection from the
-shards, encoding only what they lack (see `retrievers/vector_shards.py`).
+shards, encoding only what they lack (see `retrievers/encoders/precomputed.py`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from retrievers.encoders import model_fingerprint, model_name, opened_encoder
-from retrievers.vector_shards import encode_shard, read_header, shard_dir, shard_of
+from retrievers.encoders.precomputed import encode_shard, read_header, shard_dir, shard_of
 
 from .config import Settings
 from .ingestion import passages_of, too_big_to_read

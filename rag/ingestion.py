@@ -14,11 +14,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from retrievers.collection import Collection, SourceUpdate
 from retrievers.encoders import close_encoder, load_encoder, model_fingerprint, model_name, opened_encoder
+from retrievers.encoders.precomputed import PrecomputedEncoder
 from retrievers.errors import CollectionNotFound, RagError
 from retrievers.passages import Passage, make_passages
-from retrievers.vector_shards import PrecomputedEncoder
+from retrievers.stores import Collection, SourceUpdate
 
 from .config import Settings
 from .loaders import BUILTIN_CORPORA, Input, LoadedSource, LoadError, TooManyPassages, discover, load

@@ -23,8 +23,8 @@ from typing import Any, Callable, Iterable
 
 from prompts.delimiters import passage_block
 from retrievers.answers import normalize
-from retrievers.collection import Collection
 from retrievers.errors import RagError
+from retrievers.stores import Collection
 
 MAX_CONSECUTIVE_FAILURES = 3
 _LEAD = re.compile(r"^\s*(?:(?:[-*\u2022]+|\(?\d+[.):]|q\d*[.:]|question\s*\d*[.:])\s*)+", re.IGNORECASE)

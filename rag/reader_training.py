@@ -18,8 +18,8 @@ from typing import Any, Sequence
 from retrievers.answers import read_qa
 from retrievers.datasets import DatasetError, load_dataset
 from retrievers.errors import RagError
-from retrievers.reader_cloze import cloze_examples, describe
-from retrievers.reader_data import ReaderExample, answer_spans, gold_span_example, label_all
+from retrievers.reader import ReaderExample, answer_spans, gold_span_example, label_all
+from retrievers.reader.cloze import cloze_examples, describe
 
 from .config import Settings
 from .retrieval import open_collection, open_retriever
@@ -134,8 +134,7 @@ def squad_examples(retrieve: _Retrieval, path: str | Path, negatives: int, limit
 
 def run_reader_training(settings: Settings, args: Any, *, progress: bool = True) -> ReaderRun:
     """Everything `rag train-reader` does, from parsed arguments (see `rag train-reader --help`)."""
-    from retrievers.reader import read_reader_record
-    from retrievers.reader_training import ReaderTrainConfig, train_reader
+    from retrievers.reader import ReaderTrainConfig, read_reader_record, train_reader
 
     qa_paths = [Path(f) for f in args.qa]  # --qa takes one or more files
     for qa_path in qa_paths:

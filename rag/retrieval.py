@@ -6,13 +6,12 @@ import re
 from pathlib import Path
 from typing import Union
 
-from retrievers.bm25 import BM25Retriever
-from retrievers.chroma_store import validate_collection_name
-from retrievers.collection import Collection, list_collections
 from retrievers.dense import DPRRetriever
 from retrievers.encoders import load_encoder, model_name
 from retrievers.errors import CollectionNotFound, RagError
 from retrievers.hybrid import HybridRetriever
+from retrievers.sparse import BM25Retriever
+from retrievers.stores import Collection, list_collections, validate_collection_name
 
 from .config import Settings
 

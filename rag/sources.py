@@ -11,8 +11,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrievers.collection import Collection, SourceUpdate
 from retrievers.errors import RagError
+from retrievers.stores import Collection, SourceUpdate
 
 from .config import Settings
 from .retrieval import resolve_collection

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from retrievers.collection import Collection
 from retrievers.errors import CollectionNotFound, RagError
-from retrievers.training_data import (
+from retrievers.stores import Collection
+from retrievers.training import (
     DataReport,
     TrainingExample,
     build_examples,

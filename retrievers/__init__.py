@@ -3,28 +3,26 @@
     from retrievers import HybridRetriever
     retriever = HybridRetriever.from_defaults("wiki-vital")
     nodes = retriever.retrieve("who wrote the origin of species")
+
+The names below are the public API; the sub-packages export the rest: `retrievers.encoders` (the
+backends, `load_encoder`), `retrievers.stores` (the collection's passage table, Chroma and BM25
+parts), `retrievers.reader` (the reader and its training) and `retrievers.training` (the DPR trainer).
 """
 
 from typing import Any
 
-from .answers import Question, has_answer, normalize, read_qa
-from .bm25 import BM25Retriever
-from .bm25_index import BM25Index
-from .chroma_store import ChromaStore, Store, chroma_client, validate_collection_name
-from .collection import Collection, SourceUpdate, UpdateStats, default_store_dir, list_collections
 from .dense import DPRRetriever
-from .encoders import DEFAULT_MODEL, DPREncoder, Encoder, resolve_model_path
+from .encoders import DEFAULT_MODEL, DPREncoder, Encoder, load_encoder
 from .errors import CollectionNotFound, ModelNotFound, RagError, StoreUnavailable
-from .fusion import Fusion, Normalization, linear_fusion, reciprocal_rank_fusion
+from .fusion import linear_fusion, reciprocal_rank_fusion
 from .hybrid import HybridRetriever
-from .passages import DEFAULT_PASSAGE_WORDS, Passage, make_passages, passage_ids, split_text
-from .reader import Reader, Reading, read_reader_record, rerank
-from .reader_cloze import cloze_examples
-from .reader_training import ReaderTrainConfig, train_reader
-from .tracing import NULL_TRACER, NullTracer, Span, Tracer
-from .training_data import TrainingExample, ValidationSet, build_examples, mine_examples, read_pairs
+from .passages import Passage, make_passages
+from .reader import Reader
+from .sparse import BM25Retriever
+from .stores import Collection, SourceUpdate
+from .tracing import NULL_TRACER, Tracer
 
-_TRAINING = ("TrainConfig", "TrainResult", "train", "read_training_record")
+_TRAINING = ("TrainConfig", "train")
 
 
 def __getattr__(name: str) -> Any:
@@ -35,15 +33,13 @@ def __getattr__(name: str) -> Any:
         return getattr(training, name)
     raise AttributeError(f"module 'retrievers' has no attribute {name!r}")
 
+
 __all__ = [
-    "BM25Index", "BM25Retriever", "ChromaStore", "Collection", "CollectionNotFound", "DEFAULT_MODEL",
-    "DEFAULT_PASSAGE_WORDS", "DPREncoder", "DPRRetriever", "Encoder", "Fusion", "HybridRetriever",
-    "ModelNotFound", "NULL_TRACER", "Normalization", "NullTracer", "Passage", "RagError", "SourceUpdate", "Span",
-    "Store", "StoreUnavailable", "Tracer",
-    "UpdateStats", "chroma_client", "default_store_dir", "linear_fusion", "list_collections", "make_passages",
-    "passage_ids", "reciprocal_rank_fusion", "resolve_model_path", "split_text", "validate_collection_name",
-    "Question", "has_answer", "normalize", "read_qa", "TrainingExample", "ValidationSet", "build_examples",
-    "mine_examples", "read_pairs", "Reader", "Reading", "read_reader_record", "rerank", "ReaderTrainConfig",
-    "train_reader", "cloze_examples",
+    "BM25Retriever", "DPRRetriever", "HybridRetriever", "linear_fusion", "reciprocal_rank_fusion",
+    "Collection", "Passage", "SourceUpdate", "make_passages",
+    "DEFAULT_MODEL", "DPREncoder", "Encoder", "load_encoder",
+    "Reader",
+    "CollectionNotFound", "ModelNotFound", "RagError", "StoreUnavailable",
+    "NULL_TRACER", "Tracer",
     *_TRAINING,
 ]

@@ -10,14 +10,11 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks.base import CallbackManager
 from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 
-from .chroma_store import Store
-from .collection import Collection
 from .encoders import Encoder
 from .nodes import to_nodes
 from .passages import Passage
-from .persist import PersistMixin, open_collection
-
-DEFAULT_TOP_K = 20
+from .persist import DEFAULT_TOP_K, PersistMixin, open_collection
+from .stores import Collection, Store
 
 
 class DPRRetriever(PersistMixin, BaseRetriever):

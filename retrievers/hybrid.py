@@ -11,14 +11,14 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks.base import CallbackManager
 from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 
-from .bm25 import BM25Retriever
-from .collection import Collection
-from .dense import DEFAULT_TOP_K, DPRRetriever
+from .dense import DPRRetriever
 from .encoders import Encoder
 from .fusion import Fusion, Normalization, linear_fusion, reciprocal_rank_fusion
 from .nodes import to_nodes
 from .passages import Passage
-from .persist import PersistMixin, open_collection
+from .persist import DEFAULT_TOP_K, PersistMixin, open_collection
+from .sparse import BM25Retriever
+from .stores import Collection
 from .tracing import NULL_TRACER, Tracer, run_summary
 
 DEFAULT_CANDIDATES = 100

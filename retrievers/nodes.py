@@ -6,8 +6,8 @@ from typing import Iterable, Sequence
 
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, TextNode
 
-from .collection import SourceUpdate
 from .passages import Passage
+from .stores import SourceUpdate
 
 # Shown to the LLM with each passage; the rest stays out of prompts.
 _LLM_KEYS = ("title", "source")

@@ -1,4 +1,5 @@
-"""What our LlamaIndex retrievers share: opening their collection, and persist / from_persist_dir.
+"""What our LlamaIndex retrievers share: their default depth, opening their collection, and persist /
+from_persist_dir.
 
 The indexes persist in the store by themselves; a retriever persists only where its collection
 lives and its own settings (`retriever.json`), as LlamaIndex's retrievers persist their config.
@@ -12,11 +13,12 @@ from typing import Any, Optional, Sequence
 
 from llama_index.core.schema import BaseNode
 
-from .collection import Collection
 from .encoders import Encoder
 from .nodes import nodes_to_updates
+from .stores import Collection
 
 PERSIST_FILENAME = "retriever.json"
+DEFAULT_TOP_K = 20
 
 
 def open_collection(collection: str | Collection, store_dir: str | Path | None, chroma_url: str | None,

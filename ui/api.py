@@ -24,8 +24,8 @@ from rag.config import Settings
 from rag.engine import GenerationFailed
 from rag.retrieval import resolve_collection
 from rag.sources import SourceNotFound, delete_source, list_sources
-from retrievers.collection import list_collections
 from retrievers.errors import CollectionNotFound, RagError, StoreUnavailable
+from retrievers.stores import list_collections
 
 from .credentials import Credentials, actor
 from .engines import DEFAULT_MODEL_ID, Engines

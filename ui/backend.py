@@ -15,8 +15,8 @@ from rag.app import build_engine
 from rag.config import Settings
 from rag.engine import Engine, GenerationFailed
 from rag.presentation import escape_markdown, inert_markdown
-from retrievers.collection import list_collections
 from retrievers.errors import RagError
+from retrievers.stores import list_collections
 
 from .engines import Engines
 from .uploads import UploadRejected, upload_and_ingest

@@ -23,8 +23,8 @@ from typing import Any, BinaryIO, Callable, Iterable
 from rag.config import Settings
 from rag.ingestion import IngestReport, ingest
 from rag.loaders import SUPPORTED_TYPES
-from retrievers.chroma_store import validate_collection_name
 from retrievers.errors import RagError
+from retrievers.stores import validate_collection_name
 
 _KEPT = "._- "
 

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from rag.loaders import _wiki_vital_file  # noqa: E402
 from retrievers.answers import has_answer, normalize, read_qa  # noqa: E402
-from retrievers.bm25_index import BM25Index  # noqa: E402
+from retrievers.stores import BM25Index  # noqa: E402
 
 
 # Question numbers (read_qa order, from 1) whose silver paragraph states the answer, checked by reading.

@@ -21,7 +21,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
-    from retrievers.vector_shards import parse_shard
+    from retrievers.encoders.precomputed import parse_shard
 
     from ..encoding import encode
 
@@ -33,7 +33,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_collections(args: argparse.Namespace) -> int:
-    from retrievers.collection import Collection, list_collections
+    from retrievers.stores import Collection, list_collections
 
     settings = settings_from(args)
     rows = []
@@ -52,7 +52,7 @@ def cmd_collections(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    from retrievers.collection import Collection
+    from retrievers.stores import Collection
 
     from ..sources import delete_source, list_sources
 

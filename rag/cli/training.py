@@ -39,7 +39,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
 def cmd_package_model(args: argparse.Namespace) -> int:
     import subprocess
 
-    from retrievers.shipped import package
+    from retrievers.encoders.shipped import SHIPPED, package
 
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
@@ -48,7 +48,15 @@ def cmd_package_model(args: argparse.Namespace) -> int:
         commit = head + ("+changes" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         commit = None
-    target = package(args.model_dir, args.name, recipe=args.recipe, commit=commit)
+    if SHIPPED.get(args.name) == "reader":  # a reader's training record is in its reader.json, beside its heads
+        from retrievers.reader import HEADS_FILE, READER_FILE, read_reader_record
+
+        trained, files = (read_reader_record(args.model_dir) or {}).get("training"), [HEADS_FILE, READER_FILE]
+    else:
+        from retrievers.training import read_training_record
+
+        trained, files = read_training_record(args.model_dir), []
+    target = package(args.model_dir, args.name, trained=trained, files=files, recipe=args.recipe, commit=commit)
     print(f"shipped {args.name} in {target} (trained at commit {commit or 'unknown'})")
     return 0
 
@@ -56,8 +64,8 @@ def cmd_package_model(args: argparse.Namespace) -> int:
 def cmd_generate_questions(args: argparse.Namespace) -> int:
     from prompts import load_prompt
     from prompts.templates import PromptError
-    from retrievers.collection import Collection
     from retrievers.errors import RagError
+    from retrievers.stores import Collection
 
     from ..app import build_llm
     from ..llamaindex import LlamaIndexLLM

@@ -10,8 +10,8 @@ import pytest
 import rag.ingestion as ingestion_module
 from rag.ingestion import ingest
 from rag.loaders import Input, LoadError, discover, load
-from retrievers.collection import Collection
 from retrievers.passages import make_passages
+from retrievers.stores import Collection
 
 from ..conftest import write_docs
 

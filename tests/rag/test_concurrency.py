@@ -13,7 +13,7 @@ import pytest
 from rag.config import Settings
 from rag.ingestion import ingest
 from retrievers import HybridRetriever
-from retrievers.collection import Collection
+from retrievers.stores import Collection
 
 from .corpora import WORDS, write_records
 

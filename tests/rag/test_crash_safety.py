@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from retrievers.collection import Collection
 from retrievers.errors import CollectionNotFound
+from retrievers.stores import Collection
 
 from .corpora import write_records
 
@@ -50,7 +50,7 @@ def check_in_step(store):
 
 
 def test_ingest_killed_at_random_points_recovers_and_completes_without_duplicates(tmp_path):
-    from retrievers import collection as collection_module
+    from retrievers.stores import collection as collection_module
 
     assert collection_module.ENCODE_CHUNK < 1200  # several Chroma writes per ingest, so kills can land between them
     docs = write_records(tmp_path / "docs")  # 1,200 records: three encoder chunks
@@ -112,7 +112,7 @@ def test_ingest_killed_between_its_batches_has_bm25_rebuilt_and_completes(tmp_pa
     once the first file is in the table leaves BM25 behind it, and the next use rebuilds it."""
     import os
 
-    from retrievers.bm25_index import BM25Index
+    from retrievers.stores import BM25Index
 
     docs = write_records(tmp_path / "docs")
     store = tmp_path / "store"

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from retrievers.vector_shards import finished_shards, shard_of, write_shard
+from retrievers.encoders.precomputed import finished_shards, shard_of, write_shard
 
 from .conftest import run
 

@@ -13,7 +13,7 @@ from rag.formats import SUPPORTED_TYPES
 from rag.formats.tables import TABLE_WORDS
 from rag.ingestion import ingest
 from rag.loaders import Input, LoadError, load
-from retrievers.collection import Collection
+from retrievers import Collection
 
 from .documents import make_docx, make_eml, make_epub, make_pptx, make_rtf, make_xlsx
 

@@ -101,7 +101,8 @@ def test_search_picks_default_or_the_only_collection(docs, settings):
 def test_a_different_model_is_refused_before_any_work(ingested, docs, tmp_path):
     import pytest
 
-    from retrievers import RagError, resolve_model_path
+    from retrievers import RagError
+    from retrievers.encoders import resolve_model_path
 
     other = tmp_path / "other-model"
     other.symlink_to(resolve_model_path("all-MiniLM-L6-v2"), target_is_directory=True)
@@ -114,14 +115,14 @@ def test_a_different_model_is_refused_before_any_work(ingested, docs, tmp_path):
 def test_opening_for_search_finishes_a_crashed_update(ingested):
     coll = Collection("default", ingested.store)
     victim = next(coll.passages())
-    coll._db.execute("INSERT INTO pending(id, source, op) VALUES (?, ?, 'remove')", (victim.id, victim.source))
+    coll.table._db.execute("INSERT INTO pending(id, source, op) VALUES (?, ?, 'remove')", (victim.id, victim.source))
     reopened = open_collection(ingested)
     assert reopened.count() == 4 and victim.id not in reopened.get([victim.id])
     assert not any(reopened.consistency().values())
 
 
 def test_a_large_ingest_is_written_in_batches_with_one_bm25_build(docs, settings, monkeypatch):
-    from retrievers.bm25_index import BM25Index
+    from retrievers.stores import BM25Index
 
     updates, builds = [], []
     real_update, real_save = Collection.update, Collection._save_bm25
@@ -155,7 +156,7 @@ def test_a_large_ingest_is_written_in_batches_with_one_bm25_build(docs, settings
 
 
 def test_a_bm25_index_left_behind_by_an_interrupted_batch_is_rebuilt_on_next_use(docs, settings, monkeypatch):
-    from retrievers.bm25_index import BM25Index
+    from retrievers.stores import BM25Index
 
     calls = []
     real_update = Collection.update

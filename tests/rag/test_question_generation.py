@@ -8,9 +8,9 @@ from prompts import load_prompt
 from rag.llamaindex import LlamaIndexLLM
 from rag.llm import LLM, litellm_module
 from rag.question_generation import clean_question, generate_pairs
-from retrievers.collection import Collection
 from retrievers.errors import RagError
-from retrievers.training_data import build_examples
+from retrievers.stores import Collection
+from retrievers.training import build_examples
 
 from .conftest import run
 

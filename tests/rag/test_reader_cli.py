@@ -6,8 +6,7 @@ import re
 import pytest
 
 from rag.cli import main
-from retrievers.reader import read_reader_record
-from retrievers.reader_training import ReaderTrainConfig
+from retrievers.reader import ReaderTrainConfig, read_reader_record
 
 from .conftest import run
 

@@ -1,4 +1,4 @@
-from retrievers.bm25_index import BM25Index
+from retrievers.stores import BM25Index
 
 IDS = ["p1", "p2", "p3"]
 TEXTS = [

@@ -1,7 +1,7 @@
 import pytest
 
-from retrievers.chroma_store import ChromaStore
 from retrievers.errors import StoreUnavailable
+from retrievers.stores import ChromaStore
 
 
 class _Collection:

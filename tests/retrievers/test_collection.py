@@ -1,6 +1,6 @@
 import pytest
 
-import retrievers.collection as collection_module
+import retrievers.stores.collection as collection_module
 from retrievers import Collection, CollectionNotFound, RagError, SourceUpdate, make_passages
 
 
@@ -101,7 +101,7 @@ def test_a_reader_does_not_recover_while_a_writer_holds_the_lock(tmp_path, encod
     coll = Collection("coll6", tmp_path, create=True)
     coll.update([SourceUpdate("a", "s", passages("a", "text"))], encoder)
     pid = next(coll.passages()).id
-    coll._db.execute("INSERT INTO pending(id, source, op) VALUES (?, 'a', 'remove')", (pid,))  # work in flight
+    coll.table._db.execute("INSERT INTO pending(id, source, op) VALUES (?, 'a', 'remove')", (pid,))  # work in flight
     with coll._writing():
         assert Collection("coll6", tmp_path).recover(block=False) is False
         assert coll.count() == 1

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from retrievers.encoders import DEFAULT_MODEL, load_encoder, resolve_model_path
-from retrievers.onnx_encoder import OnnxEncoder, export_onnx
+from retrievers.encoders.onnx import OnnxEncoder, export_onnx
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +70,7 @@ def test_the_export_is_cached_and_an_interrupted_one_leaves_nothing(fp32, onnx_c
     assert export_onnx(DEFAULT_MODEL, "fp32", cache_dir=onnx_cache) == folder
     assert (folder / "model.onnx").stat().st_mtime_ns == stamp
 
-    import retrievers.onnx_encoder as module
+    import retrievers.encoders.onnx as module
 
     def crash(source, work, precision):
         (work / "model.onnx").write_bytes(b"half")

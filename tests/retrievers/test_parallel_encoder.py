@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from retrievers.encoders import DEFAULT_MODEL, load_encoder, opened_encoder
+from retrievers.encoders.parallel import ParallelEncoder
 from retrievers.errors import ModelNotFound
-from retrievers.parallel_encoder import ParallelEncoder
 
 from ..rag.conftest import run
 

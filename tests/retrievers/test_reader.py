@@ -3,17 +3,23 @@
 import numpy as np
 import pytest
 
-from retrievers.reader import Reader, Span, best_spans, passage_token_mask, read_reader_record, rerank
-from retrievers.reader_data import answer_spans, gold_span_example, label, label_all
-from retrievers.reader_training import (
+from retrievers.reader import (
+    Reader,
     ReaderTrainConfig,
-    average_states,
+    Span,
+    answer_spans,
     choose_passage_rule,
     evaluate_reader,
-    rule_outcomes,
-    token_spans,
+    gold_span_example,
+    label,
+    label_all,
+    read_reader_record,
+    rerank,
     train_reader,
 )
+from retrievers.reader.evaluation import rule_outcomes
+from retrievers.reader.model import best_spans, passage_token_mask
+from retrievers.reader.training import average_states, token_spans
 
 
 def test_best_span_is_the_highest_start_plus_end_within_the_passage_and_length():
@@ -213,7 +219,7 @@ def test_several_seeds_train_from_one_start_and_save_their_averaged_weights(enco
 def test_lora_members_average_their_deltas_exactly_and_the_delta_rebuilds_the_saved_reader(encoder, tmp_path):
     import torch
 
-    from retrievers.lora import ADAPTER_FILE, load_delta, merge_lora
+    from retrievers.encoders.lora import ADAPTER_FILE, load_delta, merge_lora
 
     examples, _ = label_all(EXAMPLES)
     config = ReaderTrainConfig(epochs=2, passages=2, questions_per_step=2, learning_rate=1e-3,

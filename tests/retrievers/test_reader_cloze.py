@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from retrievers.reader_cloze import answer_candidates, cloze_examples, cloze_question, sentences
+from retrievers.reader.cloze import answer_candidates, cloze_examples, cloze_question, sentences
 
 PASSAGES = [
     "Eiffel Tower. The tower in Paris was designed by the engineer Gustave Eiffel and completed in 1889. "
@@ -64,7 +64,7 @@ def test_cloze_examples_point_at_every_occurrence_of_their_answer():
 @pytest.mark.slow
 def test_a_pass_of_cloze_training_lowers_the_span_loss(encoder):
     from retrievers.reader import Reader
-    from retrievers.reader_training import ReaderTrainConfig, pretrain_spans, span_loss_batch
+    from retrievers.reader.training import ReaderTrainConfig, pretrain_spans, span_loss_batch
 
     examples = cloze_examples(PASSAGES[:3], 6, seed=3, per_passage=2) * 16
     reader = Reader(max_length=64)

@@ -6,8 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from retrievers import shipped
-from retrievers.encoders import DPREncoder, model_fingerprint, resolve_model_path
+from retrievers.encoders import DPREncoder, model_fingerprint, resolve_model_path, shipped
 from retrievers.errors import ModelNotFound
 
 

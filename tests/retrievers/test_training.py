@@ -5,8 +5,8 @@ import pytest
 
 from retrievers import DPREncoder, RagError
 from retrievers.answers import normalize
-from retrievers.training import TRAINING_FILE, TrainConfig, negatives_that_fit, read_training_record, train
-from retrievers.training_data import TrainingExample, ValidationSet
+from retrievers.training import TrainConfig, TrainingExample, ValidationSet, read_training_record, train
+from retrievers.training.trainer import TRAINING_FILE, negatives_that_fit
 
 FACTS = [
     ("Who designed the iron lattice tower in Paris?", "Gustave Eiffel designed the wrought-iron tower.", "Eiffel"),
@@ -139,8 +139,8 @@ def test_negatives_are_cut_only_when_no_duplicate_free_batch_could_form():
 def test_lora_training_saves_a_small_delta_whose_merge_is_the_saved_model(tmp_path):
     from safetensors.torch import load_file
 
-    from retrievers.lora import ADAPTER_FILE, load_delta, merge_lora
-    from retrievers.training import build_model
+    from retrievers.encoders.lora import ADAPTER_FILE, load_delta, merge_lora
+    from retrievers.training.trainer import build_model
 
     out = tmp_path / "lora"
     result = train(examples(), out, config(lora_rank=4, learning_rate=1e-3), validation=validation(), progress=False)

@@ -4,7 +4,7 @@ import pytest
 
 from retrievers import Collection, RagError, SourceUpdate, make_passages
 from retrievers.answers import normalize, read_qa
-from retrievers.training_data import (
+from retrievers.training import (
     build_examples,
     detect_format,
     mine_examples,

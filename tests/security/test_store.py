@@ -6,10 +6,9 @@ import threading
 
 import pytest
 
-import retrievers.collection as collection_module
+import retrievers.stores.collection as collection_module
 from retrievers import Collection, RagError, SourceUpdate, make_passages
-from retrievers.bm25_index import BM25Index
-from retrievers.chroma_store import ChromaStore
+from retrievers.stores import BM25Index, ChromaStore
 
 IDS = ["p1", "p2", "p3"]
 TEXTS = ["The Eiffel Tower stands in Paris", "Rivers flow into the sea; the Nile is long",
@@ -77,7 +76,7 @@ def test_rows_without_a_recorded_encoder_fail_loudly(tmp_path, encoder, monkeypa
     coll = Collection("enc3", tmp_path, create=True)
     coll.update([SourceUpdate("a", "s", passages("a", "alpha one"))], encoder)
     coll.annotate(model=None, dimension=None)  # what a kill before the record left behind
-    coll._db.execute("DELETE FROM state WHERE key IN ('model', 'dimension')")
+    coll.table._db.execute("DELETE FROM state WHERE key IN ('model', 'dimension')")
     loaded = []
     monkeypatch.setattr(collection_module, "load_encoder", lambda name, **_: loaded.append(name) or encoder)
     broken = Collection("enc3", tmp_path)
@@ -243,7 +242,7 @@ def test_a_version_held_here_survives_a_writer_in_another_process(tmp_path, monk
     directory = tmp_path / "bm25"
     BM25Index.build(IDS, TEXTS, generation=1).save(directory)
     original = bm25s.BM25.load.__func__
-    writer = ("import sys; from retrievers.bm25_index import BM25Index\n"
+    writer = ("import sys; from retrievers.stores import BM25Index\n"
               "for g in (2, 3): BM25Index.build(['p1'], ['The Eiffel Tower'], generation=g).save(sys.argv[1])")
 
     def load_while_another_process_publishes(cls, path, *args, **kwargs):

@@ -14,7 +14,7 @@ import pytest
 from rag.engine import Engine
 from rag.ingestion import ingest
 from rag.retrieval import open_collection, open_retriever
-from retrievers.collection import Collection
+from retrievers.stores import Collection
 from tests.eval.conftest import SQUAD
 from tests.rag.fakes import ScriptedLLM
 from ui.backend import Backend, sources_markdown

@@ -25,7 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from eval.bench import builtin_records  # noqa: E402
 from retrievers.encoders import DEFAULT_MODEL, load_encoder, resolve_model_path  # noqa: E402
-from retrievers.onnx_encoder import export_onnx  # noqa: E402
+from retrievers.encoders.onnx import export_onnx  # noqa: E402
 
 
 def texts(n: int = 1000) -> list[str]:

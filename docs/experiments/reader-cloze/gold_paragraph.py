@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from retrievers.reader import Reader  # noqa: E402
-from retrievers.reader_training import evaluate_reader  # noqa: E402
+from retrievers.reader.evaluation import evaluate_reader  # noqa: E402
 
 
 def main() -> int:

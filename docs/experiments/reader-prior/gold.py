@@ -20,7 +20,7 @@ from prompts import PromptSet  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.span_check import SpanChecker  # noqa: E402
 from retrievers.reader import Reader, rerank  # noqa: E402
-from retrievers.reader_training import _f1  # noqa: E402
+from retrievers.reader.training import _f1  # noqa: E402
 
 SETS = {"dev (35)": "/tmp/rs/dev.json", "test, all 197": "/tmp/efficientqa-squad-proxy-all.json",
         "test, verified 35": "/tmp/efficientqa-squad-proxy.json"}

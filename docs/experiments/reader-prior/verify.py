@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 from run import squad_items  # noqa: E402
 
 from retrievers.reader import Reader  # noqa: E402
-from retrievers.reader_training import _f1  # noqa: E402
+from retrievers.reader.training import _f1  # noqa: E402
 
 SETS = {"dev (35)": "/tmp/rs/dev.json", "test, all 197": "/tmp/efficientqa-squad-proxy-all.json",
         "test, verified 35": "/tmp/efficientqa-squad-proxy.json"}

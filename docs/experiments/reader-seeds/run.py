@@ -29,9 +29,10 @@ import numpy as np  # noqa: E402
 
 from rag.reader_training import read_squad  # noqa: E402
 from retrievers.reader import Reader, Reading  # noqa: E402
-from retrievers.reader_data import ReaderExample  # noqa: E402
-from retrievers.reader_training import (  # noqa: E402
-    ReaderTrainConfig, _load_state, _state, average_states, rule_outcomes, summarize, train_reader)
+from retrievers.reader.labels import ReaderExample  # noqa: E402
+from retrievers.reader.evaluation import rule_outcomes, summarize  # noqa: E402
+from retrievers.reader.training import (  # noqa: E402
+    ReaderTrainConfig, _load_state, _state, average_states, train_reader)
 
 
 def squad_items(path: str) -> list[tuple[str, list[str], list[str]]]:

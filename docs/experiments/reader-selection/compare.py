@@ -26,7 +26,7 @@ from rag.config import Settings  # noqa: E402
 from rag.retrieval import open_collection, open_retriever  # noqa: E402
 from retrievers.answers import has_answer, normalize, read_qa  # noqa: E402
 from retrievers.reader import Reader  # noqa: E402
-from retrievers.reader_training import _f1  # noqa: E402
+from retrievers.reader.training import _f1  # noqa: E402
 
 
 def readings(reader: Reader, question: str, contexts: list[str]) -> list[dict]:

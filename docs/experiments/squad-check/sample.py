@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from rag.loaders import _wiki_vital_file  # noqa: E402
 from retrievers.answers import has_answer, read_qa  # noqa: E402
-from retrievers.bm25_index import BM25Index  # noqa: E402
+from retrievers.stores import BM25Index  # noqa: E402
 
 SEED = 2026
 

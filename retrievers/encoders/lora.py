@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ModelNotFound
+from ..errors import ModelNotFound
 
 ADAPTER_FILE = "lora_adapter.safetensors"
 ADAPTER_CONFIG = "lora.json"

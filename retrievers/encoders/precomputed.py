@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from .encoders import Encoder, close_encoder, model_fingerprint, model_name
-from .errors import RagError
+from ..errors import RagError
+from .base import Encoder, close_encoder, model_fingerprint, model_name
 
 FORMAT = "rag-vector-shard"
 VERSION = 1

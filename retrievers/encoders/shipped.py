@@ -5,6 +5,9 @@ commit that trained it, and the sha256 of every file). On first use the files ar
 the record, the delta is merged onto the base model, and the full model is written once to the
 cache (`~/.cache/rag/models/NAME-<record hash>`), where every backend loads it like any other model
 directory. `make models` retrains them all.
+
+Encoders are built here; a kind of model this layer does not know (the reader) registers its builder
+with `register_builder` from its own module, which the `retrievers` package always imports.
 """
 
 from __future__ import annotations
@@ -16,17 +19,21 @@ import os
 import shutil
 import threading
 from pathlib import Path
+from typing import Callable, Sequence
 
-from .errors import ModelNotFound
+from ..errors import ModelNotFound
+from .lora import ADAPTER_CONFIG, ADAPTER_FILE, load_delta, merge_lora
 
 logger = logging.getLogger(__name__)
 
-MODELS_DIR = Path(__file__).parent / "models"
+MODELS_DIR = Path(__file__).parent.parent / "models"
 RECORD_FILE = "record.json"
 COMPLETE = ".complete"
 # name -> kind; "encoder" merges into a sentence-transformers model, "reader" into a reader directory.
 SHIPPED = {"dpr-nq": "encoder", "reader-nq": "reader"}
 _lock = threading.Lock()
+# (the delta's folder, the folder to write, its record, the base model's folder) -> None
+Builder = Callable[[Path, Path, dict, Path], None]
 
 
 def default_models_cache() -> Path:
@@ -67,8 +74,9 @@ def record_hash(name: str) -> str:
     return _sha256(MODELS_DIR / name / RECORD_FILE)[:16]
 
 
-def shipped_path(name: str, cache: Path | None = None) -> Path:
-    """The merged model directory of shipped model `name`, building it in the cache on first use."""
+def shipped_path(name: str, resolve: Callable[[str], Path], cache: Path | None = None) -> Path:
+    """The merged model directory of shipped model `name`, building it in the cache on first use
+    (`resolve` turns the record's base model into its directory)."""
     if name not in SHIPPED:
         raise ModelNotFound(f"no shipped model {name!r}; shipped: {', '.join(SHIPPED)}")
     record = shipped_record(name)
@@ -82,7 +90,7 @@ def shipped_path(name: str, cache: Path | None = None) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         try:
-            _BUILDERS[SHIPPED[name]](MODELS_DIR / name, staging, record)
+            _builder(name)(MODELS_DIR / name, staging, record, resolve(record["base_model"]))
             (staging / COMPLETE).write_text(name, encoding="utf-8")
             try:
                 os.replace(staging, target)
@@ -95,59 +103,44 @@ def shipped_path(name: str, cache: Path | None = None) -> Path:
     return target
 
 
-def _build_encoder(source: Path, out: Path, record: dict) -> None:
+def _build_encoder(source: Path, out: Path, record: dict, base: Path) -> None:
     from sentence_transformers import SentenceTransformer
 
-    from .encoders import resolve_model_path
-    from .lora import load_delta, merge_lora
-
     state, spec = load_delta(source)
-    model = SentenceTransformer(str(resolve_model_path(record["base_model"])), device="cpu", local_files_only=True)
+    model = SentenceTransformer(str(base), device="cpu", local_files_only=True)
     merge_lora(model[0].auto_model, state, spec)
     if record.get("max_seq_length"):
         model.max_seq_length = int(record["max_seq_length"])
     model.save(str(out))
 
 
-def _build_reader(source: Path, out: Path, record: dict) -> None:
-    import torch
-
-    from .lora import load_delta, merge_lora
-    from .reader import HEADS_FILE, READER_FILE, Reader
-
-    state, spec = load_delta(source)
-    reader = Reader(record["base_model"])
-    merge_lora(reader.encoder, state, spec)
-    heads = torch.load(source / HEADS_FILE, map_location="cpu", weights_only=True)
-    reader.span_head.load_state_dict(heads["span"])
-    reader.select_head.load_state_dict(heads["select"])
-    saved = json.loads((source / READER_FILE).read_text(encoding="utf-8"))
-    reader.max_length = int(saved.get("max_length", reader.max_length))
-    reader.max_answer_tokens = int(saved.get("max_answer_tokens", reader.max_answer_tokens))
-    reader.passage_choice = saved.get("passage_choice", reader.passage_choice)
-    reader.save(out, {k: v for k, v in saved.items() if k not in ("format", "max_length", "max_answer_tokens",
-                                                                    "passage_choice")})
+_BUILDERS: dict[str, Builder] = {"encoder": _build_encoder}
 
 
-_BUILDERS = {"encoder": _build_encoder, "reader": _build_reader}
+def register_builder(kind: str, build: Builder) -> None:
+    """Say how shipped models of `kind` are merged (the reader's module registers the reader's)."""
+    _BUILDERS[kind] = build
 
 
-def package(model_dir: str | Path, name: str, *, recipe: str, commit: str | None,
-            out_root: Path = MODELS_DIR) -> Path:
+def _builder(name: str) -> Builder:
+    kind = SHIPPED[name]
+    if kind not in _BUILDERS:  # not reached: importing `retrievers` registers every kind
+        raise ModelNotFound(f"shipped model {name!r} is a {kind}, and no {kind} builder is registered")
+    return _BUILDERS[kind]
+
+
+def package(model_dir: str | Path, name: str, *, trained: dict | None, files: Sequence[str] = (), recipe: str,
+            commit: str | None, out_root: Path = MODELS_DIR) -> Path:
     """Copy the LoRA delta of a model trained with `--lora-rank` (by `rag train` or `rag train-reader`)
-    into the package as shipped model `name`, with a record of how it was made and every file's sha256."""
-    from .lora import ADAPTER_CONFIG, ADAPTER_FILE
-    from .reader import HEADS_FILE, READER_FILE, read_reader_record
-    from .training import read_training_record
-
+    into the package as shipped model `name`, with the other `files` it needs (a reader's heads), and a
+    record of how it was made (`trained`: its training record) and every file's sha256."""
     if name not in SHIPPED:
         raise ModelNotFound(f"no shipped model {name!r}; shipped: {', '.join(SHIPPED)}")
     source = Path(model_dir)
     kind = SHIPPED[name]
-    trained = read_training_record(source) if kind == "encoder" else (read_reader_record(source) or {}).get("training")
     if not trained or "lora" not in trained or not (source / ADAPTER_FILE).is_file():
         raise ModelNotFound(f"{source} holds no {kind} trained with --lora-rank: train one first (see `make models`)")
-    files = [ADAPTER_FILE, ADAPTER_CONFIG] + ([HEADS_FILE, READER_FILE] if kind == "reader" else [])
+    files = [ADAPTER_FILE, ADAPTER_CONFIG, *files]
     target = out_root / name
     staging = out_root / f".{name}.tmp"
     shutil.rmtree(staging, ignore_errors=True)

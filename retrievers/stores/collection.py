@@ -12,7 +12,7 @@ Every change goes through `Collection.update`, which writes a pending list first
 manifest), then the vectors, then the passage table in one transaction, then BM25. After a
 crash, `recover` finishes the work the manifest names, so Chroma, the table and BM25 agree again.
 A large ingest may write several updates and BM25 only with the last (`index_bm25`); `recover` also
-rebuilds a saved BM25 index that a kill left behind the table.
+rebuilds a saved BM25 index that a kill left behind the table. The table itself is `passage_table`.
 """
 
 from __future__ import annotations
@@ -22,19 +22,17 @@ import json
 import logging
 import os
 import shutil
-import sqlite3
-import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from ..encoders import DEFAULT_MODEL, Encoder, load_encoder
+from ..errors import CollectionNotFound, RagError
+from ..passages import Passage
 from .bm25_index import BM25Index, corpus_token_ids
-from .chroma_store import ChromaStore, validate_collection_name
-from .encoders import DEFAULT_MODEL, Encoder, load_encoder
-from .errors import CollectionNotFound, RagError
-from .passages import Passage
+from .chroma import ChromaStore, validate_collection_name
+from .passage_table import PassageTable, SourceUpdate, UpdateStats
 
 ENCODE_CHUNK = 512
 
@@ -51,36 +49,6 @@ def list_collections(store_dir: str | Path) -> list[str]:
     if not root.is_dir():
         return []
     return sorted(p.name for p in root.iterdir() if (p / "meta.json").is_file())
-
-
-@dataclass
-class SourceUpdate:
-    """The new passages of one source; `passages=None` removes the source."""
-
-    source: str
-    signature: str | None
-    passages: list[Passage] | None
-
-
-@dataclass
-class UpdateStats:
-    added: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    sources: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # source -> (added, unchanged, removed)
-    # seconds spent per step of the update: "encode", "store" (Chroma writes), "table" (SQLite), "bm25"
-    timings: dict[str, float] = field(default_factory=dict)
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS passages(
-    id TEXT PRIMARY KEY, source TEXT NOT NULL, position INTEGER NOT NULL, title TEXT NOT NULL,
-    text TEXT NOT NULL, extra TEXT NOT NULL, digest TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS passages_source ON passages(source);
-CREATE TABLE IF NOT EXISTS sources(source TEXT PRIMARY KEY, signature TEXT, updated REAL);
-CREATE TABLE IF NOT EXISTS pending(id TEXT PRIMARY KEY, source TEXT NOT NULL, op TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
 
 
 class Collection:
@@ -107,11 +75,7 @@ class Collection:
             self.dir.mkdir(parents=True, exist_ok=True)
             self._write_meta({"name": name, "model": None, "dimension": None, "created": time.time()})
         self.meta = json.loads((self.dir / "meta.json").read_text(encoding="utf-8"))
-        self._db_lock = threading.RLock()
-        self._db = sqlite3.connect(self.dir / "passages.sqlite", check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.executescript(_SCHEMA)
+        self.table = PassageTable(self.dir / "passages.sqlite")
         self._dense: ChromaStore | None = None
         self._bm25: BM25Index | None = None
         self._encoder: Encoder | None = None
@@ -128,12 +92,7 @@ class Collection:
         """
         if self._closed:
             return self.meta.get("model")
-        return self._recorded("model") or self.meta.get("model")
-
-    def _recorded(self, key: str) -> str | None:
-        with self._db_lock:
-            row = self._db.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
-        return row[0] if row else None
+        return self.table.recorded("model") or self.meta.get("model")
 
     def _unrecorded_encoder(self) -> RagError:
         return RagError(
@@ -173,83 +132,50 @@ class Collection:
         return index
 
     def _build_bm25(self) -> BM25Index:
-        """BM25 over the passage table as one snapshot, read through a connection of its own.
-
-        The rows are streamed (the corpus is never held as a list of texts) without holding the
-        shared connection's lock, so other threads keep reading while the index is built.
-        """
+        """BM25 over the passage table as one snapshot, streamed (`PassageTable.snapshot`): the corpus is
+        never held as a list of texts, and other threads keep reading while the index is built."""
         ids: list[str] = []
-        reader = sqlite3.connect(self.dir / "passages.sqlite", isolation_level=None)
-        try:
-            reader.execute("PRAGMA busy_timeout=30000")
-            reader.execute("BEGIN")  # the generation and the rows from one snapshot
-            row = reader.execute("SELECT value FROM state WHERE key='generation'").fetchone()
-            generation = int(row[0]) if row else 0
+        with self.table.snapshot() as (generation, rows):
 
             def texts() -> Iterator[str]:
-                for pid, title, text in reader.execute("SELECT id, title, text FROM passages ORDER BY rowid"):
+                for pid, text in rows:
                     ids.append(pid)
-                    yield Passage(id=pid, title=title, text=text).indexed_text
+                    yield text
 
             token_ids, vocab = corpus_token_ids(texts())
-            reader.execute("COMMIT")
-        finally:
-            reader.close()
         return BM25Index.from_token_ids(ids, token_ids, vocab, generation=generation)
 
     # -- reading -----------------------------------------------------------------------------
 
     def count(self) -> int:
-        with self._db_lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM passages").fetchone()[0])
+        return self.table.count()
 
     def generation(self) -> int:
-        with self._db_lock:
-            row = self._db.execute("SELECT value FROM state WHERE key='generation'").fetchone()
-        return int(row[0]) if row else 0
+        return self.table.generation()
 
     def get(self, ids: Sequence[str]) -> dict[str, Passage]:
         """Passages by id (ids not in the collection are left out)."""
-        out: dict[str, Passage] = {}
-        with self._db_lock:
-            for start in range(0, len(ids), 900):
-                chunk = list(ids[start : start + 900])
-                marks = ",".join("?" * len(chunk))
-                for row in self._db.execute(
-                    f"SELECT id, text, title, source, position, extra FROM passages WHERE id IN ({marks})", chunk
-                ):
-                    out[row[0]] = Passage(id=row[0], text=row[1], title=row[2], source=row[3], position=row[4],
-                                          extra=json.loads(row[5]))
-        return out
+        return self.table.get(ids)
 
     def ids(self) -> list[str]:
         """Every passage id, in insertion order."""
-        with self._db_lock:
-            return [row[0] for row in self._db.execute("SELECT id FROM passages ORDER BY rowid")]
+        return self.table.ids()
 
     def passages(self) -> Iterator[Passage]:
         """Every passage, in insertion order."""
-        with self._db_lock:
-            rows = self._db.execute(
-                "SELECT id, text, title, source, position, extra FROM passages ORDER BY rowid").fetchall()
-        for row in rows:
-            yield Passage(id=row[0], text=row[1], title=row[2], source=row[3], position=row[4],
-                          extra=json.loads(row[5]))
+        return self.table.passages()
 
     def signatures(self) -> dict[str, str | None]:
         """Each ingested source with the signature (content hash) it was last ingested at."""
-        with self._db_lock:
-            return dict(self._db.execute("SELECT source, signature FROM sources").fetchall())
+        return self.table.signatures()
 
     def passage_counts(self) -> dict[str, int]:
         """Number of passages per source."""
-        with self._db_lock:
-            return dict(self._db.execute("SELECT source, COUNT(*) FROM passages GROUP BY source").fetchall())
+        return self.table.passage_counts()
 
     def consistency(self) -> dict[str, set[str]]:
         """Ids on which the parts disagree; every set is empty when the collection is in step."""
-        with self._db_lock:
-            table = {row[0] for row in self._db.execute("SELECT id FROM passages")}
+        table = set(self.table.ids())
         dense = self.dense(create=True).ids()
         saved = BM25Index.load(self.dir / "bm25")
         bm25 = set(saved.ids) if saved is not None else set()
@@ -284,10 +210,10 @@ class Collection:
         with self._writing():
             self._recover_locked()
             self.check_model(encoder.name)
-            stats, to_add, to_remove = self._diff(updates)
+            stats, to_add, to_remove = self.table.diff(updates)
             changed = bool(to_add or to_remove)
             if changed:
-                self._write_pending(to_add, to_remove, encoder)
+                self.table.write_pending(to_add, to_remove, {"model": encoder.name, "dimension": encoder.dimension})
                 dense = self.dense(create=True)
                 add_ids = {p.id for p in to_add}
                 started = time.perf_counter()
@@ -295,29 +221,20 @@ class Collection:
                 stats.timings["store"] = time.perf_counter() - started
                 self._encode_into(dense, to_add, encoder, progress, stats.timings)
             started = time.perf_counter()
-            with self._db_lock, self._transaction():
-                empty = self._empty()
-                self._db.executemany("DELETE FROM passages WHERE id=?", [(pid,) for pid, _ in to_remove])
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO passages(id, source, position, title, text, extra, digest) "
-                    "VALUES (?,?,?,?,?,?,?)",
-                    [_row(p) for p in to_add],
-                )
+            with self.table.transaction():
+                empty = self.table.empty()
+                self.table.replace([pid for pid, _ in to_remove], to_add)
                 if to_add:  # the encoder goes with the rows it made, never after them
-                    self._record_encoder(encoder.name, encoder.dimension, replace=empty)
+                    self.table.record_encoder(encoder.name, encoder.dimension, replace=empty)
                 now = time.time()
                 for update in updates:
                     if update.passages is None:
-                        self._db.execute("DELETE FROM sources WHERE source=?", (update.source,))
+                        self.table.drop_source(update.source)
                     else:
-                        self._db.execute(
-                            "INSERT OR REPLACE INTO sources(source, signature, updated) VALUES (?,?,?)",
-                            (update.source, update.signature, now),
-                        )
-                self._db.execute("DELETE FROM pending")
-                self._db.execute("DELETE FROM state WHERE key='pending_encoder'")
+                        self.table.sign(update.source, update.signature, now)
+                self.table.clear_pending()
                 if changed:
-                    self._bump_generation()
+                    self.table.bump_generation()
             stats.timings["table"] = time.perf_counter() - started
             self._mirror_encoder()
             if changed and self._dense is not None:
@@ -328,45 +245,14 @@ class Collection:
                 stats.timings["bm25"] = time.perf_counter() - started
         return stats
 
-    def _empty(self) -> bool:
-        return self._db.execute("SELECT 1 FROM passages LIMIT 1").fetchone() is None
-
-    def _record_encoder(self, name: str, dimension: int | None, *, replace: bool) -> None:
-        """Inside the transaction that writes rows: record the encoder of their vectors, unless one is
-        recorded already and `replace` is False (the table held rows before)."""
-        self._db.executemany(f"INSERT OR {'REPLACE' if replace else 'IGNORE'} INTO state(key, value) VALUES (?, ?)",
-                             [("model", name), ("dimension", json.dumps(dimension))])
-
     def _mirror_encoder(self) -> None:
         """Copy the table's record of the encoder into meta.json, for people and older readers."""
-        model, dimension = self._recorded("model"), self._recorded("dimension")
+        model, dimension = self.table.recorded("model"), self.table.recorded("dimension")
         if model is None:
             return
         dimension = json.loads(dimension) if dimension is not None else None
         if (self.meta.get("model"), self.meta.get("dimension")) != (model, dimension):
             self._write_meta({**self.meta, "model": model, "dimension": dimension})
-
-    def _diff(self, updates: Sequence[SourceUpdate]) -> tuple[UpdateStats, list[Passage], list[tuple[str, str]]]:
-        stats = UpdateStats()
-        to_add: list[Passage] = []
-        to_remove: list[tuple[str, str]] = []
-        seen: set[str] = set()
-        for update in updates:
-            with self._db_lock:
-                old = dict(self._db.execute("SELECT id, digest FROM passages WHERE source=?",
-                                            (update.source,)).fetchall())
-            new = {} if update.passages is None else {p.id: p for p in update.passages if p.id not in seen}
-            seen.update(new)
-            added = [p for pid, p in new.items() if old.get(pid) != p.digest]
-            removed = [pid for pid in old if pid not in new]
-            unchanged = len(new) - len(added)
-            to_add.extend(added)
-            to_remove.extend((pid, update.source) for pid in removed)
-            stats.added += len(added)
-            stats.removed += len(removed)
-            stats.unchanged += unchanged
-            stats.sources[update.source] = (len(added), unchanged, len(removed))
-        return stats, to_add, to_remove
 
     def check_model(self, name: str) -> None:
         """Refuse to mix vectors of two models in one collection, or to guess the model of unrecorded ones."""
@@ -407,17 +293,6 @@ class Collection:
             if bar is not None:
                 bar.close()
 
-    def _write_pending(self, to_add: Sequence[Passage], to_remove: Sequence[tuple[str, str]],
-                       encoder: Encoder) -> None:
-        """The write-ahead manifest, with the encoder, so that `recover` can record it with the rows it adds."""
-        with self._db_lock, self._transaction():
-            self._db.execute("INSERT OR REPLACE INTO state(key, value) VALUES ('pending_encoder', ?)",
-                             (json.dumps({"model": encoder.name, "dimension": encoder.dimension}),))
-            self._db.executemany("INSERT OR REPLACE INTO pending(id, source, op) VALUES (?,?,'remove')",
-                                 list(to_remove))
-            self._db.executemany("INSERT OR REPLACE INTO pending(id, source, op) VALUES (?,?,'add')",
-                                 [(p.id, p.source) for p in to_add])
-
     def recover(self, block: bool = True) -> bool:
         """Finish an update that was interrupted; True when there was one.
 
@@ -438,8 +313,7 @@ class Collection:
         """Roll an interrupted update forward: vectors that reached Chroma join the table, removals
         complete, and the sources involved lose their signature so the next ingest re-checks them.
         """
-        with self._db_lock:
-            pending = self._db.execute("SELECT id, source, op FROM pending").fetchall()
+        pending = self.table.pending()
         if not pending:
             return False
         dense = self.dense(create=True)
@@ -447,28 +321,18 @@ class Collection:
         adds = [pid for pid, _, op in pending if op == "add"]
         dense.delete(removes)
         arrived = dense.passages(adds)
-        made_by = self._recorded("pending_encoder")
-        with self._db_lock, self._transaction():
-            empty = self._empty()
-            self._db.executemany("DELETE FROM passages WHERE id=?", [(pid,) for pid in removes])
-            self._db.executemany(
-                "INSERT OR REPLACE INTO passages(id, source, position, title, text, extra, digest) "
-                "VALUES (?,?,?,?,?,?,?)",
-                [_row(p) for p in arrived],
-            )
+        made_by = self.table.recorded("pending_encoder")
+        with self.table.transaction():
+            empty = self.table.empty()
+            self.table.replace(removes, arrived)
             if arrived and made_by is not None:
                 encoder = json.loads(made_by)
-                self._record_encoder(encoder["model"], encoder["dimension"], replace=empty)
+                self.table.record_encoder(encoder["model"], encoder["dimension"], replace=empty)
             elif arrived:
                 logger.warning("collection %r: the interrupted update did not name its encoder", self.name)
-            self._db.executemany(
-                "INSERT INTO sources(source, signature, updated) VALUES (?, NULL, ?) "
-                "ON CONFLICT(source) DO UPDATE SET signature=NULL",
-                [(source, time.time()) for source in {s for _, s, _ in pending}],
-            )
-            self._db.execute("DELETE FROM pending")
-            self._db.execute("DELETE FROM state WHERE key='pending_encoder'")
-            self._bump_generation()
+            self.table.unsign(list({s for _, s, _ in pending}), time.time())
+            self.table.clear_pending()
+            self.table.bump_generation()
         self._mirror_encoder()
         self._save_bm25()
         return True
@@ -485,22 +349,6 @@ class Collection:
         if self._dense is not None:
             self._dense.written(generation)
         self._bm25 = index
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
-    def _bump_generation(self) -> None:
-        self._db.execute(
-            "INSERT INTO state(key, value) VALUES ('generation', '1') "
-            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
-        )
 
     def _write_meta(self, meta: dict) -> None:
         tmp = self.dir / "meta.json.tmp"
@@ -527,14 +375,11 @@ class Collection:
         """Close the passage table and this collection's use of the shared Chroma client (others keep it)."""
         if self._dense is not None:
             self._dense.close()
-        with self._db_lock:
+        with self.table.lock:
             if self._closed:
                 return
             model = self.model
             self._closed = True
             self.meta = {**self.meta, "model": model}
-            self._db.close()
+            self.table.close()
 
-
-def _row(p: Passage) -> tuple:
-    return (p.id, p.source, p.position, p.title, p.text, json.dumps(dict(p.extra), ensure_ascii=False), p.digest)

@@ -5,7 +5,7 @@ are read together. The selection loss is a cross-entropy that puts the positive'
 above the negatives'; the span loss is the marginal likelihood of all gold spans in the positive
 (distant supervision gives every occurrence of the answer, and any of them may be the right one),
 as in DPR section 6. An optional first pass trains the span head alone on cloze questions made
-from raw passages (`reader_cloze`). The best model on the held-out questions (exact match, then F1)
+from raw passages (`cloze`). The best model on the held-out questions (exact match, then F1)
 is saved, with the passage rule (selection head or retriever order) they support.
 """
 
@@ -18,14 +18,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .answers import exact_match, token_f1
-from .encoders import DEFAULT_MODEL, model_name
-from .errors import RagError
-from .lora import LoraSpec, add_lora, concatenate, merge_lora, save_delta
-from .reader import PASSAGE_CHOICES, Reader
-from .reader_data import ReaderExample
-
-Item = tuple[str, Sequence[str], Sequence[str]]  # (question, gold answers, passages read)
+from ..encoders import DEFAULT_MODEL, model_name
+from ..encoders.lora import LoraSpec, add_lora, concatenate, merge_lora, save_delta
+from ..errors import RagError
+from .evaluation import Item, choose_passage_rule, evaluate_reader
+from .labels import ReaderExample
+from .model import Reader
 
 
 @dataclass
@@ -158,7 +156,7 @@ def _step_bar(total: int, desc: str, progress: bool) -> Any:
 
 def pretrain_spans(reader: Reader, examples: Sequence[ReaderExample], config: ReaderTrainConfig, *,
                    progress: bool = True) -> dict:
-    """One pass of span training over `examples` (cloze questions, `reader_cloze`), `config.cloze_batch`
+    """One pass of span training over `examples` (cloze questions, `cloze`), `config.cloze_batch`
     per step, with its own warm-up and linear decay; the selection head is left to the main training."""
     import torch
     from transformers import get_linear_schedule_with_warmup
@@ -191,73 +189,6 @@ def pretrain_spans(reader: Reader, examples: Sequence[ReaderExample], config: Re
     tail = losses[-max(1, len(losses) // 10):]
     return {"examples": len(order), "steps": total, "seconds": round(time.perf_counter() - started, 1),
             "loss": {"first": sum(head) / len(head) if head else None, "last": sum(tail) / len(tail) if tail else None}}
-
-
-@dataclass
-class Outcome:
-    """How one held-out question went under one passage rule."""
-
-    em: float
-    f1: float
-    passage_has_answer: bool  # the answer's passage holds a gold answer
-    answerable: bool          # some passage read holds one
-
-
-def rule_outcomes(reader: Reader, items: Sequence[Item], rules: Sequence[str]) -> dict[str, list[Outcome]]:
-    """Each question's outcome under each passage rule, from one reading of its passages."""
-    from .reader_data import answer_spans
-
-    out: dict[str, list[Outcome]] = {rule: [] for rule in rules}
-    reader.eval()
-    for question, answers, contexts in items:
-        holds = [bool(answer_spans(c, answers)) for c in contexts]  # matched once per passage
-        reading = reader.score(question, contexts)
-        for rule in rules:
-            spans = reading.best(rule) if reading is not None else []
-            if not spans:
-                out[rule].append(Outcome(0.0, 0.0, False, any(holds)))
-                continue
-            text = spans[0].text
-            out[rule].append(Outcome(exact_match(text, answers), token_f1(text, answers),
-                                     holds[spans[0].passage], any(holds)))
-    return out
-
-
-def summarize(outcomes: Sequence[Outcome]) -> dict[str, float]:
-    """Exact match, token F1 and how often the answer's passage holds a gold answer, in percent; the
-    same over the questions whose passages hold an answer (the reader's own skill)."""
-    n = len(outcomes)
-    if not n:
-        return {"em": 0.0, "f1": 0.0, "passage_has_answer": 0.0, "questions": 0}
-    can = [o for o in outcomes if o.answerable]
-
-    def pct(values: Sequence[float], total: int) -> float:
-        return round(100 * sum(values) / total, 2) if total else 0.0
-
-    return {"em": pct([o.em for o in outcomes], n), "f1": pct([o.f1 for o in outcomes], n),
-            "passage_has_answer": pct([o.passage_has_answer for o in outcomes], n), "questions": n,
-            "answerable": len(can), "em_answerable": pct([o.em for o in can], len(can)),
-            "f1_answerable": pct([o.f1 for o in can], len(can))}
-
-
-def evaluate_reader(reader: Reader, items: Sequence[Item]) -> dict[str, float]:
-    """`summarize` over `(question, answers, contexts)` items, read with the reader's passage rule
-    (SQuAD's exact match and token F1, as `rag eval answers` reports them)."""
-    return summarize(rule_outcomes(reader, items, [reader.passage_choice])[reader.passage_choice])
-
-
-def choose_passage_rule(reader: Reader, validation: Sequence[Item]) -> dict:
-    """Set `reader.passage_choice` by the held-out questions: DPR's selection head only when it beats the
-    retriever's order by more than chance (a sign test on per-question F1: wins - losses > 2 sqrt(wins +
-    losses)), else the retriever's order, which a reader trained on few questions does better with
-    (README, "Choosing the answer's passage"). Returns both rules' scores and the test's counts."""
-    outcomes = rule_outcomes(reader, validation, PASSAGE_CHOICES)
-    pairs = list(zip(outcomes["selection"], outcomes["retriever"]))
-    wins = sum(s.f1 > r.f1 for s, r in pairs)
-    losses = sum(r.f1 > s.f1 for s, r in pairs)
-    reader.passage_choice = "selection" if wins - losses > 2 * math.sqrt(wins + losses) else "retriever"
-    return {"chosen": reader.passage_choice, "selection": summarize(outcomes["selection"]),
-            "retriever": summarize(outcomes["retriever"]), "selection_wins": wins, "selection_losses": losses}
 
 
 def _state(reader: Reader) -> dict:

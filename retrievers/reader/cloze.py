@@ -16,7 +16,7 @@ import random
 import re
 from typing import Iterable, Sequence
 
-from .reader_data import ReaderExample, answer_spans
+from .labels import ReaderExample, answer_spans
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 _MONTH = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"

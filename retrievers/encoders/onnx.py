@@ -21,15 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from .encoders import (
-    PASSAGE_SUBDIR,
-    QUERY_SUBDIR,
-    model_fingerprint,
-    model_name,
-    resolve_model_path,
-)
-from .environment import quiet_offline
-from .errors import ModelNotFound
+from ..environment import quiet_offline
+from ..errors import ModelNotFound
+from .base import PASSAGE_SUBDIR, QUERY_SUBDIR, model_fingerprint, model_name, resolve_model_path
 
 PRECISIONS = ("fp32", "int8")
 EXPORT_VERSION = 1  # bump when the export recipe changes, so cached exports are redone

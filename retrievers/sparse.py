@@ -9,13 +9,11 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks.base import CallbackManager
 from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 
-from .bm25_index import BM25Index
-from .collection import Collection
-from .dense import DEFAULT_TOP_K
 from .encoders import Encoder
 from .nodes import to_nodes
 from .passages import Passage
-from .persist import PersistMixin, open_collection
+from .persist import DEFAULT_TOP_K, PersistMixin, open_collection
+from .stores import BM25Index, Collection
 
 
 class PassageLookup(Protocol):

@@ -5,7 +5,7 @@ linear layer gives start and end logits per token (the span), another scores the
 (how likely the passage holds the answer: DPR's passage selection). The answer is the best span
 of the best-scored passage, so it is always a substring of a cited passage. The encoder starts
 from a shipped model (all-MiniLM-L6-v2's BERT weights) and the heads are trained by
-`retrievers.reader_training` (distant supervision, DPR section 6).
+`retrievers.reader.training` (distant supervision, DPR section 6).
 """
 
 from __future__ import annotations
@@ -19,15 +19,17 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .encoders import DEFAULT_MODEL, resolve_model_path
-from .errors import ModelNotFound
+from ..encoders import DEFAULT_MODEL, resolve_model_path
+from ..encoders.lora import load_delta, merge_lora
+from ..encoders.shipped import register_builder
+from ..errors import ModelNotFound
 
 READER_FILE = "reader.json"
 HEADS_FILE = "reader_heads.pt"
 FORMAT = "rag-reader"
 # How the answer's passage is chosen: DPR's selection head, or the retriever's order (the inputs'),
 # which a reader trained on little data does better with; training keeps the selection head only when
-# it is clearly better on held-out questions (`reader_training.choose_passage_rule`).
+# it is clearly better on held-out questions (`evaluation.choose_passage_rule`).
 PASSAGE_CHOICES = ("selection", "retriever")
 
 
@@ -298,3 +300,25 @@ def best_spans(start: np.ndarray, end: np.ndarray, mask: np.ndarray, max_tokens:
         if len(chosen) >= k:
             break
     return chosen
+
+
+def build_shipped_reader(source: Path, out: Path, record: dict, base: Path) -> None:
+    """Write the reader of shipped model folder `source` into `out`: its LoRA delta merged into the base
+    model's encoder, its trained heads and its settings (`encoders.shipped` calls this on first use)."""
+    import torch
+
+    state, spec = load_delta(source)
+    reader = Reader(base)
+    merge_lora(reader.encoder, state, spec)
+    heads = torch.load(source / HEADS_FILE, map_location="cpu", weights_only=True)
+    reader.span_head.load_state_dict(heads["span"])
+    reader.select_head.load_state_dict(heads["select"])
+    saved = json.loads((source / READER_FILE).read_text(encoding="utf-8"))
+    reader.max_length = int(saved.get("max_length", reader.max_length))
+    reader.max_answer_tokens = int(saved.get("max_answer_tokens", reader.max_answer_tokens))
+    reader.passage_choice = saved.get("passage_choice", reader.passage_choice)
+    reader.save(out, {k: v for k, v in saved.items() if k not in ("format", "max_length", "max_answer_tokens",
+                                                                    "passage_choice")})
+
+
+register_builder("reader", build_shipped_reader)

@@ -1,0 +1,19 @@
+"""Where passages live: a collection keeps its passage table, Chroma vectors and BM25 index in step.
+
+    collection.py      `Collection`: the three parts of a collection, updated and recovered together
+    passage_table.py   the SQLite passage table, the record of what is indexed (`SourceUpdate`, `diff`)
+    chroma.py          `ChromaStore`: the dense vectors, searched by inner product (`Store` protocol)
+    chroma_clients.py  one Chroma client per path or server URL and process, shared by the stores
+    bm25_index.py      `BM25Index`: bm25s, saved in versions switched atomically
+"""
+
+from .bm25_index import BM25Index
+from .chroma import ChromaStore, Store, validate_collection_name
+from .chroma_clients import chroma_client
+from .collection import Collection, default_store_dir, list_collections
+from .passage_table import SourceUpdate, UpdateStats
+
+__all__ = [
+    "BM25Index", "ChromaStore", "Collection", "SourceUpdate", "Store", "UpdateStats", "chroma_client",
+    "default_store_dir", "list_collections", "validate_collection_name",
+]

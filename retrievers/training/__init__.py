@@ -1,0 +1,38 @@
+"""Fine-tuning DPR's encoders: training examples mined from a collection, and the trainer.
+
+    data.py       questions and pairs to `TrainingExample`s (DPR's positives and hard negatives), held-out sets
+    trainer.py    `train`: the sentence-transformers trainer with in-batch and hard negatives, LoRA or full
+    evaluator.py  top-k accuracy on held-out questions, the trainer's evaluator
+
+The trainer's names are imported on first use: the trainer loads sentence-transformers' training stack.
+"""
+
+from typing import Any
+
+from .data import (
+    DataReport,
+    TrainingExample,
+    ValidationSet,
+    build_examples,
+    detect_format,
+    mine_examples,
+    read_pairs,
+    split_validation,
+    validation_set,
+)
+
+_TRAINER = ("TrainConfig", "TrainResult", "check_out_dir", "read_training_record", "train")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TRAINER:
+        from . import trainer
+
+        return getattr(trainer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "DataReport", "TrainingExample", "ValidationSet", "build_examples", "detect_format", "mine_examples",
+    "read_pairs", "split_validation", "validation_set", *_TRAINER,
+]
