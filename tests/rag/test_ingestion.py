@@ -36,10 +36,11 @@ def test_a_file_that_breaks_keeps_what_it_had_indexed(docs, settings):
 def test_bad_inputs_are_skipped_with_reasons_and_the_rest_is_ingested(tmp_path, settings):
     folder = write_docs(tmp_path / "mixed", {"good.txt": "Photosynthesis turns light into chemical energy.",
                                              "empty.txt": "", "binary.md": b"\x00\x01\x02\x03",
-                                             "broken.pdf": b"%PDF-1.7 garbage", "photo.jpg": b"\xff\xd8"})
+                                             "broken.pdf": b"%PDF-1.7 garbage", "photo.jpg": b"\xff\xd8",
+                                             "drawing.bmp": b"BM"})
     report = ingest([str(folder), str(tmp_path / "nope.txt")], settings, progress=False)
     reasons = {path.rsplit("/", 1)[-1]: reason for path, reason in report.failed}
-    assert set(reasons) == {"empty.txt", "binary.md", "broken.pdf", "nope.txt"}
+    assert set(reasons) == {"empty.txt", "binary.md", "broken.pdf", "photo.jpg", "nope.txt"}
     assert report.added == 1 and report.unsupported_skipped == 1 and report.ok
     assert "nope.txt" in report.summary() and "1 of unsupported types skipped" in report.summary()
 
