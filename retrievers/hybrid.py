@@ -13,6 +13,7 @@ from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 
 from .dense import DPRRetriever
 from .encoders import Encoder
+from .filters import as_filters
 from .fusion import Fusion, Normalization, linear_fusion, reciprocal_rank_fusion
 from .nodes import to_nodes
 from .passages import Passage
@@ -47,12 +48,14 @@ class HybridRetriever(PersistMixin, BaseRetriever):
         normalization: how scores are put on one scale before linear fusion ("zscore", "minmax", "none").
         concurrent: run BM25 in a worker thread while the question is encoded (default); False runs
             the two one after the other (same results, for comparison and debugging).
+        filters: metadata filters every search meets (LlamaIndex's `MetadataFilters`, their JSON, or
+            `retrievers.filters.Filters`), applied to both runs before fusion.
     """
 
     def __init__(self, dense: DPRRetriever, sparse: BM25Retriever, *, fusion: Fusion | str = Fusion.RRF,
                  similarity_top_k: int = DEFAULT_TOP_K, candidates: int = DEFAULT_CANDIDATES, rrf_k: int = 60,
                  dense_weight: float | None = None, normalization: Normalization | str = Normalization.ZSCORE,
-                 collection: Collection | None = None, concurrent: bool = True,
+                 collection: Collection | None = None, concurrent: bool = True, filters: Any = None,
                  callback_manager: Optional[CallbackManager] = None, verbose: bool = False) -> None:
         self.dense = dense
         self.sparse = sparse
@@ -65,6 +68,7 @@ class HybridRetriever(PersistMixin, BaseRetriever):
         self.dense_weight = dense_weight
         self.normalization = Normalization(normalization)
         self.collection = collection
+        self.filters = as_filters(filters)
         self.concurrent = concurrent
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bm25") if concurrent else None
         super().__init__(callback_manager=callback_manager, verbose=verbose)
@@ -84,23 +88,27 @@ class HybridRetriever(PersistMixin, BaseRetriever):
         return cls(dense, sparse, similarity_top_k=similarity_top_k, collection=coll, **options)
 
     def persist_config(self) -> dict[str, Any]:
-        return {"similarity_top_k": self.similarity_top_k, "fusion": self.fusion.value, "candidates": self.candidates,
+        return {**super().persist_config(), "fusion": self.fusion.value, "candidates": self.candidates,
                 "rrf_k": self.rrf_k, "dense_weight": self.dense_weight, "normalization": self.normalization.value}
 
-    def search(self, query: str, k: int | None = None, *, tracer: Tracer = NULL_TRACER) -> list[tuple[Passage, float]]:
-        """The fused top passages with their fused scores; each step is a span of `tracer`."""
+    def search(self, query: str, k: int | None = None, *, tracer: Tracer = NULL_TRACER,
+               filters: Any = None) -> list[tuple[Passage, float]]:
+        """The fused top passages with their fused scores, under `filters` (else the retriever's own), both runs
+        restricted before fusion; each step is a span of `tracer`."""
         k = k or self.similarity_top_k
         depth = max(self.candidates, k)
+        ids = self.allowed_ids(filters)
         sparse_future = None
         if self._pool is not None:
             context = contextvars.copy_context()  # so the BM25 span nests under the caller's span
             # runs while we encode
-            sparse_future = self._pool.submit(context.run, self._sparse_run, query, depth, tracer)
+            sparse_future = self._pool.submit(context.run, self._sparse_run, query, depth, tracer, ids)
         with tracer.span("retrieve.dense", input={"query": query, "k": depth}) as span:
             vector = self.dense.encode_query(query)
-            dense_run = self.dense.search_ids(vector, depth)
+            dense_run = self.dense.search_ids(vector, depth, ids)
             span.update(output=run_summary(dense_run))
-        sparse_run = sparse_future.result() if sparse_future is not None else self._sparse_run(query, depth, tracer)
+        sparse_run = (sparse_future.result() if sparse_future is not None
+                      else self._sparse_run(query, depth, tracer, ids))
         with tracer.span("retrieve.fusion", input={"method": self.fusion.value, "k": k}) as span:
             if self.fusion is Fusion.RRF:
                 fused = reciprocal_rank_fusion([sparse_run, dense_run], k=self.rrf_k,
@@ -136,9 +144,10 @@ class HybridRetriever(PersistMixin, BaseRetriever):
         """Batch-encode questions ahead of an evaluation run (see `DPRRetriever.prime`)."""
         self.dense.prime(queries)
 
-    def _sparse_run(self, query: str, depth: int, tracer: Tracer) -> list[tuple[str, float]]:
+    def _sparse_run(self, query: str, depth: int, tracer: Tracer, ids: Sequence[str] | None
+                    ) -> list[tuple[str, float]]:
         with tracer.span("retrieve.bm25", input={"query": query, "k": depth}) as span:
-            run = self.sparse.search_ids(query, depth)
+            run = self.sparse.search_ids(query, depth, ids)
             span.update(output=run_summary(run))
         return run
 

@@ -14,6 +14,7 @@ from typing import Any, Optional, Sequence
 from llama_index.core.schema import BaseNode
 
 from .encoders import Encoder
+from .filters import NO_FILTERS, FilterError, Filters, as_filters
 from .nodes import nodes_to_updates
 from .stores import Collection
 
@@ -34,14 +35,25 @@ def open_collection(collection: str | Collection, store_dir: str | Path | None, 
 
 
 class PersistMixin:
-    """`persist(dir)` / `from_persist_dir(dir)` for retrievers opened on a collection."""
+    """`persist(dir)` / `from_persist_dir(dir)` for retrievers opened on a collection, and their metadata
+    filters: `filters` (given to the constructor or set later) applies to every search that names none."""
 
     collection: Collection | None
     similarity_top_k: int
+    filters: Filters = NO_FILTERS
 
     def persist_config(self) -> dict[str, Any]:
         """The constructor settings worth restoring; subclasses add their own."""
-        return {"similarity_top_k": self.similarity_top_k}
+        return {"similarity_top_k": self.similarity_top_k, "filters": self.filters.to_dict() if self.filters else None}
+
+    def allowed_ids(self, filters: Any = None) -> list[str] | None:
+        """The ids a search may return under `filters` (else this retriever's own), or None when unfiltered."""
+        chosen = as_filters(filters) if filters is not None else self.filters
+        if not chosen:
+            return None
+        if self.collection is None:
+            raise FilterError("metadata filters need the retriever's collection: open it with from_defaults")
+        return self.collection.matching(chosen)
 
     def persist(self, persist_dir: str | Path) -> None:
         """Record where the collection lives and this retriever's settings."""

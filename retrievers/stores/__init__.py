@@ -5,15 +5,17 @@
     chroma.py          `ChromaStore`: the dense vectors, searched by inner product (`Store` protocol)
     chroma_clients.py  one Chroma client per path or server URL and process, shared by the stores
     bm25_index.py      `BM25Index`: bm25s, saved in versions switched atomically
+    filter_index.py    `FilterIndex`: the passages' metadata by key, to find the ids a filter allows
 """
 
 from .bm25_index import BM25Index
 from .chroma import ChromaStore, Store, validate_collection_name
 from .chroma_clients import chroma_client
 from .collection import Collection, default_store_dir, list_collections
+from .filter_index import FilterIndex
 from .passage_table import SourceUpdate, UpdateStats
 
 __all__ = [
-    "BM25Index", "ChromaStore", "Collection", "SourceUpdate", "Store", "UpdateStats", "chroma_client",
+    "BM25Index", "ChromaStore", "Collection", "FilterIndex", "SourceUpdate", "Store", "UpdateStats", "chroma_client",
     "default_store_dir", "list_collections", "validate_collection_name",
 ]

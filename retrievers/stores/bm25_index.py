@@ -117,9 +117,15 @@ class BM25Index:
         with self._lock:  # bm25s keeps per-call state on the model
             return np.asarray(self._model.get_scores_from_ids(token_ids), dtype=np.float32)
 
-    def search(self, query: str, k: int) -> list[tuple[str, float]]:
-        """Top-k passage ids by BM25 score; passages sharing no term with the query are left out."""
+    def search(self, query: str, k: int, ids: Sequence[str] | None = None) -> list[tuple[str, float]]:
+        """Top-k passage ids by BM25 score (among `ids`, when given); passages sharing no term with the query
+        are left out."""
         scores = self._scores(query)
+        if ids is not None and len(scores):
+            position = self._positions()
+            allowed = np.zeros(len(scores), dtype=bool)
+            allowed[[position[pid] for pid in ids if pid in position]] = True
+            scores = np.where(allowed, scores, 0.0)
         k = min(k, int(np.count_nonzero(scores)))
         if k <= 0:
             return []

@@ -44,9 +44,12 @@ class Store(Protocol):
 
     def delete(self, ids: Sequence[str]) -> None: ...
 
-    def query(self, embedding: np.ndarray, k: int) -> list[tuple[Passage, float]]: ...
+    def relabel(self, passages: Sequence[Passage]) -> None: ...
 
-    def query_ids(self, embedding: np.ndarray, k: int) -> list[tuple[str, float]]: ...
+    def query(self, embedding: np.ndarray, k: int, ids: Sequence[str] | None = None) -> list[tuple[Passage, float]]: ...
+
+    def query_ids(self, embedding: np.ndarray, k: int, ids: Sequence[str] | None = None
+                  ) -> list[tuple[str, float]]: ...
 
     def embeddings(self, ids: Sequence[str]) -> dict[str, np.ndarray]: ...
 
@@ -168,12 +171,27 @@ class ChromaStore:
                 metadatas=[p.metadata() for p in chunk],
             )
 
+    def relabel(self, passages: Sequence[Passage]) -> None:
+        """Replace the stored metadata of passages already here (their vectors and texts stay): Chroma merges an
+        update into the old metadata, so keys the new metadata lacks are sent as None, which removes them."""
+        for start in range(0, len(passages), 1000):
+            chunk = passages[start : start + 1000]
+            old = self._call("get", ids=[p.id for p in chunk], include=["metadatas"])
+            before = {pid: meta or {} for pid, meta in zip(old["ids"], old["metadatas"])}
+            metadatas = []
+            for p in chunk:
+                new: dict[str, MetadataValue | None] = dict(p.metadata())
+                new.update({key: None for key in before.get(p.id, {}) if key not in new})
+                metadatas.append(new)
+            self._call("update", ids=[p.id for p in chunk], metadatas=metadatas)
+
     def delete(self, ids: Sequence[str]) -> None:
         for start in range(0, len(ids), 5000):
             self._call("delete", ids=list(ids[start : start + 5000]))
 
-    def query(self, embedding: np.ndarray, k: int) -> list[tuple[Passage, float]]:
-        """The k passages with the highest inner product with `embedding`."""
+    def query(self, embedding: np.ndarray, k: int, ids: Sequence[str] | None = None) -> list[tuple[Passage, float]]:
+        """The k passages with the highest inner product with `embedding` (among `ids`, when given)."""
+        k = k if ids is None else min(k, len(ids))
         if k <= 0:
             return []
         result = self._call(
@@ -181,6 +199,7 @@ class ChromaStore:
             query_embeddings=np.asarray(embedding, dtype=np.float32).reshape(1, -1),
             n_results=k,
             include=["documents", "metadatas", "distances"],
+            **({"ids": list(ids)} if ids is not None else {}),
         )
         ids = result["ids"][0]
         docs = result["documents"][0]
@@ -191,12 +210,13 @@ class ChromaStore:
             for pid, doc, meta, dist in zip(ids, docs, metas, dists)
         ]
 
-    def query_ids(self, embedding: np.ndarray, k: int) -> list[tuple[str, float]]:
+    def query_ids(self, embedding: np.ndarray, k: int, ids: Sequence[str] | None = None) -> list[tuple[str, float]]:
         """Like `query`, ids and inner products only: for fusion, which reads the texts of the winners alone."""
+        k = k if ids is None else min(k, len(ids))
         if k <= 0:
             return []
         result = self._call("query", query_embeddings=np.asarray(embedding, dtype=np.float32).reshape(1, -1),
-                            n_results=k, include=["distances"])
+                            n_results=k, include=["distances"], **({"ids": list(ids)} if ids is not None else {}))
         return [(pid, 1.0 - float(dist)) for pid, dist in zip(result["ids"][0], result["distances"][0])]
 
     def embeddings(self, ids: Sequence[str]) -> dict[str, np.ndarray]:

@@ -29,9 +29,11 @@ from typing import Iterator, Sequence
 
 from ..encoders import DEFAULT_MODEL, Encoder, load_encoder
 from ..errors import CollectionNotFound, RagError
+from ..filters import Filters
 from ..passages import Passage
 from .bm25_index import BM25Index, corpus_token_ids
 from .chroma import ChromaStore, validate_collection_name
+from .filter_index import FilterIndex
 from .passage_table import PassageTable, SourceUpdate, UpdateStats
 
 ENCODE_CHUNK = 512
@@ -76,6 +78,7 @@ class Collection:
             self._write_meta({"name": name, "model": None, "dimension": None, "created": time.time()})
         self.meta = json.loads((self.dir / "meta.json").read_text(encoding="utf-8"))
         self.table = PassageTable(self.dir / "passages.sqlite")
+        self._filter_index: FilterIndex | None = None
         self._dense: ChromaStore | None = None
         self._bm25: BM25Index | None = None
         self._encoder: Encoder | None = None
@@ -157,6 +160,14 @@ class Collection:
         """Passages by id (ids not in the collection are left out)."""
         return self.table.get(ids)
 
+    def matching(self, filters: Filters) -> list[str]:
+        """The ids of the passages whose metadata meets `filters` (`retrievers.filters`)."""
+        index = self._filter_index
+        generation = self.generation()
+        if index is None or index.generation != generation:  # built once per version of the collection
+            index = self._filter_index = FilterIndex(self.table.metadata(), generation)
+        return index.matching(filters)
+
     def ids(self) -> list[str]:
         """Every passage id, in insertion order."""
         return self.table.ids()
@@ -172,6 +183,10 @@ class Collection:
     def passage_counts(self) -> dict[str, int]:
         """Number of passages per source."""
         return self.table.passage_counts()
+
+    def ingested_at(self) -> dict[str, float | None]:
+        """Each source with when it was last ingested (seconds since the epoch)."""
+        return self.table.ingested_at()
 
     def consistency(self) -> dict[str, set[str]]:
         """Ids on which the parts disagree; every set is empty when the collection is in step."""
@@ -210,9 +225,11 @@ class Collection:
         with self._writing():
             self._recover_locked()
             self.check_model(encoder.name)
-            stats, to_add, to_remove = self.table.diff(updates)
-            changed = bool(to_add or to_remove)
-            if changed:
+            stats, to_add, to_remove, relabel = self.table.diff(updates)
+            changed = bool(to_add or to_remove or relabel)
+            if relabel:  # Chroma's copy of the metadata first: the table's rows say what is done
+                self.dense(create=True).relabel(relabel)
+            if to_add or to_remove:
                 self.table.write_pending(to_add, to_remove, {"model": encoder.name, "dimension": encoder.dimension})
                 dense = self.dense(create=True)
                 add_ids = {p.id for p in to_add}
@@ -224,6 +241,7 @@ class Collection:
             with self.table.transaction():
                 empty = self.table.empty()
                 self.table.replace([pid for pid, _ in to_remove], to_add)
+                self.table.relabel(relabel)
                 if to_add:  # the encoder goes with the rows it made, never after them
                     self.table.record_encoder(encoder.name, encoder.dimension, replace=empty)
                 now = time.time()

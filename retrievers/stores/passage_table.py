@@ -92,6 +92,13 @@ class PassageTable:
                                           extra=json.loads(row[5]))
         return out
 
+    def metadata(self) -> Iterator[tuple[str, str, str, int, dict]]:
+        """Every passage's `(id, source, title, position, extra)`, in insertion order (what filters test)."""
+        with self.lock:
+            rows = self._db.execute("SELECT id, source, title, position, extra FROM passages ORDER BY rowid").fetchall()
+        for pid, source, title, position, extra in rows:
+            yield pid, source, title, position, json.loads(extra)
+
     def ids(self) -> list[str]:
         """Every passage id, in insertion order."""
         with self.lock:
@@ -111,33 +118,45 @@ class PassageTable:
         with self.lock:
             return dict(self._db.execute("SELECT source, signature FROM sources").fetchall())
 
+    def ingested_at(self) -> dict[str, float | None]:
+        """Each source with when it was last ingested (seconds since the epoch)."""
+        with self.lock:
+            return dict(self._db.execute("SELECT source, updated FROM sources").fetchall())
+
     def passage_counts(self) -> dict[str, int]:
         """Number of passages per source."""
         with self.lock:
             return dict(self._db.execute("SELECT source, COUNT(*) FROM passages GROUP BY source").fetchall())
 
-    def digests(self, source: str) -> dict[str, str]:
-        """The ids of one source's passages with the digests of what was encoded."""
+    def _stored(self, source: str) -> dict[str, tuple[str, int, str]]:
+        """The ids of one source's passages with the digest of what was encoded, the position and the metadata."""
         with self.lock:
-            return dict(self._db.execute("SELECT id, digest FROM passages WHERE source=?", (source,)).fetchall())
+            rows = self._db.execute("SELECT id, digest, position, extra FROM passages WHERE source=?",
+                                    (source,)).fetchall()
+        return {pid: (digest, position, extra) for pid, digest, position, extra in rows}
 
     def pending(self) -> list[tuple[str, str, str]]:
         """The manifest of an update that did not finish: (id, source, "add" or "remove")."""
         with self.lock:
             return self._db.execute("SELECT id, source, op FROM pending").fetchall()
 
-    def diff(self, updates: Sequence[SourceUpdate]) -> tuple[UpdateStats, list[Passage], list[tuple[str, str]]]:
+    def diff(self, updates: Sequence[SourceUpdate]) -> tuple[UpdateStats, list[Passage], list[tuple[str, str]],
+                                                          list[Passage]]:
         """What `updates` change: the passages to add (new, or changed since they were encoded), the (id, source)
-        pairs to remove, and the counts. A passage id given twice counts once, where it is first given."""
+        pairs to remove, the passages to relabel (the same text, with another position or metadata: not encoded
+        again), and the counts. A passage id given twice counts once, where it is first given."""
         stats = UpdateStats()
         to_add: list[Passage] = []
         to_remove: list[tuple[str, str]] = []
+        relabel: list[Passage] = []
         seen: set[str] = set()
         for update in updates:
-            old = self.digests(update.source)
+            old = self._stored(update.source)
             new = {} if update.passages is None else {p.id: p for p in update.passages if p.id not in seen}
             seen.update(new)
-            added = [p for pid, p in new.items() if old.get(pid) != p.digest]
+            added = [p for pid, p in new.items() if pid not in old or old[pid][0] != p.digest]
+            relabel.extend(p for pid, p in new.items() if pid in old and old[pid][0] == p.digest
+                           and old[pid][1:] != (p.position, _extra(p)))
             removed = [pid for pid in old if pid not in new]
             unchanged = len(new) - len(added)
             to_add.extend(added)
@@ -146,7 +165,7 @@ class PassageTable:
             stats.removed += len(removed)
             stats.unchanged += unchanged
             stats.sources[update.source] = (len(added), unchanged, len(removed))
-        return stats, to_add, to_remove
+        return stats, to_add, to_remove, relabel
 
     @contextmanager
     def snapshot(self) -> Iterator[tuple[int, Iterator[tuple[str, str]]]]:
@@ -205,6 +224,11 @@ class PassageTable:
             [_row(p) for p in add],
         )
 
+    def relabel(self, passages: Sequence[Passage]) -> None:
+        """In a transaction: the passages' positions and metadata as given (their text is unchanged)."""
+        self._db.executemany("UPDATE passages SET position=?, extra=? WHERE id=?",
+                             [(p.position, _extra(p), p.id) for p in passages])
+
     def record_encoder(self, name: str, dimension: int | None, *, replace: bool) -> None:
         """In the transaction that writes rows: record the encoder of their vectors, unless one is
         recorded already and `replace` is False (the table held rows before)."""
@@ -245,5 +269,9 @@ class PassageTable:
             self._db.close()
 
 
+def _extra(p: Passage) -> str:
+    return json.dumps(dict(p.extra), ensure_ascii=False)
+
+
 def _row(p: Passage) -> tuple:
-    return (p.id, p.source, p.position, p.title, p.text, json.dumps(dict(p.extra), ensure_ascii=False), p.digest)
+    return (p.id, p.source, p.position, p.title, p.text, _extra(p), p.digest)
