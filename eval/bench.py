@@ -35,6 +35,8 @@ from retrievers.errors import RagError
 
 MODES = ("bm25", "dense", "hybrid")
 COLLECTION = "bench"
+# the filtered search timed: one topic of the built-in corpus, about a tenth of its passages
+FILTER = "topic=Geography"
 QUICK_SIZES = (200,)
 DEFAULT_SIZES = (1_000, 10_033)
 LARGE_SIZE = 100_000
@@ -84,6 +86,10 @@ class BenchReport:
                                                         / fp32["ingest"]["passages_per_s"], 2)
             out["encode_speedup_vs_torch_fp32"] = round(fp32["ingest"]["steps_s"]["encode"]
                                                         / max(1e-9, best["ingest"]["steps_s"]["encode"]), 2)
+        if "filtered" in best:
+            p50 = best["filtered"]["query_ms"]["p50"]
+            out["filtered_hybrid"] = {"filter": best["filtered"]["filter"], "matching": best["filtered"]["matching"],
+                                      "p50_ms": p50, "ratio": round(p50 / best["query_ms"]["hybrid"]["p50"], 2)}
         if "answers" in best:
             out.update({f"answer_{k}": v for k, v in best["answers"].items()})
         base = next((r for r in self.runs if r["pipeline"] == "llamaindex" and r["passages"] == size), None)
@@ -143,6 +149,10 @@ class BenchReport:
             lines.append(f"  with our {summary['backend']} encoder inside LlamaIndex too: "
                          f"{summary['llamaindex_same_encoder_query_p50_ms']} ms, "
                          f"{summary['speedup_vs_llamaindex_same_encoder']}x")
+        if "filtered_hybrid" in summary:
+            f = summary["filtered_hybrid"]
+            lines.append(f"hybrid p50 filtered by {f['filter']!r} ({f['matching']} of {summary['passages']} passages): "
+                         f"{f['p50_ms']} ms, {f['ratio']}x the unfiltered")
         if "top20" in summary:
             lines.append("top-20 on nq-vital: " + ", ".join(f"{k} {v}" for k, v in summary["top20"].items()))
         if "scaling" in summary:
@@ -196,7 +206,8 @@ def builtin_records() -> list[dict]:
 
     loaded = load(discover(["wiki-vital"]).inputs[0])
     assert loaded is not None
-    return [{"id": u.extra.get("doc_id", u.title), "title": u.title, "text": u.text} for u in loaded.units]
+    return [{"id": u.extra.get("doc_id", u.title), "title": u.title, "text": u.text, "topic": u.extra.get("topic", "")}
+            for u in loaded.units]
 
 
 def corpus_records(size: int, base: Sequence[dict]) -> list[dict]:
@@ -273,6 +284,7 @@ def run_ours(spec: dict) -> dict:
     """Ingest the corpus into a fresh store and time our retrievers and answer path (one process)."""
     from rag.ingestion import ingest
     from rag.retrieval import open_collection, open_retriever
+    from retrievers.filters import parse_where
 
     settings = Settings(**spec["settings"])
     started = time.perf_counter()
@@ -292,6 +304,12 @@ def run_ours(spec: dict) -> dict:
         result["query_ms"] = {mode: _time_queries(lambda q, r=r: r.search(q, spec["k"]), spec["queries"],
                                                   spec["warmup"])
                               for mode, r in retrievers.items()}
+        filters = parse_where([FILTER])
+        hybrid = retrievers["hybrid"]
+        result["filtered"] = {
+            "filter": FILTER, "matching": len(coll.matching(filters)),
+            "query_ms": _time_queries(lambda q: hybrid.search(q, spec["k"], filters=filters), spec["queries"],
+                                      spec["warmup"])}
         if spec["full_corpus"] and spec["qa"]:
             questions = _questions(spec["qa"], [p.indexed_text for p in coll.passages()], spec["max_answer_passages"])
             result["questions"] = len(questions)

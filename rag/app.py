@@ -34,7 +34,8 @@ def build_engine(settings: Settings, collection: str | None = None) -> Engine:
     coll = open_collection(settings, collection)
     retriever = open_retriever(settings, coll)
     abstain_below = settings.abstention_threshold()
-    if "abstain_score" not in settings.model_fields_set and coll.count() < settings.candidates:
+    chosen = "abstain_score" in settings.model_fields_set
+    if not chosen and coll.count() < settings.candidates:
         abstain_below = None  # fused scores over fewer candidates than the default was chosen on: another scale
     tracer = make_tracer(settings.langfuse_public_key, settings.langfuse_secret_key, settings.langfuse_host)
     reader = load_reader(settings.reader) if settings.reader else None
@@ -44,6 +45,7 @@ def build_engine(settings: Settings, collection: str | None = None) -> Engine:
                   reader_k=settings.reader_k, reader_hint=settings.hints(), span_checker=checker,
                   check_k=settings.reader_check_k, check_weight=settings.reader_check_weight,
                   lead=settings.leads(), abstain_below=abstain_below,
+                  abstain_min_passages=0 if chosen else settings.candidates,
                   max_question_chars=settings.question_max_chars)
 
 

@@ -19,6 +19,7 @@ from typing import Any, AsyncIterator, Generator, Iterator, Sequence
 from prompts import PromptSet
 from prompts.delimiters import passage_block
 from retrievers.errors import RagError
+from retrievers.filters import Filters
 from retrievers.hybrid import HybridRetriever
 from retrievers.passages import Passage
 from retrievers.reader import rerank
@@ -202,6 +203,7 @@ class Engine:
         abstain_below: answer "the documents don't say" (listing the closest passages) when the best
             retrieved passage scores below this (on the retriever's scale), without reading or generating,
             instead of letting the models invent an answer; how/why questions are always answered.
+        abstain_min_passages: no abstention under metadata filters that leave fewer passages than this.
         max_question_chars: a longer question or query is refused (`RagError`) before any work is done.
     """
 
@@ -209,7 +211,7 @@ class Engine:
                  tracer: Tracer = NULL_TRACER, context_k: int = 3, reader: Any = None, reader_k: int = 10,
                  reader_hint: bool = False, span_checker: Any = None, check_k: int = 5,
                  check_weight: float = 2.0, lead: bool = False, abstain_below: float | None = None,
-                 max_question_chars: int | None = None) -> None:
+                 abstain_min_passages: int = 0, max_question_chars: int | None = None) -> None:
         self.retriever = retriever
         self.llm = llm
         self.prompts = prompts or PromptSet.load()
@@ -223,6 +225,7 @@ class Engine:
         self.check_weight = check_weight
         self.lead = lead
         self.abstain_below = abstain_below
+        self.abstain_min_passages = abstain_min_passages
         self.max_question_chars = max_question_chars
 
     @property
@@ -236,13 +239,14 @@ class Engine:
         clone.llm = self.llm.with_options(**generation)
         return clone
 
-    def ask(self, question: str, history: Sequence[Message] = ()) -> Answer:
-        return self.stream(question, history).finish()
+    def ask(self, question: str, history: Sequence[Message] = (), filters: Filters | None = None) -> Answer:
+        return self.stream(question, history, filters).finish()
 
-    def search(self, query: str, k: int) -> list[tuple[Passage, float]]:
-        """The retriever's `k` best passages for `query`, under the same length limit as questions."""
+    def search(self, query: str, k: int, filters: Filters | None = None) -> list[tuple[Passage, float]]:
+        """The retriever's `k` best passages for `query` among those meeting `filters`, under the same length
+        limit as questions."""
         self.check_question(query)
-        return self.retriever.search(query, k)
+        return self.retriever.search(query, k, filters=filters or None)
 
     def check_question(self, text: str) -> None:
         """Refuse a question or query longer than the limit, in one line that names the setting."""
@@ -250,14 +254,16 @@ class Engine:
             raise RagError(f"the question is {len(text)} characters long; the limit is {self.max_question_chars} "
                            "(RAG_QUESTION_MAX_CHARS)")
 
-    def stream(self, question: str, history: Sequence[Message] = ()) -> AnswerStream:
-        return AnswerStream(self._run(question, list(history)))
+    def stream(self, question: str, history: Sequence[Message] = (), filters: Filters | None = None) -> AnswerStream:
+        """The answer as it is generated; `filters` restrict the passages it may be grounded in."""
+        return AnswerStream(self._run(question, list(history), filters))
 
-    def astream(self, question: str, history: Sequence[Message] = ()) -> AsyncAnswerStream:
-        return AsyncAnswerStream(self.stream(question, history))
+    def astream(self, question: str, history: Sequence[Message] = (), filters: Filters | None = None
+                ) -> AsyncAnswerStream:
+        return AsyncAnswerStream(self.stream(question, history, filters))
 
-    async def aask(self, question: str, history: Sequence[Message] = ()) -> Answer:
-        stream = self.astream(question, history)
+    async def aask(self, question: str, history: Sequence[Message] = (), filters: Filters | None = None) -> Answer:
+        stream = self.astream(question, history, filters)
         async for _ in stream:
             pass
         assert stream.answer is not None
@@ -265,7 +271,8 @@ class Engine:
 
     # -- the steps -----------------------------------------------------------------------------
 
-    def _run(self, question: str, history: list[Message]) -> Generator[str, None, Answer]:
+    def _run(self, question: str, history: list[Message], filters: Filters | None = None
+             ) -> Generator[str, None, Answer]:
         self.check_question(question or "")
         question = " ".join((question or "").split())
         if not question:
@@ -277,8 +284,8 @@ class Engine:
                               metadata={"model": self.llm.model, "prompts": self.prompts.versions()}) as root:
             standalone = self._condense(question, history, timings, usage)
             k = max(self.context_k, self.reader_k) if self.reader is not None else self.context_k
-            sources = self._retrieve(standalone, timings, k)
-            abstains = self._abstains(standalone, sources)
+            sources = self._retrieve(standalone, timings, k, filters)
+            abstains = self._abstains(standalone, sources, filters)
             short = self._read(standalone, sources, timings) if self.reader is not None and not abstains else None
             sources = self._shown(sources, short)
             grounded = None
@@ -356,13 +363,15 @@ class Engine:
         usage["completion_tokens"] += generation.usage.completion_tokens
         return condensed
 
-    def _retrieve(self, query: str, timings: dict, k: int) -> list[Source]:
+    def _retrieve(self, query: str, timings: dict, k: int, filters: Filters | None = None) -> list[Source]:
         start = time.perf_counter()
-        with self.tracer.span("retrieval", as_type="retriever", input={"query": query, "k": k}) as span:
+        filters = filters or None
+        with self.tracer.span("retrieval", as_type="retriever", input={
+                "query": query, "k": k, "filters": filters.to_dict() if filters else None}) as span:
             if isinstance(self.retriever, HybridRetriever):
-                hits = self.retriever.search(query, k, tracer=self.tracer)
+                hits = self.retriever.search(query, k, tracer=self.tracer, filters=filters)
             else:
-                hits = self.retriever.search(query, k)
+                hits = self.retriever.search(query, k, filters=filters)
             span.update(output=[{"id": p.id, "title": p.title, "score": round(float(s), 6)} for p, s in hits])
         timings["retrieval_ms"] = round(1000 * (time.perf_counter() - start), 1)
         return [Source(n=i, passage=p, score=float(s)) for i, (p, s) in enumerate(hits, start=1)]
@@ -404,9 +413,12 @@ class Engine:
         timings["span_check_ms"] = round(1000 * (time.perf_counter() - start), 1)
         return spans
 
-    def _abstains(self, question: str, sources: list[Source]) -> bool:
-        """With a threshold: the best passage retrieved for a short-answer question scores below it."""
+    def _abstains(self, question: str, sources: list[Source], filters: Filters | None = None) -> bool:
+        """With a threshold: the best passage retrieved for a short-answer question scores below it. Filters
+        that leave fewer passages than the threshold was chosen over put scores on another scale: no abstention."""
         if self.abstain_below is None or not sources or explains(question):
+            return False
+        if filters and len(self.retriever.allowed_ids(filters)) < self.abstain_min_passages:
             return False
         return sources[0].score < self.abstain_below
 
@@ -510,8 +522,9 @@ class Engine:
 class ChatSession:
     """A conversation: each question is condensed with the history, then answered with citations."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, filters: Filters | None = None) -> None:
         self.engine = engine
+        self.filters = filters
         self.history: list[Message] = []
         self.last: Answer | None = None
 
@@ -522,7 +535,7 @@ class ChatSession:
         return AnswerStream(self._turn(question))
 
     def _turn(self, question: str) -> Generator[str, None, Answer]:
-        answer = yield from self.engine._run(question, list(self.history))
+        answer = yield from self.engine._run(question, list(self.history), self.filters)
         self.history += [{"role": "user", "content": answer.question},
                          {"role": "assistant", "content": answer.answer}]
         self.last = answer

@@ -6,18 +6,19 @@ file's stale passages are removed, and a file that fails keeps whatever it had i
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from retrievers.encoders import close_encoder, load_encoder, model_fingerprint, model_name, opened_encoder
 from retrievers.encoders.precomputed import PrecomputedEncoder
 from retrievers.errors import CollectionNotFound, RagError
-from retrievers.passages import Passage, make_passages
+from retrievers.passages import MetadataValue, Passage, make_passages, text_digest
 from retrievers.stores import Collection, SourceUpdate
 
 from .config import Settings
@@ -80,32 +81,39 @@ def default_ingest_collection(paths: Sequence[str]) -> str:
     return paths[0] if len(paths) == 1 and paths[0] in BUILTIN_CORPORA else "default"
 
 
-def passages_of(item: Input, loaded: LoadedSource, settings: Settings) -> list[Passage]:
-    """The passages one loaded input makes under the passage settings (records stay whole by default)."""
+def passages_of(item: Input, loaded: LoadedSource, settings: Settings,
+                meta: Mapping[str, MetadataValue] | None = None) -> list[Passage]:
+    """The passages one loaded input makes under the passage settings (records stay whole by default), each
+    with `meta` (`rag ingest --meta`) over the document's own metadata."""
     words = 0 if loaded.records and not settings.split_records else settings.passage_words
-    return make_passages(item.source, [(u.title, u.text, u.extra, u.whole) for u in loaded.units], words)
+    meta = meta or {}
+    return make_passages(item.source, [(u.title, u.text, {**u.extra, **meta}, u.whole) for u in loaded.units], words)
 
 
 def read_passages(item: Input, settings: Settings, *, known: Callable[[str], bool] = lambda signature: False,
-                  max_passages: int | None = None) -> tuple[LoadedSource, list[Passage]] | None:
+                  max_passages: int | None = None, meta: Mapping[str, MetadataValue] | None = None
+                  ) -> tuple[LoadedSource, list[Passage]] | None:
     """One input read and split into its passages (None when `known` says its content is indexed already);
     past `max_passages` it raises `TooManyPassages`, and a records file stops being read there."""
     loaded = load(item, known, settings.read_limits(max_passages))
     if loaded is None:
         return None
-    passages = passages_of(item, loaded, settings)
+    passages = passages_of(item, loaded, settings, meta)
     if max_passages is not None and len(passages) > max_passages:
         raise TooManyPassages(max_passages)
     return loaded, passages
 
 
 def ingest(paths: Sequence[str], settings: Settings, *, collection: str | None = None, prune: bool = False,
-           progress: bool = True, vectors: str | Path | None = None, max_passages: int | None = None) -> IngestReport:
+           progress: bool = True, vectors: str | Path | None = None, max_passages: int | None = None,
+           meta: Mapping[str, MetadataValue] | None = None) -> IngestReport:
     """Ingest files, folders and built-in corpora into a collection (created when needed).
 
     `vectors` is a folder of passage vectors encoded ahead by `rag encode` shards: passages found
     there are not encoded again. `max_passages` bounds the passages the files read may make together
     (uploads): a file that would pass it is refused whole with `TooManyPassages`, the others go on.
+    `meta` is metadata every passage of these inputs gets (`--meta year=2021`); re-ingesting with other
+    metadata relabels the passages without encoding them again.
     """
     name = collection or settings.collection or default_ingest_collection(paths)
     report = IngestReport(collection=name)
@@ -123,7 +131,7 @@ def ingest(paths: Sequence[str], settings: Settings, *, collection: str | None =
         created = True
     try:
         return _ingest_into(coll, found.inputs, found.folders, settings, report, prune, progress, vectors,
-                            max_passages)
+                            max_passages, dict(meta or {}))
     except BaseException:
         if created and coll.count() == 0:  # leave no empty shell behind when the first ingest fails
             coll.close()
@@ -135,7 +143,7 @@ def ingest(paths: Sequence[str], settings: Settings, *, collection: str | None =
 
 def _ingest_into(coll: Collection, inputs: list[Input], folders: list[Path], settings: Settings,
                  report: IngestReport, prune: bool, progress: bool, vectors: str | Path | None,
-                 max_passages: int | None) -> IngestReport:
+                 max_passages: int | None, meta: dict[str, MetadataValue]) -> IngestReport:
     coll.recover()
     model = settings.encoder_for(coll.model, builtin=bool(inputs) and all(i.path is None for i in inputs))
     coll.check_model(model_name(model))  # before any work, not after reading everything
@@ -144,6 +152,8 @@ def _ingest_into(coll: Collection, inputs: list[Input], folders: list[Path], set
         precomputed = PrecomputedEncoder(model, vectors,
                                          lambda: load_encoder(model, **settings.passage_encoder_options()))
     settings_key = f"w{settings.passage_words}{'s' if settings.split_records else ''}"
+    if meta:  # other metadata: the sources are read again and their passages relabelled
+        settings_key += "m" + text_digest(json.dumps(meta, sort_keys=True))[:16]
     stored = coll.signatures()
     counts = coll.passage_counts()
     batch = _Batches(coll, settings, report, progress, precomputed, model)
@@ -155,7 +165,8 @@ def _ingest_into(coll: Collection, inputs: list[Input], folders: list[Path], set
             indexed = counts.get(item.source, 0)  # what this source has in the collection now
             try:
                 read = read_passages(item, settings, known=lambda sig, s=item.source:
-                                     stored.get(s) == f"{sig}:{settings_key}", max_passages=budget)
+                                     stored.get(s) == f"{sig}:{settings_key}", max_passages=budget,
+                                     meta=meta)
                 if read is None:
                     report.files_unchanged += 1
                     report.unchanged += indexed

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from retrievers.errors import RagError
@@ -28,9 +29,13 @@ class SourceNotFound(RagError):
 class SourceInfo:
     source: str
     passages: int
+    ingested: float | None = None  # when it was last ingested, seconds since the epoch
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "passages": self.passages}
+        when = None
+        if self.ingested is not None:
+            when = datetime.fromtimestamp(self.ingested, timezone.utc).isoformat(timespec="seconds")
+        return {"source": self.source, "passages": self.passages, "ingested": when}
 
 
 def _open(settings: Settings, name: str) -> Collection:
@@ -39,11 +44,11 @@ def _open(settings: Settings, name: str) -> Collection:
 
 
 def list_sources(settings: Settings, collection: str | None = None) -> list[SourceInfo]:
-    """Every source of the collection, in name order, with its passage count."""
+    """Every source of the collection, in name order, with its passage count and when it was ingested."""
     coll = _open(settings, resolve_collection(settings, collection))
     try:
         counts = coll.passage_counts()
-        return [SourceInfo(s, counts.get(s, 0)) for s in sorted(coll.signatures())]
+        return [SourceInfo(s, counts.get(s, 0), when) for s, when in sorted(coll.ingested_at().items())]
     finally:
         coll.close()
 
@@ -57,8 +62,8 @@ def delete_source(settings: Settings, collection: str, source: str) -> int:
         if source not in known:
             uploaded = str(settings.store / "uploads" / name / source)  # an upload may be named by its file name
             if uploaded not in known:
-                raise SourceNotFound(f"collection {name!r} has no source {source!r}; `rag delete {name} "
-                                     "--list-sources` (or GET /v1/collections/NAME/sources) lists them")
+                raise SourceNotFound(f"collection {name!r} has no source {source!r}; `rag sources {name}` "
+                                     "(or GET /v1/collections/NAME/sources) lists them")
             source = uploaded
         stats = coll.update([SourceUpdate(source, None, None)])
     finally:

@@ -120,13 +120,14 @@ def create_api(settings: Settings, *, engines: Engines | None = None,
         allow(request, "read", engines.collection_for(body.model))
         engine = engines.get(body.model, **body.llm_options())
         engine.check_question(question)  # a streamed reply would already have said 200
+        filters = body.metadata_filters()  # a bad filter, too
         completion_id, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         if not body.stream:
             try:
-                return completion(engine.ask(question, history), body.model, completion_id, created)
+                return completion(engine.ask(question, history, filters), body.model, completion_id, created)
             except GenerationFailed as failed:
                 return JSONResponse(failure(failed), status_code=502)
-        stream = engine.stream(question, history)
+        stream = engine.stream(question, history, filters)
         include_usage = bool((body.stream_options or {}).get("include_usage"))
 
         def events() -> Iterator[str]:
@@ -161,8 +162,10 @@ def create_api(settings: Settings, *, engines: Engines | None = None,
         name = resolve_collection(settings, body.collection)
         allow(request, "read", name)
         options = {k: v for k, v in {"mode": body.mode, "fusion": body.fusion}.items() if v}
-        hits = engines.get(name, **options).search(body.query, body.k)  # the chat's retriever, loaded once
+        filters = body.metadata_filters()
+        hits = engines.get(name, **options).search(body.query, body.k, filters)  # the chat's retriever, loaded once
         return {"object": "list", "collection": name, "mode": body.mode or settings.mode,
+                "filters": filters.to_dict() if filters else None,
                 "data": [{"id": p.id, "score": round(float(s), 6), "title": p.title, "source": p.source,
                           "text": p.text, "position": p.position, "metadata": dict(p.extra)} for p, s in hits]}
 

@@ -92,6 +92,8 @@ def build_ui(settings: Settings, backend: Backend | None = None) -> Any:
                 with gr.Column(scale=2):
                     collection = gr.Dropdown(choices=known or [default], value=default, label="Collection",
                                              allow_custom_value=True, elem_id="collection")
+                    where = gr.Textbox(label="Only passages where", elem_id="where", max_lines=1,
+                                       placeholder="source=docs/*, type=pdf, page<=3  (comma-separated, all must hold)")
                     with gr.Accordion("Settings", open=False):
                         mode = gr.Radio(["hybrid", "dense", "bm25"], value=settings.mode, label="Retriever")
                         context_k = gr.Slider(1, 10, value=settings.context_k, step=1, label="Passages the LLM reads")
@@ -101,7 +103,7 @@ def build_ui(settings: Settings, backend: Backend | None = None) -> Any:
                     sources = gr.Markdown("*Sources of the answer appear here.*", elem_id="sources",
                                           sanitize_html=True)
 
-            inputs = [question, chatbot, collection, mode, context_k, fusion, model]
+            inputs = [question, chatbot, collection, mode, context_k, fusion, model, where]
             for event in (question.submit, send.click):
                 event(backend.respond, inputs, [chatbot, sources]).then(lambda: "", None, question)
             clear.click(lambda: ([], "*Sources of the answer appear here.*"), None, [chatbot, sources])

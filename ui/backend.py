@@ -7,6 +7,7 @@ Gradio only wires these to components (`ui/app.py`); each returns plain values: 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -16,6 +17,7 @@ from rag.config import Settings
 from rag.engine import Engine, GenerationFailed
 from rag.presentation import escape_markdown, inert_markdown
 from retrievers.errors import RagError
+from retrievers.filters import Filters, parse_where
 from retrievers.stores import list_collections
 
 from .engines import Engines
@@ -79,6 +81,13 @@ def sources_markdown(sources: Sequence[Any], answer: Any = None) -> str:
     return head + "\n\n".join(lines)
 
 
+def filter_box(text: str | None) -> Filters:
+    """The filter box's text as filters: `--where` expressions separated by commas ("source=docs/*, page<=3"); a
+    comma inside a value is written `\\,`."""
+    parts = [p.replace("\\,", ",").strip() for p in re.split(r"(?<!\\),", text or "")]
+    return parse_where([p for p in parts if p])
+
+
 class Backend:
     """The UI's actions over the answer engines (shared with the API when `engines` is given)."""
 
@@ -102,8 +111,9 @@ class Backend:
 
     def respond(self, message: str, history: list[dict], collection: str, mode: str | None = None,
                 context_k: int | None = None, fusion: str | None = None,
-                model: str | None = None) -> Iterator[tuple[list[dict], str]]:
-        """Stream an answer: yields the chat so far (the answer growing) and the sources panel."""
+                model: str | None = None, where: str | None = None) -> Iterator[tuple[list[dict], str]]:
+        """Stream an answer: yields the chat so far (the answer growing) and the sources panel. `where` is the
+        filter box: comma-separated `--where` expressions."""
         question = (message or "").strip()
         if not question:
             yield history, ""
@@ -114,7 +124,7 @@ class Backend:
         try:
             engine = self.engine(collection, mode=mode, context_k=int(context_k) if context_k else None,
                                  fusion=fusion, model=model)
-            stream = engine.stream(question, past)
+            stream = engine.stream(question, past, filter_box(where))
             text = ""
             for piece in stream:
                 text += piece

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from rag.engine import Answer, GenerationFailed
+from retrievers.filters import Filters, as_filters
 
 from .engines import DEFAULT_MODEL_ID
 
@@ -47,6 +48,10 @@ class ChatRequest(BaseModel):
     max_tokens: Optional[int] = Field(None, ge=1)
     max_completion_tokens: Optional[int] = Field(None, ge=1)
     temperature: Optional[float] = Field(None, ge=0, le=2)
+    filters: Union[dict[str, Any], list[Any], None] = None  # see RetrieveRequest
+
+    def metadata_filters(self) -> Filters:
+        return as_filters(self.filters)
 
     def llm_options(self) -> dict[str, Any]:
         """The request's generation settings that override the server's (unset ones keep the server's)."""
@@ -60,6 +65,12 @@ class RetrieveRequest(BaseModel):
     k: int = Field(5, ge=1, le=1000)
     mode: Optional[Literal["dense", "bm25", "hybrid"]] = None
     fusion: Optional[Literal["rrf", "linear"]] = None
+    # LlamaIndex's MetadataFilters JSON ({"filters": [{"key", "value", "operator"}], "condition": "and"}) or a
+    # list of `--where` expressions ("source=docs/*"): only passages that meet them are returned
+    filters: Union[dict[str, Any], list[Any], None] = None
+
+    def metadata_filters(self) -> Filters:
+        return as_filters(self.filters)
 
 
 def error_response(status: int, message: str, kind: str = "invalid_request_error",

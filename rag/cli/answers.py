@@ -28,11 +28,16 @@ def _print_hits(hits: Sequence[tuple[Any, float]]) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from retrievers.filters import parse_where
+
     from ..retrieval import open_collection, open_retriever
 
     settings = settings_from(args)
+    filters = parse_where(args.where)
     coll = open_collection(settings)
     retriever = open_retriever(settings, coll)
+    if filters:
+        retriever.filters = filters
     if args.question is not None:
         if not args.question.strip():
             print("error: the question is empty", file=sys.stderr)
@@ -90,15 +95,18 @@ def _stream_answer(stream: Any) -> Any:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from retrievers.filters import parse_where
+
     from ..app import build_engine
     from ..engine import GenerationFailed
 
+    filters = parse_where(args.where)
     engine = build_engine(settings_from(args))
     try:
         if args.json:
-            print(json.dumps(engine.ask(args.question).to_dict(), indent=2, ensure_ascii=False))
+            print(json.dumps(engine.ask(args.question, filters=filters).to_dict(), indent=2, ensure_ascii=False))
         else:
-            _print_sources(_stream_answer(engine.stream(args.question)))
+            _print_sources(_stream_answer(engine.stream(args.question, filters=filters)))
     except GenerationFailed as failed:  # the passages were found: show them beside the model's error
         if args.json:
             print(json.dumps(failed.to_dict(), indent=2, ensure_ascii=False))
@@ -111,11 +119,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
+    from retrievers.filters import parse_where
+
     from ..app import build_engine
     from ..engine import ChatSession
 
+    filters = parse_where(args.where)
     engine = build_engine(settings_from(args))
-    chat = ChatSession(engine)
+    chat = ChatSession(engine, filters)
     print(f"chatting with {engine.llm.model} over {engine.retriever.collection.name}; "
           "/sources, /reset, /quit", file=sys.stderr)
     for line in _lines("you> "):

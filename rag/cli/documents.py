@@ -11,12 +11,13 @@ from .options import backend_option, common_options, workers_option
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from ..formats.metadata import parse_meta
     from ..ingestion import ingest
 
     settings = settings_from(args)
     check_writable(settings, "add files")
     report = ingest(args.paths, settings, prune=args.prune, progress=args.progress and not args.json,
-                    vectors=args.vectors)
+                    vectors=args.vectors, meta=parse_meta(args.meta))
     return print_report(report, args.json)
 
 
@@ -60,9 +61,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
     if not args.list_sources:
         check_writable(settings, "delete")
     if args.list_sources:
-        for info in list_sources(settings, args.name):
-            print(f"{info.passages:>8}  {info.source}")
-        return 0
+        return _print_sources(list_sources(settings, args.name), json_out=False)
     if args.source:
         for source in args.source:
             removed = delete_source(settings, args.name, source)
@@ -70,6 +69,24 @@ def cmd_delete(args: argparse.Namespace) -> int:
         return 0
     Collection(args.name, settings.store, chroma_url=settings.chroma_url).drop()
     print(f"deleted collection {args.name}")
+    return 0
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    from ..sources import list_sources
+
+    return _print_sources(list_sources(settings_from(args), args.name), args.json)
+
+
+def _print_sources(infos: list, json_out: bool) -> int:
+    if json_out:
+        print(json.dumps([i.to_dict() for i in infos], indent=2, ensure_ascii=False))
+        return 0
+    if not infos:
+        print("no sources")
+    for info in infos:
+        when = (info.to_dict()["ingested"] or "-").replace("+00:00", "Z")
+        print(f"{info.passages:>8}  {when:20}  {info.source}")
     return 0
 
 
@@ -98,6 +115,9 @@ def ingest_parser(sub: Any) -> None:
     p.add_argument("--split-records", dest="split_records", action="store_true", default=None,
                    help="also split JSON/JSONL records and built-in corpora into passages")
     p.add_argument("--prune", action="store_true", help="remove passages of files gone from the given folders")
+    p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
+                   help="metadata for every passage of these inputs, to filter on with --where (repeatable; "
+                        "numbers and true/false are typed): --meta team=legal --meta year=2021")
     p.add_argument("--vectors", metavar="DIR", help="passage vectors encoded ahead by `rag encode --out DIR` "
                    "shards: passages found there are not encoded again")
     workers_option(p)
@@ -145,6 +165,13 @@ def collections_parser(sub: Any) -> None:
     p = sub.add_parser("collections", help="list collections")
     common_options(p)
     p.add_argument("--json", action="store_true")
+
+
+def sources_parser(sub: Any) -> None:
+    p = sub.add_parser("sources", help="list a collection's sources with their passage counts and ingest times")
+    p.add_argument("name", nargs="?", help="the collection (default: RAG_COLLECTION, else 'default')")
+    common_options(p)
+    p.add_argument("--json", action="store_true", help='print [{"source", "passages", "ingested"}, ...]')
 
 
 def delete_parser(sub: Any) -> None:

@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.bench_parser(sub)
     evaluation.loadtest_parser(sub)
     documents.collections_parser(sub)
+    documents.sources_parser(sub)
     documents.delete_parser(sub)
     serving.keys_parser(sub)
     return parser

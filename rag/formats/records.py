@@ -1,4 +1,5 @@
-"""JSON and JSONL records `{"id", "title", "text"}`: one unit each, kept whole by default."""
+"""JSON and JSONL records `{"id", "title", "text", ...}`: one unit each, kept whole by default; the record's other
+flat fields (`"year": 2021`) become its metadata."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from retrievers.passages import MetadataValue
-
 from .base import NO_LIMITS, LoadError, Parsed, ReadLimits, TooManyPassages, Unit, decode_text
+from .metadata import MAX_VALUE_CHARS, user_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +37,11 @@ def _record_unit(record: Any, where: str) -> Unit:
     if text is None:
         raise ValueError(f"{where}: no \"text\" field")
     title = record.get("title")
-    extra: dict[str, MetadataValue] = {}
+    own = ((k, v) for k, v in record.items() if k not in _TEXT_FIELDS and k not in _ID_FIELDS and k != "title")
+    extra, _ = user_metadata(own, where)  # fields that cannot be metadata (lists of objects) are simply not kept
     doc_id = next((record[k] for k in _ID_FIELDS if record.get(k) not in (None, "")), None)
     if doc_id is not None:
-        extra["doc_id"] = str(doc_id)
+        extra["doc_id"] = str(doc_id)[:MAX_VALUE_CHARS]
     return Unit(str(title) if title is not None else "", text, extra)
 
 

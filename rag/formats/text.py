@@ -1,4 +1,5 @@
-"""Plain text and Markdown: one unit per file, titled by the first `# ` heading or the file name."""
+"""Plain text and Markdown: one unit per file, titled by front matter's `title`, the first `# ` heading or the
+file name."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import re
 from pathlib import Path
 
 from .base import NO_LIMITS, Parsed, ReadLimits, Unit, decode_text, one_line
+from .metadata import split_front_matter, user_metadata
 
 
 def read_text(data: bytes, path: Path, limits: ReadLimits = NO_LIMITS) -> Parsed:
@@ -13,8 +15,16 @@ def read_text(data: bytes, path: Path, limits: ReadLimits = NO_LIMITS) -> Parsed
 
 
 def read_markdown(data: bytes, path: Path, limits: ReadLimits = NO_LIMITS) -> Parsed:
-    text = decode_text(data)
-    return Parsed([Unit(markdown_title(text) or path.stem, text)])
+    """The file as one unit; YAML front matter becomes its metadata (its `title` the unit's title)."""
+    front, text, warnings = split_front_matter(decode_text(data))
+    extra: dict = {}
+    title = None
+    if front:
+        given = front.get("title")
+        title = one_line(str(given)) if isinstance(given, str | int | float) and str(given).strip() else None
+        extra, dropped = user_metadata(((k, v) for k, v in front.items() if k != "title"), "front matter")
+        warnings += dropped
+    return Parsed([Unit(title or markdown_title(text) or path.stem, text, extra)], warnings)
 
 
 # the first `# ` heading line with some text in it: each try ends at its line's end, so it runs in linear time

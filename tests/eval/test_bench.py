@@ -46,6 +46,8 @@ def test_quick_bench_runs_and_reports_every_figure(capsys, tmp_path, monkeypatch
     assert report["ingest_passages_per_s"] > 0 and report["llamaindex_query_p50_ms"] > 0
     assert report["speedup_vs_llamaindex"] > 0 and report["peak_rss_mb"] > 100 and report["store_mb"] > 0
     assert report["answer_ttft_ms"] > 0
+    filtered = report["filtered_hybrid"]  # one topic: a fraction of the sample, timed like the rest
+    assert filtered["filter"] == "topic=Geography" and 0 < filtered["matching"] < 200 and filtered["p50_ms"] > 0
     pipelines = [(r["pipeline"], r["backend"]) for r in report["runs"]]
     assert pipelines == [("ours", "torch"), ("ours", "onnx"), ("llamaindex", "torch")]
     assert report["speedup_vs_llamaindex_same_encoder"] > 0  # our onnx encoder timed inside LlamaIndex too

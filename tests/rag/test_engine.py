@@ -354,3 +354,27 @@ def test_the_answer_abstains_below_the_threshold_and_lists_the_closest_passages(
     assert without_reader.ask(question).refused  # the retriever's score decides, reader or not
     why = engine_for(ingested, ScriptedLLM(["Cats catch mice [1]."]), abstain_below=1e9)
     assert not why.ask("Why do people keep a domestic cat as a house pet?").refused  # how/why: always answered
+
+
+def test_filters_restrict_what_the_answer_is_grounded_in(ingested):
+    from retrievers.filters import parse_where
+
+    llm = ScriptedLLM(["It was Gustave Eiffel [1].", "I don't know."])
+    engine = engine_for(ingested, llm, context_k=3)
+    only_rivers = parse_where(["source=*rivers*"])
+    assert all(p.source.endswith("rivers.md") for p, _ in engine.search("Eiffel tower", 5, only_rivers))
+    answer = engine.ask("Who designed the Eiffel Tower?", filters=only_rivers)
+    assert answer.sources and all(s.passage.source.endswith("rivers.md") for s in answer.sources)
+    _, user = llm.calls[0]
+    assert "paris" not in user["content"].lower()
+    assert engine.ask("Who designed the Eiffel Tower?", filters=parse_where(["type=none"])).sources == []
+
+
+def test_filters_that_leave_few_passages_turn_abstention_off(ingested):
+    from retrievers.filters import parse_where
+
+    llm = ScriptedLLM(["It was Gustave Eiffel [1]."])
+    engine = engine_for(ingested, llm, abstain_below=1e9, abstain_min_passages=3)
+    assert engine.ask("Who designed the Eiffel Tower?").refused  # the whole collection: the threshold holds
+    kept = engine.ask("Who designed the Eiffel Tower?", filters=parse_where(["source=*paris*"]))
+    assert not kept.refused and kept.cited

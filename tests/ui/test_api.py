@@ -93,6 +93,27 @@ def test_retrieve_returns_passages(client):
     assert len(dense["data"]) == 2 and dense["data"][0]["title"] == "Mars"
 
 
+def test_retrieve_and_chat_take_metadata_filters(client):
+    def retrieve(filters, mode="hybrid"):
+        return client.post("/v1/retrieve", json={"query": "the river with the most water", "k": 5, "mode": mode,
+                                                 "filters": filters})
+
+    llamaindex_json = {"filters": [{"key": "source", "value": "*rivers*", "operator": "glob"}], "condition": "and"}
+    for filters in (llamaindex_json, ["source=*rivers*"]):
+        for mode in ("dense", "bm25", "hybrid"):
+            body = retrieve(filters, mode).json()
+            assert body["data"] and all(h["source"].endswith("rivers.md") for h in body["data"]), (filters, mode)
+    assert retrieve(["type=none"]).json()["data"] == []
+    for bad in ({"filters": [{"key": "x"}]}, ["no operator"], {"filters": [{"key": "x", "value": 1,
+                                                                               "operator": "text_match"}]}, 7):
+        r = retrieve(bad)
+        assert r.status_code in (400, 422) and "filter" in r.json()["error"]["message"].lower(), bad
+    body = client.post("/v1/chat/completions", json=ask(filters=["source=*rivers*"])).json()
+    assert body["sources"] and all(s["source"].endswith("rivers.md") for s in body["sources"])
+    r = client.post("/v1/chat/completions", json=ask(filters=["bad"], stream=True))
+    assert r.status_code == 400  # refused before the stream starts
+
+
 def test_a_token_is_required_when_configured(ingested):
     settings = ingested.model_copy(update={"api_token": "s3cret"})
     client = TestClient(create_api(settings, engines=scripted_engines(settings)))

@@ -121,3 +121,20 @@ def test_a_refused_answer_is_marked_in_the_chat(ingested):
     assert chat[-1]["content"].endswith(REFUSED_MARK)
     chat, _ = list(Backend(ingested, factory).respond("Why is Mars red?", [], "default", mode="bm25"))[-1]
     assert REFUSED_MARK not in chat[-1]["content"]
+
+
+def test_the_filter_box_restricts_the_sources(ingested):
+    backend = Backend(ingested, factory)
+    *_, (chat, sources) = backend.respond("Why is Mars red?", [], "default", mode="dense", where="source=*rivers*")
+    assert "Mars" not in sources.split("score")[0] and "Rivers" in sources
+    *_, (chat, _) = backend.respond("Why is Mars red?", [], "default", where="page>")
+    assert chat[-1]["content"].startswith("⚠️") and "needs a value" in chat[-1]["content"]
+
+
+def test_filter_box_text_is_comma_separated_where_expressions():
+    from ui.backend import filter_box
+
+    assert filter_box("source=docs/*, page<=3").to_dict()["filters"] == [
+        {"key": "source", "operator": "glob", "value": "docs/*"}, {"key": "page", "operator": "<=", "value": 3}]
+    assert filter_box(r"title=a\, b").conditions[0].value == "a, b"
+    assert not filter_box("  ")
