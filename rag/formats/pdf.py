@@ -1,4 +1,5 @@
-"""PDF: the text layer of each page (pypdf), a unit per page with its number; scanned pages through OCR."""
+"""PDF: the text layer of each page (pypdf), a unit per page with its number; ruled tables as Markdown tables
+(`pdf_tables`); scanned pages through OCR."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any, Iterator
 
 from . import ocr
 from .base import NO_LIMITS, LoadError, Parsed, ReadLimits, Unit
+from .pdf_tables import draws_lines, page_tables
 
 
 def read_pdf(data: bytes, path: Path, limits: ReadLimits = NO_LIMITS) -> Parsed:
@@ -24,21 +26,27 @@ def read_pdf(data: bytes, path: Path, limits: ReadLimits = NO_LIMITS) -> Parsed:
         if reader.is_encrypted and not reader.decrypt(""):
             raise LoadError("encrypted PDF (needs a password)")
         title = str((reader.metadata or {}).get("/Title") or "").strip()
-        units, scanned = [], []
+        units, scanned, ruled = [], [], []
         for number, page in enumerate(reader.pages, start=1):
             text = page.extract_text() or ""
             if text.strip():
                 units.append(Unit(title, text, {"page": number}))
+                if draws_lines(page):
+                    ruled.append(number)
             else:
                 scanned.append(number)
     warnings: list[str] = []
+    if ruled:  # a page with a ruled table: its text outside the tables, then each table in Markdown
+        tables, warnings = page_tables(data, ruled, title)
+        units = [piece for unit in units for piece in tables.get(unit.extra["page"], [unit])]
     if scanned and limits.ocr_pages > 0:
         if not ocr.available():
             if not units:
                 raise LoadError(f"PDF has no text layer (a scan?): {ocr.INSTALL}")
             warnings.append(f"{len(scanned)} page(s) without a text layer not read: {ocr.INSTALL}")
         else:
-            read, warnings = ocr.ocr_pages(scanned, lambda n: _page_image(reader, n), title or path.stem, limits)
+            read, scan_warnings = ocr.ocr_pages(scanned, lambda n: _page_image(reader, n), title or path.stem, limits)
+            warnings += scan_warnings
             units = sorted(units + [Unit(title, u.text, u.extra) for u in read], key=lambda u: u.extra["page"])
     if not units:
         raise LoadError("PDF has no extractable text" + (f" ({warnings[0]})" if warnings else " (scanned images?)"))

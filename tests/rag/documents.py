@@ -127,3 +127,25 @@ def make_image(text: str, fmt: str = "PNG", frames: list[str] | None = None) -> 
     rest = [scan_image(t) for t in frames or []]
     first.save(out, format=fmt, save_all=bool(rest), append_images=rest)
     return out.getvalue()
+
+
+def make_pdf_with_table(rows: list[list[str]], before: str, after: str, *, title: str = "Price list",
+                        ruled: bool = True, pages: int = 1) -> bytes:
+    """A PDF whose every page has a paragraph, a table of `rows` (a grid of ruled lines unless `ruled` is
+    False) and another paragraph, as word processors write them."""
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Table, TableStyle
+
+    styles = getSampleStyleSheet()
+    buffer = io.BytesIO()
+    doc = SimpleDocTemplate(buffer, pagesize=A4, title=title)
+    story: list = []
+    for _ in range(pages):
+        table = Table(rows, repeatRows=1)  # a table running onto the next page repeats its header there
+        if ruled:
+            table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.5, colors.black)]))
+        story += [Paragraph(before, styles["Normal"]), table, Paragraph(after, styles["Normal"]), PageBreak()]
+    doc.build(story)
+    return buffer.getvalue()

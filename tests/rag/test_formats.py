@@ -15,7 +15,7 @@ from rag.ingestion import ingest
 from rag.loaders import Input, LoadError, load
 from retrievers import Collection
 
-from .documents import make_docx, make_eml, make_epub, make_pptx, make_rtf, make_xlsx
+from .documents import make_docx, make_eml, make_epub, make_pdf_with_table, make_pptx, make_rtf, make_xlsx
 
 PRICES = [["Fruit", "Price", "Origin"], ["Apple", "1.20", "Kent"], ["Mango | ripe", "2.50", "Goa"]]
 
@@ -145,6 +145,7 @@ def test_a_folder_of_fifty_mixed_office_files_ingests_with_every_files_text_find
         lambda w: ("epub", make_epub("Book", [("One", f"The codeword is {w}.")])),
         lambda w: ("eml", make_eml("Codes", f"The codeword is {w}.")),
         lambda w: ("rtf", make_rtf(f"The codeword is {w}.")),
+        lambda w: ("pdf", make_pdf_with_table([["key", "value"], ["codeword", w]], "Codes.", "End.")),
     ]
     words = [f"zq{n:02d}{chr(97 + n % 26)}x" for n in range(50)]
     for n, word in enumerate(words):
@@ -196,3 +197,39 @@ def test_an_rtf_file_past_the_size_it_can_read_quickly_is_refused(tmp_path, monk
     monkeypatch.setattr(rtf, "MAX_RTF_BYTES", 100)
     with pytest.raises(LoadError, match="at most 0 MiB are read: save it as .docx or .txt"):
         load_bytes(tmp_path, "big.rtf", make_rtf("word " * 100))
+
+
+def test_a_ruled_pdf_table_becomes_a_markdown_table_and_leaves_the_page_text(tmp_path):
+    from .documents import make_pdf_with_table
+
+    data = make_pdf_with_table(PRICES, "Prices are per kilogram.", "Prices change daily.")
+    text, table = load_bytes(tmp_path, "prices.pdf", data).units
+    assert text.extra == {"page": 1} and "per kilogram" in text.text and "daily" in text.text
+    assert "Apple" not in text.text  # the cells are in the table, not run together in the text
+    assert table.whole and table.title == "Price list" and table.extra == {"page": 1, "rows": "2-3"}
+    assert table.text == ("| Fruit | Price | Origin |\n| --- | --- | --- |\n| Apple | 1.20 | Kent |\n"
+                          "| Mango \\| ripe | 2.50 | Goa |")
+
+
+def test_a_long_pdf_table_is_cut_with_its_header_repeated_and_an_unruled_one_stays_text(tmp_path):
+    from .documents import make_pdf_with_table
+
+    rows = [["Name", "Notes"]] + [[f"Item {i}", f"note number {i} about the item"] for i in range(40)]
+    units = load_bytes(tmp_path, "long.pdf", make_pdf_with_table(rows, "Inventory.", "End.")).units
+    tables = [u for u in units if u.whole]
+    assert len(tables) > 1 and all(u.text.startswith("| Name | Notes |\n| --- | --- |") for u in tables)
+    assert all(len(u.text.split()) <= TABLE_WORDS + 10 for u in tables)
+    plain = load_bytes(tmp_path, "plain.pdf", make_pdf_with_table(PRICES, "Before.", "After.", ruled=False)).units
+    assert len(plain) == 1 and not plain[0].whole and "Apple" in plain[0].text
+
+
+def test_a_pdf_tables_are_looked_for_on_at_most_max_pages(tmp_path, monkeypatch):
+    from rag.formats import pdf_tables
+
+    from .documents import make_pdf_with_table
+
+    monkeypatch.setattr(pdf_tables, "MAX_PAGES", 2)
+    parsed = load_bytes(tmp_path, "many.pdf", make_pdf_with_table(PRICES, "Before.", "After.", pages=3))
+    pages = [(u.extra["page"], u.whole) for u in parsed.units]
+    assert pages == [(1, False), (1, True), (2, False), (2, True), (3, False)]
+    assert any("after the first 2" in w for w in parsed.warnings)
