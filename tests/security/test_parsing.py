@@ -108,10 +108,10 @@ def failing_on_b_and_c(real):
     """`passages_of` that raises RecursionError for b.txt and MemoryError for c.txt, as hostile files would."""
     errors = {"b.txt": RecursionError("maximum recursion depth exceeded"), "c.txt": MemoryError()}
 
-    def passages_of(item, loaded, settings):
+    def passages_of(item, loaded, settings, meta=None):
         if item.path.name in errors:
             raise errors[item.path.name]
-        return real(item, loaded, settings)
+        return real(item, loaded, settings, meta)
     return passages_of
 
 
