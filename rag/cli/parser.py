@@ -29,5 +29,6 @@ def build_parser() -> argparse.ArgumentParser:
     documents.collections_parser(sub)
     documents.sources_parser(sub)
     documents.delete_parser(sub)
+    documents.compact_parser(sub)
     serving.keys_parser(sub)
     return parser

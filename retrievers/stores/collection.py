@@ -263,6 +263,19 @@ class Collection:
                 stats.timings["bm25"] = time.perf_counter() - started
         return stats
 
+    def compact(self) -> None:
+        """Reclaim what deletions left behind (`rag compact`): Chroma's collection is rebuilt from its own vectors
+        and the SQLite files vacuumed, under the write lock; searches give the same results before and after."""
+        with self._writing():
+            self._recover_locked()
+            if self.count():
+                self.dense().compact()
+                with self.table.transaction():  # other processes see a new version and open the new collection
+                    self.table.bump_generation()
+                self._dense.written(self.generation())
+                self._save_bm25()
+            self.table.vacuum()
+
     def _mirror_encoder(self) -> None:
         """Copy the table's record of the encoder into meta.json, for people and older readers."""
         model, dimension = self.table.recorded("model"), self.table.recorded("dimension")
