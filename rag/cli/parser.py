@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     documents.reindex_parser(sub)
     evaluation.eval_parser(sub)
     serving.serve_parser(sub)
+    evaluation.tune_parser(sub)
     evaluation.bench_parser(sub)
     evaluation.loadtest_parser(sub)
     documents.collections_parser(sub)
