@@ -26,7 +26,7 @@ from .metrics import first_answer_rank, mrr_at_k, ndcg_at_k, recall_at_k, unique
 from .nq_vital import select
 
 DEFAULT_MODES = ("bm25", "dense", "hybrid-rrf", "hybrid-linear")
-KNOWN_MODES = (*DEFAULT_MODES, "hybrid")
+KNOWN_MODES = (*DEFAULT_MODES, "hybrid", "hybrid-rsf", "hybrid-dbsf")
 RANK_K = 10  # MRR and nDCG cut-off, as BEIR reports them
 
 

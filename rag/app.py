@@ -11,7 +11,7 @@ from retrievers.errors import RagError
 from .config import Settings
 from .engine import Engine
 from .llm import LLM
-from .retrieval import open_collection, open_retriever
+from .retrieval import open_collection, open_retriever, tuned_settings
 from .span_check import SpanChecker
 from .tracing import make_tracer
 
@@ -32,6 +32,7 @@ def build_engine(settings: Settings, collection: str | None = None) -> Engine:
     except PromptError as exc:
         raise RagError(str(exc)) from None
     coll = open_collection(settings, collection)
+    settings = tuned_settings(settings, coll)  # the collection's tuned fusion, unless one is set
     retriever = open_retriever(settings, coll)
     abstain_below = settings.abstention_threshold()
     chosen = "abstain_score" in settings.model_fields_set

@@ -85,13 +85,14 @@ class Settings(BaseSettings):
                                     "skipped with a warning")
     mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
     top_k: int = Field(20, ge=1)
-    fusion: Literal["rrf", "linear"] = Field("linear", description="hybrid fusion: DPR's linear BM25 + lambda * sim "
-                                             "over z-scored runs (never below dense alone at any k on nq-vital "
-                                             "validation), or reciprocal rank")
+    fusion: Literal["rrf", "linear", "rsf", "dbsf"] = Field(
+        "linear", description="hybrid fusion: DPR's linear BM25 + lambda * sim over z-scored runs (never below dense "
+        "alone at any k on nq-vital validation), reciprocal rank, relative score (min-max) or distribution-based "
+        "(mean +- 3 sd); a collection tuned by `rag tune` uses its own unless this is set")
     candidates: int = Field(100, ge=1, description="passages each retriever contributes to fusion")
     rrf_k: int = Field(60, ge=1)
     dense_weight: Optional[float] = Field(None, description="lambda for linear fusion (4.0) / "
-                                          "dense weight in RRF (2.0)")
+                                          "dense weight in RRF (2.0) / in rsf and dbsf (1.0)")
     normalization: Literal["zscore", "minmax", "none"] = "zscore"
 
     # answers

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Union
+
+from pydantic import ValidationError
 
 from retrievers.dense import DPRRetriever
 from retrievers.encoders import load_encoder, model_name
@@ -16,6 +19,7 @@ from retrievers.stores import Collection, list_collections, validate_collection_
 from .config import Settings
 
 AnyRetriever = Union[DPRRetriever, BM25Retriever, HybridRetriever]
+logger = logging.getLogger(__name__)
 
 
 def resolve_collection(settings: Settings, name: str | None = None) -> str:
@@ -65,8 +69,29 @@ def open_collection(settings: Settings, name: str | None = None) -> Collection:
     return coll
 
 
+# what `rag tune` chooses for a collection: used as a whole, and only when none of them is set explicitly
+TUNED_FIELDS = ("mode", "fusion", "dense_weight", "normalization")
+
+
+def tuned_settings(settings: Settings, collection: Collection) -> Settings:
+    """The settings with the collection's tuned retrieval (`rag tune`) in place of the defaults; a retrieval
+    setting given explicitly (flag, environment, config file) keeps every one of them as given."""
+    tuned = collection.tuned
+    if not tuned or settings.model_fields_set & set(TUNED_FIELDS):
+        return settings
+    update = {key: tuned[key] for key in TUNED_FIELDS if tuned.get(key) is not None}
+    try:
+        return Settings.model_validate({**settings.model_dump(exclude_unset=True), **update})
+    except ValidationError:
+        logger.warning("collection %s: its tuned retrieval %s is not valid here; using the defaults",
+                       collection.name, update)
+        return settings
+
+
 def open_retriever(settings: Settings, collection: Collection, mode: str | None = None) -> AnyRetriever:
-    """The retriever for `mode` (dense, bm25 or hybrid) with the settings' k and fusion options."""
+    """The retriever for `mode` (dense, bm25 or hybrid) with the settings' k and fusion options (the collection's
+    tuned ones when none is set)."""
+    settings = tuned_settings(settings, collection)
     mode = mode or settings.mode
     k = settings.top_k
     if mode == "bm25":

@@ -1,4 +1,6 @@
-"""Fusing ranked runs by passage id: reciprocal-rank fusion and DPR's linear score fusion.
+"""Fusing ranked runs by passage id: reciprocal-rank fusion, DPR's linear score fusion, and the linear fusions
+over other normalisations that vector databases ship: relative score fusion (min-max, Weaviate's) and
+distribution-based score fusion (mean +- 3 standard deviations, Qdrant's).
 
 Pure functions over `(id, score)` runs; inputs are never modified. Ties break by id so results
 are deterministic.
@@ -16,13 +18,26 @@ Run = Sequence[tuple[str, float]]
 
 class Fusion(str, Enum):
     RRF = "rrf"
-    LINEAR = "linear"
+    LINEAR = "linear"  # over the retriever's `normalization` (z-scores by default)
+    RSF = "rsf"  # linear over min-max scaled scores
+    DBSF = "dbsf"  # linear over scores scaled from mean - 3 sd (0) to mean + 3 sd (1)
 
 
 class Normalization(str, Enum):
     NONE = "none"
     MINMAX = "minmax"
     ZSCORE = "zscore"
+    DBSF = "dbsf"
+
+
+def fusion_normalization(fusion: Fusion | str, normalization: Normalization | str) -> Normalization:
+    """The normalisation a linear fusion method adds its runs over (`linear`: the one configured)."""
+    fusion = Fusion(fusion)
+    if fusion is Fusion.RSF:
+        return Normalization.MINMAX
+    if fusion is Fusion.DBSF:
+        return Normalization.DBSF
+    return Normalization(normalization)
 
 
 def _top(scores: Mapping[str, float], top_k: int | None) -> list[tuple[str, float]]:
@@ -52,6 +67,9 @@ def normalize_scores(scores: Mapping[str, float], method: Normalization | str) -
     if method is Normalization.MINMAX:
         low, span = values.min(), values.max() - values.min()
         scaled = (values - low) / span if span > 0 else np.zeros_like(values)
+    elif method is Normalization.DBSF:
+        std = values.std()
+        scaled = (values - (values.mean() - 3 * std)) / (6 * std) if std > 0 else np.zeros_like(values)
     else:
         std = values.std()
         scaled = (values - values.mean()) / std if std > 0 else np.zeros_like(values)

@@ -14,7 +14,7 @@ from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 from .dense import DPRRetriever
 from .encoders import Encoder
 from .filters import as_filters
-from .fusion import Fusion, Normalization, linear_fusion, reciprocal_rank_fusion
+from .fusion import Fusion, Normalization, fusion_normalization, linear_fusion, reciprocal_rank_fusion
 from .nodes import to_nodes
 from .passages import Passage
 from .persist import DEFAULT_TOP_K, PersistMixin, open_collection
@@ -28,6 +28,9 @@ DEFAULT_CANDIDATES = 100
 DEFAULT_RRF_DENSE_WEIGHT = 2.0
 # chosen on nq-vital validation with z-score normalisation (docs/experiments/fusion); DPR used 1.1 on raw scores
 DEFAULT_LINEAR_WEIGHT = 4.0
+# relative-score and distribution-based fusion add scores on [0, 1]-like scales: equal weights, as Weaviate and
+# Qdrant ship them; `rag tune` chooses a collection's own
+DEFAULT_SCALED_WEIGHT = 1.0
 
 
 class HybridRetriever(PersistMixin, BaseRetriever):
@@ -35,16 +38,18 @@ class HybridRetriever(PersistMixin, BaseRetriever):
 
     Both retrievers return `candidates` passages (at least `similarity_top_k`); the runs are
     merged by passage id. With `fusion="linear"`, a passage found by only one retriever gets its
-    exact score from the other, so the linear combination is computed on real scores.
+    exact score from the other, so the linear combination is computed on real scores (so it is with "rsf" and
+    "dbsf", the same combination over min-max and mean +- 3 sd scaled runs).
 
     Args:
         dense: a `DPRRetriever`.
         sparse: a `BM25Retriever` over the same passages.
-        fusion: "rrf" (reciprocal-rank fusion, the default) or "linear" (DPR's).
+        fusion: "rrf" (reciprocal-rank fusion, the default), "linear" (DPR's), "rsf" (relative score fusion:
+            linear over min-max scaled runs) or "dbsf" (distribution-based: over mean +- 3 sd scaled runs).
         rrf_k: the RRF constant (60, as in Cormack et al.).
         dense_weight: lambda in `BM25 + lambda * sim` over z-scored runs (default 4.0, chosen on nq-vital
             validation; the paper used 1.1 on raw scores); in RRF the dense run's weight against BM25's 1
-            (default 2: the dense retriever is the stronger one on NQ-style questions).
+            (default 2: the dense retriever is the stronger one on NQ-style questions); for rsf and dbsf 1.
         normalization: how scores are put on one scale before linear fusion ("zscore", "minmax", "none").
         concurrent: run BM25 in a worker thread while the question is encoded (default); False runs
             the two one after the other (same results, for comparison and debugging).
@@ -64,7 +69,8 @@ class HybridRetriever(PersistMixin, BaseRetriever):
         self.candidates = candidates
         self.rrf_k = rrf_k
         if dense_weight is None:
-            dense_weight = DEFAULT_LINEAR_WEIGHT if self.fusion is Fusion.LINEAR else DEFAULT_RRF_DENSE_WEIGHT
+            dense_weight = {Fusion.LINEAR: DEFAULT_LINEAR_WEIGHT, Fusion.RRF: DEFAULT_RRF_DENSE_WEIGHT}.get(
+                self.fusion, DEFAULT_SCALED_WEIGHT)
         self.dense_weight = dense_weight
         self.normalization = Normalization(normalization)
         self.collection = collection
@@ -120,7 +126,7 @@ class HybridRetriever(PersistMixin, BaseRetriever):
                 dense_scores.update(self.dense.score_vector(vector, [pid for pid in sparse_scores
                                                                      if pid not in dense_scores]))
                 fused = linear_fusion(sparse_scores, dense_scores, weight=self.dense_weight,
-                                      normalization=self.normalization)
+                                      normalization=fusion_normalization(self.fusion, self.normalization))
             hits = self._with_texts(fused, k)
             span.update(output=run_summary([(p.id, score) for p, score in hits]))
         return hits

@@ -95,9 +95,11 @@ def build_ui(settings: Settings, backend: Backend | None = None) -> Any:
                     where = gr.Textbox(label="Only passages where", elem_id="where", max_lines=1,
                                        placeholder="source=docs/*, type=pdf, page<=3  (comma-separated, all must hold)")
                     with gr.Accordion("Settings", open=False):
-                        mode = gr.Radio(["hybrid", "dense", "bm25"], value=settings.mode, label="Retriever")
+                        # "default": the server's settings, or the collection's tuned retrieval (`rag tune`)
+                        mode = gr.Radio(["default", "hybrid", "dense", "bm25"], value="default", label="Retriever")
                         context_k = gr.Slider(1, 10, value=settings.context_k, step=1, label="Passages the LLM reads")
-                        fusion = gr.Radio(["rrf", "linear"], value=settings.fusion, label="Fusion (hybrid)")
+                        fusion = gr.Radio(["default", "linear", "rrf", "rsf", "dbsf"], value="default",
+                                          label="Fusion (hybrid)")
                         model = gr.Dropdown(choices=settings.llm_choices(), value=settings.llm_choices()[0],
                                             label="LLM (the operator's choices: RAG_ALLOWED_MODELS)")
                     sources = gr.Markdown("*Sources of the answer appear here.*", elem_id="sources",

@@ -107,7 +107,7 @@ class Backend:
 
     def engine(self, collection: str, **options: Any) -> Engine:
         """The engine for the collection with the settings panel's choices (unset ones keep the server's)."""
-        return self.engines.get(collection, **{k: v for k, v in options.items() if v not in (None, "")})
+        return self.engines.get(collection, **{k: v for k, v in options.items() if v not in (None, "", "default")})
 
     def respond(self, message: str, history: list[dict], collection: str, mode: str | None = None,
                 context_k: int | None = None, fusion: str | None = None,

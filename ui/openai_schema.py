@@ -64,7 +64,7 @@ class RetrieveRequest(BaseModel):
     collection: Optional[str] = None
     k: int = Field(5, ge=1, le=1000)
     mode: Optional[Literal["dense", "bm25", "hybrid"]] = None
-    fusion: Optional[Literal["rrf", "linear"]] = None
+    fusion: Optional[Literal["rrf", "linear", "rsf", "dbsf"]] = None
     # LlamaIndex's MetadataFilters JSON ({"filters": [{"key", "value", "operator"}], "condition": "and"}) or a
     # list of `--where` expressions ("source=docs/*"): only passages that meet them are returned
     filters: Union[dict[str, Any], list[Any], None] = None

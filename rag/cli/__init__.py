@@ -18,9 +18,11 @@ COMMANDS = {"bench": evaluation.cmd_bench, "loadtest": evaluation.cmd_loadtest, 
             "encode": documents.cmd_encode, "generate-questions": training.cmd_generate_questions,
             "train": training.cmd_train, "train-reader": training.cmd_train_reader,
             "package-model": training.cmd_package_model, "reindex": documents.cmd_reindex,
-            "eval": evaluation.cmd_eval, "search": answers.cmd_search, "ask": answers.cmd_ask,
+            "eval": evaluation.cmd_eval, "tune": evaluation.cmd_tune, "search": answers.cmd_search,
+            "ask": answers.cmd_ask,
             "chat": answers.cmd_chat, "serve": serving.cmd_serve, "collections": documents.cmd_collections,
-            "sources": documents.cmd_sources, "delete": documents.cmd_delete, "keys": serving.cmd_keys}
+            "sources": documents.cmd_sources, "delete": documents.cmd_delete, "compact": documents.cmd_compact,
+            "keys": serving.cmd_keys}
 
 __all__ = ["COMMANDS", "build_parser", "main", "settings_from"]
 

@@ -90,6 +90,28 @@ def _print_sources(infos: list, json_out: bool) -> int:
     return 0
 
 
+def cmd_compact(args: argparse.Namespace) -> int:
+    from retrievers.stores import Collection
+
+    from ..retrieval import resolve_collection
+
+    settings = settings_from(args)
+    check_writable(settings, "compact")
+    name = resolve_collection(settings, args.name)
+    coll = Collection(name, settings.store, chroma_url=settings.chroma_url)
+    try:
+        before = _size_mb(settings)
+        coll.compact()
+    finally:
+        coll.close()
+    print(f"compacted {name}: the store is {_size_mb(settings):.1f} MB (was {before:.1f} MB)")
+    return 0
+
+
+def _size_mb(settings: Any) -> float:
+    return sum(f.stat().st_size for f in settings.store.rglob("*") if f.is_file()) / 2**20
+
+
 def cmd_reindex(args: argparse.Namespace) -> int:
     from ..ingestion import reindex
 
@@ -172,6 +194,14 @@ def sources_parser(sub: Any) -> None:
     p.add_argument("name", nargs="?", help="the collection (default: RAG_COLLECTION, else 'default')")
     common_options(p)
     p.add_argument("--json", action="store_true", help='print [{"source", "passages", "ingested"}, ...]')
+
+
+def compact_parser(sub: Any) -> None:
+    p = sub.add_parser("compact", help="reclaim the space and speed that deleted and replaced passages left behind",
+                       description="Rebuild the collection's Chroma index from its own vectors and vacuum its "
+                                   "SQLite files (embedded store), under the write lock. Nothing is encoded again.")
+    p.add_argument("name", nargs="?", help="the collection (default: RAG_COLLECTION, else 'default')")
+    common_options(p)
 
 
 def delete_parser(sub: Any) -> None:

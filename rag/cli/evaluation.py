@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .common import settings_from
-from .options import answer_options, dataset_options, retrieval_options
+from .options import answer_options, common_options, dataset_options, retrieval_options
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -46,6 +46,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
     if args.report and not args.json:
         print(f"report: {Path(args.report) / 'report.md'}", file=sys.stderr)
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from eval.tuning import tune_fusion
+
+    try:
+        ks = sorted({int(k) for k in args.ks.split(",")})
+    except ValueError:
+        print(f"error: -k takes comma-separated whole numbers of 1 or more, not {args.ks!r}", file=sys.stderr)
+        return 2
+    if args.limit is not None and args.limit < 1:
+        print("error: --limit takes a number of questions, 1 or more", file=sys.stderr)
+        return 2
+    settings = settings_from(args)
+    report = tune_fusion(settings, args.qa, settings.collection, ks=ks,
+                         max_answer_passages=args.max_answer_passages or None, limit=args.limit,
+                         save=not args.dry_run)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
     return 0
 
 
@@ -210,6 +229,27 @@ def eval_parser(sub: Any) -> None:
     p.add_argument("--max-answer-passages", type=int, default=0,
                    help="for questions judged by answer match only (NQ-open): ask only those whose answer is in 1 to "
                         "N passages of the collection (the nq-vital rule, N = 5); default 0 = ask all")
+
+
+def tune_parser(sub: Any) -> None:
+    p = sub.add_parser("tune", help="choose a collection's hybrid fusion on labelled questions (never below the "
+                       "best single retriever on them) and save it",
+                       description="Retrieve each question once, score every fusion method and weight (rrf, linear, "
+                                   "rsf, dbsf) and dense and BM25 alone at each k, and save in the collection's record "
+                                   "the best fusion that is at or above the best single retriever at every k (else "
+                                   "that retriever). Searches and answers then use it unless --mode, --fusion, "
+                                   "--dense-weight or their RAG_ settings are given.")
+    p.add_argument("--qa", required=True, metavar="FILE",
+                   help="labelled questions: NQ-open jsonl, or FORMAT:PATH (squad, beir, llamaindex), e.g. from "
+                        "`rag generate-questions`")
+    common_options(p)
+    p.add_argument("-k", dest="ks", default="1,5,20,100", help="cut-offs that must not lose (default 1,5,20,100)")
+    p.add_argument("--limit", type=int, help="use only the first N questions")
+    p.add_argument("--max-answer-passages", type=int, default=5,
+                   help="leave out answer-only questions whose answer is in more passages than this (default 5, "
+                        "the nq-vital rule; 0 = keep all)")
+    p.add_argument("--dry-run", action="store_true", help="report the choice without saving it")
+    p.add_argument("--json", action="store_true")
 
 
 def bench_parser(sub: Any) -> None:

@@ -32,8 +32,9 @@ def retrieval_options(parser: argparse.ArgumentParser, answers: bool = False) ->
         parser.add_argument("-k", "--top-k", dest="context_k", type=int, help="passages the LLM reads (default 3)")
     else:
         parser.add_argument("-k", "--top-k", dest="top_k", type=int, help="passages to return (default 20)")
-    parser.add_argument("--fusion", choices=["rrf", "linear"], help="hybrid fusion: DPR's linear BM25 + lambda "
-                        "* sim over z-scored runs (default) or reciprocal rank")
+    parser.add_argument("--fusion", choices=["rrf", "linear", "rsf", "dbsf"],
+                        help="hybrid fusion: DPR's linear BM25 + lambda * sim over z-scored runs (default), "
+                             "reciprocal rank, relative score (min-max) or distribution-based (mean +- 3 sd)")
     parser.add_argument("--dense-weight", dest="dense_weight", type=float,
                         help="lambda of linear fusion (default 4) or the dense run's RRF weight (default 2)")
     parser.add_argument("--candidates", type=int, help="passages each retriever contributes to fusion (default 100)")

@@ -24,10 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
     documents.reindex_parser(sub)
     evaluation.eval_parser(sub)
     serving.serve_parser(sub)
+    evaluation.tune_parser(sub)
     evaluation.bench_parser(sub)
     evaluation.loadtest_parser(sub)
     documents.collections_parser(sub)
     documents.sources_parser(sub)
     documents.delete_parser(sub)
+    documents.compact_parser(sub)
     serving.keys_parser(sub)
     return parser

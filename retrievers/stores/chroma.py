@@ -8,7 +8,9 @@ and closed when the last of them closes (`chroma_clients`).
 
 from __future__ import annotations
 
+import logging
 import re
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence
@@ -18,6 +20,8 @@ import numpy as np
 from ..errors import CollectionNotFound, RagError, StoreUnavailable
 from ..passages import MetadataValue, Passage
 from .chroma_clients import FixedClient, SharedClient, attach, chroma_client, detach, first_line
+
+logger = logging.getLogger(__name__)
 
 # Errors that mean our code is wrong, never that the store is down: they propagate as they are.
 _BUGS = (TypeError, AttributeError, NameError, AssertionError)
@@ -121,6 +125,13 @@ class ChromaStore:
 
     def _open(self, chroma: Any, create: bool) -> Any:
         try:
+            try:
+                return chroma.get_collection(self.name, embedding_function=None)
+            except Exception as exc:
+                if type(exc).__name__ != "NotFoundError":
+                    raise
+            if self._finish_compaction(chroma):
+                return chroma.get_collection(self.name, embedding_function=None)
             if create:
                 return chroma.get_or_create_collection(
                     self.name, configuration={"hnsw": {"space": "ip"}}, embedding_function=None
@@ -128,6 +139,59 @@ class ChromaStore:
             return chroma.get_collection(self.name, embedding_function=None)
         except Exception as exc:
             raise self._translate(exc) from exc
+
+    @property
+    def _compacted_name(self) -> str:
+        return f"{self.name[:180]}-compacted"
+
+    def _finish_compaction(self, chroma: Any) -> bool:
+        """A compaction killed between dropping the old collection and naming the new one: name it now."""
+        try:
+            done = chroma.get_collection(self._compacted_name, embedding_function=None)
+        except Exception as exc:
+            if type(exc).__name__ == "NotFoundError":
+                return False
+            raise
+        done.modify(name=self.name)
+        logger.warning("finished an interrupted compaction of %s", self.name)
+        return True
+
+    def compact(self, batch: int = 5000) -> None:
+        """Rebuild the collection from its own vectors, texts and metadata, so that the slots of deleted vectors
+        in Chroma's HNSW index are let go; the copy is complete before the old collection is dropped, and a kill
+        between dropping and renaming is finished by the next open (`_finish_compaction`). Embedded stores only:
+        the caller holds the collection's write lock."""
+        shared = self._live()
+        if not isinstance(shared, SharedClient):
+            raise RagError("compaction rebuilds an embedded store; a Chroma server compacts its own")
+        try:
+            with shared.use() as (chroma, _):
+                try:
+                    chroma.delete_collection(self._compacted_name)  # a copy left by a kill before the swap
+                except Exception as exc:
+                    if type(exc).__name__ != "NotFoundError":
+                        raise
+                old = self._open(chroma, True)
+                new = chroma.create_collection(self._compacted_name, configuration={"hnsw": {"space": "ip"}},
+                                               embedding_function=None)
+                for start in range(0, old.count(), batch):
+                    got = old.get(include=["embeddings", "documents", "metadatas"], limit=batch, offset=start)
+                    new.add(ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"],
+                            metadatas=got["metadatas"])
+                if new.count() != old.count():
+                    chroma.delete_collection(self._compacted_name)
+                    raise StoreUnavailable(f"compaction of {self.name!r} copied {new.count()} of {old.count()} "
+                                           "vectors; the collection is left as it was")
+                chroma.delete_collection(self.name)
+                new.modify(name=self.name)
+        except Exception as exc:
+            raise self._translate(exc) from exc
+        shared.renewed()
+        try:  # the pages the old collection's rows held go back to the file system
+            with sqlite3.connect(shared.path / "chroma.sqlite3", timeout=30) as db:
+                db.execute("VACUUM")
+        except sqlite3.OperationalError as exc:  # busy: the space is reused by later writes instead
+            logger.warning("compaction of %s: Chroma's SQLite file not vacuumed: %s", self.name, exc)
 
     def _translate(self, exc: Exception) -> Exception:
         if isinstance(exc, (RagError, *_BUGS)):  # a bug in how we call Chroma is a bug, not an unavailable store

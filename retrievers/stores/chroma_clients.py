@@ -130,6 +130,11 @@ class SharedClient:
                 self._reopening = False
                 self._cond.notify_all()
 
+    def renewed(self) -> None:
+        """A collection was replaced under its name (compaction): every store opens it again by name."""
+        with self._cond:
+            self.epoch += 1
+
     def close(self) -> None:
         """Close the client once no call is running on it (the last store detached)."""
         with self._cond:

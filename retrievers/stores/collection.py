@@ -263,6 +263,30 @@ class Collection:
                 stats.timings["bm25"] = time.perf_counter() - started
         return stats
 
+    @property
+    def tuned(self) -> dict:
+        """The retrieval settings `rag tune` chose for this collection (`{}` when it was never tuned)."""
+        tuned = self.meta.get("tuned")
+        return tuned if isinstance(tuned, dict) else {}
+
+    def set_tuned(self, tuned: dict) -> None:
+        """Record the retrieval settings chosen for this collection, with how they scored."""
+        with self._writing():
+            self._write_meta({**self.meta, "tuned": tuned})
+
+    def compact(self) -> None:
+        """Reclaim what deletions left behind (`rag compact`): Chroma's collection is rebuilt from its own vectors
+        and the SQLite files vacuumed, under the write lock; searches give the same results before and after."""
+        with self._writing():
+            self._recover_locked()
+            if self.count():
+                self.dense().compact()
+                with self.table.transaction():  # other processes see a new version and open the new collection
+                    self.table.bump_generation()
+                self._dense.written(self.generation())
+                self._save_bm25()
+            self.table.vacuum()
+
     def _mirror_encoder(self) -> None:
         """Copy the table's record of the encoder into meta.json, for people and older readers."""
         model, dimension = self.table.recorded("model"), self.table.recorded("dimension")

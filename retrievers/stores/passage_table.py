@@ -264,6 +264,11 @@ class PassageTable:
             "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
         )
 
+    def vacuum(self) -> None:
+        """Give the pages of deleted rows back to the file system (outside any transaction)."""
+        with self.lock:
+            self._db.execute("VACUUM")
+
     def close(self) -> None:
         with self.lock:
             self._db.close()

@@ -36,3 +36,14 @@ def test_the_cli_lists_and_deletes_sources(ingested, docs, capsys, monkeypatch):
     assert code != 0 and "no source" in err and "Traceback" not in err
     code, out, _ = run(capsys, "collections")
     assert "default" in out  # only the source went, not the collection
+
+
+def test_compact_on_the_command_line_keeps_the_collection_searchable(ingested, docs, capsys, monkeypatch):
+    monkeypatch.setenv("RAG_STORE", str(ingested.store))
+    run(capsys, "delete", "default", "--source", str(docs / "rivers.md"))
+    code, out, err = run(capsys, "compact", "default")
+    assert code == 0 and out.startswith("compacted default: the store is"), err
+    code, out, _ = run(capsys, "search", "Eiffel tower", "--json", "--mode", "dense")
+    assert code == 0 and "paris" in out
+    code, _, err = run(capsys, "compact", "nope")
+    assert code == 1 and "does not exist" in err and "Traceback" not in err

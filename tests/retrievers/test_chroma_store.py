@@ -19,6 +19,9 @@ class _Client:
     def get_or_create_collection(self, name, **kwargs):
         return self.collection
 
+    def get_collection(self, name, **kwargs):
+        return self.collection
+
 
 def test_a_failing_chroma_is_store_unavailable_but_a_bug_in_our_call_stays_a_bug():
     """Narrow translation: a store that fails says so; a wrong call (TypeError) is not hidden as 'unavailable'."""

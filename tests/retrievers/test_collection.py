@@ -107,3 +107,39 @@ def test_a_reader_does_not_recover_while_a_writer_holds_the_lock(tmp_path, encod
         assert coll.count() == 1
     assert Collection("coll6", tmp_path).recover(block=False) is True  # the writer is gone: a crash
     assert coll.count() == 0 and in_step(coll)
+
+
+def test_compaction_keeps_every_passage_and_search_and_frees_deleted_slots(tmp_path, encoder):
+    from retrievers import DPRRetriever, HybridRetriever
+
+    coll = Collection("churned", tmp_path, create=True)
+    texts = [f"passage number {i} about topic {i % 7} and river {i % 3}" for i in range(300)]
+    for round_ in range(3):  # delete and re-add a third of the sources
+        coll.update([SourceUpdate(f"s{i}", "sig", passages(f"s{i}", texts[i])) for i in range(300)], encoder)
+        coll.update([SourceUpdate(f"s{i}", None, None) for i in range(round_, 300, 3)], encoder)
+    coll.update([SourceUpdate(f"s{i}", "sig", passages(f"s{i}", texts[i])) for i in range(300)], encoder)
+    reader = HybridRetriever.from_defaults(Collection("churned", tmp_path))  # another handle, opened before
+    before = [(p.id, round(s, 4)) for p, s in DPRRetriever.from_defaults(coll).search("topic 3 river 1", 10)]
+    hybrid_before = [p.id for p, _ in reader.search("topic 3 river 1", 10)]
+    coll.compact()
+    assert coll.count() == 300 and coll.dense().count() == 300 and in_step(coll)
+    after = [(p.id, round(s, 4)) for p, s in DPRRetriever.from_defaults(coll).search("topic 3 river 1", 10)]
+    assert after == before
+    assert [p.id for p, _ in reader.search("topic 3 river 1", 10)] == hybrid_before  # the old handle follows
+    coll.close()
+
+
+def test_a_compaction_killed_between_drop_and_rename_is_finished_by_the_next_open(tmp_path, encoder):
+    coll = Collection("killed", tmp_path, create=True)
+    coll.update([SourceUpdate("a", "s", passages("a", "alpha one", "beta two"))], encoder)
+    store = coll.dense()
+    with store._live().use() as (chroma, _):  # what compact() leaves when killed after dropping the old one
+        old = chroma.get_collection("killed")
+        got = old.get(include=["embeddings", "documents", "metadatas"])
+        copy = chroma.create_collection("killed-compacted", configuration={"hnsw": {"space": "ip"}})
+        copy.add(ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"], metadatas=got["metadatas"])
+        chroma.delete_collection("killed")
+    coll.close()
+    reopened = Collection("killed", tmp_path)
+    assert reopened.dense().count() == 2 and in_step(reopened)
+    reopened.close()

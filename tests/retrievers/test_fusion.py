@@ -56,3 +56,19 @@ def test_linear_fusion_gives_a_missing_id_the_runs_lowest_score_and_leaves_input
     assert (sparse, dense) == before
     assert linear_fusion({}, {}) == []
     assert all(math.isfinite(s) for _, s in linear_fusion({"a": 1.0}, {"a": 1.0}))
+
+
+def test_relative_and_distribution_based_fusion_scale_each_run_before_adding():
+    from retrievers.fusion import Fusion, Normalization, fusion_normalization
+
+    sparse = {"a": 10.0, "b": 5.0, "c": 0.0}
+    dense = {"a": 0.2, "b": 0.6, "c": 1.0}
+    rsf = dict(linear_fusion(sparse, dense, weight=1.0, normalization=fusion_normalization(Fusion.RSF, "zscore")))
+    assert rsf == pytest.approx({"a": 1.0, "b": 1.0, "c": 1.0})  # min-max: 1 + 0, 0.5 + 0.5, 0 + 1
+    values = [10.0, 5.0, 0.0]
+    mean, sd = sum(values) / 3, math.sqrt(sum((v - 5.0) ** 2 for v in values) / 3)
+    scaled = normalize_scores(sparse, Normalization.DBSF)
+    assert scaled["a"] == pytest.approx((10.0 - (mean - 3 * sd)) / (6 * sd))
+    assert 0 < scaled["c"] < scaled["b"] < scaled["a"] < 1  # mean +- 3 sd maps to [0, 1]
+    assert fusion_normalization("linear", "minmax") is Normalization.MINMAX  # linear keeps the one configured
+    assert fusion_normalization("dbsf", "zscore") is Normalization.DBSF

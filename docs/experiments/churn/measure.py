@@ -3,6 +3,7 @@ disk against the fresh build (issue 25; Chroma's HNSW index is known to grow und
 #2963, #3486).
 
     .venv/bin/python docs/experiments/churn/measure.py --out docs/experiments/churn/results.json
+    .venv/bin/python docs/experiments/churn/measure.py --compact --out docs/experiments/churn/compacted.json
 
 The built-in corpus (10,033 passages) is written as 100 JSONL files of about 100 records, ingested into a
 fresh store; each round deletes 10 random files' sources (`rag delete --source`'s path) and re-ingests the
@@ -54,6 +55,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=100)
     parser.add_argument("--backend", default="onnx-int8", help="encoder runtime (the encoder is not what is measured)")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--compact", action="store_true", help="then `rag compact` the collection and measure again")
     args = parser.parse_args()
     records = builtin_records()
     rng = random.Random(0)
@@ -79,6 +81,16 @@ def main() -> None:
                 delete_source(settings, "churn", str(path.resolve()))
             report = ingest([str(folder)], settings, progress=False)
             rows.append({"round": round_, "readded": report.added, "churn_s": round(time.perf_counter() - started, 1),
+                         "store_mb": folder_mb(settings.store), "p50_ms": p50s(settings, queries)})
+            print(json.dumps(rows[-1]), flush=True)
+        if args.compact:
+            from retrievers.stores import Collection
+
+            started = time.perf_counter()
+            coll = Collection("churn", settings.store)
+            coll.compact()
+            coll.close()
+            rows.append({"round": "compacted", "compact_s": round(time.perf_counter() - started, 1),
                          "store_mb": folder_mb(settings.store), "p50_ms": p50s(settings, queries)})
             print(json.dumps(rows[-1]), flush=True)
         first, last = rows[0], rows[-1]
