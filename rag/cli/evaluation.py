@@ -209,7 +209,7 @@ def eval_parser(sub: Any) -> None:
                         "side (`--encoder A B` or `--encoder A --encoder B`; default: the collection's)")
     p.add_argument("--modes", default="bm25,dense,hybrid",
                    help="comma-separated: bm25, dense, hybrid (= hybrid-rrf and hybrid-linear), hybrid-rrf, "
-                        "hybrid-linear (default all)")
+                        "hybrid-linear, hybrid-rsf, hybrid-dbsf (default bm25,dense,hybrid)")
     p.add_argument("--dense-weight", dest="dense_weight", type=float,
                    help="hybrid rows: lambda of linear fusion (default 4) or the dense run's RRF weight (2)")
     p.add_argument("-k", dest="ks", default="1,5,20,100", help="comma-separated cut-offs (default 1,5,20,100)")
