@@ -15,11 +15,13 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from rag.config import Settings
 from rag.ingestion import reindex
+from rag.reranking import build_reranker
 from rag.retrieval import open_collection, open_retriever, reindexed_name
 from retrievers.answers import Question, normalize
 from retrievers.datasets import EvalDataset, EvalQuestion, load_dataset
 from retrievers.encoders import model_name
 from retrievers.errors import RagError
+from retrievers.reranking import RerankedRetriever
 from retrievers.stores import Collection
 
 from .metrics import first_answer_rank, mrr_at_k, ndcg_at_k, recall_at_k, unique_ids
@@ -298,6 +300,8 @@ def evaluate_retrieval(settings: Settings, dataset: EvalDataset | str, collectio
                                    "recall, MRR and nDCG are left out (leave out --collection to search the "
                                    "dataset's own documents)")
         several = len(encoders) > 1
+        reranker = build_reranker(settings)  # reranked rows beside the first stage's (`--rerank`)
+        first_stage = settings.model_copy(update={"reranker": None})
         for index, encoder in enumerate(encoders):
             coll = collection_for_encoder(settings, source, encoder, progress=progress)
             model = coll.model or "?"
@@ -306,11 +310,16 @@ def evaluate_retrieval(settings: Settings, dataset: EvalDataset | str, collectio
                 if mode == "bm25" and index > 0:
                     continue  # BM25 does not depend on the encoder
                 options: dict = {"fusion": fusion} if fusion else {}
-                retriever = open_retriever(settings.model_copy(update=options), coll, mode)
+                retriever = open_retriever(first_stage.model_copy(update=options), coll, mode)
                 name = label if mode == "bm25" or not several else f"{label} ({model_label(model)})"
+                facts = {"mode": mode, "fusion": fusion or None, "model": None if mode == "bm25" else model,
+                         "collection": coll.name}
                 add_row(report, name, questions, search_function(retriever), progress=progress,
-                        gold_metrics=gold_metrics, retriever=retriever, mode=mode,
-                        fusion=fusion or None, model=None if mode == "bm25" else model, collection=coll.name)
+                        gold_metrics=gold_metrics, retriever=retriever, **facts)
+                if reranker is not None:
+                    reranked = RerankedRetriever(retriever, reranker, candidates=settings.rerank_candidates)
+                    add_row(report, f"{name} + {reranker.name}", questions, search_function(reranked),
+                            progress=progress, gold_metrics=gold_metrics, retriever=reranked, **facts)
             if coll is not source:
                 coll.close()
     finally:

@@ -10,7 +10,7 @@ from typing import Any
 
 SHIPPED = Path(__file__).with_name("files")
 ANSWER_PROMPTS = ("system", "qa", "condense", "refusal", "hint", "check")
-PROMPT_NAMES = (*ANSWER_PROMPTS, "questions", "judge")
+PROMPT_NAMES = (*ANSWER_PROMPTS, "questions", "judge", "rerank")
 _FILE = re.compile(r"^(?P<name>[a-z_]+)(?:\.v(?P<version>\d+))?\.txt$")
 _FIELDS = {"system": {"refusal"}, "qa": {"context", "question"}, "condense": {"history", "question"}, "refusal": set(),
            # the reader's span, added after the question when reader_hint is on; a <passage> block, as `check`'s context
@@ -18,7 +18,8 @@ _FIELDS = {"system": {"refusal"}, "qa": {"context", "question"}, "condense": {"h
            "check": {"context", "question"},  # the local LLM scores the reader's spans as replies to this
            # LlamaIndex's question-generation placeholders, so its templates work here and ours there
            "questions": {"context_str", "num_questions_per_chunk"},
-           "judge": {"context", "question", "answer"}}
+           "judge": {"context", "question", "answer"},
+           "rerank": {"context", "question"}}  # an LLM orders numbered passages (rag.reranking.LLMReranker)
 
 
 class PromptError(ValueError):

@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     dense_weight: Optional[float] = Field(None, description="lambda for linear fusion (4.0) / "
                                           "dense weight in RRF (2.0) / in rsf and dbsf (1.0)")
     normalization: Literal["zscore", "minmax", "none"] = "zscore"
+    reranker: Optional[str] = Field(None, description="second stage: none (default: none measured better than the "
+                                    "first stage), reader, llm, llm:MODEL, or a CrossEncoder directory")
+    rerank_candidates: int = Field(50, ge=1, description="first-stage passages the reranker scores")
 
     # answers
     model: Optional[str] = Field(None, description="LLM: a litellm model string; unset = the embedded local/smollm2")

@@ -23,6 +23,7 @@ from retrievers.filters import Filters
 from retrievers.hybrid import HybridRetriever
 from retrievers.passages import Passage
 from retrievers.reader import rerank
+from retrievers.reranking import RerankedRetriever
 from retrievers.tracing import NULL_TRACER, Tracer
 
 from .llm import LLM, Generation, Message
@@ -368,7 +369,7 @@ class Engine:
         filters = filters or None
         with self.tracer.span("retrieval", as_type="retriever", input={
                 "query": query, "k": k, "filters": filters.to_dict() if filters else None}) as span:
-            if isinstance(self.retriever, HybridRetriever):
+            if isinstance(self.retriever, HybridRetriever | RerankedRetriever):
                 hits = self.retriever.search(query, k, tracer=self.tracer, filters=filters)
             else:
                 hits = self.retriever.search(query, k, filters=filters)

@@ -13,12 +13,13 @@ from retrievers.dense import DPRRetriever
 from retrievers.encoders import load_encoder, model_name
 from retrievers.errors import CollectionNotFound, RagError
 from retrievers.hybrid import HybridRetriever
+from retrievers.reranking import RerankedRetriever
 from retrievers.sparse import BM25Retriever
 from retrievers.stores import Collection, list_collections, validate_collection_name
 
 from .config import Settings
 
-AnyRetriever = Union[DPRRetriever, BM25Retriever, HybridRetriever]
+AnyRetriever = Union[DPRRetriever, BM25Retriever, HybridRetriever, RerankedRetriever]
 logger = logging.getLogger(__name__)
 
 
@@ -90,7 +91,18 @@ def tuned_settings(settings: Settings, collection: Collection) -> Settings:
 
 def open_retriever(settings: Settings, collection: Collection, mode: str | None = None) -> AnyRetriever:
     """The retriever for `mode` (dense, bm25 or hybrid) with the settings' k and fusion options (the collection's
-    tuned ones when none is set)."""
+    tuned ones when none is set), behind the settings' reranker when one is named."""
+    first_stage = _first_stage(settings, collection, mode)
+    from .reranking import build_reranker
+
+    reranker = build_reranker(settings)
+    if reranker is None:
+        return first_stage
+    return RerankedRetriever(first_stage, reranker, candidates=settings.rerank_candidates,
+                             similarity_top_k=settings.top_k)
+
+
+def _first_stage(settings: Settings, collection: Collection, mode: str | None) -> AnyRetriever:
     settings = tuned_settings(settings, collection)
     mode = mode or settings.mode
     k = settings.top_k

@@ -116,3 +116,41 @@ def fake_provider():
     litellm.custom_provider_map = [p for p in litellm.custom_provider_map if p["provider"] != "fake"]
 
 
+RERANK_PAIRS = [  # (question, passage, relevant)
+    ("who designed the eiffel tower", "The Eiffel Tower was designed by the engineer Gustave Eiffel.", 1),
+    ("who designed the eiffel tower", "Rome has the Colosseum, an amphitheatre of concrete.", 0),
+    ("why is mars red", "Mars looks red because of iron oxide on its surface.", 1),
+    ("why is mars red", "Cats like to chase mice and sleep in the sun.", 0),
+    ("which river carries the most water", "The Amazon carries more water than any other river.", 1),
+    ("which river carries the most water", "The Eiffel Tower was designed by the engineer Gustave Eiffel.", 0),
+    ("what do cats chase", "Cats like to chase mice and sleep in the sun.", 1),
+    ("what do cats chase", "Mars looks red because of iron oxide on its surface.", 0),
+]
+
+
+@pytest.fixture(scope="session")
+def cross_encoder_dir(tmp_path_factory):
+    """A cross-encoder from the shipped MiniLM, trained for a few steps on the pairs above, saved as users save
+    theirs: the interface is tested with a real trained model, not a stand-in."""
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    from retrievers.encoders import resolve_model_path
+
+    torch.manual_seed(0)
+    model = CrossEncoder(str(resolve_model_path("all-MiniLM-L6-v2")), num_labels=1, max_length=64,
+                         local_files_only=True)
+    optimizer = torch.optim.AdamW(model.model.parameters(), lr=5e-5)
+    batch = model.tokenizer([q for q, _, _ in RERANK_PAIRS], [p for _, p, _ in RERANK_PAIRS], padding=True,
+                            truncation=True, return_tensors="pt")
+    labels = torch.tensor([float(r) for _, _, r in RERANK_PAIRS])
+    model.model.train()
+    for _ in range(30):
+        optimizer.zero_grad()
+        logits = model.model(**batch).logits.squeeze(-1)
+        torch.nn.functional.binary_cross_entropy_with_logits(logits, labels).backward()
+        optimizer.step()
+    model.model.eval()
+    out = tmp_path_factory.mktemp("reranker") / "tiny-cross-encoder"
+    model.save(str(out))
+    return out

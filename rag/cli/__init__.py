@@ -17,6 +17,7 @@ from .parser import build_parser
 COMMANDS = {"bench": evaluation.cmd_bench, "loadtest": evaluation.cmd_loadtest, "ingest": documents.cmd_ingest,
             "encode": documents.cmd_encode, "generate-questions": training.cmd_generate_questions,
             "train": training.cmd_train, "train-reader": training.cmd_train_reader,
+            "train-reranker": training.cmd_train_reranker,
             "package-model": training.cmd_package_model, "reindex": documents.cmd_reindex,
             "eval": evaluation.cmd_eval, "tune": evaluation.cmd_tune, "search": answers.cmd_search,
             "ask": answers.cmd_ask,

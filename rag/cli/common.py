@@ -14,7 +14,7 @@ def settings_from(args: argparse.Namespace) -> Any:
     keys = ("store", "chroma_url", "collection", "encoder", "passage_words", "split_records", "mode", "top_k",
             "fusion", "dense_weight", "candidates", "model", "api_base", "context_k", "max_tokens", "prompts_dir",
             "host", "port", "api_token", "backend", "device", "batch_size", "workers", "reader",
-            "reader_hint", "reader_check", "answer_lead")
+            "reader_hint", "reader_check", "answer_lead", "reranker", "rerank_candidates")
     overrides = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     import tomllib
 

@@ -212,6 +212,11 @@ def eval_parser(sub: Any) -> None:
                         "hybrid-linear, hybrid-rsf, hybrid-dbsf (default bm25,dense,hybrid)")
     p.add_argument("--dense-weight", dest="dense_weight", type=float,
                    help="hybrid rows: lambda of linear fusion (default 4) or the dense run's RRF weight (2)")
+    p.add_argument("--rerank", dest="reranker", metavar="RERANKER",
+                   help="also each row reranked (its own row, with its latency): reader, llm, llm:MODEL or a "
+                        "CrossEncoder directory")
+    p.add_argument("--rerank-candidates", dest="rerank_candidates", type=int,
+                   help="first-stage passages the reranker scores (default 50)")
     p.add_argument("-k", dest="ks", default="1,5,20,100", help="comma-separated cut-offs (default 1,5,20,100)")
     p.add_argument("--max-answer-passages", type=int, default=5,
                    help="for questions judged by answer match only (NQ-open): leave out those whose answer is in "

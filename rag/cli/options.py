@@ -39,6 +39,11 @@ def retrieval_options(parser: argparse.ArgumentParser, answers: bool = False) ->
                         help="lambda of linear fusion (default 4) or the dense run's RRF weight (default 2)")
     parser.add_argument("--candidates", type=int, help="passages each retriever contributes to fusion (default 100)")
     parser.add_argument("--encoder", help="question encoder (default: the one the collection was built with)")
+    parser.add_argument("--rerank", dest="reranker", metavar="RERANKER",
+                        help="second stage over the first --rerank-candidates (50) passages: reader, llm, llm:MODEL, "
+                             "a CrossEncoder directory, or none (default; env RAG_RERANKER)")
+    parser.add_argument("--rerank-candidates", dest="rerank_candidates", type=int,
+                        help="first-stage passages the reranker scores (default 50)")
     parser.add_argument("--where", action="append", metavar="KEY=VALUE", default=[],
                         help="only passages whose metadata meets this (repeatable, all must hold): "
                              "'source=docs/*', 'type=pdf', 'page<=3', 'year>=2020', 'lang!=de'; see docs/filters.md")

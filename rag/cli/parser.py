@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     answers.ask_chat_parser(sub)
     training.train_parser(sub)
     training.train_reader_parser(sub)
+    training.train_reranker_parser(sub)
     training.generate_questions_parser(sub)
     training.package_model_parser(sub)
     documents.reindex_parser(sub)

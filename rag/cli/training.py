@@ -36,6 +36,18 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_reranker(args: argparse.Namespace) -> int:
+    from ..reranker_training import run_reranker_training
+
+    record = run_reranker_training(settings_from(args), args, progress=args.progress and not args.json)
+    if args.json:
+        print(json.dumps(record, indent=2))
+    else:
+        print(f"reranker trained on {record['examples']} questions: {record['out']}\n"
+              f"use it with: rag search -c {record['collection']} --rerank {record['out']} QUESTION")
+    return 0
+
+
 def cmd_package_model(args: argparse.Namespace) -> int:
     import subprocess
 
@@ -196,6 +208,30 @@ def train_reader_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     p.add_argument("--json", action="store_true", help="print the training record as JSON")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+
+
+def train_reranker_parser(sub: Any) -> None:
+    p = sub.add_parser("train-reranker", help="train a cross-encoder reranker on labelled questions over a collection",
+                       description="Mine each question's positive passage and its BM25 and dense hard negatives over "
+                                   "the collection (as `rag train` does), then train a CrossEncoder from the shipped "
+                                   "MiniLM on (question, passage) pairs; use it with --rerank DIR.")
+    p.add_argument("--qa", required=True, metavar="FILE", help="questions with answers (NQ-open jsonl), or pairs")
+    common_options(p)
+    p.add_argument("--out", required=True, metavar="DIR", help="the reranker directory to write")
+    p.add_argument("--base", default="all-MiniLM-L6-v2", help="model to start from (default all-MiniLM-L6-v2)")
+    p.add_argument("--epochs", type=int, default=2, help="passes over the pairs (default 2)")
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=16, help="pairs per step (default 16)")
+    p.add_argument("--learning-rate", type=float, default=3e-5, help="peak learning rate (default 3e-5)")
+    p.add_argument("--max-length", type=int, default=192, help="tokens of question and passage (default 192)")
+    p.add_argument("--hard-negatives", type=int, default=3, help="BM25 hard negatives per question (default 3)")
+    p.add_argument("--dense-negatives", type=int, default=3, help="dense hard negatives per question (default 3)")
+    p.add_argument("--depth", type=int, default=100, help="passages searched for positives and negatives (100)")
+    p.add_argument("--max-answer-passages", type=int, default=20,
+                   help="leave out questions whose answer is in more passages than this (default 20; 0 = keep all)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    p.add_argument("--json", action="store_true")
     p.add_argument("--no-progress", dest="progress", action="store_false")
 
 
