@@ -137,10 +137,14 @@ class RerankedRetriever(BaseRetriever):
             hits = self.first_stage.search(query, depth, tracer=tracer, filters=filters)
         else:
             hits = self.first_stage.search(query, depth, filters=filters)
-        with tracer.span("rerank", input={"query": query, "candidates": len(hits), "reranker": self.reranker.name}
+        head, tail = hits[: self.candidates], hits[self.candidates :]
+        with tracer.span("rerank", input={"query": query, "candidates": len(head), "reranker": self.reranker.name}
                          ) as span:
-            ranked = rerank(self.reranker, query, [p for p, _ in hits], k)
+            ranked = rerank(self.reranker, query, [p for p, _ in head], k)
             span.update(output=[{"id": p.id, "score": round(s, 6)} for p, s in ranked])
+        if len(ranked) < k and tail:  # past the candidates, the first stage's order, scored below every reranked one
+            low = min((s for _, s in ranked), default=0.0)
+            ranked += [(p, low - 1.0 - i) for i, (p, _) in enumerate(tail[: k - len(ranked)])]
         return ranked
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:

@@ -69,6 +69,11 @@ def test_the_reranked_retriever_reranks_the_first_stages_candidates_under_its_fi
     assert len(hits) == 2 and "iron oxide" in hits[0][0].text
     kept = retriever.search("why is mars red", filters=["source=*/0.txt|*/1.txt"])
     assert {p.source for p, _ in kept} <= {"/docs/0.txt", "/docs/1.txt"}
+    few = RerankedRetriever(first, FixedReranker({}), candidates=2, similarity_top_k=4)
+    few.reranker = FixedReranker({p.id: 0.0 for p, _ in first.search("why is mars red", 4)})
+    first_order = [p.id for p, _ in first.search("why is mars red", 4)]
+    deep = few.search("why is mars red", 4)  # only 2 candidates reranked, the rest kept in first-stage order after
+    assert [p.id for p, _ in deep] == first_order and [s for _, s in deep][2:] == [-1.0, -2.0]
     nodes = retriever.retrieve("who designed the eiffel tower")
     assert "Gustave Eiffel" in nodes[0].node.get_content()
     with pytest.raises(RagError, match="needs candidates"):
