@@ -197,7 +197,8 @@ def sources_parser(sub: Any) -> None:
 
 
 def compact_parser(sub: Any) -> None:
-    p = sub.add_parser("compact", help="reclaim the space and speed that deleted and replaced passages left behind",
+    p = sub.add_parser("compact", help="rebuild a collection's Chroma index, which deleted and replaced passages "
+                       "slow down (disk is not reclaimed yet: docs/filters.md)",
                        description="Rebuild the collection's Chroma index from its own vectors and vacuum its "
                                    "SQLite files (embedded store), under the write lock. Nothing is encoded again.")
     p.add_argument("name", nargs="?", help="the collection (default: RAG_COLLECTION, else 'default')")
