@@ -123,9 +123,7 @@ def _runs(hybrid: Any, coll: Any, question: EvalQuestion, depth: int) -> _Runs:
     vector = hybrid.dense.encode_query(question.question)
     dense = hybrid.dense.search_ids(vector, depth)
     sparse = hybrid.sparse.search_ids(question.question, depth)
-    sparse_scores, dense_scores = dict(sparse), dict(dense)
-    sparse_scores.update(hybrid.sparse.score(question.question, [p for p in dense_scores if p not in sparse_scores]))
-    dense_scores.update(hybrid.dense.score_vector(vector, [p for p in sparse_scores if p not in dense_scores]))
+    sparse_scores, dense_scores = hybrid.exact_scores(question.question, vector, sparse, dense)
     answers = [a for a in (normalize(a) for a in question.answers) if a.strip()]
     gold = {doc for doc, grade in question.gold.items() if grade > 0}
     relevant = {pid for pid, p in coll.get(list(sparse_scores.keys() | dense_scores.keys())).items()

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+import numpy as np
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks.base import CallbackManager
 from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
@@ -120,16 +121,21 @@ class HybridRetriever(PersistMixin, BaseRetriever):
                 fused = reciprocal_rank_fusion([sparse_run, dense_run], k=self.rrf_k,
                                                weights=[1.0, self.dense_weight])
             else:
-                sparse_scores, dense_scores = dict(sparse_run), dict(dense_run)
-                sparse_scores.update(self.sparse.score(query, [pid for pid in dense_scores
-                                                               if pid not in sparse_scores]))
-                dense_scores.update(self.dense.score_vector(vector, [pid for pid in sparse_scores
-                                                                     if pid not in dense_scores]))
+                sparse_scores, dense_scores = self.exact_scores(query, vector, sparse_run, dense_run)
                 fused = linear_fusion(sparse_scores, dense_scores, weight=self.dense_weight,
                                       normalization=fusion_normalization(self.fusion, self.normalization))
             hits = self._with_texts(fused, k)
             span.update(output=run_summary([(p.id, score) for p, score in hits]))
         return hits
+
+    def exact_scores(self, query: str, vector: np.ndarray, sparse_run: Sequence[tuple[str, float]],
+                     dense_run: Sequence[tuple[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+        """Both runs' scores over their union: a passage found by one retriever gets its exact score from the
+        other (BM25 scores it, or its stored vector's inner product with the question's)."""
+        sparse_scores, dense_scores = dict(sparse_run), dict(dense_run)
+        sparse_scores.update(self.sparse.score(query, [pid for pid in dense_scores if pid not in sparse_scores]))
+        dense_scores.update(self.dense.score_vector(vector, [pid for pid in sparse_scores if pid not in dense_scores]))
+        return sparse_scores, dense_scores
 
     def _with_texts(self, fused: list[tuple[str, float]], k: int) -> list[tuple[Passage, float]]:
         """The first `k` fused passages that the passage table holds, with their texts.
