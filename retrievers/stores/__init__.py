@@ -4,6 +4,7 @@
     passage_table.py   the SQLite passage table, the record of what is indexed (`SourceUpdate`, `diff`)
     chroma.py          `ChromaStore`: the dense vectors, searched by inner product (`Store` protocol)
     chroma_clients.py  one Chroma client per path or server URL and process, shared by the stores
+    chroma_files.py    the files Chroma leaves behind: dropped collections' index folders, SQLite free pages
     bm25_index.py      `BM25Index`: bm25s, saved in versions switched atomically
     filter_index.py    `FilterIndex`: the passages' metadata by key, to find the ids a filter allows
 """

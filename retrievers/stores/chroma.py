@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence
@@ -20,6 +19,7 @@ import numpy as np
 from ..errors import CollectionNotFound, RagError, StoreUnavailable
 from ..passages import MetadataValue, Passage
 from .chroma_clients import FixedClient, SharedClient, attach, chroma_client, detach, first_line
+from .chroma_files import sweep_orphan_segments, vacuum
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +154,9 @@ class ChromaStore:
             raise
         done.modify(name=self.name)
         logger.warning("finished an interrupted compaction of %s", self.name)
+        shared = self._live()
+        if isinstance(shared, SharedClient):
+            sweep_orphan_segments(shared.path)
         return True
 
     def compact(self, batch: int = 5000) -> None:
@@ -187,11 +190,8 @@ class ChromaStore:
         except Exception as exc:
             raise self._translate(exc) from exc
         shared.renewed()
-        try:  # the pages the old collection's rows held go back to the file system
-            with sqlite3.connect(shared.path / "chroma.sqlite3", timeout=30) as db:
-                db.execute("VACUUM")
-        except sqlite3.OperationalError as exc:  # busy: the space is reused by later writes instead
-            logger.warning("compaction of %s: Chroma's SQLite file not vacuumed: %s", self.name, exc)
+        sweep_orphan_segments(shared.path)  # the old collection's index files, which Chroma leaves on disk
+        vacuum(shared.path)  # and the pages its rows held in the SQLite file
 
     def _translate(self, exc: Exception) -> Exception:
         if isinstance(exc, (RagError, *_BUGS)):  # a bug in how we call Chroma is a bug, not an unavailable store
@@ -317,3 +317,6 @@ class ChromaStore:
             self._with_client("delete_collection", self.name)
         except CollectionNotFound:
             pass
+        shared = self._live()
+        if isinstance(shared, SharedClient):
+            sweep_orphan_segments(shared.path)

@@ -2,6 +2,11 @@ import pytest
 
 import retrievers.stores.collection as collection_module
 from retrievers import Collection, CollectionNotFound, RagError, SourceUpdate, make_passages
+from retrievers.stores.chroma_files import orphan_segments
+
+
+def segment_dirs(chroma_dir):
+    return [p.name for p in chroma_dir.iterdir() if p.is_dir()]
 
 
 def passages(source: str, *texts: str):
@@ -121,8 +126,11 @@ def test_compaction_keeps_every_passage_and_search_and_frees_deleted_slots(tmp_p
     reader = HybridRetriever.from_defaults(Collection("churned", tmp_path))  # another handle, opened before
     before = [(p.id, round(s, 4)) for p, s in DPRRetriever.from_defaults(coll).search("topic 3 river 1", 10)]
     hybrid_before = [p.id for p, _ in reader.search("topic 3 river 1", 10)]
+    chroma_dir = coll.dense()._live().path
+    old_segments = set(segment_dirs(chroma_dir))
     coll.compact()
     assert coll.count() == 300 and coll.dense().count() == 300 and in_step(coll)
+    assert not old_segments & set(segment_dirs(chroma_dir)) and not orphan_segments(chroma_dir)  # disk freed
     after = [(p.id, round(s, 4)) for p, s in DPRRetriever.from_defaults(coll).search("topic 3 river 1", 10)]
     assert after == before
     assert [p.id for p, _ in reader.search("topic 3 river 1", 10)] == hybrid_before  # the old handle follows
@@ -140,6 +148,24 @@ def test_a_compaction_killed_between_drop_and_rename_is_finished_by_the_next_ope
         copy.add(ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"], metadatas=got["metadatas"])
         chroma.delete_collection("killed")
     coll.close()
+    assert orphan_segments(tmp_path / "chroma")  # the dropped original's index files
     reopened = Collection("killed", tmp_path)
     assert reopened.dense().count() == 2 and in_step(reopened)
+    assert not orphan_segments(reopened.dense()._live().path)  # the dropped collection's files are swept
     reopened.close()
+
+
+def test_deleting_a_collection_removes_its_vector_files(tmp_path, encoder):
+    coll = Collection("doomed", tmp_path, create=True)
+    coll.update([SourceUpdate("a", "s", passages("a", "alpha one", "beta two"))], encoder)
+    chroma_dir = coll.dense()._live().path
+    doomed = set(segment_dirs(chroma_dir))
+    coll.close()
+    kept = Collection("kept", tmp_path, create=True)
+    kept.update([SourceUpdate("b", "s", passages("b", "gamma three"))], encoder)
+    both = set(segment_dirs(chroma_dir))
+    assert doomed and both > doomed
+    Collection("doomed", tmp_path).drop()
+    assert set(segment_dirs(chroma_dir)) == both - doomed and not orphan_segments(chroma_dir)
+    assert [p.text for p in kept.passages()] == ["gamma three"] and in_step(kept)
+    kept.close()
