@@ -171,12 +171,12 @@ def create_api(settings: Settings, *, engines: Engines | None = None,
 
     @app.post("/v1/ingest")
     def ingest_files(request: Request, files: list[UploadFile] = File(...),
-                     collection: Optional[str] = Form(None)) -> Any:
+                     collection: Optional[str] = Form(None), meta: list[str] = Form([])) -> Any:
         name = resolve_collection(settings, collection or settings.collection or "default")
         who = allow(request, "ingest", name)
         try:
             done = upload_and_ingest(settings, [(f.filename or "", f.file) for f in files], name, engines=engines,
-                                     record=credentials.audit.record, actor=actor(who), limits=limits)
+                                     record=credentials.audit.record, actor=actor(who), limits=limits, meta=meta)
         except UploadRejected as exc:
             return error_response(exc.status, str(exc), code="upload_rejected")
         return {"collection": done.collection, "files": done.files, **done.report.to_dict()}

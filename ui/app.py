@@ -114,16 +114,19 @@ def build_ui(settings: Settings, backend: Backend | None = None) -> Any:
             files = gr.File(file_count="multiple", label="Files (.txt .md .html .pdf .json .jsonl)", type="filepath")
             target = gr.Dropdown(choices=known or [default], value=default, label="Add to collection",
                                  allow_custom_value=True)
+            meta = gr.Textbox(label="Metadata for these files (one key=value per line, e.g. year=2024; "
+                                    "filter on it in the chat)", lines=2, max_lines=8)
             add = gr.Button("Ingest", variant="primary")
             result = gr.Markdown(sanitize_html=True)
 
-            def ingest(paths: list[str] | None, name: str, progress: Any = gr.Progress()) -> tuple[str, Any, Any]:
+            def ingest(paths: list[str] | None, name: str, pairs: str,
+                       progress: Any = gr.Progress()) -> tuple[str, Any, Any]:
                 progress(0, desc=f"ingesting {len(paths or [])} files")
-                text = backend.ingest_files(paths or [], name)  # audited as "ui": its login takes any user name
+                text = backend.ingest_files(paths or [], name, meta=pairs)  # audited as "ui": any user name logs in
                 names = backend.collections()
                 return text, gr.Dropdown(choices=names), gr.Dropdown(choices=names)
 
-            add.click(ingest, [files, target], [result, collection, target])
+            add.click(ingest, [files, target, meta], [result, collection, target])
 
         with gr.Tab("Evaluate"):
             gr.Markdown("Top-k retrieval accuracy (and recall, MRR, nDCG where the dataset has gold documents), "

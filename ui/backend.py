@@ -139,9 +139,10 @@ class Backend:
         chat[-1] = {"role": "assistant", "content": text}
         yield chat, sources_markdown(answer.cited or answer.sources, answer)
 
-    def ingest_files(self, paths: Sequence[str], collection: str, actor: str = "ui") -> str:
+    def ingest_files(self, paths: Sequence[str], collection: str, actor: str = "ui", meta: str = "") -> str:
         """Upload the chosen files to the collection and ingest them (`ui.uploads.upload_and_ingest`, as the
-        API does); one Markdown line per file. `actor` names the user in the audit log."""
+        API does); one Markdown line per file. `actor` names the user in the audit log; `meta` is one
+        `key=value` per line, given to every passage of the upload."""
         name = (collection or "").strip() or "default"
         if not paths:
             return "Choose files to add first."
@@ -149,7 +150,7 @@ class Backend:
             opened = [(Path(p).name, open(p, "rb")) for p in paths]
             try:
                 done = upload_and_ingest(self.settings, opened, name, engines=self.engines, record=self._record,
-                                         actor=actor)
+                                         actor=actor, meta=(meta or "").splitlines())
             finally:
                 for _, fh in opened:
                     fh.close()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable
 
 from rag.config import Settings
+from rag.formats.metadata import parse_meta
 from rag.ingestion import IngestReport, ingest
 from rag.loaders import SUPPORTED_TYPES
 from retrievers.errors import RagError
@@ -150,24 +151,29 @@ def upload_folder(settings: Settings, collection: str) -> Path:
 
 def upload_and_ingest(settings: Settings, files: Iterable[tuple[str, BinaryIO]], collection: str, *,
                       engines: Any, record: Callable[[str, str, str, str], Any] | None = None,
-                      actor: str = "ui", limits: Limits | None = None) -> Ingested:
+                      actor: str = "ui", limits: Limits | None = None, meta: Iterable[str] = ()) -> Ingested:
     """Save `(name, stream)` uploads under the store (all or nothing), ingest them in one batch, let the
-    engines over the collection see the new passages, and record who did it in the audit log.
+    engines over the collection see the new passages, and record who did it in the audit log. `meta` holds
+    `key=value` pairs every passage of the upload gets, as `rag ingest --meta` gives them.
 
-    `UploadRejected` (with the HTTP status to answer) for a bad collection name, file name, type, count
-    or size, before any file is kept; files that fail to load, or would pass the upload's passage limit
-    (`upload_max_passages`), are listed in the report, per file.
+    `UploadRejected` (with the HTTP status to answer) for a bad collection name, metadata pair, file name,
+    type, count or size, before any file is kept; files that fail to load, or would pass the upload's
+    passage limit (`upload_max_passages`), are listed in the report, per file.
     """
     folder = upload_folder(settings, collection)
+    try:
+        metadata = parse_meta(pair for pair in meta if pair.strip())
+    except RagError as exc:
+        raise UploadRejected(str(exc)) from None
     before = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
     paths = save_uploads(files, folder, limits or Limits.from_settings(settings))
     report = ingest([str(p) for p in paths], settings, collection=folder.name, progress=False,
-                    max_passages=settings.upload_max_passages)
+                    max_passages=settings.upload_max_passages, meta=metadata)
     _drop_new_failures(report, [p for p in paths if p.name not in before])
     engines.forget(folder.name)
     if record is not None:  # the audit log's `record`
         record(actor, "ingest", folder.name, f"files={','.join(p.name for p in paths)} "
-               f"added={report.added} removed={report.removed}")
+               f"added={report.added} removed={report.removed}" + (f" meta_keys={','.join(metadata)}" if metadata else ""))
     return Ingested(folder.name, [p.name for p in paths], report)
 
 

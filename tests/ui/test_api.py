@@ -164,6 +164,24 @@ def test_an_upload_past_its_passage_limit_is_refused_per_file_and_leaves_no_file
     assert sorted(p.name for p in folder.iterdir()) == ["venus.txt"]  # the refused file is not kept
 
 
+def test_upload_metadata_reaches_every_passage_and_filters_on_it(ingested):
+    client = TestClient(create_api(ingested, engines=scripted_engines(ingested)))
+    r = client.post("/v1/ingest", data={"collection": "tagged", "meta": ["year=2024", "team=ops"]},
+                    files=[("files", ("runbook.txt", b"Restart the queue worker when it stalls.", "text/plain"))])
+    assert r.status_code == 200, r.text
+    client.post("/v1/ingest", data={"collection": "tagged", "meta": "year=2019"},
+                files=[("files", ("old.txt", b"Restart the old queue by hand.", "text/plain"))])
+    hits = client.post("/v1/retrieve", json={"query": "restart queue", "collection": "tagged", "mode": "bm25",
+                                             "filters": ["year>=2020"]}).json()["data"]
+    assert [h["source"].rsplit("/", 1)[-1] for h in hits] == ["runbook.txt"]
+    assert hits[0]["metadata"]["year"] == 2024 and hits[0]["metadata"]["team"] == "ops"
+    for bad in (["no-equals"], ["source=x"], ["k=" + "v" * 5000]):  # malformed, reserved, too long
+        r = client.post("/v1/ingest", data={"collection": "tagged", "meta": bad},
+                        files=[("files", ("bad.txt", b"Never kept.", "text/plain"))])
+        assert r.status_code == 400 and r.json()["error"]["code"] == "upload_rejected", r.text
+    assert not (ingested.store / "uploads" / "tagged" / "bad.txt").exists()  # refused before any file is kept
+
+
 @pytest.fixture
 def server(ingested):
     with running(create_api(ingested, engines=scripted_engines(ingested))) as url:

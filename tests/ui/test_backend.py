@@ -68,6 +68,19 @@ def test_uploads_are_ingested_with_a_line_per_file_and_audited(ingested, tmp_pat
     assert "files=saturn.txt,empty.md added=1" in entries[-1].detail  # newest first
 
 
+def test_the_documents_tab_gives_its_metadata_to_every_passage(ingested, tmp_path):
+    from rag.retrieval import open_collection
+
+    doc = tmp_path / "plan.md"
+    doc.write_text("The launch plan moves to the second quarter.", encoding="utf-8")
+    backend = Backend(ingested, factory)
+    assert "1 passages added" in backend.ingest_files([str(doc)], "plans", meta="year=2025\n\nowner=Ada Lovelace\n")
+    coll = open_collection(ingested, "plans")
+    assert [(p.extra["owner"], p.extra["year"]) for p in coll.passages()] == [("Ada Lovelace", 2025)]
+    coll.close()
+    assert backend.ingest_files([str(doc)], "plans", meta="reserved").startswith("⚠️ Nothing added")
+
+
 def test_evaluate_tab_runs_the_retrieval_evaluation(ingested, tmp_path):
     qa = tmp_path / "qa.jsonl"
     qa.write_text('{"question": "Which planet is red?", "answer": ["Mars"]}\n', encoding="utf-8")
