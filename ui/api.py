@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Any, Iterator, Optional
+from typing import Annotated, Any, Iterator, Optional
 
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -171,12 +171,13 @@ def create_api(settings: Settings, *, engines: Engines | None = None,
 
     @app.post("/v1/ingest")
     def ingest_files(request: Request, files: list[UploadFile] = File(...),
-                     collection: Optional[str] = Form(None), meta: list[str] = Form([])) -> Any:
+                     collection: Optional[str] = Form(None),
+                     meta: Annotated[Optional[list[str]], Form()] = None) -> Any:
         name = resolve_collection(settings, collection or settings.collection or "default")
         who = allow(request, "ingest", name)
         try:
             done = upload_and_ingest(settings, [(f.filename or "", f.file) for f in files], name, engines=engines,
-                                     record=credentials.audit.record, actor=actor(who), limits=limits, meta=meta)
+                                     record=credentials.audit.record, actor=actor(who), limits=limits, meta=meta or ())
         except UploadRejected as exc:
             return error_response(exc.status, str(exc), code="upload_rejected")
         return {"collection": done.collection, "files": done.files, **done.report.to_dict()}

@@ -172,8 +172,9 @@ def upload_and_ingest(settings: Settings, files: Iterable[tuple[str, BinaryIO]],
     _drop_new_failures(report, [p for p in paths if p.name not in before])
     engines.forget(folder.name)
     if record is not None:  # the audit log's `record`
+        keys = f" meta_keys={','.join(metadata)}" if metadata else ""
         record(actor, "ingest", folder.name, f"files={','.join(p.name for p in paths)} "
-               f"added={report.added} removed={report.removed}" + (f" meta_keys={','.join(metadata)}" if metadata else ""))
+               f"added={report.added} removed={report.removed}{keys}")
     return Ingested(folder.name, [p.name for p in paths], report)
 
 
