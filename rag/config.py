@@ -26,7 +26,7 @@ from pydantic_settings import (
 from retrievers.encoders import DEFAULT_MODEL, FINETUNED_MODEL
 from retrievers.encoders.onnx import default_cache_dir
 from retrievers.errors import RagError
-from retrievers.hybrid import DEFAULT_LINEAR_WEIGHT
+from retrievers.fusion import DEFAULT_LINEAR_WEIGHT, DEFAULT_RRF_DENSE_WEIGHT, DEFAULT_SCALED_WEIGHT
 from retrievers.passages import DEFAULT_PASSAGE_WORDS
 from retrievers.stores import default_store_dir
 
@@ -62,16 +62,17 @@ class Settings(BaseSettings):
 
     store: Path = Field(default_factory=default_store_dir, description="store directory (collections live here)")
     chroma_url: Optional[str] = Field(None, description="Chroma server URL; unset = embedded Chroma in the store")
-    collection: Optional[str] = Field(None, description="collection name (see README for the default)")
+    collection: Optional[str] = Field(None, description="collection name")
     encoder: str = Field(DEFAULT_MODEL, description="encoder of a new collection of your documents: a shipped model "
                          "name or a local model directory (a collection keeps the one it was built with)")
     builtin_encoder: str = Field(FINETUNED_MODEL, description="encoder of a new collection of the built-in corpus: "
                                  "the shipped DPR encoder fine-tuned on NQ questions over it")
-    device: Optional[str] = Field(None, description="torch device for the encoder (cpu, cuda)")
+    device: Optional[str] = Field(None, description="torch device for the encoder, e.g. cpu or cuda")
     batch_size: int = Field(32, ge=1, description="encoder batch size")
     backend: Literal["torch", "torch-bf16", "onnx", "onnx-int8"] = Field(
-        "torch", description="encoder runtime: sentence-transformers fp32 / bf16, or ONNX Runtime fp32 / int8 "
-                             "(exported locally)")
+        "torch", description="encoder runtime: torch = sentence-transformers fp32, torch-bf16 = bfloat16 weights "
+        "(fastest on CPUs with AMX/AVX512-BF16, and on GPUs), onnx = ONNX Runtime fp32, onnx-int8 = ONNX Runtime "
+        "with int8 weights (fastest on other CPUs; ONNX models are exported locally on first use and cached)")
     cache_dir: Path = Field(default_factory=default_cache_dir, description="cache for exported ONNX models")
     workers: int = Field(1, ge=1, le=64, description="processes that encode passages at ingest (each gets the cores "
                          "shared out); 2 on 2 cores encodes 1.45x as fast as 1 with torch-bf16")
@@ -83,19 +84,22 @@ class Settings(BaseSettings):
                                "OCR in one file; the rest are skipped with a warning (0 = no OCR)")
     ocr_page_seconds: float = Field(30.0, gt=0, description="seconds OCR may take for one page; a slower page is "
                                     "skipped with a warning")
-    mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
-    top_k: int = Field(20, ge=1)
+    mode: Literal["dense", "bm25", "hybrid"] = Field("hybrid", description="retriever")
+    top_k: int = Field(20, ge=1, description="passages to return")
     fusion: Literal["rrf", "linear", "rsf", "dbsf"] = Field(
         "linear", description="hybrid fusion: DPR's linear BM25 + lambda * sim over z-scored runs (never below dense "
         "alone at any k on nq-vital validation), reciprocal rank, relative score (min-max) or distribution-based "
         "(mean +- 3 sd); a collection tuned by `rag tune` uses its own unless this is set")
     candidates: int = Field(100, ge=1, description="passages each retriever contributes to fusion")
     rrf_k: int = Field(60, ge=1)
-    dense_weight: Optional[float] = Field(None, description="lambda for linear fusion (4.0) / "
-                                          "dense weight in RRF (2.0) / in rsf and dbsf (1.0)")
+    dense_weight: Optional[float] = Field(None, description=f"lambda of linear fusion ({DEFAULT_LINEAR_WEIGHT:g}), "
+                                          f"the dense run's weight in RRF ({DEFAULT_RRF_DENSE_WEIGHT:g}) or in rsf "
+                                          f"and dbsf ({DEFAULT_SCALED_WEIGHT:g}); a collection tuned by `rag tune` "
+                                          "uses its own unless this is set")
     normalization: Literal["zscore", "minmax", "none"] = "zscore"
-    reranker: Optional[str] = Field(None, description="second stage: none (default: none measured better than the "
-                                    "first stage), reader, llm, llm:MODEL, or a CrossEncoder directory")
+    reranker: Optional[str] = Field(None, description="second stage over the first rerank_candidates passages: "
+                                    "reader, llm, llm:MODEL, a CrossEncoder directory, or none (the default: none "
+                                    "measured better than the first stage, docs/reranking.md)")
     rerank_candidates: int = Field(50, ge=1, description="first-stage passages the reranker scores")
 
     # answers
@@ -121,8 +125,9 @@ class Settings(BaseSettings):
                                         "only when it agrees; unset = for the embedded model")
     abstain_score: Optional[float] = Field(None, description="answer \"the documents don't say\" (listing the "
                                            "closest passages) when the best retrieved passage scores below this, "
-                                           "on the retriever's scale; unset = 8.3 on the default answer path "
-                                           "(the reader's span leads, hybrid linear fusion), chosen on validation "
+                                           f"on the retriever's scale; unset = {ABSTAIN_SCORE} on the default "
+                                           "answer path (the reader's span leads, hybrid linear fusion), chosen on "
+                                           "validation "
                                            "questions (docs/answers.md), else never; none = never")
     reader_check: bool = Field(True, description="the local LLM rescores the reader's best spans (prompt `check`; "
                                "the embedded model when the answering LLM is remote)")
@@ -131,7 +136,7 @@ class Settings(BaseSettings):
                                        "reader's (chosen on held-out questions: docs/experiments/reader-prior)")
     # serving (rag serve): the UI and the OpenAI-compatible API
     host: str = Field("127.0.0.1", description="address to listen on; anything but loopback needs api_token")
-    port: int = Field(7860, ge=1, le=65535)
+    port: int = Field(7860, ge=1, le=65535, description="port to listen on")
     api_token: Optional[str] = Field(None, repr=False, description="bearer token for the API (and the UI login)")
     upload_max_mb: float = Field(20.0, gt=0, description="largest uploaded file, in MiB")
     upload_max_files: int = Field(20, ge=1, description="most files in one upload")

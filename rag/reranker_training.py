@@ -25,7 +25,7 @@ def run_reranker_training(settings: Settings, args: Any, *, progress: bool = Tru
     out = Path(args.out).expanduser()
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise RagError(f"{out} exists: choose another --out, or --overwrite it")
-    config = RerankerConfig(base=args.base, epochs=args.epochs, batch_size=args.batch_size,
+    config = RerankerConfig(base=args.base, epochs=args.epochs, batch_size=args.pairs_per_step,
                             learning_rate=args.learning_rate, max_length=args.max_length, seed=args.seed)
     config.validate()  # before the mining, not after it
     name = resolve_collection(settings, settings.collection)

@@ -9,37 +9,39 @@ backends, `load_encoder`), `retrievers.stores` (the collection's passage table, 
 parts), `retrievers.reader` (the reader and its training) and `retrievers.training` (the DPR trainer).
 """
 
+from importlib import import_module
 from typing import Any
 
-from .dense import DPRRetriever
-from .encoders import DEFAULT_MODEL, DPREncoder, Encoder, load_encoder
-from .errors import CollectionNotFound, ModelNotFound, RagError, StoreUnavailable
-from .fusion import linear_fusion, reciprocal_rank_fusion
-from .hybrid import HybridRetriever
-from .passages import Passage, make_passages
-from .reader import Reader
-from .sparse import BM25Retriever
-from .stores import Collection, SourceUpdate
-from .tracing import NULL_TRACER, Tracer
-
-_TRAINING = ("TrainConfig", "train")
+# name -> the module that defines it; imported on first use, so that `import retrievers.encoders` or
+# `retrievers.errors` (the CLI's parser, the settings) does not load LlamaIndex and the trainer's stack
+_PUBLIC = {
+    "DPRRetriever": ".dense", "BM25Retriever": ".sparse", "HybridRetriever": ".hybrid",
+    "linear_fusion": ".fusion", "reciprocal_rank_fusion": ".fusion",
+    "Collection": ".stores", "SourceUpdate": ".stores", "Passage": ".passages", "make_passages": ".passages",
+    "DEFAULT_MODEL": ".encoders", "DPREncoder": ".encoders", "Encoder": ".encoders", "load_encoder": ".encoders",
+    "Reader": ".reader",
+    "CollectionNotFound": ".errors", "ModelNotFound": ".errors", "RagError": ".errors",
+    "StoreUnavailable": ".errors",
+    "NULL_TRACER": ".tracing", "Tracer": ".tracing",
+    "TrainConfig": ".training", "train": ".training",
+}
 
 
 def __getattr__(name: str) -> Any:
-    """The trainer loads sentence-transformers' training stack, so it is imported on first use."""
-    if name in _TRAINING:
-        from . import training
+    if name not in _PUBLIC:  # a sub-module not imported yet (`retrievers.stores`)
+        try:
+            return import_module(f".{name}", __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+        raise AttributeError(f"module 'retrievers' has no attribute {name!r}")
+    value = getattr(import_module(_PUBLIC[name], __name__), name)
+    globals()[name] = value
+    return value
 
-        return getattr(training, name)
-    raise AttributeError(f"module 'retrievers' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_PUBLIC])
 
 
-__all__ = [
-    "BM25Retriever", "DPRRetriever", "HybridRetriever", "linear_fusion", "reciprocal_rank_fusion",
-    "Collection", "Passage", "SourceUpdate", "make_passages",
-    "DEFAULT_MODEL", "DPREncoder", "Encoder", "load_encoder",
-    "Reader",
-    "CollectionNotFound", "ModelNotFound", "RagError", "StoreUnavailable",
-    "NULL_TRACER", "Tracer",
-    *_TRAINING,
-]
+__all__ = list(_PUBLIC)

@@ -15,7 +15,16 @@ from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 from .dense import DPRRetriever
 from .encoders import Encoder
 from .filters import as_filters
-from .fusion import Fusion, Normalization, fusion_normalization, linear_fusion, reciprocal_rank_fusion
+from .fusion import (
+    DEFAULT_LINEAR_WEIGHT,
+    DEFAULT_RRF_DENSE_WEIGHT,
+    DEFAULT_SCALED_WEIGHT,
+    Fusion,
+    Normalization,
+    fusion_normalization,
+    linear_fusion,
+    reciprocal_rank_fusion,
+)
 from .nodes import to_nodes
 from .passages import Passage
 from .persist import DEFAULT_TOP_K, PersistMixin, open_collection
@@ -24,14 +33,6 @@ from .stores import Collection
 from .tracing import NULL_TRACER, Tracer, run_summary
 
 DEFAULT_CANDIDATES = 100
-# The dense run counts twice in RRF by default: chosen on NQ-open dev questions over the built-in corpus
-# (top-20 49.0 at weight 1, 50.8 at 2, dense alone 49.8) and confirmed on the held-out EfficientQA ones.
-DEFAULT_RRF_DENSE_WEIGHT = 2.0
-# chosen on nq-vital validation with z-score normalisation (docs/experiments/fusion); DPR used 1.1 on raw scores
-DEFAULT_LINEAR_WEIGHT = 4.0
-# relative-score and distribution-based fusion add scores on [0, 1]-like scales: equal weights, as Weaviate and
-# Qdrant ship them; `rag tune` chooses a collection's own
-DEFAULT_SCALED_WEIGHT = 1.0
 
 
 class HybridRetriever(PersistMixin, BaseRetriever):

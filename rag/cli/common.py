@@ -11,11 +11,8 @@ def settings_from(args: argparse.Namespace) -> Any:
     """The settings: the config file and `RAG_` environment, overridden by the flags the command was given."""
     from ..config import Settings
 
-    keys = ("store", "chroma_url", "collection", "encoder", "passage_words", "split_records", "mode", "top_k",
-            "fusion", "dense_weight", "candidates", "model", "api_base", "context_k", "max_tokens", "prompts_dir",
-            "host", "port", "api_token", "backend", "device", "batch_size", "workers", "reader",
-            "reader_hint", "reader_check", "answer_lead", "reranker", "rerank_candidates")
-    overrides = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    # every flag named for a field is made by `options.setting` from it (tests/rag/test_cli_options.py)
+    overrides = {k: getattr(args, k) for k in Settings.model_fields if getattr(args, k, None) is not None}
     import tomllib
 
     from retrievers.errors import RagError

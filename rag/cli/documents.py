@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from .common import check_writable, print_report, settings_from
-from .options import backend_option, common_options, workers_option
+from .options import backend_option, common_options, setting, workers_option
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -132,10 +132,10 @@ def ingest_parser(sub: Any) -> None:
                                    "corpus 'wiki-vital'. Re-ingesting is incremental.")
     p.add_argument("paths", nargs="+", metavar="PATH")
     common_options(p)
-    p.add_argument("--encoder", help="encoder for a new collection: a shipped model name or a model directory")
-    p.add_argument("--passage-words", dest="passage_words", type=int, help="passage length in words (default 100)")
-    p.add_argument("--split-records", dest="split_records", action="store_true", default=None,
-                   help="also split JSON/JSONL records and built-in corpora into passages")
+    setting(p, "encoder", help="encoder of a new collection: a shipped model name or a model directory",
+            default="dpr-nq for the built-in corpus, else all-MiniLM-L6-v2")
+    setting(p, "passage_words")
+    setting(p, "split_records", action="store_true")
     p.add_argument("--prune", action="store_true", help="remove passages of files gone from the given folders")
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                    help="metadata for every passage of these inputs, to filter on with --where (repeatable; "
@@ -155,12 +155,11 @@ def encode_parser(sub: Any) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--out", required=True, metavar="DIR", help="folder of vector shards")
     p.add_argument("--shard", default="0/1", metavar="I/N", help="which shard of how many (default 0/1: all)")
-    p.add_argument("--encoder", help="passage encoder (default all-MiniLM-L6-v2); the collection must use the same")
-    p.add_argument("--passage-words", dest="passage_words", type=int, help="passage length in words (default 100)")
-    p.add_argument("--split-records", dest="split_records", action="store_true", default=None,
-                   help="also split JSON/JSONL records and built-in corpora into passages")
-    p.add_argument("--device", help="torch device, e.g. cuda (env RAG_DEVICE)")
-    p.add_argument("--batch-size", dest="batch_size", type=int, help="encoder batch size (default 32)")
+    setting(p, "encoder", help="passage encoder; the collection must use the same")
+    setting(p, "passage_words")
+    setting(p, "split_records", action="store_true")
+    setting(p, "device")
+    setting(p, "batch_size")
     backend_option(p)
     workers_option(p)
     p.add_argument("--overwrite", action="store_true", help="encode a shard that is already finished again")
@@ -173,10 +172,11 @@ def reindex_parser(sub: Any) -> None:
                        description="Copy a collection's passages into COLLECTION.MODEL (or --into), encoded with "
                                    "--encoder. The source is left as it is; re-running is incremental.")
     p.add_argument("source", metavar="COLLECTION")
-    p.add_argument("--encoder", required=True, help="a model directory (e.g. from `rag train`) or shipped name")
+    setting(p, "encoder", required=True, help="a model directory (e.g. from `rag train`) or shipped name",
+            default="")
     p.add_argument("--into", help="target collection (default SOURCE.MODEL_DIR_NAME)")
-    p.add_argument("--store", help="store directory (env RAG_STORE; default ~/.local/share/rag)")
-    p.add_argument("--chroma-url", dest="chroma_url", help="Chroma server URL (env RAG_CHROMA_URL)")
+    setting(p, "store")
+    setting(p, "chroma_url", default="embedded Chroma in the store")
     backend_option(p)
     workers_option(p)
     p.add_argument("--json", action="store_true")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .common import settings_from
-from .options import answer_options, common_options, dataset_options, retrieval_options
+from .options import answer_options, common_options, dataset_options, retrieval_options, setting
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -278,7 +278,7 @@ def bench_parser(sub: Any) -> None:
     p.add_argument("--answers", type=int, help="questions answered to time the first token (default 5; 0 = skip)")
     p.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip the stock LlamaIndex pipeline")
     p.add_argument("--work-dir", help="build the stores here and keep them (default: a temporary folder)")
-    p.add_argument("--encoder", help="encoder (default all-MiniLM-L6-v2)")
+    setting(p, "encoder")
     answer_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", metavar="FILE", help="also write that JSON object to FILE")
@@ -307,8 +307,8 @@ def loadtest_parser(sub: Any) -> None:
     p.add_argument("--requests", type=int, default=200, help="requests in all (default 200)")
     p.add_argument("--concurrency", type=int, default=8, help="requests in flight at once (default 8)")
     p.add_argument("--qa", metavar="FILE", help="nq-open questions (jsonl) to send (default: a few built in)")
-    p.add_argument("-c", "--collection", help="collection to query (default: the server's)")
-    p.add_argument("--api-token", dest="api_token", help="bearer token, if the server needs one (env RAG_API_TOKEN)")
+    setting(p, "collection", "-c", "--collection", help="collection to query", default="the server's")
+    setting(p, "api_token", help="bearer token, if the server needs one")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds one request may take (default 60)")
     p.add_argument("--deadline", type=float, default=600.0, help="seconds the whole run may take (default 600)")
     p.add_argument("--hostile", type=int, metavar="N",
@@ -327,7 +327,7 @@ def loadtest_parser(sub: Any) -> None:
                    help="max_tokens sent with each chat (default: the server's)")
     p.add_argument("--max-rss-growth", dest="max_rss_growth", type=float, default=200.0, metavar="MB")
     p.add_argument("--max-p95-ratio", dest="max_p95_ratio", type=float, default=2.0)
-    p.add_argument("--store", help="the server's store, to find its pid (env RAG_STORE)")
+    setting(p, "store", help="the server's store, to find its pid")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 

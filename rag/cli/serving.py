@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from .common import settings_from
-from .options import answer_options, common_options, retrieval_options
+from .options import answer_options, common_options, retrieval_options, setting
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -29,20 +29,19 @@ def keys_parser(sub: Any) -> None:
                                    "collection or some. Only a hash of each key is kept, in STORE/access.sqlite3; "
                                    "adding and revoking are recorded in the audit log.")
     keys_sub = p.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
-    store_help = "store directory (env RAG_STORE; default ~/.local/share/rag)"
     p = keys_sub.add_parser("add", help="add a key and print its token (shown once)")
     p.add_argument("name", help="whose key it is")
     p.add_argument("--scope", dest="scopes", action="append", default=[], metavar="SCOPE",
                    help="read, ingest or admin; repeat it or separate with commas (at least one)")
     p.add_argument("--collection", "-c", dest="collections", action="append", metavar="NAME",
                    help="a collection the key may use; repeat it for more (default: every collection)")
-    p.add_argument("--store", help=store_help)
+    setting(p, "store")
     p = keys_sub.add_parser("list", help="list keys (never their secrets)")
-    p.add_argument("--store", help=store_help)
+    setting(p, "store")
     p.add_argument("--json", action="store_true")
     p = keys_sub.add_parser("revoke", help="revoke a key: its token stops working at once")
     p.add_argument("key_id", metavar="KEY_ID")
-    p.add_argument("--store", help=store_help)
+    setting(p, "store")
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -93,6 +92,6 @@ def serve_parser(sub: Any) -> None:
     common_options(p)
     retrieval_options(p, answers=True)
     answer_options(p)
-    p.add_argument("--host", help="address to listen on (env RAG_HOST; default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port (env RAG_PORT; default 7860)")
-    p.add_argument("--api-token", dest="api_token", help="bearer token the API requires (env RAG_API_TOKEN)")
+    setting(p, "host")
+    setting(p, "port")
+    setting(p, "api_token")

@@ -7,8 +7,12 @@ import json
 import sys
 from typing import Any
 
+from retrievers.reader.training import ReaderTrainConfig
+from retrievers.training.cross_encoder import RerankerConfig
+from retrievers.training.trainer import TrainConfig
+
 from .common import settings_from
-from .options import answer_options, common_options
+from .options import answer_options, common_options, config_option
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -129,14 +133,14 @@ def train_parser(sub: Any) -> None:
     p.add_argument("--base", help="model to start from: a shipped name or a model directory (default: the "
                                   "collection's encoder)")
     p.add_argument("--out", help="model directory to write (default STORE/models/dpr-COLLECTION[-separate])")
-    p.add_argument("--epochs", type=int, default=4, metavar="N", help="passes over the data (default 4)")
-    p.add_argument("--batch-size", dest="train_batch_size", type=int, default=32, metavar="N",
-                   help="questions per batch; each sees the others' passages as negatives (default 32; DPR used 128)")
-    p.add_argument("--mini-batch-size", type=int, default=32,
-                   help="below --batch-size: cached (GradCache) loss, large batches in the memory of small ones")
-    p.add_argument("--learning-rate", type=float, default=5e-5, metavar="LR", help="peak learning rate (default 5e-5)")
-    p.add_argument("--max-seq-length", type=int, default=192,
-                   help="tokens kept of each text while training (default 192: 96%% of wiki-vital passages fit)")
+    config_option(p, TrainConfig, "epochs", metavar="N", help="passes over the data")
+    config_option(p, TrainConfig, "batch_size", dest="train_batch_size", metavar="N",
+                  help="questions per batch; each sees the others' passages as negatives (DPR used 128)")
+    config_option(p, TrainConfig, "mini_batch_size",
+                  help="below --batch-size: cached (GradCache) loss, large batches in the memory of small ones")
+    config_option(p, TrainConfig, "learning_rate", metavar="LR", help="peak learning rate")
+    config_option(p, TrainConfig, "max_seq_length",
+                  help="tokens kept of each text while training (96% of wiki-vital passages fit in 192)")
     p.add_argument("--hard-negatives", type=int, default=1, help="BM25 hard negatives per question (default 1, as DPR)")
     p.add_argument("--dense-negatives", type=int, default=1,
                    help="also this many hard negatives from the collection's dense retriever (default 1: +2 points "
@@ -145,17 +149,17 @@ def train_parser(sub: Any) -> None:
     p.add_argument("--max-answer-passages", type=int, default=20,
                    help="drop questions whose answer occurs in more passages than this (default 20; 0 = keep "
                         "all, as DPR)")
-    p.add_argument("--separate-encoders", action="store_true",
-                   help="train two towers (question and passage encoder) as DPR does; default one shared model")
-    p.add_argument("--lora-rank", type=int, default=0, metavar="R",
-                   help="train a LoRA delta of rank R instead of every weight (a few MB; how the shipped dpr-nq is "
-                        "made); default 0 = full fine-tuning")
-    p.add_argument("--lora-alpha", type=float, default=32.0, help="LoRA scaling numerator (scale = alpha / rank)")
+    config_option(p, TrainConfig, "separate_encoders", action="store_true",
+                  help="train two towers (question and passage encoder) as DPR does; default one shared model")
+    config_option(p, TrainConfig, "lora_rank", metavar="R",
+                  help="train a LoRA delta of rank R instead of every weight (a few MB; how the shipped dpr-nq is "
+                       "made); 0 = full fine-tuning")
+    config_option(p, TrainConfig, "lora_alpha", help="LoRA scaling numerator (scale = alpha / rank)")
     p.add_argument("--validation", metavar="FILE", help="held-out questions (same formats); default: "
                                                          "--validation-fraction of the training file")
     p.add_argument("--validation-fraction", type=float, default=0.1)
-    p.add_argument("--patience", type=int, default=2, help="evaluations without improvement before stopping")
-    p.add_argument("--seed", type=int, default=42)
+    config_option(p, TrainConfig, "patience", help="evaluations without improvement before stopping")
+    config_option(p, TrainConfig, "seed", help="data order, mining and initialisation")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
     p.add_argument("--json", action="store_true", help="print the training record as JSON")
@@ -175,22 +179,18 @@ def train_reader_parser(sub: Any) -> None:
     common_options(p)
     p.add_argument("--base", help="encoder to start from (default: the configured encoder, all-MiniLM-L6-v2)")
     p.add_argument("--out", help="reader directory to write (default STORE/models/reader-COLLECTION)")
-    # defaults None: ReaderTrainConfig's apply (the help repeats them; a test keeps the two in step)
-    p.add_argument("--epochs", type=int, metavar="N", help="passes over the data (default 3)")
-    p.add_argument("--passages", type=int, metavar="M",
-                   help="passages read per question in training: a positive and M-1 negatives (default 4; DPR: 24)")
-    p.add_argument("--questions-per-step", dest="questions_per_step", type=int, metavar="N",
-                   help="questions per optimiser step (default 4)")
-    p.add_argument("--learning-rate", dest="learning_rate", type=float, metavar="LR",
-                   help="encoder learning rate (default 1e-4)")
-    p.add_argument("--max-length", dest="max_length", type=int,
-                   help="question + passage tokens read (default 256)")
-    p.add_argument("--seeds", type=int, metavar="N",
-                   help="train N readers from the same start on different data orders and average their weights "
-                        "(default 1; N times the training time)")
-    p.add_argument("--lora-rank", dest="lora_rank", type=int, metavar="R",
-                   help="train a LoRA delta of rank R on the encoder instead of every weight (a few MB; how the "
-                        "shipped reader-nq is made; default 0 = full fine-tuning)")
+    config_option(p, ReaderTrainConfig, "epochs", metavar="N", help="passes over the data")
+    config_option(p, ReaderTrainConfig, "passages", metavar="M",
+                  help="passages read per question in training: a positive and M-1 negatives (DPR: 24)")
+    config_option(p, ReaderTrainConfig, "questions_per_step", metavar="N", help="questions per optimiser step")
+    config_option(p, ReaderTrainConfig, "learning_rate", metavar="LR", help="encoder learning rate")
+    config_option(p, ReaderTrainConfig, "max_length", help="question + passage tokens read")
+    config_option(p, ReaderTrainConfig, "seeds", metavar="N",
+                  help="train N readers from the same start on different data orders and average their weights "
+                       "(N times the training time)")
+    config_option(p, ReaderTrainConfig, "lora_rank", metavar="R",
+                  help="train a LoRA delta of rank R on the encoder instead of every weight (a few MB; how the "
+                       "shipped reader-nq is made; 0 = full fine-tuning)")
     p.add_argument("--cloze", type=int, default=0, metavar="N",
                    help="first pretrain the span head on N cloze questions made from the collection's passages "
                         "(unsupervised QA: a date, number or name blanked out of a sentence; default 0: none)")
@@ -205,7 +205,7 @@ def train_reader_parser(sub: Any) -> None:
     p.add_argument("--validation", metavar="FILE", help="held-out questions (same formats); default: "
                                                          "--validation-fraction of the training file")
     p.add_argument("--validation-fraction", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=42)
+    config_option(p, ReaderTrainConfig, "seed", help="data order and initialisation")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     p.add_argument("--json", action="store_true", help="print the training record as JSON")
     p.add_argument("--no-progress", dest="progress", action="store_false")
@@ -219,17 +219,17 @@ def train_reranker_parser(sub: Any) -> None:
     p.add_argument("--qa", required=True, metavar="FILE", help="questions with answers (NQ-open jsonl), or pairs")
     common_options(p)
     p.add_argument("--out", required=True, metavar="DIR", help="the reranker directory to write")
-    p.add_argument("--base", default="all-MiniLM-L6-v2", help="model to start from (default all-MiniLM-L6-v2)")
-    p.add_argument("--epochs", type=int, default=2, help="passes over the pairs (default 2)")
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=16, help="pairs per step (default 16)")
-    p.add_argument("--learning-rate", type=float, default=3e-5, help="peak learning rate (default 3e-5)")
-    p.add_argument("--max-length", type=int, default=192, help="tokens of question and passage (default 192)")
+    config_option(p, RerankerConfig, "base", help="model to start from")
+    config_option(p, RerankerConfig, "epochs", help="passes over the pairs")
+    config_option(p, RerankerConfig, "batch_size", dest="pairs_per_step", help="pairs per step")
+    config_option(p, RerankerConfig, "learning_rate", help="peak learning rate")
+    config_option(p, RerankerConfig, "max_length", help="tokens of question and passage")
     p.add_argument("--hard-negatives", type=int, default=3, help="BM25 hard negatives per question (default 3)")
     p.add_argument("--dense-negatives", type=int, default=3, help="dense hard negatives per question (default 3)")
     p.add_argument("--depth", type=int, default=100, help="passages searched for positives and negatives (100)")
     p.add_argument("--max-answer-passages", type=int, default=20,
                    help="leave out questions whose answer is in more passages than this (default 20; 0 = keep all)")
-    p.add_argument("--seed", type=int, default=42)
+    config_option(p, RerankerConfig, "seed", help="mining and training order")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-progress", dest="progress", action="store_false")

@@ -28,7 +28,7 @@ class RerankerConfig:
     batch_size: int = 16
     learning_rate: float = 3e-5
     max_length: int = 192
-    seed: int = 0
+    seed: int = 42
 
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.max_length < 16 or not 0 < self.learning_rate < 1:
