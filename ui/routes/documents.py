@@ -1,0 +1,77 @@
+"""The document routes: `/v1/retrieve` (passages only), `/v1/ingest` (uploads, through the one
+upload-and-ingest service), a collection's sources (listed, one deleted) and `/healthz`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Optional
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+
+from rag.retrieval import resolve_collection
+from rag.sources import SourceNotFound, delete_source, list_sources
+from retrievers.stores import list_collections
+
+from ..credentials import actor
+from ..openai_schema import RetrieveRequest, error_response
+from ..uploads import UploadRejected, upload_and_ingest
+from .access import allow, authorized, services
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+def healthz(request: Request) -> dict:
+    settings = services(request).settings
+    return {"status": "ok", "collections": list_collections(settings.store), "llm": settings.model or "local/smollm2"}
+
+
+@router.post("/v1/retrieve", dependencies=[Depends(authorized)])
+def retrieve(body: RetrieveRequest, request: Request) -> dict:
+    ctx = services(request)
+    name = resolve_collection(ctx.settings, body.collection)
+    allow(request, "read", name)
+    options = {k: v for k, v in {"mode": body.mode, "fusion": body.fusion}.items() if v}
+    filters = body.metadata_filters()
+    hits = ctx.engines.get(name, **options).search(body.query, body.k, filters)  # the chat's retriever, loaded once
+    return {"object": "list", "collection": name, "mode": body.mode or ctx.settings.mode,
+            "filters": filters.to_dict() if filters else None,
+            "data": [{"id": p.id, "score": round(float(s), 6), "title": p.title, "source": p.source,
+                      "text": p.text, "position": p.position, "metadata": dict(p.extra)} for p, s in hits]}
+
+
+@router.post("/v1/ingest")
+def ingest_files(request: Request, files: list[UploadFile] = File(...),
+                 collection: Optional[str] = Form(None),
+                 meta: Annotated[Optional[list[str]], Form()] = None) -> Any:
+    ctx = services(request)
+    name = resolve_collection(ctx.settings, collection or ctx.settings.collection or "default")
+    who = allow(request, "ingest", name)
+    try:
+        done = upload_and_ingest(ctx.settings, [(f.filename or "", f.file) for f in files], name,
+                                 engines=ctx.engines, record=ctx.credentials.audit.record, actor=actor(who),
+                                 limits=ctx.limits, meta=meta or ())
+    except UploadRejected as exc:
+        return error_response(exc.status, str(exc), code="upload_rejected")
+    return {"collection": done.collection, "files": done.files, **done.report.to_dict()}
+
+
+@router.get("/v1/collections/{name}/sources")
+def sources(name: str, request: Request) -> dict:
+    settings = services(request).settings
+    name = resolve_collection(settings, name)
+    allow(request, "read", name)
+    return {"object": "list", "collection": name, "data": [i.to_dict() for i in list_sources(settings, name)]}
+
+
+@router.delete("/v1/collections/{name}/sources")
+def delete_sources(name: str, source: str, request: Request) -> Any:
+    ctx = services(request)
+    name = resolve_collection(ctx.settings, name)
+    who = allow(request, "ingest", name)
+    try:
+        removed = delete_source(ctx.settings, name, source)
+    except SourceNotFound as exc:
+        return error_response(404, str(exc), code="source_not_found")
+    ctx.engines.forget(name)
+    ctx.credentials.audit.record(actor(who), "delete", name, f"source={source} removed={removed}")
+    return {"collection": name, "source": source, "removed": removed}
