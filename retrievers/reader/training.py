@@ -304,27 +304,7 @@ def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config:
         result.validation.append(evaluate_reader(reader, validation))
         when = "after cloze pretraining" if pretrain else "before training"
         say(f"held-out {when}: EM {result.validation[0]['em']:.1f}, F1 {result.validation[0]['f1']:.1f}")
-    start = _state(reader) if config.seeds > 1 else None
-    states, step = [], 0
-    total = math.ceil(len(usable) / config.questions_per_step) * config.epochs * config.seeds
-    with _step_bar(total, "training reader", progress) as bar:
-        for m in range(config.seeds):
-            if m:
-                _load_state(reader, start)
-                say(f"reader {m + 1} of {config.seeds} (seed {config.seed + m})")
-            best, best_epoch, scores, step = _train_member(reader, usable, config, config.seed + m, validation,
-                                                           result, step, bar, say)
-            if best is not None:
-                _load_state(reader, best)
-            if on_member is not None:
-                on_member(m, reader)
-            if m == 0:
-                result.validation.extend(scores)
-                result.best_epoch = best_epoch
-            result.members.append({"seed": config.seed + m, "best_epoch": best_epoch,
-                                   "validation": scores[best_epoch - 1] if scores else None})
-            if config.seeds > 1 or config.lora() is not None:
-                states.append(best or _state(reader))
+    states, step = _train_members(reader, usable, config, validation, result, progress, say, on_member)
     delta = None
     if config.lora() is not None:  # the members' deltas averaged exactly, merged into a plain reader
         reader, delta, spec = _merged_reader(config, states)
@@ -356,6 +336,37 @@ def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config:
     if delta is not None:
         save_delta(out_dir, delta, spec)
     return result
+
+
+def _train_members(reader: Reader, usable: Sequence[ReaderExample], config: ReaderTrainConfig,
+                   validation: Sequence[Item], result: ReaderTrainResult, progress: bool,
+                   say: Callable[[str], None],
+                   on_member: Callable[[int, Reader], None] | None) -> tuple[list[dict], int]:
+    """Train `config.seeds` readers from the reader's current weights, each on its own data order, keeping
+    each one's best epoch; returns their weights (to average) and the steps taken."""
+    start = _state(reader) if config.seeds > 1 else None
+    states, step = [], 0
+    total = math.ceil(len(usable) / config.questions_per_step) * config.epochs * config.seeds
+    with _step_bar(total, "training reader", progress) as bar:
+        for m in range(config.seeds):
+            if m:
+                _load_state(reader, start)
+                say(f"reader {m + 1} of {config.seeds} (seed {config.seed + m})")
+            best, best_epoch, scores, step = _train_member(reader, usable, config, config.seed + m, validation,
+                                                           result, step, bar, say)
+            if best is not None:
+                _load_state(reader, best)
+            if on_member is not None:
+                on_member(m, reader)
+            if m == 0:
+                result.validation.extend(scores)
+                result.best_epoch = best_epoch
+            result.members.append({"seed": config.seed + m, "best_epoch": best_epoch,
+                                   "validation": scores[best_epoch - 1] if scores else None})
+            if config.seeds > 1 or config.lora() is not None:
+                states.append(best or _state(reader))
+    return states, step
+
 
 
 def member_delta(state: dict) -> dict:

@@ -2,6 +2,7 @@
 
     data.py       questions and pairs to `TrainingExample`s (DPR's positives and hard negatives), held-out sets
     trainer.py    `train`: the sentence-transformers trainer with in-batch and hard negatives, LoRA or full
+    model_dir.py  the trained model's directory: no clobbering, the checkpoint to resume, saving with its record
     evaluator.py  top-k accuracy on held-out questions, the trainer's evaluator
 
 The trainer's names are imported on first use: the trainer loads sentence-transformers' training stack.
@@ -20,8 +21,9 @@ from .data import (
     split_validation,
     validation_set,
 )
+from .model_dir import TRAINING_FILE, check_out_dir, read_training_record
 
-_TRAINER = ("TrainConfig", "TrainResult", "check_out_dir", "read_training_record", "train")
+_TRAINER = ("TrainConfig", "TrainResult", "train")
 
 
 def __getattr__(name: str) -> Any:
@@ -34,5 +36,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DataReport", "TrainingExample", "ValidationSet", "build_examples", "detect_format", "mine_examples",
-    "read_pairs", "split_validation", "validation_set", *_TRAINER,
+    "read_pairs", "split_validation", "validation_set", "TRAINING_FILE", "check_out_dir", "read_training_record",
+    *_TRAINER,
 ]

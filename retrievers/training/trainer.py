@@ -10,23 +10,17 @@ base model, data, hyper-parameters and validation figures.
 from __future__ import annotations
 
 import json
-import os
-import platform
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..encoders import DEFAULT_MODEL, model_name, resolve_model_path
-from ..encoders.lora import LoraSpec, add_lora, lora_state, merge_lora, save_delta
+from ..encoders.lora import LoraSpec, add_lora, lora_state, merge_lora
 from ..environment import quiet_offline
 from ..errors import RagError
 from .data import TrainingExample, ValidationSet
-
-TRAINING_FILE = "rag_training.json"
-CHECKPOINTS = "checkpoints"
-STATE_FILE = "run.json"  # inside CHECKPOINTS: the configuration of a run in progress
+from .model_dir import CHECKPOINTS, STATE_FILE, check_out_dir, save_model, versions
 
 
 @dataclass
@@ -83,36 +77,6 @@ class TrainResult:
     seconds: float
     resumed_from: str | None = None
     record: dict = field(default_factory=dict)
-
-
-def check_out_dir(out_dir: Path, config: TrainConfig, *, overwrite: bool, resume: bool) -> str | None:
-    """Refuse to clobber a directory; returns the checkpoint to resume from, if any."""
-    if resume:
-        if config.lora_rank:
-            raise RagError("--resume is not supported with --lora-rank (its checkpoints hold no adapter); start over")
-        state = out_dir / CHECKPOINTS / STATE_FILE
-        if not state.is_file():
-            raise RagError(f"{out_dir} holds no interrupted training run to resume")
-        saved = json.loads(state.read_text(encoding="utf-8")).get("config", {})
-        differs = sorted(k for k, v in config.comparable().items() if saved.get(k) != v)
-        if differs:
-            raise RagError(f"cannot resume {out_dir}: it was started with different settings ({', '.join(differs)}); "
-                           "use the same options, or --overwrite to start over")
-        checkpoints = sorted((out_dir / CHECKPOINTS).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-        return str(checkpoints[-1]) if checkpoints else None
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if not overwrite:
-            hint = (" It holds an interrupted run: add --resume to continue it." if (out_dir / CHECKPOINTS / STATE_FILE)
-                    .is_file() else "")
-            raise RagError(f"output directory {out_dir} exists and is not empty; choose another --out or add "
-                           f"--overwrite to replace it.{hint}")
-        if (out_dir / "modules.json").is_file() or (out_dir / CHECKPOINTS).is_dir() \
-                or (out_dir / TRAINING_FILE).is_file():
-            shutil.rmtree(out_dir)
-        else:
-            raise RagError(f"refusing to overwrite {out_dir}: "
-                           "it does not look like a model directory written by rag train")
-    return None
 
 
 def _quiet_libraries() -> None:
@@ -215,8 +179,7 @@ def train(examples: Sequence[TrainingExample], out_dir: str | Path, config: Trai
         raise RagError(f"{len(dataset)} usable training examples (with at least {negatives} hard "
                        "negatives); training needs at least 2")
     _quiet_libraries()
-    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers import SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.losses import (
         CachedMultipleNegativesRankingLoss,
         MultipleNegativesRankingLoss,
@@ -241,11 +204,77 @@ def train(examples: Sequence[TrainingExample], out_dir: str | Path, config: Trai
     run_state = {"config": config.comparable(), "started": time.time(), "examples": len(dataset)}
     (checkpoints / STATE_FILE).write_text(json.dumps(run_state, indent=2), encoding="utf-8")
 
+    args = _training_arguments(config, checkpoints, batch_size=batch_size, eval_every=eval_every,
+                               evaluator=evaluator, examples=len(dataset), negatives=negatives, progress=progress)
+    all_callbacks = list(callbacks)
+    best_delta = None
+    if config.lora() is not None and evaluator is not None:
+        best_delta = BestDelta(model[0].auto_model, f"eval_{evaluator.primary_metric}")
+        all_callbacks.append(best_delta.callback)
+    if evaluator is not None and config.patience:
+        all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.patience))
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss,
+                                         evaluator=evaluator, callbacks=all_callbacks)
+    trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout; the record keeps them
+    start = time.perf_counter()
+    before = evaluator.evaluate(model.encode_query, model.encode_document) if evaluator and checkpoint is None else None
+    output = trainer.train(resume_from_checkpoint=checkpoint)
+    seconds = time.perf_counter() - start
+    if best_delta is not None:
+        best_delta.restore()
+    final = evaluator.evaluate(model.encode_query, model.encode_document) if evaluator else None
+    losses, history = _curves(trainer.state.log_history)  # restored from the checkpoint too when resumed
+
+    best = max(history, key=lambda row: row["mrr@20"]) if history else None
+    record = _record(config, trainer, loss, output, examples=len(dataset), negatives=negatives,
+                     validation=validation, provenance=provenance, curves=(losses, history),
+                     figures={"before": before, "history": history, "best": best, "final_model": final},
+                     seconds=seconds, checkpoint=checkpoint)
+    delta = None
+    if config.lora() is not None:  # saved rounded as shipped, and the model saved is that delta merged
+        delta = {k: v.half().float() for k, v in lora_state(model[0].auto_model).items()}
+        model = merged_model(config, delta)
+        record["lora"] = config.lora().to_dict()
+    save_model(model, out_dir, record, delta=delta, spec=config.lora())
+    return TrainResult(out_dir, int(output.global_step), record["epochs_run"], losses, history, best, seconds,
+                       checkpoint, record)
+
+
+def _record(config: TrainConfig, trainer: Any, loss: Any, output: Any, *, examples: int, negatives: int,
+            validation: ValidationSet | None, provenance: dict | None, curves: tuple[list, list], figures: dict,
+            seconds: float, checkpoint: str | None) -> dict:
+    """What `rag_training.json` says of a run: base model, data, hyper-parameters, curves and held-out figures."""
+    return {
+        "format": 1,
+        "base_model": model_name(config.base),
+        "encoders": "separate" if config.separate_encoders else "shared",
+        "config": asdict(config),
+        "data": {**(provenance or {}), "training_examples": examples, "negatives_per_example": negatives,
+                 "validation_questions": len(validation.questions) if validation else 0,
+                 "validation_pool": len(validation.corpus) if validation else 0},
+        "loss": type(loss).__name__,
+        "steps": int(output.global_step),
+        "epochs_run": round(float(trainer.state.epoch or 0), 2),
+        "train_loss": curves[0],
+        "validation": figures,
+        "seconds": round(seconds, 1),
+        "resumed_from": checkpoint,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "versions": versions(),
+    }
+
+def _training_arguments(config: TrainConfig, checkpoints: Path, *, batch_size: int, eval_every: int, evaluator: Any,
+                        examples: int, negatives: int, progress: bool) -> Any:
+    """sentence-transformers' arguments for `train`: no duplicate texts in a batch, an evaluation and a
+    checkpoint every `eval_every` steps, the best evaluation's weights kept."""
+    from sentence_transformers import SentenceTransformerTrainingArguments
+    from sentence_transformers.base.sampler import BatchSamplers
+
     router_mapping = None
     if config.separate_encoders:
         router_mapping = {"question": "query", "positive": "document",
                           **{f"negative_{j + 1}": "document" for j in range(negatives)}}
-    args = SentenceTransformerTrainingArguments(
+    return SentenceTransformerTrainingArguments(
         output_dir=str(checkpoints),
         num_train_epochs=config.epochs,
         per_device_train_batch_size=batch_size,
@@ -269,58 +298,10 @@ def train(examples: Sequence[TrainingExample], out_dir: str | Path, config: Trai
         logging_steps=max(1, min(10, eval_every)),
         report_to="none",
         disable_tqdm=not progress,
-        dataloader_drop_last=len(dataset) > batch_size,
+        dataloader_drop_last=examples > batch_size,
         use_cpu=(config.device == "cpu"),
         dataloader_pin_memory=False,
     )
-    all_callbacks = list(callbacks)
-    best_delta = None
-    if config.lora() is not None and evaluator is not None:
-        best_delta = BestDelta(model[0].auto_model, f"eval_{evaluator.primary_metric}")
-        all_callbacks.append(best_delta.callback)
-    if evaluator is not None and config.patience:
-        all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.patience))
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss,
-                                         evaluator=evaluator, callbacks=all_callbacks)
-    trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout; the record keeps them
-    start = time.perf_counter()
-    before = evaluator.evaluate(model.encode_query, model.encode_document) if evaluator and checkpoint is None else None
-    output = trainer.train(resume_from_checkpoint=checkpoint)
-    seconds = time.perf_counter() - start
-    if best_delta is not None:
-        best_delta.restore()
-    final = evaluator.evaluate(model.encode_query, model.encode_document) if evaluator else None
-    losses, history = _curves(trainer.state.log_history)  # restored from the checkpoint too when resumed
-
-    best = None
-    if history:
-        best = max(history, key=lambda row: row["mrr@20"])
-    record = {
-        "format": 1,
-        "base_model": model_name(config.base),
-        "encoders": "separate" if config.separate_encoders else "shared",
-        "config": asdict(config),
-        "data": {**(provenance or {}), "training_examples": len(dataset), "negatives_per_example": negatives,
-                 "validation_questions": len(validation.questions) if validation else 0,
-                 "validation_pool": len(validation.corpus) if validation else 0},
-        "loss": type(loss).__name__,
-        "steps": int(output.global_step),
-        "epochs_run": round(float(trainer.state.epoch or 0), 2),
-        "train_loss": losses,
-        "validation": {"before": before, "history": history, "best": best, "final_model": final},
-        "seconds": round(seconds, 1),
-        "resumed_from": checkpoint,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "versions": _versions(),
-    }
-    delta = None
-    if config.lora() is not None:  # saved rounded as shipped, and the model saved is that delta merged
-        delta = {k: v.half().float() for k, v in lora_state(model[0].auto_model).items()}
-        model = merged_model(config, delta)
-        record["lora"] = config.lora().to_dict()
-    _save(model, out_dir, record, delta=delta, spec=config.lora())
-    return TrainResult(out_dir, int(output.global_step), record["epochs_run"], losses, history, best, seconds,
-                       checkpoint, record)
 
 
 class BestDelta:
@@ -358,45 +339,3 @@ def _curves(log_history: list[dict]) -> tuple[list[tuple[int, float]], list[dict
         if metrics:
             history.append({"step": int(row["step"]), "epoch": round(float(row.get("epoch") or 0), 2), **metrics})
     return losses, history
-
-
-def _save(model: Any, out_dir: Path, record: dict, *, delta: dict | None = None, spec: LoraSpec | None = None) -> None:
-    """Save the model beside its checkpoints, then the record last: its presence marks a finished run."""
-    staging = out_dir / ".model.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save(str(staging))
-    if delta is not None and spec is not None:
-        save_delta(staging, delta, spec)
-    for item in staging.iterdir():
-        target = out_dir / item.name
-        if target.is_dir():
-            shutil.rmtree(target)
-        os.replace(item, target)
-    staging.rmdir()
-    shutil.rmtree(out_dir / CHECKPOINTS, ignore_errors=True)
-    tmp = out_dir / (TRAINING_FILE + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
-    os.replace(tmp, out_dir / TRAINING_FILE)
-
-
-def read_training_record(model_dir: str | Path) -> dict | None:
-    """The `rag_training.json` of a model trained here, or None for any other model."""
-    path = Path(model_dir) / TRAINING_FILE
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        return None
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for dist in ("torch", "transformers", "sentence-transformers"):
-        try:
-            out[dist] = version(dist)
-        except PackageNotFoundError:
-            pass
-    return out

@@ -6,7 +6,8 @@ import pytest
 from retrievers import DPREncoder, RagError
 from retrievers.answers import normalize
 from retrievers.training import TrainConfig, TrainingExample, ValidationSet, read_training_record, train
-from retrievers.training.trainer import TRAINING_FILE, negatives_that_fit
+from retrievers.training.model_dir import TRAINING_FILE
+from retrievers.training.trainer import negatives_that_fit
 
 FACTS = [
     ("Who designed the iron lattice tower in Paris?", "Gustave Eiffel designed the wrought-iron tower.", "Eiffel"),
