@@ -202,7 +202,7 @@ def folder_mb(path: Path) -> float:
 
 def builtin_records() -> list[dict]:
     """The built-in corpus as records `{"id", "title", "text"}`, exactly the passages `rag ingest wiki-vital` makes."""
-    from rag.loaders import discover, load
+    from rag.documents.loaders import discover, load
 
     loaded = load(discover(["wiki-vital"]).inputs[0])
     assert loaded is not None
@@ -282,7 +282,7 @@ def _questions(qa: str | None, passages: Sequence[str], max_answer_passages: int
 
 def run_ours(spec: dict) -> dict:
     """Ingest the corpus into a fresh store and time our retrievers and answer path (one process)."""
-    from rag.ingestion import ingest
+    from rag.documents.pipeline import ingest
     from rag.retrieval import open_collection, open_retriever
     from retrievers.filters import parse_where
 

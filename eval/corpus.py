@@ -12,7 +12,7 @@ import json
 import re
 
 from rag.config import Settings
-from rag.ingestion import ingest_records
+from rag.documents.pipeline import ingest_records
 from retrievers.datasets import EvalDataset
 from retrievers.errors import CollectionNotFound, RagError
 from retrievers.stores import Collection, SourceUpdate

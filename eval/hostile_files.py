@@ -45,8 +45,8 @@ import sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[2])
 from rag.config import Settings
-from rag.ingestion import read_passages, too_big_to_read
-from rag.loaders import Input, LoadError
+from rag.documents.pipeline import read_passages, too_big_to_read
+from rag.documents.loaders import Input, LoadError
 path = Path(sys.argv[1])
 bound = int(sys.argv[3]) or None
 settings = Settings(passage_words=100, split_records=False)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from prompts import PromptSet
 from prompts.templates import PromptError
+from rag.answer import Engine
+from rag.answer.span_check import SpanChecker
+from rag.config import Settings
+from rag.llm import LLM
+from rag.reader import load_reader
+from rag.retrieval import open_collection, open_retriever, tuned_settings
+from rag.tracing import make_tracer
 from retrievers.errors import RagError
-
-from .config import Settings
-from .engine import Engine
-from .llm import LLM
-from .retrieval import open_collection, open_retriever, tuned_settings
-from .span_check import SpanChecker
-from .tracing import make_tracer
 
 
 def build_llm(settings: Settings) -> LLM:
@@ -48,15 +46,3 @@ def build_engine(settings: Settings, collection: str | None = None) -> Engine:
                   lead=settings.leads(), abstain_below=abstain_below,
                   abstain_min_passages=0 if chosen else settings.candidates,
                   max_question_chars=settings.question_max_chars)
-
-
-@lru_cache(maxsize=4)
-def load_reader(path: str) -> object:
-    """A reader saved by `rag train-reader`, loaded once per process; anything else is one clear error."""
-    from retrievers.encoders import resolve_model_path
-    from retrievers.reader import Reader, read_reader_record
-
-    if read_reader_record(resolve_model_path(path)) is None:  # a shipped name resolves (and is verified) here
-        raise RagError(f"reader {path!r} is not a trained reader (no reader.json): train one with "
-                       "`rag train-reader --qa FILE -c COLLECTION --out DIR`")
-    return Reader(path)

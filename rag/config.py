@@ -23,14 +23,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from rag.formats import ReadLimits
 from retrievers.encoders import DEFAULT_MODEL, FINETUNED_MODEL
 from retrievers.encoders.onnx import default_cache_dir
 from retrievers.errors import RagError
 from retrievers.fusion import DEFAULT_LINEAR_WEIGHT, DEFAULT_RRF_DENSE_WEIGHT, DEFAULT_SCALED_WEIGHT
 from retrievers.passages import DEFAULT_PASSAGE_WORDS
 from retrievers.stores import default_store_dir
-
-from .formats import ReadLimits
 
 logger = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ from typing import Sequence
 
 from prompts import Prompt, load_prompt
 from prompts.delimiters import passage_block
+from rag.config import Settings
+from rag.llm import LLM
+from rag.reader import load_reader
 from retrievers.errors import RagError
 from retrievers.passages import Passage
 from retrievers.reranking import CrossEncoderReranker, ReaderReranker, Reranker
-
-from .config import Settings
-from .llm import LLM
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +66,6 @@ def build_reranker(settings: Settings) -> Reranker | None:
     if spec == "reader":
         if not settings.reader:
             raise RagError("--rerank reader uses the reader's passage selection: it needs a reader (RAG_READER)")
-        from .app import load_reader
-
         return ReaderReranker(load_reader(settings.reader))
     if spec == "llm" or spec.startswith("llm:"):
         model = spec[4:] or settings.model

@@ -9,6 +9,7 @@ from typing import Union
 
 from pydantic import ValidationError
 
+from rag.config import Settings
 from retrievers.dense import DPRRetriever
 from retrievers.encoders import load_encoder, model_name
 from retrievers.errors import CollectionNotFound, RagError
@@ -16,8 +17,6 @@ from retrievers.hybrid import HybridRetriever
 from retrievers.reranking import RerankedRetriever
 from retrievers.sparse import BM25Retriever
 from retrievers.stores import Collection, list_collections, validate_collection_name
-
-from .config import Settings
 
 AnyRetriever = Union[DPRRetriever, BM25Retriever, HybridRetriever, RerankedRetriever]
 logger = logging.getLogger(__name__)
@@ -93,7 +92,7 @@ def open_retriever(settings: Settings, collection: Collection, mode: str | None 
     """The retriever for `mode` (dense, bm25 or hybrid) with the settings' k and fusion options (the collection's
     tuned ones when none is set), behind the settings' reranker when one is named."""
     first_stage = _first_stage(settings, collection, mode)
-    from .reranking import build_reranker
+    from rag.reranking import build_reranker
 
     reranker = build_reranker(settings)
     if reranker is None:

@@ -68,7 +68,7 @@ def settings(tmp_path: Path):
 @pytest.fixture
 def ingested(docs: Path, settings):
     """The tiny document set ingested into the `default` collection."""
-    from rag.ingestion import ingest
+    from rag.documents.pipeline import ingest
 
     report = ingest([str(docs)], settings, progress=False)
     assert not report.failed, report.failed

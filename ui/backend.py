@@ -2,7 +2,7 @@
 
 Gradio only wires these to components (`ui/app.py`); each returns plain values: chat messages as
 `{"role", "content"}` dicts, Markdown text, file paths. Text from documents or the model is escaped
-(`rag.presentation`) before it becomes Markdown, so that a planted image or link cannot fetch or send anything.
+(`rag.answer.presentation`) before it becomes Markdown, so that a planted image or link cannot fetch or send anything.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from rag.access import AuditLog
+from rag.answer import Engine, GenerationFailed
+from rag.answer.presentation import escape_markdown, inert_markdown
 from rag.app import build_engine
 from rag.config import Settings
-from rag.engine import Engine, GenerationFailed
-from rag.presentation import escape_markdown, inert_markdown
 from retrievers.errors import RagError
 from retrievers.filters import Filters, parse_where
 from retrievers.stores import list_collections

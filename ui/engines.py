@@ -14,9 +14,9 @@ import threading
 from collections import OrderedDict
 from typing import Any, Callable
 
+from rag.answer import Engine
 from rag.app import build_engine
 from rag.config import Settings
-from rag.engine import Engine
 from rag.retrieval import resolve_collection
 from retrievers.errors import RagError
 

@@ -14,7 +14,7 @@ from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from rag.engine import Answer, GenerationFailed
+from rag.answer import Answer, GenerationFailed
 from retrievers.filters import Filters, as_filters
 
 from .engines import DEFAULT_MODEL_ID

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable
 
 from rag.config import Settings
+from rag.documents.loaders import SUPPORTED_TYPES
+from rag.documents.pipeline import IngestReport, ingest
 from rag.formats.metadata import parse_meta
-from rag.ingestion import IngestReport, ingest
-from rag.loaders import SUPPORTED_TYPES
 from retrievers.errors import RagError
 from retrievers.stores import validate_collection_name
 

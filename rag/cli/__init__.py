@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from . import answers, documents, evaluation, serving, training
-from .common import settings_from
-from .parser import build_parser
+from rag.cli import answers, documents, evaluation, serving, training
+from rag.cli.common import settings_from
+from rag.cli.parser import build_parser
 
 COMMANDS = {"bench": evaluation.cmd_bench, "loadtest": evaluation.cmd_loadtest, "ingest": documents.cmd_ingest,
             "encode": documents.cmd_encode, "generate-questions": training.cmd_generate_questions,

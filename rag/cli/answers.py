@@ -7,8 +7,8 @@ import json
 import sys
 from typing import Any, Iterator, Sequence
 
-from .common import settings_from
-from .options import answer_options, common_options, retrieval_options
+from rag.cli.common import settings_from
+from rag.cli.options import answer_options, common_options, retrieval_options
 
 
 def _hit_json(passage: Any, score: float) -> dict:
@@ -28,9 +28,8 @@ def _print_hits(hits: Sequence[tuple[Any, float]]) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from rag.retrieval import open_collection, open_retriever
     from retrievers.filters import parse_where
-
-    from ..retrieval import open_collection, open_retriever
 
     settings = settings_from(args)
     filters = parse_where(args.where)
@@ -95,10 +94,9 @@ def _stream_answer(stream: Any) -> Any:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from rag.answer import GenerationFailed
+    from rag.app import build_engine
     from retrievers.filters import parse_where
-
-    from ..app import build_engine
-    from ..engine import GenerationFailed
 
     filters = parse_where(args.where)
     engine = build_engine(settings_from(args))
@@ -119,10 +117,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
+    from rag.answer import ChatSession
+    from rag.app import build_engine
     from retrievers.filters import parse_where
-
-    from ..app import build_engine
-    from ..engine import ChatSession
 
     filters = parse_where(args.where)
     engine = build_engine(settings_from(args))

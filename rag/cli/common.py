@@ -9,7 +9,7 @@ from typing import Any
 
 def settings_from(args: argparse.Namespace) -> Any:
     """The settings: the config file and `RAG_` environment, overridden by the flags the command was given."""
-    from ..config import Settings
+    from rag.config import Settings
 
     # every flag named for a field is made by `options.setting` from it (tests/rag/test_cli_options.py)
     overrides = {k: getattr(args, k) for k in Settings.model_fields if getattr(args, k, None) is not None}
@@ -31,7 +31,7 @@ def print_report(report: Any, as_json: bool) -> int:
 
 def check_writable(settings: Any, what: str) -> None:
     """A running `rag serve` is its store's only writer (an embedded Chroma store has one writer)."""
-    from ..store_owner import check_writable
+    from rag.store_owner import check_writable
 
     if settings.chroma_url is None:
         check_writable(settings.store, what)

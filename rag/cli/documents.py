@@ -6,13 +6,13 @@ import argparse
 import json
 from typing import Any
 
-from .common import check_writable, print_report, settings_from
-from .options import backend_option, common_options, setting, workers_option
+from rag.cli.common import check_writable, print_report, settings_from
+from rag.cli.options import backend_option, common_options, setting, workers_option
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from ..formats.metadata import parse_meta
-    from ..ingestion import ingest
+    from rag.documents.pipeline import ingest
+    from rag.formats.metadata import parse_meta
 
     settings = settings_from(args)
     check_writable(settings, "add files")
@@ -22,9 +22,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
+    from rag.documents.encoding import encode
     from retrievers.encoders.precomputed import parse_shard
-
-    from ..encoding import encode
 
     shard, count = parse_shard(args.shard)
     settings = settings_from(args)
@@ -53,9 +52,8 @@ def cmd_collections(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
+    from rag.documents.sources import delete_source, list_sources
     from retrievers.stores import Collection
-
-    from ..sources import delete_source, list_sources
 
     settings = settings_from(args)
     if not args.list_sources:
@@ -73,7 +71,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_sources(args: argparse.Namespace) -> int:
-    from ..sources import list_sources
+    from rag.documents.sources import list_sources
 
     return _print_sources(list_sources(settings_from(args), args.name), args.json)
 
@@ -91,9 +89,8 @@ def _print_sources(infos: list, json_out: bool) -> int:
 
 
 def cmd_compact(args: argparse.Namespace) -> int:
+    from rag.retrieval import resolve_collection
     from retrievers.stores import Collection
-
-    from ..retrieval import resolve_collection
 
     settings = settings_from(args)
     check_writable(settings, "compact")
@@ -113,7 +110,7 @@ def _size_mb(settings: Any) -> float:
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
-    from ..ingestion import reindex
+    from rag.documents.pipeline import reindex
 
     settings = settings_from(args)
     check_writable(settings, "reindex")

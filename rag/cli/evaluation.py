@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .common import settings_from
-from .options import answer_options, common_options, dataset_options, retrieval_options, setting
+from rag.cli.common import settings_from
+from rag.cli.options import answer_options, common_options, dataset_options, retrieval_options, setting
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -78,8 +78,7 @@ def _eval_answers(args: argparse.Namespace, settings: Any, dataset: Any, progres
     from eval.answers import Judge, evaluate_answers
     from eval.corpus import dataset_collection
     from eval.report import write_answer_report
-
-    from ..app import build_engine, build_llm
+    from rag.app import build_engine, build_llm
 
     collection = settings.collection
     if collection is None and dataset.documents:

@@ -54,7 +54,7 @@ def setting(parser: argparse.ArgumentParser, field: str, *flags: str, help: str 
     overrides the config file and `RAG_` environment. Help, type, choices and default come from the field;
     `help` replaces the field's description and `default` the way its default is shown (e.g. when unset
     means something)."""
-    from ..config import Settings
+    from rag.config import Settings
 
     info = Settings.model_fields[field]
     if "action" not in kwargs:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import answers, documents, evaluation, serving, training
+from rag.cli import answers, documents, evaluation, serving, training
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,8 +8,8 @@ import os
 import sys
 from typing import Any
 
-from .common import settings_from
-from .options import answer_options, common_options, retrieval_options, setting
+from rag.cli.common import settings_from
+from rag.cli.options import answer_options, common_options, retrieval_options, setting
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -47,7 +47,7 @@ def keys_parser(sub: Any) -> None:
 def cmd_keys(args: argparse.Namespace) -> int:
     import getpass
 
-    from ..access import KeyStore, iso_utc
+    from rag.access import KeyStore, iso_utc
 
     settings = settings_from(args)
     try:

@@ -7,16 +7,15 @@ import json
 import sys
 from typing import Any
 
+from rag.cli.common import settings_from
+from rag.cli.options import answer_options, common_options, config_option
 from retrievers.reader.training import ReaderTrainConfig
 from retrievers.training.cross_encoder import RerankerConfig
 from retrievers.training.trainer import TrainConfig
 
-from .common import settings_from
-from .options import answer_options, common_options, config_option
-
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..training import TrainingInterrupted, run_training
+    from rag.jobs.training import TrainingInterrupted, run_training
 
     settings = settings_from(args)
     try:
@@ -32,7 +31,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_train_reader(args: argparse.Namespace) -> int:
-    from ..reader_training import run_reader_training
+    from rag.jobs.reader_training import run_reader_training
 
     settings = settings_from(args)
     result = run_reader_training(settings, args, progress=args.progress and not args.json)
@@ -41,7 +40,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
 
 
 def cmd_train_reranker(args: argparse.Namespace) -> int:
-    from ..reranker_training import run_reranker_training
+    from rag.jobs.reranker_training import run_reranker_training
 
     record = run_reranker_training(settings_from(args), args, progress=args.progress and not args.json)
     if args.json:
@@ -80,13 +79,12 @@ def cmd_package_model(args: argparse.Namespace) -> int:
 def cmd_generate_questions(args: argparse.Namespace) -> int:
     from prompts import load_prompt
     from prompts.templates import PromptError
+    from rag.app import build_llm
+    from rag.jobs.question_generation import generate_pairs
+    from rag.llm.llamaindex import LlamaIndexLLM
+    from rag.retrieval import resolve_collection
     from retrievers.errors import RagError
     from retrievers.stores import Collection
-
-    from ..app import build_llm
-    from ..llamaindex import LlamaIndexLLM
-    from ..question_generation import generate_pairs
-    from ..retrieval import resolve_collection
 
     settings = settings_from(args)
     llm = build_llm(settings)

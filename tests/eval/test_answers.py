@@ -7,7 +7,7 @@ from llama_index.core.query_engine import CustomQueryEngine
 
 from eval import EvalDataset, EvalQuestion, Judge, evaluate_answers
 from prompts import load_prompt
-from rag.engine import Answer, Source
+from rag.answer import Answer, Source
 from rag.llm import Generation
 from retrievers import Passage
 
@@ -147,7 +147,7 @@ class ReaderEngine(FakeEngine):
     SHORT = {"q1": "Eiffel", "q2": "Nile", "q3": "Cats"}
 
     def ask(self, question: str) -> Answer:
-        from rag.engine import ShortAnswer
+        from rag.answer import ShortAnswer
 
         answer = super().ask(question)
         qid = next(q.id for q in DATASET.questions if q.question == question)

@@ -3,7 +3,7 @@
 import pytest
 
 from rag.app import build_engine
-from rag.ingestion import ingest
+from rag.documents.pipeline import ingest
 from retrievers import Collection
 from tests.conftest import write_docs
 

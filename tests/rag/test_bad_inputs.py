@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import rag.ingestion as ingestion_module
-from rag.ingestion import ingest
-from rag.loaders import Input, LoadError, discover, load
+import rag.documents.pipeline as ingestion_module
+from rag.documents.loaders import Input, LoadError, discover, load
+from rag.documents.pipeline import ingest
 from retrievers.passages import make_passages
 from retrievers.stores import Collection
 

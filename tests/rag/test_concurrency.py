@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rag.config import Settings
-from rag.ingestion import ingest
+from rag.documents.pipeline import ingest
 from retrievers import HybridRetriever
 from retrievers.stores import Collection
 

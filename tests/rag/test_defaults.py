@@ -39,7 +39,7 @@ def test_the_defaults_are_the_shipped_models():
 def test_the_default_answer_path_abstains_below_the_retrieval_score_chosen_for_it(tmp_path, monkeypatch):
     from rag.app import build_engine
     from rag.config import ABSTAIN_SCORE
-    from rag.ingestion import ingest
+    from rag.documents.pipeline import ingest
 
     assert Settings().abstention_threshold() == ABSTAIN_SCORE == 8.3  # the reader's span leads, hybrid linear
     for other in ({"model": "openai/gpt-4o-mini"}, {"mode": "dense"}, {"fusion": "rrf"}, {"dense_weight": 2.0},
@@ -59,13 +59,13 @@ def test_the_default_answer_path_abstains_below_the_retrieval_score_chosen_for_i
 
 @pytest.mark.slow
 def test_the_built_in_corpus_is_indexed_with_the_fine_tuned_encoder(tmp_path, monkeypatch, capsys):
-    import rag.loaders
+    import rag.documents.loaders
 
     corpus = tmp_path / "summaries.json"
     corpus.write_text(json.dumps({
         "Eiffel Tower": {"title": "Eiffel Tower", "extract": "A lattice tower in Paris designed by Gustave Eiffel."},
         "Nile": {"title": "Nile", "extract": "The Nile flows north through eleven countries."}}))
-    monkeypatch.setattr(rag.loaders, "_wiki_vital_file", lambda: corpus)
+    monkeypatch.setattr(rag.documents.loaders, "_wiki_vital_file", lambda: corpus)
     store = str(tmp_path / "store")
     code, out, err = run(capsys, "ingest", "wiki-vital", "--store", store, "--no-progress")
     assert code == 0, err

@@ -33,13 +33,13 @@ def test_shard_jobs_in_parallel_processes_then_an_ingest_that_encodes_nothing(do
     assert sum(r["in_shard"] for r in reports) == 5 and all(r["encoded"] == r["in_shard"] for r in reports)
     assert len(finished_shards(vectors)) == 2
 
-    import rag.ingestion
+    import rag.documents.pipeline
 
     def no_encoder(*args, **kwargs):
         raise AssertionError("every vector should come from the shards")
 
     with monkeypatch.context() as patch:
-        patch.setattr(rag.ingestion, "load_encoder", no_encoder)
+        patch.setattr(rag.documents.pipeline, "load_encoder", no_encoder)
         code, out, _ = run(capsys, "ingest", str(docs), "--store", str(tmp_path / "from-shards"), "--vectors",
                            str(vectors), "--json", "--no-progress")
     assert code == 0
@@ -60,8 +60,8 @@ def _shard_holding(docs, want) -> tuple[int, int, int]:
     with 5 passages, shard 0 of 2 is empty or full one time in 16. Pick a split from the real ids.
     """
     from rag.config import Settings
-    from rag.ingestion import passages_of
-    from rag.loaders import discover, load
+    from rag.documents.loaders import discover, load
+    from rag.documents.pipeline import passages_of
 
     found = discover([str(docs)])
     ids = [p.id for item in found.inputs for p in passages_of(item, load(item), Settings())]

@@ -2,8 +2,8 @@ import asyncio
 
 import pytest
 
-from rag.engine import Engine, format_passage
-from rag.ingestion import ingest
+from rag.answer import Engine, format_passage
+from rag.documents.pipeline import ingest
 from rag.retrieval import open_collection, open_retriever
 from retrievers import Passage, RagError
 from tests.conftest import write_docs
@@ -126,7 +126,7 @@ def test_as_a_llamaindex_query_engine(ingested):
 
 
 def test_a_chat_session_keeps_history_and_resets(ingested):
-    from rag.engine import ChatSession
+    from rag.answer import ChatSession
 
     llm = ScriptedLLM(["The Eiffel Tower is in Paris [1]."], condense="Who designed the Eiffel Tower?")
     chat = ChatSession(engine_for(ingested, llm))
@@ -296,7 +296,7 @@ def test_a_short_generated_answer_is_snapped_to_the_span_of_its_cited_passage(in
 
 
 def test_snapping_needs_real_overlap():
-    from rag.engine import Source, snap_to_span
+    from rag.answer import Source, snap_to_span
 
     source = Source(n=1, passage=Passage("p", "The Nile flows north into the Mediterranean Sea.", title="Nile"),
                     score=1.0)

@@ -9,10 +9,10 @@ import zipfile
 
 import pytest
 
+from rag.documents.loaders import Input, LoadError, load
+from rag.documents.pipeline import ingest
 from rag.formats import SUPPORTED_TYPES
 from rag.formats.tables import TABLE_WORDS
-from rag.ingestion import ingest
-from rag.loaders import Input, LoadError, load
 from retrievers import Collection
 
 from .documents import make_docx, make_eml, make_epub, make_pdf_with_table, make_pptx, make_rtf, make_xlsx
@@ -164,7 +164,7 @@ def test_a_folder_of_fifty_mixed_office_files_ingests_with_every_files_text_find
 
 
 def test_citations_name_the_slide_sheet_or_section(tmp_path, settings):
-    from rag.engine import format_passage
+    from rag.answer import format_passage
     from retrievers.passages import Passage
 
     folder = tmp_path / "d"

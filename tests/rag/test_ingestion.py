@@ -1,4 +1,4 @@
-from rag.ingestion import default_ingest_collection, ingest
+from rag.documents.pipeline import default_ingest_collection, ingest
 from rag.retrieval import open_collection, open_retriever
 from retrievers import Collection
 from tests.conftest import write_docs

@@ -22,7 +22,7 @@ INGEST_WITH_A_STUB_ENCODER = """
 import json, resource, sys
 import numpy as np
 sys.path.insert(0, sys.argv[3])
-from rag import ingestion
+from rag.documents import pipeline as ingestion
 from rag.config import Settings
 
 class Stub:

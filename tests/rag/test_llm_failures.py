@@ -6,8 +6,8 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from rag.answer import GenerationFailed
 from rag.app import build_engine
-from rag.engine import GenerationFailed
 from rag.llm import LLM, Generation
 from retrievers.errors import RagError
 
@@ -126,7 +126,7 @@ def test_no_key_reaches_a_log_line_a_trace_span_or_an_error(ingested, caplog):
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from rag.engine import Engine
+    from rag.answer import Engine
     from rag.retrieval import open_collection, open_retriever
     from rag.tracing import LangfuseTracer
 

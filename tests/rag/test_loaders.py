@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from rag.loaders import Input, LoadError, decode_text, discover, load
+from rag.documents.loaders import Input, LoadError, decode_text, discover, load
 from tests.conftest import DOCS, write_docs
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from rag.config import Settings
+from rag.documents.pipeline import ingest
 from rag.formats.metadata import parse_meta, split_front_matter, user_metadata
 from rag.formats.records import read_jsonl
 from rag.formats.text import read_markdown
-from rag.ingestion import ingest
 from rag.retrieval import open_collection
 from retrievers.errors import RagError
 from tests.conftest import run

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from rag.documents.loaders import Input, LoadError, load
 from rag.formats import ocr
 from rag.formats.base import NO_LIMITS, ReadLimits
-from rag.loaders import Input, LoadError, load
 
 from .documents import make_image, make_scanned_pdf
 

@@ -1,4 +1,4 @@
-from rag.presentation import agrees, best_sentences, explains, quote_around, sentences, span_lead
+from rag.answer.presentation import agrees, best_sentences, explains, quote_around, sentences, span_lead
 
 
 def test_explanation_questions_are_told_from_short_answer_ones():

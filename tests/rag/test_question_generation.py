@@ -5,9 +5,9 @@ from llama_index.core.base.llms.types import CompletionResponse, LLMMetadata
 from llama_index.core.llms import CustomLLM
 
 from prompts import load_prompt
-from rag.llamaindex import LlamaIndexLLM
+from rag.jobs.question_generation import clean_question, generate_pairs
 from rag.llm import LLM, litellm_module
-from rag.question_generation import clean_question, generate_pairs
+from rag.llm.llamaindex import LlamaIndexLLM
 from retrievers.errors import RagError
 from retrievers.stores import Collection
 from retrievers.training import build_examples

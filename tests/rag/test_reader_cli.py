@@ -99,7 +99,7 @@ def test_train_reader_with_seeds_averages_the_readers_and_says_how_each_did(stor
 
 
 def test_a_validation_file_is_held_out_and_only_its_first_questions_are_read(store, tmp_path, capsys, monkeypatch):
-    import rag.reader_training as reader_training
+    import rag.jobs.reader_training as reader_training
 
     monkeypatch.setattr(reader_training, "MAX_VALIDATION_QUESTIONS", 2)
     asked = []

@@ -7,7 +7,8 @@ import threading
 import pytest
 
 from prompts import PromptSet
-from rag.llm import LLM, LOCAL_MAX_TOKENS, LOCAL_MODELS, Generation, RepetitionGuard, _local_generate
+from rag.llm import LLM, LOCAL_MAX_TOKENS, LOCAL_MODELS, Generation, RepetitionGuard
+from rag.llm.local import _local_generate
 
 LOOP = ("Your documents are about rivers. The passages are citations from Wikipedia about the Nile. "
         + "The passages are citations from Wikipedia about the Nile. " * 6)

@@ -98,7 +98,7 @@ def test_the_retrieval_evaluation_adds_a_reranked_row_beside_each(ingested, tmp_
 
 
 def test_the_engine_traces_the_reranking(ingested, cross_encoder_dir):
-    from rag.engine import Engine
+    from rag.answer import Engine
     from rag.retrieval import open_collection, open_retriever
     from tests.rag.fakes import ScriptedLLM
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from rag.documents.sources import SourceNotFound, delete_source, list_sources
 from rag.retrieval import open_collection
-from rag.sources import SourceNotFound, delete_source, list_sources
 from tests.conftest import run
 
 

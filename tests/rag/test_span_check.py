@@ -5,8 +5,8 @@ import math
 import pytest
 
 from prompts import PromptSet
+from rag.answer.span_check import SpanChecker
 from rag.llm import LLM
-from rag.span_check import SpanChecker
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from rag.engine import Engine
+from rag.answer import Engine
 from rag.retrieval import open_collection, open_retriever
 from rag.tracing import LangfuseTracer, make_tracer
 from retrievers import NULL_TRACER

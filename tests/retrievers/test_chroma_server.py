@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rag.cli import main
-from rag.ingestion import ingest
+from rag.documents.pipeline import ingest
 from rag.retrieval import open_collection, open_retriever
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]

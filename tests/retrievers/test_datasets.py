@@ -94,7 +94,7 @@ def test_squad_v2_paragraphs_are_documents_and_questions_point_at_theirs(tmp_pat
 
 def test_reader_training_reads_squad_with_the_same_reader_as_eval(tmp_path):
     """One SQuAD reader: `rag train-reader` trains on exactly the questions `rag eval` scores, with their offsets."""
-    from rag.reader_training import is_squad, read_squad
+    from rag.jobs.reader_training import is_squad, read_squad
 
     data = {"data": [{"title": "Seine", "paragraphs": [{"context": "The Seine flows through Paris.", "qas": [
         {"id": "s1", "question": "Which river flows through Paris?",

@@ -10,8 +10,9 @@ import time
 import pytest
 
 from prompts import PromptSet
-from rag import llm, span_check
-from rag.span_check import SpanChecker
+from rag.answer import span_check
+from rag.answer.span_check import SpanChecker
+from rag.llm import local as llm
 from retrievers.errors import RagError
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")

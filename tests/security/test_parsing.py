@@ -11,9 +11,9 @@ from contextlib import contextmanager
 
 import pytest
 
-import rag.ingestion as ingestion_module
-from rag.ingestion import ingest
-from rag.loaders import MAX_TITLE, Input, LoadError, ReadLimits, TooManyPassages, load
+import rag.documents.pipeline as ingestion_module
+from rag.documents.loaders import MAX_TITLE, Input, LoadError, ReadLimits, TooManyPassages, load
+from rag.documents.pipeline import ingest
 from tests.rag.test_bad_inputs import texts
 
 from ..conftest import write_docs
@@ -119,7 +119,7 @@ def test_recursion_and_memory_errors_fail_their_file_only_and_are_logged(tmp_pat
     folder = write_docs(tmp_path / "d", {"a.txt": "Alpha is fine.", "b.txt": "Beta recurses.", "c.txt": "Gamma is big.",
                                          "d.txt": "Delta is fine."})
     monkeypatch.setattr(ingestion_module, "passages_of", failing_on_b_and_c(ingestion_module.passages_of))
-    with caplog.at_level(logging.WARNING, logger="rag.ingestion"):
+    with caplog.at_level(logging.WARNING, logger="rag.documents.pipeline"):
         report = ingest([str(folder)], settings, progress=False)
     assert [(p.rsplit("/", 1)[-1], r) for p, r in report.failed] == [
         ("b.txt", "nested too deeply to read (RecursionError)"),
@@ -129,13 +129,13 @@ def test_recursion_and_memory_errors_fail_their_file_only_and_are_logged(tmp_pat
 
 
 def test_rag_encode_contains_recursion_and_memory_errors_per_file_too(tmp_path, settings, monkeypatch, caplog):
-    import rag.encoding as encoding_module
-    from rag.encoding import encode
+    import rag.documents.encoding as encoding_module
+    from rag.documents.encoding import encode
 
     folder = write_docs(tmp_path / "d", {"a.txt": "Alpha is fine.", "b.txt": "Beta recurses.", "c.txt": "Gamma is big.",
                                          "deep.json": DEEP})
     monkeypatch.setattr(encoding_module, "passages_of", failing_on_b_and_c(encoding_module.passages_of))
-    with caplog.at_level(logging.WARNING, logger="rag.encoding"):
+    with caplog.at_level(logging.WARNING, logger="rag.documents.encoding"):
         report = encode([str(folder)], settings, tmp_path / "vectors", progress=False)
     failed = {p.rsplit("/", 1)[-1]: r for p, r in report.failed}
     assert failed["b.txt"] == "nested too deeply to read (RecursionError)"

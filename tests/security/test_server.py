@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from rag.access import KeyStore
-from rag.engine import Engine
+from rag.answer import Engine
 from rag.retrieval import open_collection, open_retriever
 from tests.rag.fakes import ScriptedLLM
 from tests.ui.servers import running

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.engine import Engine
-from rag.ingestion import ingest
+from rag.answer import Engine
+from rag.documents.pipeline import ingest
 from rag.retrieval import open_collection, open_retriever
 from retrievers.stores import Collection
 from tests.eval.conftest import SQUAD
@@ -176,7 +176,7 @@ def test_the_lead_keeps_its_bold_span_and_citation_over_planted_text(planted):
 
 
 def test_sources_panel_escapes_a_short_answer_and_passage_fields():
-    from rag.engine import ShortAnswer
+    from rag.answer import ShortAnswer
     from retrievers.passages import Passage
 
     class Source:
@@ -195,7 +195,7 @@ def test_sources_panel_escapes_a_short_answer_and_passage_fields():
 
 
 def test_the_escaping_functions_leave_nothing_live_and_are_stable_while_streaming():
-    from rag.presentation import escape_markdown, inert_markdown
+    from rag.answer.presentation import escape_markdown, inert_markdown
 
     hostile = [PLANTED, f"\\{PLANTED}", f"\\\\<img src=x> \\\\![a]({EVIL})", f"[r]: {EVIL}\n\n[r] ![r]",
                f"<{EVIL}> www.evil.example HTTPS://evil.example", "`a\\`<b>c</b>"]

@@ -5,7 +5,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from rag.engine import Engine
+from rag.answer import Engine
 from rag.retrieval import open_collection, open_retriever
 from tests.rag.fakes import ScriptedLLM
 from ui import Engines, create_api

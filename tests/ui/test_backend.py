@@ -2,7 +2,7 @@
 
 import json
 
-from rag.engine import Engine
+from rag.answer import Engine
 from rag.retrieval import open_collection, open_retriever
 from retrievers import RagError
 from tests.rag.fakes import ScriptedLLM

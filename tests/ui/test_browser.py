@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.engine import Engine
+from rag.answer import Engine
 from rag.retrieval import open_collection, open_retriever
 from tests.rag.fakes import ScriptedLLM
 

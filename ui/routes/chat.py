@@ -11,7 +11,7 @@ from typing import Any, Iterator
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from rag.engine import GenerationFailed
+from rag.answer import GenerationFailed
 from retrievers.errors import RagError
 from retrievers.stores import list_collections
 

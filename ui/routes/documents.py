@@ -7,8 +7,8 @@ from typing import Annotated, Any, Optional
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 
+from rag.documents.sources import SourceNotFound, delete_source, list_sources
 from rag.retrieval import resolve_collection
-from rag.sources import SourceNotFound, delete_source, list_sources
 from retrievers.stores import list_collections
 
 from ..credentials import actor

@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from eval.bench import builtin_records, folder_mb, percentiles  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.ingestion import ingest  # noqa: E402
+from rag.documents.pipeline import ingest  # noqa: E402
 from rag.retrieval import open_collection, open_retriever  # noqa: E402
-from rag.sources import delete_source  # noqa: E402
+from rag.documents.sources import delete_source  # noqa: E402
 
 
 def p50s(settings: Settings, queries: list[str]) -> dict[str, float]:

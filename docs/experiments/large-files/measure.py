@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from rag import ingestion  # noqa: E402
+from rag.documents import pipeline as ingestion  # noqa: E402
 from rag.config import Settings  # noqa: E402
 
 

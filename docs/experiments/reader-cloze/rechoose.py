@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from rag.config import Settings  # noqa: E402
-from rag.reader_training import MAX_VALIDATION_QUESTIONS, _Retrieval, nq_items  # noqa: E402
+from rag.jobs.reader_training import MAX_VALIDATION_QUESTIONS, _Retrieval, nq_items  # noqa: E402
 from retrievers.reader import READER_FILE, Reader  # noqa: E402
 from retrievers.reader.evaluation import choose_passage_rule  # noqa: E402
 

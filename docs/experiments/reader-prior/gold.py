@@ -1,4 +1,4 @@
-"""The landed check (`rag.span_check.SpanChecker` + `retrievers.reader.rerank`, with the `check` prompt and
+"""The landed check (`rag.answer.span_check.SpanChecker` + `retrievers.reader.rerank`, with the `check` prompt and
 the default k and weight) on gold paragraphs: each question reads its own paragraph alone, so only the
 span counts. Same sets as verify.py, which chose k and the weight with its own prompt.
 
@@ -18,7 +18,7 @@ from run import squad_items  # noqa: E402
 
 from prompts import PromptSet  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.span_check import SpanChecker  # noqa: E402
+from rag.answer.span_check import SpanChecker  # noqa: E402
 from retrievers.reader import Reader, rerank  # noqa: E402
 from retrievers.reader.training import _f1  # noqa: E402
 

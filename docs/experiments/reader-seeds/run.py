@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 import numpy as np  # noqa: E402
 
-from rag.reader_training import read_squad  # noqa: E402
+from rag.jobs.reader_training import read_squad  # noqa: E402
 from retrievers.reader import Reader, Reading  # noqa: E402
 from retrievers.reader.labels import ReaderExample  # noqa: E402
 from retrievers.reader.evaluation import rule_outcomes, summarize  # noqa: E402
@@ -42,7 +42,7 @@ def squad_items(path: str) -> list[tuple[str, list[str], list[str]]]:
 
 def label(args: argparse.Namespace) -> None:
     from rag.config import Settings
-    from rag.reader_training import _labelled, _Retrieval
+    from rag.jobs.reader_training import _labelled, _Retrieval
 
     settings = Settings(collection=args.collection)
     retrieve = _Retrieval(settings, args.collection)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from rag.loaders import _wiki_vital_file  # noqa: E402
+from rag.documents.loaders import _wiki_vital_file  # noqa: E402
 
 QUESTIONS = Path(__file__).with_name("questions.jsonl")
 

@@ -1,7 +1,7 @@
 """The reader and its LLM span check on the SQuAD-style check, each question reading its own gold
 paragraph alone (the answer target's setting with the choice of passage taken out).
 
-For each reader: its best span alone, then the landed check (`rag.span_check.SpanChecker`, the `check`
+For each reader: its best span alone, then the landed check (`rag.answer.span_check.SpanChecker`, the `check`
 prompt as shipped) over its top K candidates for K in 3, 5, 10, reordered by `retrievers.reader.rerank`
 with each weight. The check runs once per question over 10 candidates; smaller K use the first of them
 (the reader's own order). Scored with `rag eval answers`' SQuAD EM and F1.
@@ -24,8 +24,8 @@ from build import load_questions  # noqa: E402
 
 from eval.metrics import exact_match, token_f1  # noqa: E402
 from prompts import PromptSet  # noqa: E402
-from rag.loaders import _wiki_vital_file  # noqa: E402
-from rag.span_check import SpanChecker  # noqa: E402
+from rag.documents.loaders import _wiki_vital_file  # noqa: E402
+from rag.answer.span_check import SpanChecker  # noqa: E402
 from retrievers.reader import Reader, rerank  # noqa: E402
 
 KS = (3, 5, 10)

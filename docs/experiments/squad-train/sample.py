@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from rag.loaders import _wiki_vital_file  # noqa: E402
+from rag.documents.loaders import _wiki_vital_file  # noqa: E402
 
 SEED = 2027
 CHECK = Path(__file__).resolve().parents[1] / "squad-check" / "questions.jsonl"

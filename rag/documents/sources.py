@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from rag.config import Settings
+from rag.retrieval import resolve_collection
 from retrievers.errors import RagError
 from retrievers.stores import Collection, SourceUpdate
-
-from .config import Settings
-from .retrieval import resolve_collection
 
 logger = logging.getLogger(__name__)
 

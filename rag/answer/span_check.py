@@ -16,9 +16,8 @@ import numpy as np
 
 from prompts.delimiters import passage_block
 from prompts.templates import Prompt
+from rag.llm import DEFAULT_LLM, LOCAL_MODELS, LOCAL_PROVIDER, LOCAL_TIMEOUT_S, run_at_low_priority
 from retrievers.errors import RagError
-
-from .llm import DEFAULT_LLM, LOCAL_MODELS, LOCAL_PROVIDER, LOCAL_TIMEOUT_S, run_at_low_priority
 
 _MARGIN = 8  # tokens kept free after the prompt and the longest candidate
 

@@ -7,17 +7,15 @@ supports an answer the refusal prompt's text is returned instead of an invention
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 import re
 import time
-from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Generator, Iterator, Sequence
+from typing import Any, Generator, Sequence
 
 from prompts import PromptSet
 from prompts.delimiters import passage_block
+from rag.llm import LLM, Generation, Message
 from retrievers.errors import RagError
 from retrievers.filters import Filters
 from retrievers.hybrid import HybridRetriever
@@ -26,160 +24,14 @@ from retrievers.reader import rerank
 from retrievers.reranking import RerankedRetriever
 from retrievers.tracing import NULL_TRACER, Tracer
 
-from .llm import LLM, Generation, Message
+from .citations import CITATION, best_support, format_passage, snap_to_span
 from .presentation import agrees, best_sentences, explains, quote_around, sentences_lead, span_lead
+from .types import Answer, AnswerStream, AsyncAnswerStream, GenerationFailed, ShortAnswer, Source
 
 logger = logging.getLogger(__name__)
 
-_CITATION = re.compile(r"\[(\d{1,3})\]")
-_WORD = re.compile(r"[a-z0-9]{3,}")
-_SPAN_WORD = re.compile(r"\w+")
 _PREAMBLE = re.compile(r"^(the )?answer( to (this|the) question)?( is)?\s*:\s*", re.IGNORECASE)
-_SNIPPET = 300
 _HISTORY_TURNS = 6
-
-
-@dataclass
-class Source:
-    """A passage given to the model, numbered as the answer cites it."""
-
-    n: int
-    passage: Passage
-    score: float
-    cited: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        text = " ".join(self.passage.text.split())
-        return {"n": self.n, "id": self.passage.id, "title": self.passage.title, "source": self.passage.source,
-                "location": self.passage.location,
-                "snippet": text[:_SNIPPET] + ("…" if len(text) > _SNIPPET else ""), "score": round(self.score, 6),
-                "cited": self.cited}
-
-
-@dataclass
-class ShortAnswer:
-    """An exact span of one source passage: the reader's answer, or the LLM's answer snapped to a span.
-
-    `start`/`end` are character offsets into the passage as the models read it (title, then text:
-    `context`), so a UI can highlight the span.
-    """
-
-    text: str
-    source: int  # the `n` of the source it comes from
-    passage_id: str
-    start: int
-    end: int
-    context: str
-    score: float  # reader: start + end logit; snapped: token F1 with the generated answer
-    kind: str = "reader"  # "reader" or "snapped"
-    check: float | None = None  # reader: the span checker's mean log-probability of this span, when it ran
-
-    def to_dict(self) -> dict[str, Any]:
-        before = self.context[max(0, self.start - _SNIPPET // 2) : self.start]
-        after = self.context[self.end : self.end + _SNIPPET // 2]
-        return {"text": self.text, "source": self.source, "id": self.passage_id, "start": self.start, "end": self.end,
-                "score": round(self.score, 4), "kind": self.kind,
-                "check": None if self.check is None else round(self.check, 4),
-                "highlight": f"{'…' if self.start > len(before) else ''}{before}**{self.text}**{after}"
-                             f"{'…' if self.end + len(after) < len(self.context) else ''}"}
-
-
-@dataclass
-class Answer:
-    question: str
-    standalone_question: str
-    answer: str
-    sources: list[Source]  # every passage the model saw
-    model: str
-    refused: bool = False
-    timings: dict[str, float] = field(default_factory=dict)  # milliseconds
-    usage: dict[str, int] = field(default_factory=dict)
-    short_answer: ShortAnswer | None = None  # the reader's span, when a reader is configured
-    grounded: ShortAnswer | None = None  # a short generated answer snapped to a span of a cited passage
-
-    @property
-    def cited(self) -> list[Source]:
-        return [s for s in self.sources if s.cited]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"answer": self.answer, "sources": [s.to_dict() for s in self.cited],
-                "retrieved": [s.to_dict() for s in self.sources], "model": self.model, "timings": self.timings,
-                "usage": self.usage, "question": self.question, "standalone_question": self.standalone_question,
-                "refused": self.refused, **self.short_answers()}
-
-    def short_answers(self) -> dict[str, Any]:
-        """The reader's short answer and the snapped span, each with its highlighted passage, or None."""
-        return {"short_answer": self.short_answer.to_dict() if self.short_answer else None,
-                "grounded_answer": self.grounded.to_dict() if self.grounded else None}
-
-
-class GenerationFailed(RagError):
-    """The model failed (after its retries) once the passages were retrieved; they are kept in `sources`."""
-
-    def __init__(self, message: str, question: str, sources: list[Source],
-                 short_answer: ShortAnswer | None = None) -> None:
-        super().__init__(message)
-        self.question = question
-        self.sources = sources
-        self.short_answer = short_answer
-        self.cited: list[Source] = []
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"answer": "", "error": str(self), "sources": [], "retrieved": [s.to_dict() for s in self.sources],
-                "question": self.question, "short_answer": self.short_answer.to_dict() if self.short_answer else None}
-
-
-class AnswerStream:
-    """Iterate for the answer's text pieces; `answer` holds the whole `Answer` once it is exhausted."""
-
-    def __init__(self, run: Generator[str, None, Answer]) -> None:
-        self._run = run
-        self.answer: Answer | None = None
-
-    def __iter__(self) -> Iterator[str]:
-        self.answer = yield from self._run
-
-    def finish(self) -> Answer:
-        """Consume what is left of the stream and return the answer (also after iterating it fully)."""
-        if self.answer is None:
-            for _ in self:
-                pass
-        assert self.answer is not None
-        return self.answer
-
-
-class AsyncAnswerStream:
-    """The async form of `AnswerStream`: `async for piece in stream`, then `stream.answer`."""
-
-    def __init__(self, stream: AnswerStream) -> None:
-        self._stream = stream
-
-    @property
-    def answer(self) -> Answer | None:
-        return self._stream.answer
-
-    async def __aiter__(self) -> AsyncIterator[str]:
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-
-        def produce() -> None:  # the model runs in a worker thread; the event loop stays free
-            try:
-                for piece in self._stream:
-                    loop.call_soon_threadsafe(queue.put_nowait, ("piece", piece))
-                loop.call_soon_threadsafe(queue.put_nowait, ("done", None))
-            except BaseException as exc:  # handed to the consumer below
-                loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
-
-        worker = loop.run_in_executor(None, produce)
-        while True:
-            kind, value = await queue.get()
-            if kind == "piece":
-                yield value
-            elif kind == "done":
-                break
-            else:
-                raise value
-        await worker
 
 
 class Engine:
@@ -196,9 +48,9 @@ class Engine:
         reader_hint: also tell the LLM the reader's span (the `hint` prompt), so that a small model can
             copy an exact answer; off by default, since a wrong span can mislead it.
         span_checker: `checker(question, passage, spans)` -> a score per span (mean log-probability, as
-            `rag.span_check.SpanChecker` gives) or None; the reader's `check_k` best spans of its chosen
+            `rag.answer.span_check.SpanChecker` gives) or None; the reader's `check_k` best spans of its chosen
             passage are then reordered by both (`retrievers.reader.rerank`, the check weighted `check_weight`).
-        lead: start the answer with what the passages say (`rag.presentation`): the reader's span in its
+        lead: start the answer with what the passages say (`rag.answer.presentation`): the reader's span in its
             sentence, or for how/why questions the best supporting sentences, quoted and cited; the LLM's
             prose follows only when it agrees with that lead. Suits a small local model.
         abstain_below: answer "the documents don't say" (listing the closest passages) when the best
@@ -436,12 +288,12 @@ class Engine:
 
     def _after_lead(self, lead: str, lead_answer: str | None, prose: str, sources: list[Source]) -> tuple[str, bool]:
         """The lead, then the model's prose when it agrees with it; the lead's citations mark the sources."""
-        cited = {int(n) for n in _CITATION.findall(lead)}
+        cited = {int(n) for n in CITATION.findall(lead)}
         text = lead
         prose = _PREAMBLE.sub("", prose.strip()).strip()
         if prose and not _is_refusal(prose, self.refusal) and agrees(prose, lead_answer, lead):
             text = f"{lead}\n\n{prose}"
-            cited |= {int(n) for n in _CITATION.findall(prose)}
+            cited |= {int(n) for n in CITATION.findall(prose)}
         for source in sources:
             source.cited = source.n in cited
         return text, False
@@ -495,13 +347,13 @@ class Engine:
         text = _PREAMBLE.sub("", text.strip()).strip()
         if not text or _is_refusal(text, self.refusal):
             return self.refusal, True, "" if text else self.refusal
-        numbers = {int(n) for n in _CITATION.findall(text)}
+        numbers = {int(n) for n in CITATION.findall(text)}
         valid = {s.n for s in sources}
         for source in sources:
             source.cited = source.n in numbers
         if numbers & valid:
             return text, False, ""
-        best, overlap = _best_support(text, sources)
+        best, overlap = best_support(text, sources)
         if best is None or overlap < 2:  # cites nothing and shares nothing with the passages: invented
             return self.refusal, True, f"\n{self.refusal}"
         best.cited = True
@@ -546,44 +398,6 @@ class ChatSession:
         self.history, self.last = [], None
 
 
-def snap_to_span(answer: str, cited: Sequence[Source], max_words: int = 12) -> ShortAnswer | None:
-    """A short generated answer tied to the span of a cited passage it matches best (token F1 at least 0.5).
-
-    Generated text paraphrases; the span is what the passage says, checkable and highlightable.
-    Long answers are sentences, not short answers, and are left alone.
-    """
-    words = [w.lower() for w in _SPAN_WORD.findall(_CITATION.sub("", answer))]
-    if not words or len(words) > max_words or not cited:
-        return None
-    target = Counter(words)
-    best: tuple[float, int, int, Source] | None = None
-    for source in cited:
-        context = source.passage.indexed_text
-        spans = [(m.start(), m.end(), m.group().lower()) for m in _SPAN_WORD.finditer(context)]
-        for size in range(max(1, len(words) - 2), len(words) + 3):
-            for i in range(0, len(spans) - size + 1):
-                window = Counter(w for _, _, w in spans[i : i + size])
-                common = sum((window & target).values())
-                if not common:
-                    continue
-                f1 = 2 * common / (size + len(words))
-                if best is None or f1 > best[0]:
-                    best = (f1, spans[i][0], spans[i + size - 1][1], source)
-    if best is None or best[0] < 0.5:
-        return None
-    f1, start, end, source = best
-    context = source.passage.indexed_text
-    return ShortAnswer(text=context[start:end], source=source.n, passage_id=source.passage.id, start=start, end=end,
-                       context=context, score=f1, kind="snapped")
-
-
-def format_passage(n: int, passage: Passage) -> str:
-    """One retrieved passage as a numbered block labelled with its title, file name and place in the file
-    (`passage_block`)."""
-    where = {"location": passage.location} if passage.location else {}
-    return passage_block(passage.text, n=n, title=passage.title, source=passage.source.rsplit("/", 1)[-1], **where)
-
-
 def _fit(text: str, tokens: int, count: Any) -> str:
     """Cut text to about `tokens` tokens, on a word boundary."""
     total = count(text)
@@ -609,14 +423,3 @@ def _is_refusal(text: str, refusal: str) -> bool:
     return refusal.lower().rstrip(".") in low or low.startswith(("i don't know", "i do not know"))
 
 
-def _words(text: str) -> set[str]:
-    return set(_WORD.findall(text.lower()))
-
-
-def _best_support(text: str, sources: list[Source]) -> tuple[Source | None, int]:
-    words = _words(text)
-    scored = [(len(words & _words(s.passage.text)), -s.n, s) for s in sources]
-    if not scored:
-        return None, 0
-    overlap, _, best = max(scored, key=lambda item: (item[0], item[1]))
-    return best, overlap

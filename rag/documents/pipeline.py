@@ -15,15 +15,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from rag.config import Settings
+from rag.retrieval import reindexed_name
 from retrievers.encoders import close_encoder, load_encoder, model_fingerprint, model_name, opened_encoder
 from retrievers.encoders.precomputed import PrecomputedEncoder
 from retrievers.errors import CollectionNotFound, RagError
 from retrievers.passages import MetadataValue, Passage, make_passages, text_digest
 from retrievers.stores import Collection, SourceUpdate
 
-from .config import Settings
 from .loaders import BUILTIN_CORPORA, Input, LoadedSource, LoadError, TooManyPassages, discover, load
-from .retrieval import reindexed_name
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from .formats import (
+from rag.formats import (
     MAX_TITLE,
     NO_LIMITS,
     READERS,

@@ -14,12 +14,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from rag.config import Settings
 from retrievers.encoders import model_fingerprint, model_name, opened_encoder
 from retrievers.encoders.precomputed import encode_shard, read_header, shard_dir, shard_of
 
-from .config import Settings
-from .ingestion import passages_of, too_big_to_read
 from .loaders import LoadError, discover, load
+from .pipeline import passages_of, too_big_to_read
 
 logger = logging.getLogger(__name__)
 

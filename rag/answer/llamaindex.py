@@ -1,28 +1,18 @@
-"""Our pieces behind LlamaIndex's interfaces: the answer engine as a query or chat engine, and the
-configured model (any litellm model, or the embedded one) as a LlamaIndex LLM."""
+"""The answer engine behind LlamaIndex's interfaces: `Engine.as_query_engine()` and `as_chat_engine()`, so a
+LlamaIndex app queries or chats with it as with its own engines."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any, Iterator, Optional
 
-from llama_index.core.base.llms.types import (
-    ChatMessage,
-    ChatResponse,
-    CompletionResponse,
-    CompletionResponseGen,
-    LLMMetadata,
-)
+from llama_index.core.base.llms.types import ChatMessage, ChatResponse
 from llama_index.core.base.response.schema import Response
 from llama_index.core.chat_engine.types import AgentChatResponse, BaseChatEngine, StreamingAgentChatResponse
-from llama_index.core.llms import CustomLLM
-from llama_index.core.llms.callbacks import llm_completion_callback
 from llama_index.core.query_engine import CustomQueryEngine
 from llama_index.core.schema import NodeWithScore
 
 from retrievers.nodes import to_node
-
-from .llm import Generation
 
 
 class EngineQueryEngine(CustomQueryEngine):
@@ -83,28 +73,3 @@ class EngineChatEngine(BaseChatEngine):
 
 def _nodes(answer: Any) -> list[NodeWithScore]:
     return [to_node(s.passage, s.score) for s in answer.sources]
-
-
-class LlamaIndexLLM(CustomLLM):
-    """A `rag.llm.LLM` as a LlamaIndex LLM, for LlamaIndex tools that need one (question generation,
-    evaluators): same model strings, same local default, same clear errors."""
-
-    llm: Any
-
-    @property
-    def metadata(self) -> LLMMetadata:
-        return LLMMetadata(context_window=self.llm.context_window, num_output=self.llm.max_tokens,
-                           model_name=self.llm.model)
-
-    @llm_completion_callback()
-    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        return CompletionResponse(text=self.llm.complete([{"role": "user", "content": prompt}]).text)
-
-    @llm_completion_callback()
-    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
-        def pieces() -> CompletionResponseGen:
-            generation = Generation()
-            for piece in self.llm.stream([{"role": "user", "content": prompt}], generation):
-                yield CompletionResponse(text=generation.text, delta=piece)
-
-        return pieces()

@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from rag.config import Settings
+from rag.retrieval import open_collection, open_retriever
 from retrievers.answers import read_qa
 from retrievers.datasets import DatasetError, load_dataset
 from retrievers.errors import RagError
 from retrievers.reader import ReaderExample, answer_spans, gold_span_example, label_all
 from retrievers.reader.cloze import cloze_examples, describe
-
-from .config import Settings
-from .retrieval import open_collection, open_retriever
 
 MAX_VALIDATION_QUESTIONS = 300
 # None: the config's default

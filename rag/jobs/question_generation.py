@@ -1,6 +1,6 @@
 """`rag generate-questions`: training pairs for a collection that has no questions, written by an LLM.
 
-Each sampled passage goes to a LlamaIndex LLM (`rag.llamaindex.LlamaIndexLLM` wraps the configured
+Each sampled passage goes to a LlamaIndex LLM (`rag.llm.llamaindex.LlamaIndexLLM` wraps the configured
 model; any other LlamaIndex LLM works) with the `questions` prompt, LlamaIndex's question-generation
 prompt shape (`{context_str}`, `{num_questions_per_chunk}`). `generate_question_context_pairs` itself
 left llama-index-core in 0.14, and its successor in llama-index-finetuning pulls in Azure, Mistral and

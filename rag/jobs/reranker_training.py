@@ -8,13 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rag.config import Settings
+from rag.retrieval import resolve_collection
 from retrievers.errors import CollectionNotFound, RagError
 from retrievers.stores import Collection
 from retrievers.training import build_examples
 from retrievers.training.cross_encoder import RerankerConfig, train_cross_encoder
-
-from .config import Settings
-from .retrieval import resolve_collection
 
 
 def run_reranker_training(settings: Settings, args: Any, *, progress: bool = True) -> dict:

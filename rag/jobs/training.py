@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rag.config import Settings
+from rag.retrieval import reindexed_name, resolve_collection
 from retrievers.errors import CollectionNotFound, RagError
 from retrievers.stores import Collection
 from retrievers.training import (
@@ -18,9 +20,6 @@ from retrievers.training import (
     split_validation,
     validation_set,
 )
-
-from .config import Settings
-from .retrieval import reindexed_name, resolve_collection
 
 MAX_VALIDATION_QUESTIONS = 300
 
