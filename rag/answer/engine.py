@@ -26,6 +26,7 @@ from retrievers.tracing import NULL_TRACER, Tracer
 
 from .citations import CITATION, best_support, format_passage, snap_to_span
 from .presentation import agrees, best_sentences, explains, quote_around, sentences_lead, span_lead
+from .prompting import clean_question, fit_tokens, is_refusal
 from .types import Answer, AnswerStream, AsyncAnswerStream, GenerationFailed, ShortAnswer, Source
 
 logger = logging.getLogger(__name__)
@@ -208,7 +209,7 @@ class Engine:
             except RagError as exc:  # retrieve with the question as asked; the answer step reports the model
                 span.update(level="ERROR", status_message=str(exc))
                 return question
-            condensed = _clean_question(generation.text, question)
+            condensed = clean_question(generation.text, question)
             span.update(output=condensed, usage_details={"input": generation.usage.prompt_tokens,
                                                          "output": generation.usage.completion_tokens})
         timings["condense_ms"] = round(1000 * generation.seconds, 1)
@@ -291,7 +292,7 @@ class Engine:
         cited = {int(n) for n in CITATION.findall(lead)}
         text = lead
         prose = _PREAMBLE.sub("", prose.strip()).strip()
-        if prose and not _is_refusal(prose, self.refusal) and agrees(prose, lead_answer, lead):
+        if prose and not is_refusal(prose, self.refusal) and agrees(prose, lead_answer, lead):
             text = f"{lead}\n\n{prose}"
             cited |= {int(n) for n in CITATION.findall(prose)}
         for source in sources:
@@ -317,7 +318,7 @@ class Engine:
                                                                          source=hint.source)
             budget = self.llm.context_window - self.llm.max_tokens - 64
             budget -= self.llm.count_tokens(system + self.prompts.qa.format(context="", question="") + hint_text)
-            question = _fit(question, max(16, budget // 4), self.llm.count_tokens)
+            question = fit_tokens(question, max(16, budget // 4), self.llm.count_tokens)
             budget -= self.llm.count_tokens(question)
             blocks: list[str] = []
             used: list[Source] = []
@@ -326,7 +327,7 @@ class Engine:
                 cost = self.llm.count_tokens(block) + 1
                 if cost > budget:
                     if budget > 48:  # room for part of it: better than nothing
-                        blocks.append(_fit(block, budget, self.llm.count_tokens) + "\n</passage>")
+                        blocks.append(fit_tokens(block, budget, self.llm.count_tokens) + "\n</passage>")
                         used.append(source)
                     break
                 blocks.append(block)
@@ -345,7 +346,7 @@ class Engine:
         Returns the final text, whether it is a refusal, and any text appended to the stream.
         """
         text = _PREAMBLE.sub("", text.strip()).strip()
-        if not text or _is_refusal(text, self.refusal):
+        if not text or is_refusal(text, self.refusal):
             return self.refusal, True, "" if text else self.refusal
         numbers = {int(n) for n in CITATION.findall(text)}
         valid = {s.n for s in sources}
@@ -367,59 +368,7 @@ class Engine:
 
     def as_chat_engine(self) -> Any:
         """A LlamaIndex chat engine over a new `ChatSession` (chat, stream_chat, achat, ...)."""
+        from .chat import ChatSession
         from .llamaindex import EngineChatEngine
 
         return EngineChatEngine(ChatSession(self))
-
-
-class ChatSession:
-    """A conversation: each question is condensed with the history, then answered with citations."""
-
-    def __init__(self, engine: Engine, filters: Filters | None = None) -> None:
-        self.engine = engine
-        self.filters = filters
-        self.history: list[Message] = []
-        self.last: Answer | None = None
-
-    def ask(self, question: str) -> Answer:
-        return self.stream(question).finish()
-
-    def stream(self, question: str) -> AnswerStream:
-        return AnswerStream(self._turn(question))
-
-    def _turn(self, question: str) -> Generator[str, None, Answer]:
-        answer = yield from self.engine._run(question, list(self.history), self.filters)
-        self.history += [{"role": "user", "content": answer.question},
-                         {"role": "assistant", "content": answer.answer}]
-        self.last = answer
-        return answer
-
-    def reset(self) -> None:
-        self.history, self.last = [], None
-
-
-def _fit(text: str, tokens: int, count: Any) -> str:
-    """Cut text to about `tokens` tokens, on a word boundary."""
-    total = count(text)
-    if total <= tokens:
-        return text
-    words = text.split(" ")
-    keep = max(1, int(len(words) * tokens / total) - 1)
-    while keep > 1 and count(" ".join(words[:keep])) > tokens:
-        keep = int(keep * 0.9)
-    return " ".join(words[:keep])
-
-
-def _clean_question(text: str, fallback: str) -> str:
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-    line = re.sub(r"^(standalone question|question)\s*:\s*", "", line, flags=re.IGNORECASE).strip(" \"'")
-    if not line or len(line) > 3 * len(fallback) + 200:
-        return fallback
-    return line
-
-
-def _is_refusal(text: str, refusal: str) -> bool:
-    low = text.lower()
-    return refusal.lower().rstrip(".") in low or low.startswith(("i don't know", "i do not know"))
-
-
