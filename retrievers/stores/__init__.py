@@ -7,13 +7,16 @@
     chroma_files.py    the files Chroma leaves behind: dropped collections' index folders, SQLite free pages
     bm25_index.py      `BM25Index`: bm25s, saved in versions switched atomically
     filter_index.py    `FilterIndex`: the passages' metadata by key, to find the ids a filter allows
+    layout.py          where a store keeps its collections; `list_collections`
+    vectors.py         `encode_into`: passages encoded and written to a dense store in chunks
 """
 
 from .bm25_index import BM25Index
 from .chroma import ChromaStore, Store, validate_collection_name
 from .chroma_clients import chroma_client
-from .collection import Collection, default_store_dir, list_collections
+from .collection import Collection
 from .filter_index import FilterIndex
+from .layout import default_store_dir, list_collections
 from .passage_table import SourceUpdate, UpdateStats
 
 __all__ = [

@@ -1,12 +1,5 @@
-"""A collection on disk: the passage table, the Chroma vectors and the BM25 index, kept in step.
-
-Layout under the store directory::
-
-    STORE/chroma/                       embedded Chroma (unused when a Chroma server is given)
-    STORE/collections/NAME/meta.json    encoder model and creation time
-    STORE/collections/NAME/passages.sqlite   the passage table: the record of what is indexed, and of the
-                                        encoder (written in the transaction of the first rows; meta.json mirrors it)
-    STORE/collections/NAME/bm25/        the BM25 index, versioned, switched atomically
+"""A collection on disk: the passage table, the Chroma vectors and the BM25 index, kept in step (where each
+lives: `layout`).
 
 Every change goes through `Collection.update`, which writes a pending list first (a write-ahead
 manifest), then the vectors, then the passage table in one transaction, then BM25. After a
@@ -34,23 +27,11 @@ from ..passages import Passage
 from .bm25_index import BM25Index, corpus_token_ids
 from .chroma import ChromaStore, validate_collection_name
 from .filter_index import FilterIndex
+from .layout import default_store_dir, list_collections
 from .passage_table import PassageTable, SourceUpdate, UpdateStats
-
-ENCODE_CHUNK = 512
+from .vectors import encode_into
 
 logger = logging.getLogger(__name__)
-
-
-def default_store_dir() -> Path:
-    """Where collections live unless told otherwise (per user)."""
-    return Path.home() / ".local" / "share" / "rag"
-
-
-def list_collections(store_dir: str | Path) -> list[str]:
-    root = Path(store_dir) / "collections"
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if (p / "meta.json").is_file())
 
 
 class Collection:
@@ -236,7 +217,8 @@ class Collection:
                 started = time.perf_counter()
                 dense.delete([pid for pid, _ in to_remove if pid not in add_ids])
                 stats.timings["store"] = time.perf_counter() - started
-                self._encode_into(dense, to_add, encoder, progress, stats.timings)
+                encode_into(dense, to_add, encoder, progress=progress, timings=stats.timings,
+                            desc=f"encoding {self.name}")
             started = time.perf_counter()
             with self.table.transaction():
                 empty = self.table.empty()
@@ -308,32 +290,6 @@ class Collection:
                 f"collection {self.name!r} was encoded with model {model!r}, not {name!r}: "
                 "use that model, or another --collection for the new one"
             )
-
-    def _encode_into(self, dense: ChromaStore, passages: Sequence[Passage], encoder: Encoder, progress: bool,
-                     timings: dict[str, float]) -> None:
-        # Longest first, so each chunk holds passages of similar length and batches carry little padding.
-        passages = sorted(passages, key=lambda p: len(p.indexed_text), reverse=True)
-        timings.setdefault("encode", 0.0)
-        timings.setdefault("store", 0.0)
-        bar = None
-        if progress and passages:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(passages), desc=f"encoding {self.name}", unit="passage")
-        try:
-            for start in range(0, len(passages), ENCODE_CHUNK):
-                chunk = passages[start : start + ENCODE_CHUNK]
-                started = time.perf_counter()
-                vectors = encoder.encode_passage([p.indexed_text for p in chunk])
-                timings["encode"] += time.perf_counter() - started
-                started = time.perf_counter()
-                dense.upsert(chunk, vectors)
-                timings["store"] += time.perf_counter() - started
-                if bar is not None:
-                    bar.update(len(chunk))
-        finally:
-            if bar is not None:
-                bar.close()
 
     def recover(self, block: bool = True) -> bool:
         """Finish an update that was interrupted; True when there was one.

@@ -50,9 +50,9 @@ def check_in_step(store):
 
 
 def test_ingest_killed_at_random_points_recovers_and_completes_without_duplicates(tmp_path):
-    from retrievers.stores import collection as collection_module
+    from retrievers.stores import vectors as vectors_module
 
-    assert collection_module.ENCODE_CHUNK < 1200  # several Chroma writes per ingest, so kills can land between them
+    assert vectors_module.ENCODE_CHUNK < 1200  # several Chroma writes per ingest, so kills can land between them
     docs = write_records(tmp_path / "docs")  # 1,200 records: three encoder chunks
     started = time.monotonic()
     reference = subprocess.run(ingest_command(docs, tmp_path / "reference"), capture_output=True, text=True,

@@ -1,6 +1,5 @@
 import pytest
 
-import retrievers.stores.collection as collection_module
 from retrievers import Collection, CollectionNotFound, RagError, SourceUpdate, make_passages
 from retrievers.stores.chroma_files import orphan_segments
 
@@ -67,7 +66,7 @@ class FailingEncoder:
 
 
 def test_an_interrupted_update_recovers_and_the_rerun_completes_without_duplicates(tmp_path, encoder, monkeypatch):
-    monkeypatch.setattr(collection_module, "ENCODE_CHUNK", 1)
+    monkeypatch.setattr("retrievers.stores.vectors.ENCODE_CHUNK", 1)
     coll = Collection("coll3", tmp_path, create=True)
     coll.update([SourceUpdate("old", "s", passages("old", "to be replaced"))], encoder)
     texts = [f"passage number {i} about topic {i}" for i in range(6)]

@@ -62,7 +62,7 @@ def test_a_kill_right_after_the_first_rows_keeps_the_encoder_record(tmp_path, en
 
 def test_a_kill_while_the_first_vectors_are_written_keeps_the_encoder_record_through_recovery(
         tmp_path, encoder, monkeypatch):
-    monkeypatch.setattr(collection_module, "ENCODE_CHUNK", 1)
+    monkeypatch.setattr("retrievers.stores.vectors.ENCODE_CHUNK", 1)
     coll = Collection("enc2", tmp_path, create=True)
     with pytest.raises(Killed):
         coll.update([SourceUpdate("a", "s", passages("a", "one text", "two text", "three text"))],
