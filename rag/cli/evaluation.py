@@ -152,7 +152,8 @@ def _hostile_loadtest(args: argparse.Namespace, settings: Any, questions: Sequen
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from eval.bench import LARGE_SIZE, QUICK_SIZES, BenchOptions, run_bench
+    from eval.bench import QUICK_SIZES, BenchOptions, run_bench
+    from eval.bench_report import LARGE_SIZE
     from retrievers.encoders import BACKENDS, native_bf16
     from retrievers.errors import RagError
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import os
 
-from eval.hostile import ATTACKS, attacker_for, hostile_load_test
+from eval.hostile import attacker_for, hostile_load_test
+from eval.hostile_attacks import ATTACKS
 from tests.security.test_server import scripted
 from tests.ui.servers import running
 from ui.api import create_api
