@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def settings_from(args: argparse.Namespace) -> Any:
@@ -21,6 +24,12 @@ def settings_from(args: argparse.Namespace) -> Any:
         return Settings(**overrides)
     except tomllib.TOMLDecodeError as exc:
         raise RagError(f"the config file (~/.config/rag/config.toml or RAG_CONFIG) is not valid TOML: {exc}") from None
+
+
+def job_from(job: type[T], args: argparse.Namespace) -> T:
+    """A job's typed options (a dataclass of `rag/jobs/`) from the flags of the command that runs it."""
+    names = {f.name for f in dataclasses.fields(job)}  # type: ignore[arg-type]
+    return job(**{k: v for k, v in vars(args).items() if k in names})
 
 
 def print_report(report: Any, as_json: bool) -> int:

@@ -7,11 +7,9 @@ import json
 import sys
 from typing import Any
 
-from rag.cli.common import settings_from
+from rag.cli.common import job_from, settings_from
 from rag.cli.options import answer_options, common_options, config_option
-from retrievers.reader.training import ReaderTrainConfig
-from retrievers.training.cross_encoder import RerankerConfig
-from retrievers.training.trainer import TrainConfig
+from rag.jobs.options import DPRJob, ReaderJob, RerankerJob
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -19,7 +17,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     try:
-        result = run_training(settings, args, progress=args.progress and not args.json)
+        result = run_training(settings, job_from(DPRJob, args), progress=args.progress and not args.json)
     except TrainingInterrupted as exc:
         print(f"\n{exc}", file=sys.stderr)
         return 130
@@ -34,7 +32,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     from rag.jobs.reader_training import run_reader_training
 
     settings = settings_from(args)
-    result = run_reader_training(settings, args, progress=args.progress and not args.json)
+    result = run_reader_training(settings, job_from(ReaderJob, args), progress=args.progress and not args.json)
     print(json.dumps(result.record, indent=2) if args.json else result.summary)
     return 0
 
@@ -42,7 +40,8 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
 def cmd_train_reranker(args: argparse.Namespace) -> int:
     from rag.jobs.reranker_training import run_reranker_training
 
-    record = run_reranker_training(settings_from(args), args, progress=args.progress and not args.json)
+    record = run_reranker_training(settings_from(args), job_from(RerankerJob, args),
+                                   progress=args.progress and not args.json)
     if args.json:
         print(json.dumps(record, indent=2))
     else:
@@ -131,33 +130,33 @@ def train_parser(sub: Any) -> None:
     p.add_argument("--base", help="model to start from: a shipped name or a model directory (default: the "
                                   "collection's encoder)")
     p.add_argument("--out", help="model directory to write (default STORE/models/dpr-COLLECTION[-separate])")
-    config_option(p, TrainConfig, "epochs", metavar="N", help="passes over the data")
-    config_option(p, TrainConfig, "batch_size", dest="train_batch_size", metavar="N",
+    config_option(p, DPRJob, "epochs", metavar="N", help="passes over the data")
+    config_option(p, DPRJob, "train_batch_size", "--batch-size", metavar="N",
                   help="questions per batch; each sees the others' passages as negatives (DPR used 128)")
-    config_option(p, TrainConfig, "mini_batch_size",
+    config_option(p, DPRJob, "mini_batch_size",
                   help="below --batch-size: cached (GradCache) loss, large batches in the memory of small ones")
-    config_option(p, TrainConfig, "learning_rate", metavar="LR", help="peak learning rate")
-    config_option(p, TrainConfig, "max_seq_length",
+    config_option(p, DPRJob, "learning_rate", metavar="LR", help="peak learning rate")
+    config_option(p, DPRJob, "max_seq_length",
                   help="tokens kept of each text while training (96% of wiki-vital passages fit in 192)")
-    p.add_argument("--hard-negatives", type=int, default=1, help="BM25 hard negatives per question (default 1, as DPR)")
-    p.add_argument("--dense-negatives", type=int, default=1,
-                   help="also this many hard negatives from the collection's dense retriever (default 1: +2 points "
-                        "of top-20 on nq-vital; 0 = BM25 negatives only, as DPR)")
-    p.add_argument("--depth", type=int, default=100, help="BM25 passages searched for a positive (default 100)")
-    p.add_argument("--max-answer-passages", type=int, default=20,
-                   help="drop questions whose answer occurs in more passages than this (default 20; 0 = keep "
-                        "all, as DPR)")
-    config_option(p, TrainConfig, "separate_encoders", action="store_true",
+    config_option(p, DPRJob, "hard_negatives", help="BM25 hard negatives per question (1 as DPR)")
+    config_option(p, DPRJob, "dense_negatives",
+                  help="also this many hard negatives from the collection's dense retriever (1: +2 points of "
+                       "top-20 on nq-vital; 0 = BM25 negatives only, as DPR)")
+    config_option(p, DPRJob, "depth", help="BM25 passages searched for a positive")
+    config_option(p, DPRJob, "max_answer_passages",
+                  help="drop questions whose answer occurs in more passages than this (0 = keep all, as DPR)")
+    config_option(p, DPRJob, "separate_encoders", action="store_true",
                   help="train two towers (question and passage encoder) as DPR does; default one shared model")
-    config_option(p, TrainConfig, "lora_rank", metavar="R",
+    config_option(p, DPRJob, "lora_rank", metavar="R",
                   help="train a LoRA delta of rank R instead of every weight (a few MB; how the shipped dpr-nq is "
                        "made); 0 = full fine-tuning")
-    config_option(p, TrainConfig, "lora_alpha", help="LoRA scaling numerator (scale = alpha / rank)")
+    config_option(p, DPRJob, "lora_alpha", help="LoRA scaling numerator (scale = alpha / rank)")
     p.add_argument("--validation", metavar="FILE", help="held-out questions (same formats); default: "
                                                          "--validation-fraction of the training file")
-    p.add_argument("--validation-fraction", type=float, default=0.1)
-    config_option(p, TrainConfig, "patience", help="evaluations without improvement before stopping")
-    config_option(p, TrainConfig, "seed", help="data order, mining and initialisation")
+    config_option(p, DPRJob, "validation_fraction",
+                  help="questions of the training file held out, without --validation")
+    config_option(p, DPRJob, "patience", help="evaluations without improvement before stopping")
+    config_option(p, DPRJob, "seed", help="data order, mining and initialisation")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
     p.add_argument("--json", action="store_true", help="print the training record as JSON")
@@ -177,33 +176,33 @@ def train_reader_parser(sub: Any) -> None:
     common_options(p)
     p.add_argument("--base", help="encoder to start from (default: the configured encoder, all-MiniLM-L6-v2)")
     p.add_argument("--out", help="reader directory to write (default STORE/models/reader-COLLECTION)")
-    config_option(p, ReaderTrainConfig, "epochs", metavar="N", help="passes over the data")
-    config_option(p, ReaderTrainConfig, "passages", metavar="M",
+    config_option(p, ReaderJob, "epochs", metavar="N", help="passes over the data")
+    config_option(p, ReaderJob, "passages", metavar="M",
                   help="passages read per question in training: a positive and M-1 negatives (DPR: 24)")
-    config_option(p, ReaderTrainConfig, "questions_per_step", metavar="N", help="questions per optimiser step")
-    config_option(p, ReaderTrainConfig, "learning_rate", metavar="LR", help="encoder learning rate")
-    config_option(p, ReaderTrainConfig, "max_length", help="question + passage tokens read")
-    config_option(p, ReaderTrainConfig, "seeds", metavar="N",
+    config_option(p, ReaderJob, "questions_per_step", metavar="N", help="questions per optimiser step")
+    config_option(p, ReaderJob, "learning_rate", metavar="LR", help="encoder learning rate")
+    config_option(p, ReaderJob, "max_length", help="question + passage tokens read")
+    config_option(p, ReaderJob, "seeds", metavar="N",
                   help="train N readers from the same start on different data orders and average their weights "
                        "(N times the training time)")
-    config_option(p, ReaderTrainConfig, "lora_rank", metavar="R",
+    config_option(p, ReaderJob, "lora_rank", metavar="R",
                   help="train a LoRA delta of rank R on the encoder instead of every weight (a few MB; how the "
                        "shipped reader-nq is made; 0 = full fine-tuning)")
-    p.add_argument("--cloze", type=int, default=0, metavar="N",
-                   help="first pretrain the span head on N cloze questions made from the collection's passages "
-                        "(unsupervised QA: a date, number or name blanked out of a sentence; default 0: none)")
+    config_option(p, ReaderJob, "cloze", metavar="N",
+                  help="first pretrain the span head on N cloze questions made from the collection's passages "
+                       "(unsupervised QA: a date, number or name blanked out of a sentence; 0: none)")
     p.add_argument("--cloze-from", dest="cloze_from", metavar="COLLECTION",
                    help="make the cloze questions from this collection's passages instead (e.g. your documents, "
                         "while the labelled questions are over another)")
-    p.add_argument("--depth", type=int, default=20, help="retrieved passages searched for positives (default 20)")
-    p.add_argument("--max-positives", dest="max_positives", type=int, default=2,
-                   help="positive passages kept per question (default 2; one is read per step)")
-    p.add_argument("--read", type=int, default=10, help="passages the reader reads per held-out question (default 10)")
+    config_option(p, ReaderJob, "depth", help="retrieved passages searched for positives")
+    config_option(p, ReaderJob, "max_positives", help="positive passages kept per question (one is read per step)")
+    config_option(p, ReaderJob, "read", help="passages the reader reads per held-out question")
     p.add_argument("--limit", type=int, help="use only the first N questions of the file")
     p.add_argument("--validation", metavar="FILE", help="held-out questions (same formats); default: "
                                                          "--validation-fraction of the training file")
-    p.add_argument("--validation-fraction", type=float, default=0.1)
-    config_option(p, ReaderTrainConfig, "seed", help="data order and initialisation")
+    config_option(p, ReaderJob, "validation_fraction",
+                  help="questions of the training file held out, without --validation")
+    config_option(p, ReaderJob, "seed", help="data order and initialisation")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     p.add_argument("--json", action="store_true", help="print the training record as JSON")
     p.add_argument("--no-progress", dest="progress", action="store_false")
@@ -217,17 +216,17 @@ def train_reranker_parser(sub: Any) -> None:
     p.add_argument("--qa", required=True, metavar="FILE", help="questions with answers (NQ-open jsonl), or pairs")
     common_options(p)
     p.add_argument("--out", required=True, metavar="DIR", help="the reranker directory to write")
-    config_option(p, RerankerConfig, "base", help="model to start from")
-    config_option(p, RerankerConfig, "epochs", help="passes over the pairs")
-    config_option(p, RerankerConfig, "batch_size", dest="pairs_per_step", help="pairs per step")
-    config_option(p, RerankerConfig, "learning_rate", help="peak learning rate")
-    config_option(p, RerankerConfig, "max_length", help="tokens of question and passage")
-    p.add_argument("--hard-negatives", type=int, default=3, help="BM25 hard negatives per question (default 3)")
-    p.add_argument("--dense-negatives", type=int, default=3, help="dense hard negatives per question (default 3)")
-    p.add_argument("--depth", type=int, default=100, help="passages searched for positives and negatives (100)")
-    p.add_argument("--max-answer-passages", type=int, default=20,
-                   help="leave out questions whose answer is in more passages than this (default 20; 0 = keep all)")
-    config_option(p, RerankerConfig, "seed", help="mining and training order")
+    config_option(p, RerankerJob, "base", help="model to start from")
+    config_option(p, RerankerJob, "epochs", help="passes over the pairs")
+    config_option(p, RerankerJob, "pairs_per_step", "--batch-size", help="pairs per step")
+    config_option(p, RerankerJob, "learning_rate", help="peak learning rate")
+    config_option(p, RerankerJob, "max_length", help="tokens of question and passage")
+    config_option(p, RerankerJob, "hard_negatives", help="BM25 hard negatives per question")
+    config_option(p, RerankerJob, "dense_negatives", help="dense hard negatives per question")
+    config_option(p, RerankerJob, "depth", help="passages searched for positives and negatives")
+    config_option(p, RerankerJob, "max_answer_passages",
+                  help="leave out questions whose answer is in more passages than this (0 = keep all)")
+    config_option(p, RerankerJob, "seed", help="mining and training order")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-progress", dest="progress", action="store_false")

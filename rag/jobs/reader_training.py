@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rag.config import Settings
+from rag.jobs.options import ReaderJob
 from rag.retrieval import open_collection, open_retriever
 from retrievers.answers import read_qa
 from retrievers.datasets import DatasetError, load_dataset
@@ -24,7 +25,6 @@ from retrievers.reader import ReaderExample, answer_spans, gold_span_example, la
 from retrievers.reader.cloze import cloze_examples, describe
 
 MAX_VALIDATION_QUESTIONS = 300
-# None: the config's default
 TRAINING_FLAGS = ("epochs", "passages", "questions_per_step", "learning_rate", "max_length", "seeds", "lora_rank")
 Item = tuple[str, list[str], list[str]]  # (question, answers, contexts read)
 
@@ -131,40 +131,40 @@ def squad_examples(retrieve: _Retrieval, path: str | Path, negatives: int, limit
     return examples, items
 
 
-def run_reader_training(settings: Settings, args: Any, *, progress: bool = True) -> ReaderRun:
+def run_reader_training(settings: Settings, job: ReaderJob, *, progress: bool = True) -> ReaderRun:
     """Everything `rag train-reader` does, from parsed arguments (see `rag train-reader --help`)."""
     from retrievers.reader import ReaderTrainConfig, read_reader_record, train_reader
 
-    qa_paths = [Path(f) for f in args.qa]  # --qa takes one or more files
+    qa_paths = [Path(f) for f in job.qa]  # --qa takes one or more files
     for qa_path in qa_paths:
         if not qa_path.is_file():
             raise RagError(f"{qa_path}: no such file")
-    given = {k: getattr(args, k, None) for k in TRAINING_FLAGS}
-    config = ReaderTrainConfig(base=args.base or settings.encoder, seed=args.seed, device=settings.device,
+    given = {k: getattr(job, k) for k in TRAINING_FLAGS}
+    config = ReaderTrainConfig(base=job.base or settings.encoder, seed=job.seed, device=settings.device,
                                **{k: v for k, v in given.items() if v is not None})
     config.validate()
     name = settings.collection or qa_paths[0].stem
-    out_dir = Path(args.out).expanduser() if args.out else default_reader_dir(settings, name)
-    if out_dir.exists() and any(out_dir.iterdir()) and not args.overwrite:
+    out_dir = Path(job.out).expanduser() if job.out else default_reader_dir(settings, name)
+    if out_dir.exists() and any(out_dir.iterdir()) and not job.overwrite:
         what = "a trained reader" if read_reader_record(out_dir) else "files"
         raise RagError(f"{out_dir} already holds {what}: use --overwrite, or another --out")
     negatives = config.passages - 1
     # before the labelling, so that a bad --cloze-from fails at once
-    cloze, cloze_source = _cloze(settings, args, progress)
+    cloze, cloze_source = _cloze(settings, job, progress)
     retrieve = _Retrieval(settings, settings.collection)
     try:
-        train_examples, held_items, report_line = _labelled(retrieve, qa_paths, args, negatives, progress)
+        train_examples, held_items, report_line = _labelled(retrieve, qa_paths, job, negatives, progress)
     finally:
         retrieve.close()
     if len(train_examples) < 2:
         raise RagError(f"only {len(train_examples)} questions to train on ({report_line}); check that the questions "
                        "are about this collection, or raise --depth")
     _say(f"training on {len(train_examples)} questions, validating on {len(held_items)} held-out questions "
-         f"(each reading its top {args.read} passages)", progress)
+         f"(each reading its top {job.read} passages)", progress)
     files = [str(f.resolve()) for f in qa_paths]
     provenance = {"file": files[0] if len(files) == 1 else files, "collection": settings.collection,
-                  "depth": args.depth,
-                  "validation_file": str(Path(args.validation).resolve()) if args.validation else None,
+                  "depth": job.depth,
+                  "validation_file": str(Path(job.validation).resolve()) if job.validation else None,
                   "labelled": report_line}
     if cloze:
         provenance["cloze"] = {"questions": len(cloze), "collection": cloze_source}
@@ -176,64 +176,64 @@ def run_reader_training(settings: Settings, args: Any, *, progress: bool = True)
     return ReaderRun(result.record, _summary(result, settings.collection), out_dir)
 
 
-def _labelled_file(retrieve: _Retrieval, qa_path: Path, args: Any, negatives: int, progress: bool
+def _labelled_file(retrieve: _Retrieval, qa_path: Path, job: ReaderJob, negatives: int, progress: bool
                    ) -> tuple[list[ReaderExample], list[Item], str]:
     """One training file's examples, its items and a line saying what its labelling found."""
     if is_squad(qa_path):
-        examples, items = squad_examples(retrieve, qa_path, negatives, args.limit, args.seed, progress)
+        examples, items = squad_examples(retrieve, qa_path, negatives, job.limit, job.seed, progress)
         return examples, items, f"{len(examples)} questions with gold spans from {qa_path.name}"
-    items = nq_items(retrieve, qa_path, args.depth, args.limit, progress)
-    examples, report = label_all(items, max_positives=args.max_positives, max_negatives=negatives)
+    items = nq_items(retrieve, qa_path, job.depth, job.limit, progress)
+    examples, report = label_all(items, max_positives=job.max_positives, max_negatives=negatives)
     return examples, items, report.summary()
 
 
-def _labelled(retrieve: _Retrieval, qa_paths: Sequence[Path], args: Any, negatives: int, progress: bool
+def _labelled(retrieve: _Retrieval, qa_paths: Sequence[Path], job: ReaderJob, negatives: int, progress: bool
               ) -> tuple[list[ReaderExample], list[Item], str]:
     """Training examples of every file (mixed), held-out items and a line saying what the labelling found."""
     examples, items, lines = [], [], []
     for qa_path in qa_paths:
-        file_examples, file_items, line = _labelled_file(retrieve, qa_path, args, negatives, progress)
+        file_examples, file_items, line = _labelled_file(retrieve, qa_path, job, negatives, progress)
         examples += file_examples
         items += file_items
         lines.append(line if len(qa_paths) == 1 else f"{qa_path.name}: {line}")
     report_line = "; ".join(lines)
     _say(report_line, progress)
-    if args.validation:
-        if is_squad(args.validation):
-            _, held_items = squad_examples(retrieve, args.validation, negatives, None, args.seed, progress)
+    if job.validation:
+        if is_squad(job.validation):
+            _, held_items = squad_examples(retrieve, job.validation, negatives, None, job.seed, progress)
         else:
-            held_items = nq_items(retrieve, args.validation, args.read, MAX_VALIDATION_QUESTIONS, progress)
+            held_items = nq_items(retrieve, job.validation, job.read, MAX_VALIDATION_QUESTIONS, progress)
         held_items = held_items[:MAX_VALIDATION_QUESTIONS]
         held = {q for q, _, _ in held_items}
         train_examples = [e for e in examples if e.question not in held]
     else:
-        rng = random.Random(args.seed)
+        rng = random.Random(job.seed)
         order = list(range(len(examples)))
         rng.shuffle(order)
-        cut = min(MAX_VALIDATION_QUESTIONS, int(len(examples) * args.validation_fraction))
+        cut = min(MAX_VALIDATION_QUESTIONS, int(len(examples) * job.validation_fraction))
         held_idx = set(order[:cut])
         train_examples = [e for i, e in enumerate(examples) if i not in held_idx]
-        by_question = {q: (q, a, c[: args.read]) for q, a, c in items}
+        by_question = {q: (q, a, c[: job.read]) for q, a, c in items}
         held_items = [by_question[examples[i].question] for i in sorted(held_idx)
                       if examples[i].question in by_question]
     return train_examples, held_items, report_line
 
 
-def _cloze(settings: Settings, args: Any, progress: bool) -> tuple[list[ReaderExample], str | None]:
+def _cloze(settings: Settings, job: ReaderJob, progress: bool) -> tuple[list[ReaderExample], str | None]:
     """`--cloze N` questions made from the passages of `--cloze-from` (default: the collection), and
     the name of the collection they come from."""
-    count = getattr(args, "cloze", 0) or 0
+    count = job.cloze or 0
     if count < 0:
         raise RagError("--cloze must be 0 or more")
     if not count:
         return [], None
-    coll = open_collection(settings, getattr(args, "cloze_from", None) or settings.collection)
+    coll = open_collection(settings, job.cloze_from or settings.collection)
     try:
         name = coll.name
         texts = [p.indexed_text for p in coll.passages()]
     finally:
         coll.close()
-    examples = cloze_examples(texts, count, seed=args.seed)
+    examples = cloze_examples(texts, count, seed=job.seed)
     _say(f"{len(examples)} cloze questions from {len(texts)} passages, e.g. " + "; ".join(describe(examples, 2)),
          progress)
     if not examples:

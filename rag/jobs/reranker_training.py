@@ -6,9 +6,9 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
 
 from rag.config import Settings
+from rag.jobs.options import RerankerJob
 from rag.retrieval import resolve_collection
 from retrievers.errors import CollectionNotFound, RagError
 from retrievers.stores import Collection
@@ -16,32 +16,32 @@ from retrievers.training import build_examples
 from retrievers.training.cross_encoder import RerankerConfig, train_cross_encoder
 
 
-def run_reranker_training(settings: Settings, args: Any, *, progress: bool = True) -> dict:
+def run_reranker_training(settings: Settings, job: RerankerJob, *, progress: bool = True) -> dict:
     """Everything `rag train-reranker` does, from parsed arguments; returns the training record."""
-    qa = Path(args.qa)
+    qa = Path(job.qa)
     if not qa.is_file():
         raise RagError(f"{qa}: no such file")
-    out = Path(args.out).expanduser()
-    if out.exists() and any(out.iterdir()) and not args.overwrite:
+    out = Path(job.out).expanduser()
+    if out.exists() and any(out.iterdir()) and not job.overwrite:
         raise RagError(f"{out} exists: choose another --out, or --overwrite it")
-    config = RerankerConfig(base=args.base, epochs=args.epochs, batch_size=args.pairs_per_step,
-                            learning_rate=args.learning_rate, max_length=args.max_length, seed=args.seed)
+    config = RerankerConfig(base=job.base, epochs=job.epochs, batch_size=job.pairs_per_step,
+                            learning_rate=job.learning_rate, max_length=job.max_length, seed=job.seed)
     config.validate()  # before the mining, not after it
     name = resolve_collection(settings, settings.collection)
     coll = Collection(name, settings.store, chroma_url=settings.chroma_url)
     try:
         if coll.count() == 0:
             raise CollectionNotFound(f"collection {name!r} is empty: ingest documents before training on it")
-        examples, report = build_examples(qa, coll, hard_negatives=args.hard_negatives,
-                                          dense_negatives=args.dense_negatives, depth=args.depth,
-                                          max_answer_passages=args.max_answer_passages or None, seed=args.seed)
+        examples, report = build_examples(qa, coll, hard_negatives=job.hard_negatives,
+                                          dense_negatives=job.dense_negatives, depth=job.depth,
+                                          max_answer_passages=job.max_answer_passages or None, seed=job.seed)
     finally:
         coll.close()
     say = (lambda line: print(line, file=sys.stderr, flush=True)) if progress else (lambda line: None)
     say(report.summary())
     if not examples:
         raise RagError(f"no training examples: {report.summary()}")
-    if out.exists() and args.overwrite:
+    if out.exists() and job.overwrite:
         shutil.rmtree(out)
     record = {"qa": str(qa), "collection": name, "mining": report.to_dict(),
               "recipe": " ".join(["rag", "train-reranker", *sys.argv[2:]]) if len(sys.argv) > 1 else None}

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.config import Settings
+from rag.jobs.options import DPRJob
 from rag.retrieval import reindexed_name, resolve_collection
 from retrievers.errors import CollectionNotFound, RagError
 from retrievers.stores import Collection
@@ -56,50 +57,50 @@ def _open(settings: Settings, name: str | None, needed: bool) -> Collection | No
         return None
 
 
-def run_training(settings: Settings, args: Any, *, progress: bool = True) -> TrainingRun:
-    """Everything `rag train` does, from parsed arguments (see `rag train --help`)."""
+def run_training(settings: Settings, job: DPRJob, *, progress: bool = True) -> TrainingRun:
+    """Everything `rag train` does (see `rag train --help`)."""
     from retrievers.training import TrainConfig, train
 
-    qa_path = Path(args.qa)
+    qa_path = Path(job.qa)
     if not qa_path.is_file():
         raise RagError(f"{qa_path}: no such file")
-    mining = detect_format(qa_path) == "qa" or (args.validation and detect_format(args.validation) == "qa")
+    mining = detect_format(qa_path) == "qa" or (job.validation and detect_format(job.validation) == "qa")
     coll = _open(settings, settings.collection, needed=mining)
     try:
         if coll is not None and coll.count() == 0:
             raise CollectionNotFound(f"collection {coll.name!r} is empty: ingest documents before training on it")
-        base = args.base or (coll.model if coll is not None and coll.model else settings.encoder)
-        config = TrainConfig(base=base, epochs=args.epochs, batch_size=args.train_batch_size,
-                             mini_batch_size=args.mini_batch_size, learning_rate=args.learning_rate,
-                             hard_negatives=args.hard_negatives + args.dense_negatives,
-                             separate_encoders=args.separate_encoders, seed=args.seed, patience=args.patience,
-                             max_seq_length=args.max_seq_length, lora_rank=args.lora_rank,
-                             lora_alpha=args.lora_alpha, device=settings.device)
+        base = job.base or (coll.model if coll is not None and coll.model else settings.encoder)
+        config = TrainConfig(base=base, epochs=job.epochs, batch_size=job.train_batch_size,
+                             mini_batch_size=job.mini_batch_size, learning_rate=job.learning_rate,
+                             hard_negatives=job.hard_negatives + job.dense_negatives,
+                             separate_encoders=job.separate_encoders, seed=job.seed, patience=job.patience,
+                             max_seq_length=job.max_seq_length, lora_rank=job.lora_rank,
+                             lora_alpha=job.lora_alpha, device=settings.device)
         config.validate()
-        if not 0 <= args.validation_fraction < 1:
+        if not 0 <= job.validation_fraction < 1:
             raise RagError("--validation-fraction must be at least 0 and below 1")
         name = coll.name if coll is not None else qa_path.stem
-        out_dir = Path(args.out).expanduser() if args.out else default_out_dir(settings, name, args.separate_encoders)
+        out_dir = Path(job.out).expanduser() if job.out else default_out_dir(settings, name, job.separate_encoders)
         from retrievers.training import check_out_dir
 
-        if not args.overwrite:  # fail before the mining, not after it
-            check_out_dir(out_dir, config, overwrite=False, resume=args.resume)
+        if not job.overwrite:  # fail before the mining, not after it
+            check_out_dir(out_dir, config, overwrite=False, resume=job.resume)
 
-        mining_options = {"hard_negatives": args.hard_negatives, "dense_negatives": args.dense_negatives,
-                          "depth": args.depth, "max_answer_passages": args.max_answer_passages or None,
-                          "seed": args.seed}
+        mining_options = {"hard_negatives": job.hard_negatives, "dense_negatives": job.dense_negatives,
+                          "depth": job.depth, "max_answer_passages": job.max_answer_passages or None,
+                          "seed": job.seed}
         examples, report = build_examples(qa_path, coll, **mining_options)
         _say(report.summary(), progress)
-        if args.validation:
-            held_out, val_report = build_examples(args.validation, coll, **mining_options)
+        if job.validation:
+            held_out, val_report = build_examples(job.validation, coll, **mining_options)
             held_out = held_out[:MAX_VALIDATION_QUESTIONS]
             train_examples = _without(examples, held_out)
             _say("validation: " + val_report.summary(), progress)
         else:
-            train_examples, held_out = split_validation(examples, args.validation_fraction, MAX_VALIDATION_QUESTIONS,
-                                                        args.seed)
-        _check_enough(report, train_examples, args.depth)
-        validation = validation_set(held_out, coll, seed=args.seed) if held_out else None
+            train_examples, held_out = split_validation(examples, job.validation_fraction, MAX_VALIDATION_QUESTIONS,
+                                                        job.seed)
+        _check_enough(report, train_examples, job.depth)
+        validation = validation_set(held_out, coll, seed=job.seed) if held_out else None
         _say(f"training on {len(train_examples)} examples, validating on {len(held_out)} held-out questions"
              + (f" against {len(validation.corpus)} passages" if validation else ""), progress)
         provenance = {"file": str(qa_path.resolve()), "sha256": _sha256(qa_path), "format": report.format,
@@ -107,10 +108,10 @@ def run_training(settings: Settings, args: Any, *, progress: bool = True) -> Tra
                       "collection_passages": coll.count() if coll is not None else None,
                       "mining": mining_options,
                       "report": report.to_dict(),
-                      "validation_file": str(Path(args.validation).resolve()) if args.validation else None}
+                      "validation_file": str(Path(job.validation).resolve()) if job.validation else None}
         try:
-            result = train(train_examples, out_dir, config, validation=validation, overwrite=args.overwrite,
-                           resume=args.resume, provenance=provenance, progress=progress)
+            result = train(train_examples, out_dir, config, validation=validation, overwrite=job.overwrite,
+                           resume=job.resume, provenance=provenance, progress=progress)
         except KeyboardInterrupt:
             raise TrainingInterrupted(f"training interrupted; checkpoints are in {out_dir}/checkpoints: run the same "
                                       "command with --resume to continue from the last one") from None

@@ -9,11 +9,12 @@ import pytest
 from rag.cli import build_parser
 from rag.cli.common import settings_from
 from rag.config import Settings
+from rag.jobs.options import DPRJob, ReaderJob, RerankerJob
 from retrievers.reader.training import ReaderTrainConfig
 from retrievers.training.cross_encoder import RerankerConfig
 from retrievers.training.trainer import TrainConfig
 
-CONFIGS = {c.__name__: c for c in (TrainConfig, ReaderTrainConfig, RerankerConfig)}
+CONFIGS = {c.__name__: c for c in (DPRJob, ReaderJob, RerankerJob)}
 
 
 def commands():
@@ -61,6 +62,32 @@ def test_trainer_flags_take_the_configs_defaults():
                     assert stated_default(action) == str(value), (name, action.help)
                 checked += 1
     assert checked >= 20
+
+
+def test_the_jobs_take_the_trainers_defaults():
+    # a job's own meaning where the name is shared: base None = the collection's encoder (the configured one
+    # for the reader); the DPR job's hard_negatives are BM25's alone, the trainer's count the dense ones too
+    own = {"base": None, "hard_negatives": None}
+    for job, config, pairs in ((DPRJob, TrainConfig, {"train_batch_size": "batch_size", **own}),
+                               (ReaderJob, ReaderTrainConfig, own), (RerankerJob, RerankerConfig,
+                                                                      {"pairs_per_step": "batch_size"})):
+        trainer = {f.name: f.default for f in dataclasses.fields(config)}
+        shared = [f for f in dataclasses.fields(job) if pairs.get(f.name, f.name) in trainer]
+        assert len(shared) >= 5
+        for f in shared:
+            assert f.default == trainer[pairs.get(f.name, f.name)], (job.__name__, f.name)
+
+
+def test_a_command_gives_its_job_every_option(tmp_path):
+    from rag.cli.common import job_from
+
+    args = build_parser().parse_args(["train", "--qa", "q.jsonl", "--epochs", "2", "--batch-size", "8"])
+    job = job_from(DPRJob, args)
+    assert (job.qa, job.epochs, job.train_batch_size, job.dense_negatives) == ("q.jsonl", 2, 8, 1)
+    args = build_parser().parse_args(["train-reranker", "--qa", "q.jsonl", "--out", "o", "--batch-size", "4"])
+    assert job_from(RerankerJob, args).pairs_per_step == 4
+    args = build_parser().parse_args(["train-reader", "--qa", "a.jsonl", "b.json", "--cloze", "50"])
+    assert (job_from(ReaderJob, args).qa, job_from(ReaderJob, args).cloze) == (["a.jsonl", "b.json"], 50)
 
 
 def test_a_flag_overrides_the_environment_and_an_unset_flag_does_not(monkeypatch, tmp_path):
