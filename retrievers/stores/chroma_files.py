@@ -1,5 +1,5 @@
 """The files of an embedded Chroma store that Chroma itself leaves behind: the vector-index folders of
-dropped collections, and the free pages of its SQLite file.
+dropped collections, and the free pages and full-text tombstones of its SQLite file.
 
 Chroma 1.x removes a dropped collection's rows but not its `{store}/{segment id}/` folder of HNSW files
 (chroma-core/chroma#5520), so a store that drops collections (compaction, deleting a collection) grows
@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 _SEGMENT = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _SQLITE = "chroma.sqlite3"
+_FTS = "embedding_fulltext_search"  # Chroma's full-text index of documents
 
 
 def folder_bytes(folder: Path) -> int:
@@ -61,9 +62,16 @@ def sweep_orphan_segments(path: str | Path) -> int:
 
 def vacuum(path: str | Path) -> bool:
     """Give the SQLite file's free pages back to the file system; False (logged) when another writer holds it,
-    in which case later writes reuse the pages instead."""
+    in which case later writes reuse the pages instead.
+
+    Chroma indexes every document in an FTS5 trigram table shared by all collections, and FTS5 deletes by
+    appending tombstones, so a dropped collection's index stays in the file until the table is merged
+    ('optimize'): without it a compaction leaves the file larger than before (42 -> 54 MB for 10k passages)."""
     try:
         with closing(sqlite3.connect(Path(path) / _SQLITE, timeout=30)) as db:
+            if db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (_FTS,)).fetchone():
+                with db:
+                    db.execute(f"INSERT INTO {_FTS}({_FTS}) VALUES('optimize')")
             db.execute("VACUUM")
     except sqlite3.OperationalError as exc:
         logger.warning("Chroma's SQLite file in %s not vacuumed: %s", path, exc)

@@ -55,3 +55,28 @@ def test_vacuum_gives_pages_back_and_reports_a_busy_file(tmp_path, monkeypatch):
     with closing(connect(tmp_path / "chroma.sqlite3", isolation_level=None)) as db:
         db.execute("BEGIN EXCLUSIVE")  # another writer
         assert vacuum(tmp_path) is False
+
+
+def test_vacuum_lets_go_of_a_dropped_collections_full_text_index(tmp_path):
+    """Chroma's FTS5 index keeps a dropped collection's entries as tombstones until it is merged: a plain
+    VACUUM leaves them in the file, so a compaction grew the store it was meant to shrink."""
+    import random
+
+    import chromadb
+
+    client = chromadb.PersistentClient(path=str(tmp_path))
+    keep = client.create_collection("keep", embedding_function=None)
+    keep.add(ids=["k"], embeddings=[[1.0, 0.0]], documents=["the one passage that stays"])
+    db_file = tmp_path / "chroma.sqlite3"
+    small = db_file.stat().st_size
+    rng = random.Random(0)
+    words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(8)) for _ in range(3000)]
+    dropped = client.create_collection("dropped", embedding_function=None)
+    dropped.add(ids=[str(i) for i in range(2000)], embeddings=[[0.0, 1.0]] * 2000,
+                documents=[" ".join(rng.sample(words, 60)) for _ in range(2000)])
+    client.delete_collection("dropped")
+    assert db_file.stat().st_size > small + 2 * 2**20  # the documents and their trigram index
+    assert vacuum(tmp_path) is True
+    assert db_file.stat().st_size < small + 2**20
+    assert keep.query(query_texts=None, query_embeddings=[[1.0, 0.0]], n_results=1)["documents"] == [
+        ["the one passage that stays"]]
