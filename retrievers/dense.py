@@ -14,7 +14,7 @@ from .encoders import Encoder
 from .filters import as_filters
 from .nodes import to_nodes
 from .passages import Passage
-from .persist import DEFAULT_TOP_K, PersistMixin, open_collection
+from .persist import DEFAULT_TOP_K, PersistMixin, collection_for
 from .stores import Collection, Store
 
 
@@ -48,7 +48,7 @@ class DPRRetriever(PersistMixin, BaseRetriever):
                       encoder: Encoder | None = None, similarity_top_k: int = DEFAULT_TOP_K, filters: Any = None,
                       callback_manager: Optional[CallbackManager] = None, verbose: bool = False) -> "DPRRetriever":
         """Open a collection of the store (creating and filling it from `nodes` when given)."""
-        coll = open_collection(collection, store_dir, chroma_url, nodes, encoder)
+        coll = collection_for(collection, store_dir, chroma_url, nodes, encoder)
         return cls(coll.dense(), encoder or coll.encoder(), similarity_top_k, collection=coll, filters=filters,
                    callback_manager=callback_manager, verbose=verbose)
 

@@ -27,7 +27,7 @@ from .fusion import (
 )
 from .nodes import to_nodes
 from .passages import Passage
-from .persist import DEFAULT_TOP_K, PersistMixin, open_collection
+from .persist import DEFAULT_TOP_K, PersistMixin, collection_for
 from .sparse import BM25Retriever
 from .stores import Collection
 from .tracing import NULL_TRACER, Tracer, run_summary
@@ -90,7 +90,7 @@ class HybridRetriever(PersistMixin, BaseRetriever):
 
         `options` are this class's keyword arguments (fusion, candidates, rrf_k, ...).
         """
-        coll = open_collection(collection, store_dir, chroma_url, nodes, encoder)
+        coll = collection_for(collection, store_dir, chroma_url, nodes, encoder)
         dense = DPRRetriever.from_defaults(coll, encoder=encoder, similarity_top_k=similarity_top_k)
         sparse = BM25Retriever.from_defaults(coll, similarity_top_k=similarity_top_k)
         return cls(dense, sparse, similarity_top_k=similarity_top_k, collection=coll, **options)

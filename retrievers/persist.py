@@ -22,7 +22,7 @@ PERSIST_FILENAME = "retriever.json"
 DEFAULT_TOP_K = 20
 
 
-def open_collection(collection: str | Collection, store_dir: str | Path | None, chroma_url: str | None,
+def collection_for(collection: str | Collection, store_dir: str | Path | None, chroma_url: str | None,
                     nodes: Optional[Sequence[BaseNode]], encoder: Encoder | None) -> Collection:
     """The collection behind a retriever; `nodes`, when given, are indexed into it first."""
     if isinstance(collection, Collection):

@@ -13,7 +13,7 @@ from .encoders import Encoder
 from .filters import as_filters
 from .nodes import to_nodes
 from .passages import Passage
-from .persist import DEFAULT_TOP_K, PersistMixin, open_collection
+from .persist import DEFAULT_TOP_K, PersistMixin, collection_for
 from .stores import BM25Index, Collection
 
 
@@ -50,7 +50,7 @@ class BM25Retriever(PersistMixin, BaseRetriever):
                       callback_manager: Optional[CallbackManager] = None, verbose: bool = False) -> "BM25Retriever":
         """Open a collection of the store (creating and filling it from `nodes` when given;
         `encoder` is only used then, to encode the nodes' vectors)."""
-        coll = open_collection(collection, store_dir, chroma_url, nodes, encoder)
+        coll = collection_for(collection, store_dir, chroma_url, nodes, encoder)
         return cls(coll.bm25, coll, similarity_top_k, collection=coll, filters=filters,
                    callback_manager=callback_manager, verbose=verbose)
 

@@ -17,7 +17,7 @@ from retrievers.training import (
     DataReport,
     TrainingExample,
     build_examples,
-    detect_format,
+    detect_training_format,
     split_validation,
     validation_set,
 )
@@ -64,7 +64,7 @@ def run_training(settings: Settings, job: DPRJob, *, progress: bool = True) -> T
     qa_path = Path(job.qa)
     if not qa_path.is_file():
         raise RagError(f"{qa_path}: no such file")
-    mining = detect_format(qa_path) == "qa" or (job.validation and detect_format(job.validation) == "qa")
+    mining = any(detect_training_format(p) == "qa" for p in (qa_path, job.validation) if p)
     coll = _open(settings, settings.collection, needed=mining)
     try:
         if coll is not None and coll.count() == 0:

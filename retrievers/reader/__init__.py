@@ -10,11 +10,11 @@
 from .cloze import cloze_examples
 from .evaluation import choose_passage_rule, evaluate_reader
 from .labels import ReaderExample, answer_spans, gold_span_example, label, label_all
-from .model import HEADS_FILE, PASSAGE_CHOICES, READER_FILE, Reader, Reading, Span, read_reader_record, rerank
+from .model import HEADS_FILE, PASSAGE_CHOICES, READER_FILE, AnswerSpan, Reader, Reading, read_reader_record, rerank
 from .training import ReaderTrainConfig, ReaderTrainResult, train_reader
 
 __all__ = [
     "HEADS_FILE", "PASSAGE_CHOICES", "READER_FILE", "Reader", "ReaderExample", "ReaderTrainConfig",
-    "ReaderTrainResult", "Reading", "Span", "answer_spans", "choose_passage_rule", "cloze_examples",
+    "ReaderTrainResult", "Reading", "AnswerSpan", "answer_spans", "choose_passage_rule", "cloze_examples",
     "evaluate_reader", "gold_span_example", "label", "label_all", "read_reader_record", "rerank", "train_reader",
 ]

@@ -34,7 +34,7 @@ PASSAGE_CHOICES = ("selection", "retriever")
 
 
 @dataclass
-class Span:
+class AnswerSpan:
     """An extracted answer: `text` is `context[start:end]` of passage `passage` (an index into the inputs)."""
 
     text: str
@@ -165,7 +165,7 @@ class Reader:
         return Reading(list(contexts), start.cpu().numpy(), end.cpu().numpy(), select.cpu().numpy(),
                        batch["offset_mapping"].numpy(), passage_token_mask(batch).numpy(), self.max_answer_tokens)
 
-    def read(self, question: str, contexts: Sequence[str], *, top_spans: int = 1) -> list[Span]:
+    def read(self, question: str, contexts: Sequence[str], *, top_spans: int = 1) -> list[AnswerSpan]:
         """The best spans for `question` over `contexts` (one batch), best first.
 
         As in DPR, passages are ranked by their selection score (or, with `passage_choice`
@@ -175,7 +175,7 @@ class Reader:
         that is read.
         """
         if self.passage_choice == "retriever":  # the answer comes from the first passage with a span: read no more
-            spans: list[Span] = []
+            spans: list[AnswerSpan] = []
             for p, context in enumerate(contexts):
                 reading = self.score(question, [context])
                 if reading is None:
@@ -221,30 +221,30 @@ class Reading:
     mask: np.ndarray
     max_answer_tokens: int
 
-    def best(self, rule: str, k: int = 1) -> list[Span]:
+    def best(self, rule: str, k: int = 1) -> list[AnswerSpan]:
         """The `k` best spans with the answer's passage chosen by `rule` (one of `PASSAGE_CHOICES`):
         spans of the first passage first, then of the next."""
         order = np.argsort(-self.select, kind="stable") if rule == "selection" else range(len(self.contexts))
-        spans: list[Span] = []
+        spans: list[AnswerSpan] = []
         for p in order:
             spans.extend(self.spans(int(p), k))
             if len(spans) >= k:
                 break
         return spans[:k]
 
-    def spans(self, p: int, k: int = 1) -> list[Span]:
+    def spans(self, p: int, k: int = 1) -> list[AnswerSpan]:
         """The `k` best non-empty spans of passage `p`, best first."""
         out = []
         for s, e, score in best_spans(self.start[p], self.end[p], self.mask[p], self.max_answer_tokens, k):
             a, b = int(self.offsets[p][s][0]), int(self.offsets[p][e][1])
             text = self.contexts[p][a:b].strip()
             if text:
-                out.append(Span(text=text, passage=p, start=a, end=b, score=float(score),
+                out.append(AnswerSpan(text=text, passage=p, start=a, end=b, score=float(score),
                                 passage_score=float(self.select[p])))
         return out
 
 
-def rerank(spans: Sequence[Span], checks: Sequence[float], weight: float = 1.0) -> list[Span]:
+def rerank(spans: Sequence[AnswerSpan], checks: Sequence[float], weight: float = 1.0) -> list[AnswerSpan]:
     """Candidate spans of one question, best first by the reader and a second model together: the log
     softmax of the reader's scores over the candidates plus `weight` times `checks` (the second model's
     mean token log-probability of answering with each span). With weight 1 this is the product of the

@@ -15,7 +15,7 @@ from .data import (
     TrainingExample,
     ValidationSet,
     build_examples,
-    detect_format,
+    detect_training_format,
     mine_examples,
     read_pairs,
     split_validation,
@@ -35,7 +35,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "DataReport", "TrainingExample", "ValidationSet", "build_examples", "detect_format", "mine_examples",
+    "DataReport", "TrainingExample", "ValidationSet", "build_examples", "detect_training_format", "mine_examples",
     "read_pairs", "split_validation", "validation_set", "TRAINING_FILE", "check_out_dir", "read_training_record",
     *_TRAINER,
 ]

@@ -70,7 +70,7 @@ class DataReport:
 LLAMAINDEX_KEYS = ("queries", "corpus", "relevant_docs")
 
 
-def detect_format(path: str | Path) -> str:
+def detect_training_format(path: str | Path) -> str:
     """`qa` for `{"question", "answer"}` records, `pairs` for `{"question", "positive"}` ones, `llamaindex`
     for one `{"queries", "corpus", "relevant_docs"}` object."""
     if _llamaindex_dataset(path) is not None:
@@ -294,7 +294,7 @@ def build_examples(path: str | Path, collection: Collection | None, *, hard_nega
     """
     if not Path(path).is_file():
         raise RagError(f"{path}: no such file")
-    fmt = detect_format(path)
+    fmt = detect_training_format(path)
     if fmt == "pairs":
         return read_pairs(path, hard_negatives + dense_negatives, seed=seed)
     if fmt == "llamaindex":

@@ -164,13 +164,13 @@ class PointingReader:
         self.calls = 0
 
     def read(self, question, contexts, top_spans=1):
-        from retrievers.reader import Span
+        from retrievers.reader import AnswerSpan
 
         self.calls += 1
         self.read_contexts = list(contexts)
         for i, context in enumerate(contexts):
             if context.find(self.words[0]) >= 0:
-                spans = [Span(w, i, context.find(w), context.find(w) + len(w), 7.5 - 0.5 * n, 1.0)
+                spans = [AnswerSpan(w, i, context.find(w), context.find(w) + len(w), 7.5 - 0.5 * n, 1.0)
                          for n, w in enumerate(self.words) if context.find(w) >= 0]
                 return spans[:top_spans]
         return []

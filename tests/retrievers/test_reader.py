@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from retrievers.reader import (
+    AnswerSpan,
     Reader,
     ReaderTrainConfig,
-    Span,
     answer_spans,
     choose_passage_rule,
     evaluate_reader,
@@ -34,7 +34,7 @@ def test_best_span_is_the_highest_start_plus_end_within_the_passage_and_length()
 
 
 def test_rerank_adds_the_checks_to_the_readers_log_softmax():
-    spans = [Span("Gustave Eiffel", 0, 0, 14, 2.0, 0.0), Span("1889", 0, 20, 24, 1.0, 0.0)]
+    spans = [AnswerSpan("Gustave Eiffel", 0, 0, 14, 2.0, 0.0), AnswerSpan("1889", 0, 20, 24, 1.0, 0.0)]
     # reader log-softmax: -0.313, -1.313
     assert [s.text for s in rerank(spans, [-3.0, -1.0])] == ["1889", "Gustave Eiffel"]  # -3.31 < -2.31
     kept = rerank(spans, [-1.5, -1.0])  # -1.81 > -2.31
@@ -246,8 +246,8 @@ class _FixedReading:
     def __init__(self, text: str) -> None:
         self.text = text
 
-    def best(self, rule: str, k: int = 1) -> list[Span]:
-        return [Span(self.text, 0, 0, len(self.text), 1.0, 1.0)]
+    def best(self, rule: str, k: int = 1) -> list[AnswerSpan]:
+        return [AnswerSpan(self.text, 0, 0, len(self.text), 1.0, 1.0)]
 
 
 class _FixedReader:

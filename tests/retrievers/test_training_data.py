@@ -6,7 +6,7 @@ from retrievers import Collection, RagError, SourceUpdate, make_passages
 from retrievers.answers import normalize, read_qa
 from retrievers.training import (
     build_examples,
-    detect_format,
+    detect_training_format,
     mine_examples,
     read_pairs,
     split_validation,
@@ -99,7 +99,7 @@ def test_pair_files_are_read_as_given(tmp_path):
         {"question": "q3"},
         {"question": "q1", "positive": "again"},
     ])
-    assert detect_format(path) == "pairs"
+    assert detect_training_format(path) == "pairs"
     examples, report = read_pairs(path, hard_negatives=1)
     # q2 has no negative of its own: another question's positive stands in (a random negative).
     assert [(e.question, e.positive, e.negatives) for e in examples] == [("q1", "p1", ["n1"]), ("q2", "p2", ["p1"])]
@@ -114,7 +114,7 @@ def test_llamaindex_datasets_are_read_query_by_query(tmp_path):
                "mode": "text"}
     path = tmp_path / "dataset.json"
     path.write_text(json.dumps(dataset, indent=4), encoding="utf-8")
-    assert detect_format(path) == "llamaindex"
+    assert detect_training_format(path) == "llamaindex"
     examples, report = build_examples(path, None, hard_negatives=1)
     assert [(e.question, e.positive, e.negatives) for e in examples] == [
         ("Who built it?", "Eiffel built it.", ["The Nile."]), ("Which river?", "The Nile.", ["Eiffel built it."])]
