@@ -207,7 +207,7 @@ def run_ours(spec: dict) -> dict:
 def _answer_path(settings: Settings, questions: Sequence[str]) -> dict[str, float]:
     """Time to first token (from the question: retrieval and reading the prompt included) and the
     decoding speed after it (completion tokens after the first, over the time they took)."""
-    from rag.app import build_engine
+    from rag.assembly import build_engine
 
     engine = build_engine(settings.model_copy(update={"abstain_score": None}), COLLECTION)  # every answer generated
     engine.ask(questions[0])  # loads the LLM

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
-from retrievers.answers import exact_match, has_answer, normalize, normalize_answer, token_f1
+from retrievers.answer_text import exact_match, has_answer, normalize, normalize_answer, token_f1
 
 __all__ = ["answer_contained", "citation_accuracy", "exact_match", "first_answer_rank", "lexical_support",
            "mrr_at_k", "ndcg_at_k", "normalize_answer", "recall_at_k", "token_f1", "unique_ids"]

@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Callable, Iterable, Sequence
 
-from retrievers.answers import Question, answer_passage_counts, has_answer, normalize, read_qa
+from retrievers.answer_text import Question, answer_passage_counts, has_answer, normalize, read_qa
 
 
 def read_nq_open(path: str) -> list[Question]:

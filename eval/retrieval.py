@@ -17,7 +17,7 @@ from rag.config import Settings
 from rag.documents.pipeline import reindex
 from rag.reranking import build_reranker
 from rag.retrieval import open_collection, open_retriever, reindexed_name
-from retrievers.answers import Question, normalize
+from retrievers.answer_text import Question, normalize
 from retrievers.datasets import EvalDataset, EvalQuestion, load_dataset
 from retrievers.encoders import model_name
 from retrievers.errors import RagError

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 from rag.config import Settings
 from rag.retrieval import TUNED_FIELDS, open_collection, open_retriever
-from retrievers.answers import has_answer, normalize
+from retrievers.answer_text import has_answer, normalize
 from retrievers.datasets import EvalQuestion, load_dataset
 from retrievers.errors import RagError
 from retrievers.fusion import Fusion, fusion_normalization, linear_fusion, reciprocal_rank_fusion

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, Sequence
 from rag.access import AuditLog
 from rag.answer import Engine, GenerationFailed
 from rag.answer.presentation import escape_markdown, inert_markdown
-from rag.app import build_engine
+from rag.assembly import build_engine
 from rag.config import Settings
 from retrievers.errors import RagError
 from retrievers.filters import Filters, parse_where

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from typing import Any, Callable
 
 from rag.answer import Engine
-from rag.app import build_engine
+from rag.assembly import build_engine
 from rag.config import Settings
 from rag.retrieval import resolve_collection
 from retrievers.errors import RagError

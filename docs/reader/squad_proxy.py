@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from rag.documents.loaders import _wiki_vital_file  # noqa: E402
-from retrievers.answers import has_answer, normalize, read_qa  # noqa: E402
+from retrievers.answer_text import has_answer, normalize, read_qa  # noqa: E402
 from retrievers.stores import BM25Index  # noqa: E402
 
 

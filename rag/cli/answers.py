@@ -95,7 +95,7 @@ def _stream_answer(stream: Any) -> Any:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from rag.answer import GenerationFailed
-    from rag.app import build_engine
+    from rag.assembly import build_engine
     from retrievers.filters import parse_where
 
     filters = parse_where(args.where)
@@ -118,7 +118,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_chat(args: argparse.Namespace) -> int:
     from rag.answer import ChatSession
-    from rag.app import build_engine
+    from rag.assembly import build_engine
     from retrievers.filters import parse_where
 
     filters = parse_where(args.where)

@@ -78,7 +78,7 @@ def _eval_answers(args: argparse.Namespace, settings: Any, dataset: Any, progres
     from eval.answers import Judge, evaluate_answers
     from eval.corpus import dataset_collection
     from eval.report import write_answer_report
-    from rag.app import build_engine, build_llm
+    from rag.assembly import build_engine, build_llm
 
     collection = settings.collection
     if collection is None and dataset.documents:

@@ -78,7 +78,7 @@ def cmd_package_model(args: argparse.Namespace) -> int:
 def cmd_generate_questions(args: argparse.Namespace) -> int:
     from prompts import load_prompt
     from prompts.templates import PromptError
-    from rag.app import build_llm
+    from rag.assembly import build_llm
     from rag.jobs.question_generation import generate_pairs
     from rag.llm.llamaindex import LlamaIndexLLM
     from rag.retrieval import resolve_collection

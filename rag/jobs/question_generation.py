@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from prompts.delimiters import passage_block
-from retrievers.answers import normalize
+from retrievers.answer_text import normalize
 from retrievers.errors import RagError
 from retrievers.stores import Collection
 

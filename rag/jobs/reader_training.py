@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from rag.config import Settings
 from rag.jobs.options import ReaderJob
 from rag.retrieval import open_collection, open_retriever
-from retrievers.answers import read_qa
+from retrievers.answer_text import read_qa
 from retrievers.datasets import DatasetError, load_dataset
 from retrievers.errors import RagError
 from retrievers.reader import ReaderExample, answer_spans, gold_span_example, label_all

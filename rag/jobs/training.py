@@ -128,7 +128,7 @@ def _say(line: str, progress: bool) -> None:
 
 def _without(examples: list[TrainingExample], held_out: list[TrainingExample]) -> list[TrainingExample]:
     """Training examples minus any question that is also held out (no leak into validation)."""
-    from retrievers.answers import normalize
+    from retrievers.answer_text import normalize
 
     held = {normalize(e.question) for e in held_out}
     return [e for e in examples if normalize(e.question) not in held]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from ..answers import first_time, normalize
+from ..answer_text import first_time, normalize
 from ..errors import RagError
 
 FORMATS = ("nq-open", "squad", "beir", "llamaindex")

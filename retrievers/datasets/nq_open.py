@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..answers import QAFile, read_qa
+from ..answer_text import QAFile, read_qa
 from ..errors import RagError
 from .base import (
     DatasetError,

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..answers import exact_match, token_f1
+from ..answer_text import exact_match, token_f1
 from .labels import answer_spans
 from .model import PASSAGE_CHOICES, Reader
 

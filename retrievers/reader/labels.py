@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from ..answers import normalize
+from ..answer_text import normalize
 
 _WORD = re.compile(r"\w+")
 

@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..answers import QAFile, Question, answer_passage_counts, first_time, has_answer, normalize, read_qa
+from ..answer_text import QAFile, Question, answer_passage_counts, first_time, has_answer, normalize, read_qa
 from ..encoders import Encoder
 from ..errors import RagError
 from ..stores import Collection

@@ -7,7 +7,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
-from ..answers import has_answer, normalize
+from ..answer_text import has_answer, normalize
 from .data import ValidationSet
 
 

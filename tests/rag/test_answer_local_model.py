@@ -2,7 +2,7 @@
 
 import pytest
 
-from rag.app import build_engine
+from rag.assembly import build_engine
 from rag.documents.pipeline import ingest
 from retrievers import Collection
 from tests.conftest import write_docs

@@ -37,7 +37,7 @@ def test_the_defaults_are_the_shipped_models():
 
 
 def test_the_default_answer_path_abstains_below_the_retrieval_score_chosen_for_it(tmp_path, monkeypatch):
-    from rag.app import build_engine
+    from rag.assembly import build_engine
     from rag.config import ABSTAIN_SCORE
     from rag.documents.pipeline import ingest
 

@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from rag.answer import GenerationFailed
-from rag.app import build_engine
+from rag.assembly import build_engine
 from rag.llm import LLM, Generation
 from retrievers.errors import RagError
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from retrievers import DPREncoder, RagError
-from retrievers.answers import normalize
+from retrievers.answer_text import normalize
 from retrievers.training import TrainConfig, TrainingExample, ValidationSet, read_training_record, train
 from retrievers.training.model_dir import TRAINING_FILE
 from retrievers.training.trainer import negatives_that_fit

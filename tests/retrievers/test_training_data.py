@@ -3,7 +3,7 @@ import json
 import pytest
 
 from retrievers import Collection, RagError, SourceUpdate, make_passages
-from retrievers.answers import normalize, read_qa
+from retrievers.answer_text import normalize, read_qa
 from retrievers.training import (
     build_examples,
     detect_training_format,

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from eval.metrics import token_f1
 from eval.nq_vital import read_nq_open, select
-from rag.app import build_engine
+from rag.assembly import build_engine
 from rag.config import Settings
-from retrievers.answers import has_answer, normalize
+from retrievers.answer_text import has_answer, normalize
 
 
 def collect(args: argparse.Namespace) -> list[dict]:

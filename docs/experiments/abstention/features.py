@@ -19,9 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from eval.nq_vital import read_nq_open, select  # noqa: E402
-from rag.app import build_engine  # noqa: E402
+from rag.assembly import build_engine  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from retrievers.answers import has_answer, normalize, token_f1  # noqa: E402
+from retrievers.answer_text import has_answer, normalize, token_f1  # noqa: E402
 
 
 def features(engine, question: str) -> dict:

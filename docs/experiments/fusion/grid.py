@@ -18,7 +18,7 @@ import sys
 from eval.nq_vital import read_nq_open, select
 from rag.config import Settings
 from rag.retrieval import open_collection, open_retriever
-from retrievers.answers import has_answer, normalize
+from retrievers.answer_text import has_answer, normalize
 from retrievers.fusion import linear_fusion, reciprocal_rank_fusion
 
 KS = (1, 5, 20, 100)

@@ -2,7 +2,7 @@
 
 Run from this folder with the separate venv described in README.md:
     VENV/bin/python evaluate.py --qa ../../../../shared/data/nq-open/NQ-open.efficientqa.dev.1.1.jsonl
-Answer matching / question filtering copied from retrievers/answers.py + eval/nq_vital.py
+Answer matching / question filtering copied from retrievers/answer_text.py + eval/nq_vital.py
 (DPR normalisation; keep de-duplicated questions whose answers occur in 1..5 passages).
 """
 from __future__ import annotations

@@ -57,7 +57,7 @@ def main() -> int:
 
 
 def _em(prediction: str, gold: str) -> float:
-    from retrievers.answers import normalize
+    from retrievers.answer_text import normalize
 
     return float(normalize(prediction) == normalize(gold))
 

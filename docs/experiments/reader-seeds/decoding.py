@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from run import squad_items  # noqa: E402
 
-from retrievers.answers import normalize  # noqa: E402
+from retrievers.answer_text import normalize  # noqa: E402
 from retrievers.reader import Reader  # noqa: E402
 from retrievers.reader.training import _f1  # noqa: E402
 

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from rag.config import Settings  # noqa: E402
 from rag.retrieval import open_collection, open_retriever  # noqa: E402
-from retrievers.answers import has_answer, normalize, read_qa  # noqa: E402
+from retrievers.answer_text import has_answer, normalize, read_qa  # noqa: E402
 from retrievers.reader import Reader  # noqa: E402
 from retrievers.reader.training import _f1  # noqa: E402
 

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from eval.metrics import exact_match, normalize_answer, token_f1
-from retrievers.answers import has_answer, normalize
+from retrievers.answer_text import has_answer, normalize
 
 TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=300)
 # Words of letters and digits that NFD leaves whole. (NFD splits "ç" into "c" and a combining mark, which
