@@ -26,9 +26,10 @@ run: install
 	$(BIN)/rag ingest wiki-vital
 	$(BIN)/rag serve --collection wiki-vital
 
-# ruff's lint rules and the import-linter contracts (the layers: pyproject.toml), before the suite.
+# ruff's lint rules and format, and the import-linter contracts (the layers: pyproject.toml), before the suite.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
 test: lint

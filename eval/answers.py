@@ -23,8 +23,19 @@ from .metrics import answer_contained, citation_accuracy, exact_match, lexical_s
 
 _CITATION = re.compile(r"\s*\[\d{1,3}\]")
 MAX_CONSECUTIVE_FAILURES = 3
-_METRICS = ("em", "f1", "answer_contained", "citation_accuracy", "lexical_support", "faithfulness",
-            "reader_em", "reader_f1", "reader_citation_accuracy", "combined_em", "combined_f1")
+_METRICS = (
+    "em",
+    "f1",
+    "answer_contained",
+    "citation_accuracy",
+    "lexical_support",
+    "faithfulness",
+    "reader_em",
+    "reader_f1",
+    "reader_citation_accuracy",
+    "combined_em",
+    "combined_f1",
+)
 
 
 @dataclass
@@ -49,16 +60,26 @@ class Reply:
 def reply_function(engine: Any) -> tuple[str, Callable[[str], Reply]]:
     """(model label, question -> Reply) for our `Engine` or a LlamaIndex query engine."""
     if hasattr(engine, "ask") and hasattr(engine, "llm"):
+
         def ask(question: str) -> Reply:
             answer = engine.ask(question)
             short, grounded = answer.short_answer, answer.grounded
-            return Reply(answer.answer, [s.passage.indexed_text for s in answer.sources],
-                         [s.passage.indexed_text for s in answer.cited], [s.passage.id for s in answer.sources],
-                         answer.refused, float(answer.timings.get("total_ms", 0.0)),
-                         answer.usage.get("prompt_tokens"), answer.usage.get("completion_tokens"),
-                         short.text if short else None, short.context if short else None,
-                         grounded.text if grounded else None, _reader_ms(answer.timings),
-                         answer.timings.get("lead_ms"))
+            return Reply(
+                answer.answer,
+                [s.passage.indexed_text for s in answer.sources],
+                [s.passage.indexed_text for s in answer.cited],
+                [s.passage.id for s in answer.sources],
+                answer.refused,
+                float(answer.timings.get("total_ms", 0.0)),
+                answer.usage.get("prompt_tokens"),
+                answer.usage.get("completion_tokens"),
+                short.text if short else None,
+                short.context if short else None,
+                grounded.text if grounded else None,
+                _reader_ms(answer.timings),
+                answer.timings.get("lead_ms"),
+            )
+
         return engine.llm.model, ask
     if hasattr(engine, "query"):
         from llama_index.core.schema import MetadataMode
@@ -69,8 +90,14 @@ def reply_function(engine: Any) -> tuple[str, Callable[[str], Reply]]:
             ms = 1000 * (time.perf_counter() - start)
             nodes = list(getattr(response, "source_nodes", None) or [])
             texts = [n.node.get_content(metadata_mode=MetadataMode.NONE) for n in nodes]
-            return Reply(str(getattr(response, "response", response) or ""), texts, texts,
-                         [n.node.node_id for n in nodes], latency_ms=ms)
+            return Reply(
+                str(getattr(response, "response", response) or ""),
+                texts,
+                texts,
+                [n.node.node_id for n in nodes],
+                latency_ms=ms,
+            )
+
         llm = getattr(engine, "_llm", None) or getattr(getattr(engine, "_response_synthesizer", None), "_llm", None)
         label = getattr(getattr(llm, "metadata", None), "model_name", None) or type(engine).__name__
         return str(label), query
@@ -114,16 +141,25 @@ def score_reply(q: EvalQuestion, reply: Reply, label: str, judge: Judge | None =
     golds = gold_answers(q)
     plain = _CITATION.sub("", reply.text).strip()
     record: dict[str, Any] = {
-        "model": label, "id": q.id, "question": q.question, "gold": golds, "answer": reply.text,
-        "refused": reply.refused, "retrieved": reply.retrieved_ids, "cited_passages": len(reply.cited),
+        "model": label,
+        "id": q.id,
+        "question": q.question,
+        "gold": golds,
+        "answer": reply.text,
+        "refused": reply.refused,
+        "retrieved": reply.retrieved_ids,
+        "cited_passages": len(reply.cited),
         "em": exact_match(plain, golds) if golds else None,
         "f1": token_f1(plain, golds) if golds else None,
         "answer_contained": answer_contained(plain, golds) if golds else None,
         "citation_accuracy": citation_accuracy(reply.cited, golds) if golds and q.answers else None,
         "lexical_support": None if reply.refused else lexical_support(plain, reply.seen),
         "faithfulness": None,
-        "latency_ms": round(reply.latency_ms, 1), "reader_ms": reply.reader_ms, "lead_ms": reply.lead_ms,
-        "prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
+        "latency_ms": round(reply.latency_ms, 1),
+        "reader_ms": reply.reader_ms,
+        "lead_ms": reply.lead_ms,
+        "prompt_tokens": reply.prompt_tokens,
+        "completion_tokens": reply.completion_tokens,
     }
     if golds and (reply.short_answer is not None or reply.grounded is not None):
         record.update(short_answer=reply.short_answer, grounded_answer=reply.grounded)
@@ -179,17 +215,28 @@ class AnswerReport:
         return {row["model"]: {k: v for k, v in row.items() if k != "model"} for row in self.rows}
 
     def to_dict(self) -> dict:
-        return {"dataset": self.dataset, "collection": self.collection, "questions_read": self.questions_read,
-                "n_questions": self.questions, "resumed": self.resumed, "results": self.results,
-                "warnings": self.warnings}
+        return {
+            "dataset": self.dataset,
+            "collection": self.collection,
+            "questions_read": self.questions_read,
+            "n_questions": self.questions,
+            "resumed": self.resumed,
+            "results": self.results,
+            "warnings": self.warnings,
+        }
 
     def table(self) -> str:
-        names = [n for n in (*_METRICS, "refused", "latency_ms_mean", "reader_ms_p50", "lead_ms_p50",
-                             "completion_tokens_mean")
-                 if any(n in row for row in self.rows)]
-        lines = [f"{self.questions} of {self.questions_read} questions ({self.dataset}) over {self.collection}"
-                 + (f"; {self.resumed} answers from the earlier run" if self.resumed else ""),
-                 "| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        names = [
+            n
+            for n in (*_METRICS, "refused", "latency_ms_mean", "reader_ms_p50", "lead_ms_p50", "completion_tokens_mean")
+            if any(n in row for row in self.rows)
+        ]
+        lines = [
+            f"{self.questions} of {self.questions_read} questions ({self.dataset}) over {self.collection}"
+            + (f"; {self.resumed} answers from the earlier run" if self.resumed else ""),
+            "| model | " + " | ".join(names) + " |",
+            "|---|" + "---|" * len(names),
+        ]
         for row in self.rows:
             lines.append(f"| {row['model']} | " + " | ".join(f"{row[n]:.1f}" if n in row else "" for n in names) + " |")
         lines += [f"warning: {w}" for w in self.warnings]
@@ -211,18 +258,26 @@ def read_results(path: Path, label: str) -> dict[str, dict]:
     return done
 
 
-def evaluate_answers(dataset: EvalDataset | str, engine: Any, *, label: str | None = None, limit: int | None = None,
-                     results_path: str | Path | None = None, judge: Judge | None = None, collection: str = "",
-                     progress: bool = False) -> AnswerReport:
+def evaluate_answers(
+    dataset: EvalDataset | str,
+    engine: Any,
+    *,
+    label: str | None = None,
+    limit: int | None = None,
+    results_path: str | Path | None = None,
+    judge: Judge | None = None,
+    collection: str = "",
+    progress: bool = False,
+) -> AnswerReport:
     """Ask every question and score the answers; with `results_path`, append as it goes and resume.
 
-        from eval import evaluate_answers
-        report = evaluate_answers("squad:dev-v1.1.json", my_query_engine, limit=50)
+    from eval import evaluate_answers
+    report = evaluate_answers("squad:dev-v1.1.json", my_query_engine, limit=50)
     """
     data = load_dataset(dataset) if isinstance(dataset, str) else dataset
     model, reply = reply_function(engine)
     label = label or model
-    questions = [q for q in data.questions if gold_answers(q)][:limit or None]
+    questions = [q for q in data.questions if gold_answers(q)][: limit or None]
     report = AnswerReport(data.path, collection, len(data.questions), len(questions))
     if len(questions) < min(len(data.questions), limit or len(data.questions)):
         report.warnings.append("questions without a gold answer are left out")

@@ -62,8 +62,9 @@ class StockPipeline:
         self._retrievers["dense"]._embed_model = embedding
 
     @classmethod
-    def from_collection(cls, settings: Settings, collection: str, folder: Path, *, k: int = 20,
-                        backend: str = "torch") -> StockPipeline:
+    def from_collection(
+        cls, settings: Settings, collection: str, folder: Path, *, k: int = 20, backend: str = "torch"
+    ) -> StockPipeline:
         """Build the pipeline in `folder` from one of our collections' passages and vectors; questions
         are encoded with the collection's model on `backend` (sentence-transformers by default)."""
         import chromadb
@@ -84,16 +85,32 @@ class StockPipeline:
             encoder = load_encoder(model, **{**settings.encoder_options(), "backend": backend})
         finally:
             coll.close()
-        nodes = [TextNode(id_=p.id, text=p.indexed_text, metadata={"doc_id": str(p.extra.get("doc_id") or p.source)},
-                          embedding=vectors[p.id].tolist()) for p in passages if p.id in vectors]
+        nodes = [
+            TextNode(
+                id_=p.id,
+                text=p.indexed_text,
+                metadata={"doc_id": str(p.extra.get("doc_id") or p.source)},
+                embedding=vectors[p.id].tolist(),
+            )
+            for p in passages
+            if p.id in vectors
+        ]
         started = time.perf_counter()
         client = chromadb.PersistentClient(path=str(folder), settings=chromadb.Settings(anonymized_telemetry=False))
         store = ChromaVectorStore(chroma_collection=client.get_or_create_collection("stock"))
-        index = VectorStoreIndex(nodes, storage_context=StorageContext.from_defaults(vector_store=store),
-                                 embed_model=EncoderEmbedding(encoder))
+        index = VectorStoreIndex(
+            nodes,
+            storage_context=StorageContext.from_defaults(vector_store=store),
+            embed_model=EncoderEmbedding(encoder),
+        )
         dense = index.as_retriever(similarity_top_k=k)
         bm25 = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=k)
-        hybrid = QueryFusionRetriever([dense, bm25], llm=MockLLM(), mode="reciprocal_rerank", num_queries=1,
-                                      similarity_top_k=k, use_async=False)
-        return cls({"bm25": bm25, "dense": dense, "hybrid": hybrid}, [n.text for n in nodes],
-                   time.perf_counter() - started, model)
+        hybrid = QueryFusionRetriever(
+            [dense, bm25], llm=MockLLM(), mode="reciprocal_rerank", num_queries=1, similarity_top_k=k, use_async=False
+        )
+        return cls(
+            {"bm25": bm25, "dense": dense, "hybrid": hybrid},
+            [n.text for n in nodes],
+            time.perf_counter() - started,
+            model,
+        )

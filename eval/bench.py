@@ -47,14 +47,14 @@ class BenchOptions:
 
     sizes: Sequence[int] = DEFAULT_SIZES
     backends: Sequence[str] = ("torch", "onnx-int8")  # each NAME or NAME:WORKERS (passage encoder processes)
-    queries: int = 200            # timed queries per mode
+    queries: int = 200  # timed queries per mode
     warmup: int = 5
     k: int = 20
-    qa: str | None = None         # nq-open questions: the timed queries, and top-20 on the full corpus
+    qa: str | None = None  # nq-open questions: the timed queries, and top-20 on the full corpus
     max_answer_passages: int = 5  # the nq-vital question filter
-    baseline: bool = True         # also time the stock LlamaIndex pipeline
-    answers: int = 5              # questions answered for time to first token (0 = skip)
-    work_dir: str | None = None   # where stores are built (default: a temporary folder, removed after)
+    baseline: bool = True  # also time the stock LlamaIndex pipeline
+    answers: int = 5  # questions answered for time to first token (0 = skip)
+    work_dir: str | None = None  # where stores are built (default: a temporary folder, removed after)
 
 
 def percentiles(ms: Sequence[float]) -> dict[str, float]:
@@ -64,8 +64,13 @@ def percentiles(ms: Sequence[float]) -> dict[str, float]:
     def rank(p: float) -> float:
         return ordered[min(len(ordered), max(1, math.ceil(p / 100 * len(ordered)))) - 1]
 
-    return {"p50": round(rank(50), 2), "p95": round(rank(95), 2), "p99": round(rank(99), 2),
-            "mean": round(statistics.fmean(ordered), 2), "n": len(ordered)}
+    return {
+        "p50": round(rank(50), 2),
+        "p95": round(rank(95), 2),
+        "p99": round(rank(99), 2),
+        "mean": round(statistics.fmean(ordered), 2),
+        "n": len(ordered),
+    }
 
 
 def peak_rss_mb() -> float:
@@ -79,14 +84,17 @@ def folder_mb(path: Path) -> float:
 
 # ---- corpora -------------------------------------------------------------------------------
 
+
 def builtin_records() -> list[dict]:
     """The built-in corpus as records `{"id", "title", "text"}`, exactly the passages `rag ingest wiki-vital` makes."""
     from rag.documents.loaders import discover, load
 
     loaded = load(discover(["wiki-vital"]).inputs[0])
     assert loaded is not None
-    return [{"id": u.extra.get("doc_id", u.title), "title": u.title, "text": u.text, "topic": u.extra.get("topic", "")}
-            for u in loaded.units]
+    return [
+        {"id": u.extra.get("doc_id", u.title), "title": u.title, "text": u.text, "topic": u.extra.get("topic", "")}
+        for u in loaded.units
+    ]
 
 
 def corpus_records(size: int, base: Sequence[dict]) -> list[dict]:
@@ -121,12 +129,14 @@ def timing_queries(options: BenchOptions, base: Sequence[dict]) -> list[str]:
         questions = [q.question for q in load_dataset(f"nq-open:{options.qa}").questions]
     else:
         rng = random.Random(1)
-        questions = [f"what is {base[i]['title']}?"
-                     for i in rng.sample(range(len(base)), min(len(base), options.queries))]
+        questions = [
+            f"what is {base[i]['title']}?" for i in rng.sample(range(len(base)), min(len(base), options.queries))
+        ]
     return (questions * (options.queries // max(1, len(questions)) + 1))[: options.queries]
 
 
 # ---- one measured run, in its own process --------------------------------------------------
+
 
 def _time_queries(search: Callable[[str], Any], queries: Sequence[str], warmup: int) -> dict[str, float]:
     for q in queries[:warmup]:
@@ -172,23 +182,33 @@ def run_ours(spec: dict) -> dict:
     if report.failed:
         raise RagError(f"benchmark ingest failed: {report.failed}")
     result: dict[str, Any] = {
-        "pipeline": "ours", "backend": spec["label"], "workers": settings.workers, "passages": report.total_passages,
-        "ingest": {"seconds": round(seconds, 2), "passages_per_s": round(report.added / seconds, 1),
-                   "steps_s": {k: round(v, 2) for k, v in report.timings.items()}},
+        "pipeline": "ours",
+        "backend": spec["label"],
+        "workers": settings.workers,
+        "passages": report.total_passages,
+        "ingest": {
+            "seconds": round(seconds, 2),
+            "passages_per_s": round(report.added / seconds, 1),
+            "steps_s": {k: round(v, 2) for k, v in report.timings.items()},
+        },
         "ingest_peak_rss_mb": peak_rss_mb(),
     }
     coll = open_collection(settings, COLLECTION)
     try:
         retrievers = {mode: open_retriever(settings, coll, mode) for mode in MODES}
-        result["query_ms"] = {mode: _time_queries(lambda q, r=r: r.search(q, spec["k"]), spec["queries"],
-                                                  spec["warmup"])
-                              for mode, r in retrievers.items()}
+        result["query_ms"] = {
+            mode: _time_queries(lambda q, r=r: r.search(q, spec["k"]), spec["queries"], spec["warmup"])
+            for mode, r in retrievers.items()
+        }
         filters = parse_where([FILTER])
         hybrid = retrievers["hybrid"]
         result["filtered"] = {
-            "filter": FILTER, "matching": len(coll.matching(filters)),
-            "query_ms": _time_queries(lambda q: hybrid.search(q, spec["k"], filters=filters), spec["queries"],
-                                      spec["warmup"])}
+            "filter": FILTER,
+            "matching": len(coll.matching(filters)),
+            "query_ms": _time_queries(
+                lambda q: hybrid.search(q, spec["k"], filters=filters), spec["queries"], spec["warmup"]
+            ),
+        }
         if spec["full_corpus"] and spec["qa"]:
             questions = _questions(spec["qa"], [p.indexed_text for p in coll.passages()], spec["max_answer_passages"])
             result["questions"] = len(questions)
@@ -228,10 +248,12 @@ def _answer_path(settings: Settings, questions: Sequence[str]) -> dict[str, floa
         prompt_tokens.append(answer.usage.get("prompt_tokens", 0))
         if tokens > 1 and decode_s > 0:
             rates.append((tokens - 1) / decode_s)
-    return {"ttft_ms": round(statistics.median(first), 1) if first else None,
-            "tokens_per_s": round(statistics.median(rates), 1) if rates else None,
-            "prompt_tokens": round(statistics.median(prompt_tokens)) if prompt_tokens else None,
-            "model": engine.llm.model}
+    return {
+        "ttft_ms": round(statistics.median(first), 1) if first else None,
+        "tokens_per_s": round(statistics.median(rates), 1) if rates else None,
+        "prompt_tokens": round(statistics.median(prompt_tokens)) if prompt_tokens else None,
+        "model": engine.llm.model,
+    }
 
 
 def run_llamaindex(spec: dict) -> dict:
@@ -246,10 +268,15 @@ def run_llamaindex(spec: dict) -> dict:
     from .baseline import EncoderEmbedding, StockPipeline
 
     settings = Settings(**spec["settings"])
-    pipeline = StockPipeline.from_collection(settings, COLLECTION, Path(spec["work"]) / "llamaindex", k=spec["k"],
-                                             backend="torch")
-    result: dict[str, Any] = {"pipeline": "llamaindex", "backend": "torch", "passages": pipeline.count,
-                              "build_s": round(pipeline.build_seconds, 2)}
+    pipeline = StockPipeline.from_collection(
+        settings, COLLECTION, Path(spec["work"]) / "llamaindex", k=spec["k"], backend="torch"
+    )
+    result: dict[str, Any] = {
+        "pipeline": "llamaindex",
+        "backend": "torch",
+        "passages": pipeline.count,
+        "build_s": round(pipeline.build_seconds, 2),
+    }
     result["query_ms"] = _time_pipeline(pipeline, spec)
     if spec["full_corpus"] and spec["qa"]:
         questions = _questions(spec["qa"], pipeline.texts, spec["max_answer_passages"])
@@ -258,8 +285,9 @@ def run_llamaindex(spec: dict) -> dict:
         result["top20_by_mode"] = scores
     fast = spec["fast_backend"]
     if fast != "torch":
-        pipeline.set_query_encoder(EncoderEmbedding(load_encoder(pipeline.model, backend=fast,
-                                                                 cache_dir=settings.cache_dir)))
+        pipeline.set_query_encoder(
+            EncoderEmbedding(load_encoder(pipeline.model, backend=fast, cache_dir=settings.cache_dir))
+        )
         result["same_encoder"] = {"backend": fast, "query_ms": _time_pipeline(pipeline, spec)}
     result["store_mb"] = folder_mb(Path(spec["work"]) / "llamaindex")
     result["peak_rss_mb"] = peak_rss_mb()
@@ -267,8 +295,10 @@ def run_llamaindex(spec: dict) -> dict:
 
 
 def _time_pipeline(pipeline: Any, spec: dict) -> dict:
-    return {mode: _time_queries(lambda q, m=mode: pipeline.retriever(m).retrieve(q), spec["queries"], spec["warmup"])
-            for mode in MODES}
+    return {
+        mode: _time_queries(lambda q, m=mode: pipeline.retriever(m).retrieve(q), spec["queries"], spec["warmup"])
+        for mode in MODES
+    }
 
 
 def _export(spec: dict) -> dict:
@@ -285,13 +315,29 @@ def split_backend(spec: str) -> tuple[str, int]:
     return name, int(workers) if workers else 1
 
 
-def _spec(options: BenchOptions, fields: dict, store: Path, backend: str, corpus: Path, queries: list[str],
-          full_corpus: bool, answers: int) -> dict:
+def _spec(
+    options: BenchOptions,
+    fields: dict,
+    store: Path,
+    backend: str,
+    corpus: Path,
+    queries: list[str],
+    full_corpus: bool,
+    answers: int,
+) -> dict:
     name, workers = split_backend(backend)
-    return {"settings": {**fields, "store": str(store), "backend": name, "workers": workers, "collection": COLLECTION},
-            "label": backend,
-            "corpus": str(corpus), "queries": queries, "warmup": options.warmup, "k": options.k, "qa": options.qa,
-            "max_answer_passages": options.max_answer_passages, "full_corpus": full_corpus, "answers": answers}
+    return {
+        "settings": {**fields, "store": str(store), "backend": name, "workers": workers, "collection": COLLECTION},
+        "label": backend,
+        "corpus": str(corpus),
+        "queries": queries,
+        "warmup": options.warmup,
+        "k": options.k,
+        "qa": options.qa,
+        "max_answer_passages": options.max_answer_passages,
+        "full_corpus": full_corpus,
+        "answers": answers,
+    }
 
 
 def _in_fresh_process(fn: Callable[[dict], dict], spec: dict) -> dict:
@@ -302,34 +348,61 @@ def _in_fresh_process(fn: Callable[[dict], dict], spec: dict) -> dict:
 
 # ---- the whole benchmark -------------------------------------------------------------------
 
+
 def run_bench(settings: Settings, options: BenchOptions, log: Callable[[str], None] = lambda line: None) -> BenchReport:
     """Run every (size, backend) and the LlamaIndex baseline; each in a fresh process and store."""
     base = builtin_records()
-    report = BenchReport(options={**{k: v for k, v in vars(options).items()}, "cpus": os.cpu_count(),
-                                  "machine": platform.machine(), "python": platform.python_version()})
+    report = BenchReport(
+        options={
+            **{k: v for k, v in vars(options).items()},
+            "cpus": os.cpu_count(),
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+        }
+    )
     if any(size > len(base) for size in options.sizes):
-        report.notes.append(f"corpora above {len(base)} passages are the built-in corpus followed by perturbed "
-                            "copies of it (about one word in ten dropped, titles marked 'variant N')")
+        report.notes.append(
+            f"corpora above {len(base)} passages are the built-in corpus followed by perturbed "
+            "copies of it (about one word in ten dropped, titles marked 'variant N')"
+        )
     if any(size < len(base) for size in options.sizes):
         report.notes.append("corpora below the full built-in corpus are seeded samples of it")
     if options.qa:
-        report.notes.append(f"top-20 is measured on the full built-in corpus only ({len(base)} passages, the nq-vital "
-                            "benchmark); timed queries are the question file's")
+        report.notes.append(
+            f"top-20 is measured on the full built-in corpus only ({len(base)} passages, the nq-vital "
+            "benchmark); timed queries are the question file's"
+        )
     queries = timing_queries(options, base)
     work = Path(options.work_dir) if options.work_dir else Path(tempfile.mkdtemp(prefix="rag-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     headline = headline_size(options.sizes)
-    fields = settings.model_dump(include={"encoder", "batch_size", "cache_dir", "model", "api_base", "context_k",
-                                          "max_tokens", "fusion", "candidates", "rrf_k", "dense_weight",
-                                          "normalization", "llm_timeout"})
+    fields = settings.model_dump(
+        include={
+            "encoder",
+            "batch_size",
+            "cache_dir",
+            "model",
+            "api_base",
+            "context_k",
+            "max_tokens",
+            "fusion",
+            "candidates",
+            "rrf_k",
+            "dense_weight",
+            "normalization",
+            "llm_timeout",
+        }
+    )
     fields = {k: v for k, v in fields.items() if v is not None}
     fast = options.backends[-1]
     for backend in dict.fromkeys(split_backend(b)[0] for b in options.backends):
         if backend.startswith("onnx"):  # export once, untimed: a one-off cost, not ingest throughput
             started = time.perf_counter()
             _in_fresh_process(_export, {"settings": {**fields, "backend": backend}})
-            report.notes.append(f"{backend}: the ONNX export was made (or found cached) before timing, in "
-                                f"{time.perf_counter() - started:.1f} s")
+            report.notes.append(
+                f"{backend}: the ONNX export was made (or found cached) before timing, in "
+                f"{time.perf_counter() - started:.1f} s"
+            )
     try:
         for size in options.sizes:
             corpus = write_corpus(corpus_records(size, base), work / f"corpus-{size}.jsonl")
@@ -337,8 +410,16 @@ def run_bench(settings: Settings, options: BenchOptions, log: Callable[[str], No
             for backend in options.backends:
                 stores[backend] = work / f"store-{size}-{backend}"
                 shutil.rmtree(stores[backend], ignore_errors=True)
-                spec = _spec(options, fields, stores[backend], backend, corpus, queries, size == len(base),
-                             answers=options.answers if size == headline and backend == fast else 0)
+                spec = _spec(
+                    options,
+                    fields,
+                    stores[backend],
+                    backend,
+                    corpus,
+                    queries,
+                    size == len(base),
+                    answers=options.answers if size == headline and backend == fast else 0,
+                )
                 log(f"{size} passages, {backend}: ingest and queries ...")
                 report.runs.append(_in_fresh_process(run_ours, spec))
             if options.baseline:

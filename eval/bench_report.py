@@ -25,22 +25,30 @@ class BenchReport:
         best = min(at_size, key=lambda r: r["query_ms"]["hybrid"]["p50"])
         fp32 = next((r for r in at_size if r["backend"] == "torch"), None)
         out: dict[str, Any] = {
-            "passages": size, "backend": best["backend"],
+            "passages": size,
+            "backend": best["backend"],
             "ingest_passages_per_s": best["ingest"]["passages_per_s"],
             "ingest_passages_per_s_by_backend": {r["backend"]: r["ingest"]["passages_per_s"] for r in at_size},
             "query_p50_ms": {m: best["query_ms"][m]["p50"] for m in MODES},
             "query_p95_ms": {m: best["query_ms"][m]["p95"] for m in MODES},
-            "peak_rss_mb": best["peak_rss_mb"], "store_mb": best["store_mb"],
+            "peak_rss_mb": best["peak_rss_mb"],
+            "store_mb": best["store_mb"],
         }
         if fp32 is not None and fp32 is not best:
-            out["ingest_speedup_vs_torch_fp32"] = round(best["ingest"]["passages_per_s"]
-                                                        / fp32["ingest"]["passages_per_s"], 2)
-            out["encode_speedup_vs_torch_fp32"] = round(fp32["ingest"]["steps_s"]["encode"]
-                                                        / max(1e-9, best["ingest"]["steps_s"]["encode"]), 2)
+            out["ingest_speedup_vs_torch_fp32"] = round(
+                best["ingest"]["passages_per_s"] / fp32["ingest"]["passages_per_s"], 2
+            )
+            out["encode_speedup_vs_torch_fp32"] = round(
+                fp32["ingest"]["steps_s"]["encode"] / max(1e-9, best["ingest"]["steps_s"]["encode"]), 2
+            )
         if "filtered" in best:
             p50 = best["filtered"]["query_ms"]["p50"]
-            out["filtered_hybrid"] = {"filter": best["filtered"]["filter"], "matching": best["filtered"]["matching"],
-                                      "p50_ms": p50, "ratio": round(p50 / best["query_ms"]["hybrid"]["p50"], 2)}
+            out["filtered_hybrid"] = {
+                "filter": best["filtered"]["filter"],
+                "matching": best["filtered"]["matching"],
+                "p50_ms": p50,
+                "ratio": round(p50 / best["query_ms"]["hybrid"]["p50"], 2),
+            }
         if "answers" in best:
             out.update({f"answer_{k}": v for k, v in best["answers"].items()})
         base = next((r for r in self.runs if r["pipeline"] == "llamaindex" and r["passages"] == size), None)
@@ -54,8 +62,10 @@ class BenchReport:
                 out["llamaindex_same_encoder_query_p50_ms"] = same
                 out["speedup_vs_llamaindex_same_encoder"] = round(same / ours_p50, 2)
         if "top20" in best:
-            out["top20"] = {"ours": best["top20"],
-                            **({"llamaindex": base["top20"]} if base and "top20" in base else {})}
+            out["top20"] = {
+                "ours": best["top20"],
+                **({"llamaindex": base["top20"]} if base and "top20" in base else {}),
+            }
             out["top20_by_backend"] = {r["backend"]: r["top20"] for r in at_size if "top20" in r}
         large = [r for r in ours if r["backend"] == best["backend"] and r["passages"] > size]
         if large:
@@ -63,8 +73,9 @@ class BenchReport:
             out["scaling"] = {
                 "passages": biggest["passages"],
                 "query_p50_ms": {m: biggest["query_ms"][m]["p50"] for m in MODES},
-                "latency_ratio": {m: round(biggest["query_ms"][m]["p50"] / best["query_ms"][m]["p50"], 2)
-                                  for m in MODES},
+                "latency_ratio": {
+                    m: round(biggest["query_ms"][m]["p50"] / best["query_ms"][m]["p50"], 2) for m in MODES
+                },
             }
         return out
 
@@ -72,9 +83,12 @@ class BenchReport:
         return {**self.summary(), "options": self.options, "runs": self.runs, "notes": self.notes}
 
     def table(self) -> str:
-        lines = [f"{'pipeline':<11} {'backend':<10} {'passages':>8} {'ingest p/s':>10} {'encode s':>9} {'chroma s':>8} "
-                 f"{'bm25 s':>7} " + " ".join(f"{m + ' p50/p95/p99 ms':>22}" for m in MODES)
-                 + f" {'top20':>6} {'RSS MB':>7} {'disk MB':>7}"]
+        lines = [
+            f"{'pipeline':<11} {'backend':<10} {'passages':>8} {'ingest p/s':>10} {'encode s':>9} {'chroma s':>8} "
+            f"{'bm25 s':>7} "
+            + " ".join(f"{m + ' p50/p95/p99 ms':>22}" for m in MODES)
+            + f" {'top20':>6} {'RSS MB':>7} {'disk MB':>7}"
+        ]
         for r in self.runs:
             steps = r.get("ingest", {}).get("steps_s", {})
             ingest = r.get("ingest", {})
@@ -82,34 +96,47 @@ class BenchReport:
             lines.append(
                 f"{r['pipeline']:<11} {r['backend']:<10} {r['passages']:>8} {_num(ingest.get('passages_per_s')):>10} "
                 f"{_num(steps.get('encode')):>9} {_num(steps.get('store')):>8} {_num(steps.get('bm25')):>7} {lat} "
-                f"{_num(r.get('top20')):>6} {_num(r.get('peak_rss_mb')):>7} {_num(r.get('store_mb')):>7}")
+                f"{_num(r.get('top20')):>6} {_num(r.get('peak_rss_mb')):>7} {_num(r.get('store_mb')):>7}"
+            )
         summary = self.summary()
         lines.append("")
         if "answer_ttft_ms" in summary:
-            lines.append(f"answer path ({summary['backend']}, {summary.get('answer_model')}): time to first token "
-                         f"{summary['answer_ttft_ms']} ms (median, {summary.get('answer_prompt_tokens')} prompt "
-                         f"tokens), then {summary['answer_tokens_per_s']} tokens/s")
+            lines.append(
+                f"answer path ({summary['backend']}, {summary.get('answer_model')}): time to first token "
+                f"{summary['answer_ttft_ms']} ms (median, {summary.get('answer_prompt_tokens')} prompt "
+                f"tokens), then {summary['answer_tokens_per_s']} tokens/s"
+            )
         if "ingest_speedup_vs_torch_fp32" in summary:
-            lines.append(f"ingest {summary['backend']} vs torch fp32: {summary['ingest_speedup_vs_torch_fp32']}x "
-                         f"(encoding alone {summary['encode_speedup_vs_torch_fp32']}x)")
+            lines.append(
+                f"ingest {summary['backend']} vs torch fp32: {summary['ingest_speedup_vs_torch_fp32']}x "
+                f"(encoding alone {summary['encode_speedup_vs_torch_fp32']}x)"
+            )
         if "speedup_vs_llamaindex" in summary:
-            lines.append(f"hybrid p50 vs stock LlamaIndex ({summary['passages']} passages): "
-                         f"{summary['query_p50_ms']['hybrid']} ms vs {summary['llamaindex_query_p50_ms']} ms, "
-                         f"{summary['speedup_vs_llamaindex']}x")
+            lines.append(
+                f"hybrid p50 vs stock LlamaIndex ({summary['passages']} passages): "
+                f"{summary['query_p50_ms']['hybrid']} ms vs {summary['llamaindex_query_p50_ms']} ms, "
+                f"{summary['speedup_vs_llamaindex']}x"
+            )
         if "speedup_vs_llamaindex_same_encoder" in summary:
-            lines.append(f"  with our {summary['backend']} encoder inside LlamaIndex too: "
-                         f"{summary['llamaindex_same_encoder_query_p50_ms']} ms, "
-                         f"{summary['speedup_vs_llamaindex_same_encoder']}x")
+            lines.append(
+                f"  with our {summary['backend']} encoder inside LlamaIndex too: "
+                f"{summary['llamaindex_same_encoder_query_p50_ms']} ms, "
+                f"{summary['speedup_vs_llamaindex_same_encoder']}x"
+            )
         if "filtered_hybrid" in summary:
             f = summary["filtered_hybrid"]
-            lines.append(f"hybrid p50 filtered by {f['filter']!r} ({f['matching']} of {summary['passages']} passages): "
-                         f"{f['p50_ms']} ms, {f['ratio']}x the unfiltered")
+            lines.append(
+                f"hybrid p50 filtered by {f['filter']!r} ({f['matching']} of {summary['passages']} passages): "
+                f"{f['p50_ms']} ms, {f['ratio']}x the unfiltered"
+            )
         if "top20" in summary:
             lines.append("top-20 on nq-vital: " + ", ".join(f"{k} {v}" for k, v in summary["top20"].items()))
         if "scaling" in summary:
             s = summary["scaling"]
-            lines.append(f"latency at {s['passages']} vs {summary['passages']} passages: "
-                         + ", ".join(f"{m} {s['latency_ratio'][m]}x" for m in MODES))
+            lines.append(
+                f"latency at {s['passages']} vs {summary['passages']} passages: "
+                + ", ".join(f"{m} {s['latency_ratio'][m]}x" for m in MODES)
+            )
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 

@@ -27,12 +27,15 @@ def collection_name(dataset: EvalDataset, distractors: str | None = None) -> str
     return name[:200].rstrip("._-")
 
 
-def dataset_collection(settings: Settings, dataset: EvalDataset, distractors: str | None = None, *,
-                       progress: bool = False) -> str:
+def dataset_collection(
+    settings: Settings, dataset: EvalDataset, distractors: str | None = None, *, progress: bool = False
+) -> str:
     """Ingest the dataset's documents (and a distractor collection's passages); return the collection name."""
     if not dataset.documents:
-        raise RagError(f"{dataset.path}: a {dataset.format} file has no passages of its own: "
-                       "give the collection to search with --collection")
+        raise RagError(
+            f"{dataset.path}: a {dataset.format} file has no passages of its own: "
+            "give the collection to search with --collection"
+        )
     name = collection_name(dataset, distractors)
     own = f"dataset:{dataset.format}:{dataset.name}"  # how the collection records its dataset
     _check_own(settings, name, own, dataset.name, distractors)
@@ -69,6 +72,8 @@ def _check_own(settings: Settings, name: str, own: str, dataset: str, distractor
     finally:
         existing.close()
     if stored and (own not in stored or (not distractors and stored != {own})):
-        raise RagError(f"collection {name!r} already exists and holds other documents than the dataset {dataset!r}, "
-                       "so the evaluation leaves it alone: rename the dataset file, or name the collection to "
-                       "search instead (--collection, or the UI's Collection field)")
+        raise RagError(
+            f"collection {name!r} already exists and holds other documents than the dataset {dataset!r}, "
+            "so the evaluation leaves it alone: rename the dataset file, or name the collection to "
+            "search instead (--collection, or the UI's Collection field)"
+        )

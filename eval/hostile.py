@@ -58,27 +58,40 @@ class HostileReport:
 
     def summary(self) -> str:
         n = self.normal
-        lines = [f"hostile load test of {self.url} in {self.seconds:.0f} s",
-                 f"normal {n['endpoint']}: {n['ok']} ok, {n['failures']} failed of {n['requests']} at concurrency "
-                 f"{n['concurrency']}" + (f" (p50 {n['latency_ms']['p50']:.0f} ms, p95 {n['latency_ms']['p95']:.0f} ms)"
-                                          if n.get("latency_ms") else "")]
+        lines = [
+            f"hostile load test of {self.url} in {self.seconds:.0f} s",
+            f"normal {n['endpoint']}: {n['ok']} ok, {n['failures']} failed of {n['requests']} at concurrency "
+            f"{n['concurrency']}"
+            + (
+                f" (p50 {n['latency_ms']['p50']:.0f} ms, p95 {n['latency_ms']['p95']:.0f} ms)"
+                if n.get("latency_ms")
+                else ""
+            ),
+        ]
         lines += [f"  error: {e}" for e in n.get("errors", [])]
         sent = sum(a["sent"] for a in self.attacks.values())
         refused = sum(a["refused"] for a in self.attacks.values())
-        lines.append(f"attacks from {self.attacker_address or 'the same address'}: {refused} of {sent} refused "
-                     "as they should be")
+        lines.append(
+            f"attacks from {self.attacker_address or 'the same address'}: {refused} of {sent} refused as they should be"
+        )
         for name, a in self.attacks.items():
             statuses = ", ".join(f"{s}x{c}" for s, c in sorted(a["statuses"].items()))
-            lines.append(f"  {name}: {a['refused']}/{a['sent']} ({statuses})"
-                         + (f"; UNSAFE: {a['unsafe']}" if a["unsafe"] else ""))
+            lines.append(
+                f"  {name}: {a['refused']}/{a['sent']} ({statuses})"
+                + (f"; UNSAFE: {a['unsafe']}" if a["unsafe"] else "")
+            )
         if self.probe_loaded_ms:
-            lines.append(f"/v1/retrieve p95: {self.probe_unloaded_ms['p95']:.0f} ms unloaded, "
-                         f"{self.probe_loaded_ms['p95']:.0f} ms under load ({self.p95_ratio:.2f}x; "
-                         f"bound {self.bounds['p95_ratio']:.1f}x)")
+            lines.append(
+                f"/v1/retrieve p95: {self.probe_unloaded_ms['p95']:.0f} ms unloaded, "
+                f"{self.probe_loaded_ms['p95']:.0f} ms under load ({self.p95_ratio:.2f}x; "
+                f"bound {self.bounds['p95_ratio']:.1f}x)"
+            )
         if self.rss_mb:
-            lines.append(f"server RSS: {self.rss_mb['before']:.0f} MB before, {self.rss_mb['peak']:.0f} MB at peak, "
-                         f"{self.rss_mb['after']:.0f} MB after: +{self.rss_mb['growth']:.0f} MB "
-                         f"(bound +{self.bounds['rss_growth_mb']:.0f} MB)")
+            lines.append(
+                f"server RSS: {self.rss_mb['before']:.0f} MB before, {self.rss_mb['peak']:.0f} MB at peak, "
+                f"{self.rss_mb['after']:.0f} MB after: +{self.rss_mb['growth']:.0f} MB "
+                f"(bound +{self.bounds['rss_growth_mb']:.0f} MB)"
+            )
         else:
             lines.append("server RSS: not measured (pass --pid, or run on the server's machine and store)")
         lines.append("PASSED: every bound held" if self.passed else "FAILED: " + "; ".join(self.failures))
@@ -121,8 +134,16 @@ def attacker_for(url: str, requested: str | None) -> tuple[str, str | None]:
     return url, ATTACKER_ADDRESS if host.startswith("127.") else None
 
 
-def _probe(url: str, token: str | None, collection: str | None, *, n: int | None, stop: threading.Event,
-           timeout: float, questions: Sequence[str]) -> tuple[list[float], list[str]]:
+def _probe(
+    url: str,
+    token: str | None,
+    collection: str | None,
+    *,
+    n: int | None,
+    stop: threading.Event,
+    timeout: float,
+    questions: Sequence[str],
+) -> tuple[list[float], list[str]]:
     """Sequential retrievals; `n` of them, or until `stop` is set. Returns latencies (ms) and errors."""
     import httpx
 
@@ -153,8 +174,9 @@ class _Attacker:
 
     def __init__(self, attacks: Sequence[tuple], target: Callable[[], Target], secured: bool) -> None:
         self.attacks, self.target, self.secured = attacks, target, secured
-        self.outcomes: dict[str, dict] = {a[0]: {"sent": 0, "refused": 0, "statuses": Counter(), "unsafe": []}
-                                          for a in attacks}
+        self.outcomes: dict[str, dict] = {
+            a[0]: {"sent": 0, "refused": 0, "statuses": Counter(), "unsafe": []} for a in attacks
+        }
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -201,22 +223,46 @@ class _Sampler:
             self.stop.wait(0.25)
 
 
-def hostile_load_test(url: str, *, endpoint: str = "chat", requests: int = 200, concurrency: int = 8,
-                      hostile: int = 50, questions: Sequence[str] = DEFAULT_QUESTIONS, collection: str | None = None,
-                      token: str | None = None, pid: int | None = None, attacker: str | None = None,
-                      probes: int = 50, max_tokens: int | None = None, timeout: float = 120.0,
-                      deadline: float = 1800.0, max_rss_growth_mb: float = 200.0,
-                      max_p95_ratio: float = 2.0) -> HostileReport:
+def hostile_load_test(
+    url: str,
+    *,
+    endpoint: str = "chat",
+    requests: int = 200,
+    concurrency: int = 8,
+    hostile: int = 50,
+    questions: Sequence[str] = DEFAULT_QUESTIONS,
+    collection: str | None = None,
+    token: str | None = None,
+    pid: int | None = None,
+    attacker: str | None = None,
+    probes: int = 50,
+    max_tokens: int | None = None,
+    timeout: float = 120.0,
+    deadline: float = 1800.0,
+    max_rss_growth_mb: float = 200.0,
+    max_p95_ratio: float = 2.0,
+) -> HostileReport:
     """Run the hostile load test (see the module docstring) and judge it against the two bounds."""
     url = url.rstrip("/")
     attack_url, address = attacker_for(url, attacker)
     secured = token is not None
-    report = HostileReport(url=url, normal={}, attacker_address=address,
-                           bounds={"rss_growth_mb": max_rss_growth_mb, "p95_ratio": max_p95_ratio})
+    report = HostileReport(
+        url=url,
+        normal={},
+        attacker_address=address,
+        bounds={"rss_growth_mb": max_rss_growth_mb, "p95_ratio": max_p95_ratio},
+    )
     started = time.perf_counter()
     extra = {"max_tokens": max_tokens} if max_tokens else {}
-    load = dict(endpoint=endpoint, questions=questions, collection=collection, token=token, timeout=timeout,
-                deadline=deadline, extra=extra)
+    load = dict(
+        endpoint=endpoint,
+        questions=questions,
+        collection=collection,
+        token=token,
+        timeout=timeout,
+        deadline=deadline,
+        extra=extra,
+    )
 
     # warm the server (models load on first use: that is not growth under attack), then the unloaded probe
     warm = load_test(url, requests=min(requests, concurrency), concurrency=concurrency, **load)
@@ -224,8 +270,9 @@ def hostile_load_test(url: str, *, endpoint: str = "chat", requests: int = 200, 
         report.normal = warm.to_dict()
         report.failures.append(f"the server failed {warm.failures} of {warm.requests} warm-up requests")
         return report
-    unloaded, errors = _probe(url, token, collection, n=probes, stop=threading.Event(), timeout=timeout,
-                              questions=questions)
+    unloaded, errors = _probe(
+        url, token, collection, n=probes, stop=threading.Event(), timeout=timeout, questions=questions
+    )
     if not unloaded:
         report.failures.append(f"no unloaded retrieval succeeded: {errors[:1]}")
         return report
@@ -233,13 +280,17 @@ def hostile_load_test(url: str, *, endpoint: str = "chat", requests: int = 200, 
 
     stop = threading.Event()
     sampler = _Sampler(pid, stop) if pid else None
-    attacker_ = _Attacker([a for a in ATTACKS if secured or not a[2]],
-                          lambda: Target(attack_url, token, collection, address, timeout), secured)
+    attacker_ = _Attacker(
+        [a for a in ATTACKS if secured or not a[2]],
+        lambda: Target(attack_url, token, collection, address, timeout),
+        secured,
+    )
     probe_result: dict[str, Any] = {}
 
     def probe() -> None:
-        probe_result["latencies"], probe_result["errors"] = _probe(url, token, collection, n=None, stop=stop,
-                                                                   timeout=timeout, questions=questions)
+        probe_result["latencies"], probe_result["errors"] = _probe(
+            url, token, collection, n=None, stop=stop, timeout=timeout, questions=questions
+        )
 
     threads = [threading.Thread(target=probe, daemon=True)] + ([sampler.thread] if sampler else [])
     for t in threads:
@@ -258,16 +309,18 @@ def hostile_load_test(url: str, *, endpoint: str = "chat", requests: int = 200, 
     return report
 
 
-def _judge(report: HostileReport, normal: LoadReport, attacker: _Attacker, probe: dict[str, Any],
-           sampler: _Sampler | None) -> None:
+def _judge(
+    report: HostileReport, normal: LoadReport, attacker: _Attacker, probe: dict[str, Any], sampler: _Sampler | None
+) -> None:
     """Fill the report with what was measured, and a failure in words for each bound that did not hold."""
     report.normal = normal.to_dict()
     report.attacks = {k: {**v, "statuses": dict(v["statuses"])} for k, v in attacker.outcomes.items()}
     if normal.failures:
         report.failures.append(f"{normal.failures} of {normal.requests} normal requests failed")
     if unsafe := attacker.unsafe():
-        report.failures.append("attacks not refused as they should be: "
-                               + ", ".join(f"{k} ({n})" for k, n in unsafe.items()))
+        report.failures.append(
+            "attacks not refused as they should be: " + ", ".join(f"{k} ({n})" for k, n in unsafe.items())
+        )
     loaded = probe.get("latencies") or []
     if probe.get("errors"):
         report.failures.append(f"{len(probe['errors'])} retrieval probes failed under load: {probe['errors'][0]}")
@@ -275,8 +328,9 @@ def _judge(report: HostileReport, normal: LoadReport, attacker: _Attacker, probe
         report.probe_loaded_ms = percentiles(loaded)
         report.p95_ratio = round(report.probe_loaded_ms["p95"] / max(report.probe_unloaded_ms["p95"], 1e-3), 2)
         if report.p95_ratio >= report.bounds["p95_ratio"]:
-            report.failures.append(f"/v1/retrieve p95 grew {report.p95_ratio:.2f}x under load "
-                                   f"(bound {report.bounds['p95_ratio']:.1f}x)")
+            report.failures.append(
+                f"/v1/retrieve p95 grew {report.p95_ratio:.2f}x under load (bound {report.bounds['p95_ratio']:.1f}x)"
+            )
     if sampler is None:
         return
     after = rss_mb(sampler.pid)
@@ -284,8 +338,13 @@ def _judge(report: HostileReport, normal: LoadReport, attacker: _Attacker, probe
         logger.warning("could not read the memory of pid %d: RSS not reported", sampler.pid)
         return
     peak = max([sampler.before, *sampler.samples, after or 0.0])
-    report.rss_mb = {"before": round(sampler.before, 1), "peak": round(peak, 1), "after": round(after or peak, 1),
-                     "growth": round(peak - sampler.before, 1)}
+    report.rss_mb = {
+        "before": round(sampler.before, 1),
+        "peak": round(peak, 1),
+        "after": round(after or peak, 1),
+        "growth": round(peak - sampler.before, 1),
+    }
     if peak - sampler.before >= report.bounds["rss_growth_mb"]:
-        report.failures.append(f"the server grew {peak - sampler.before:.0f} MB "
-                               f"(bound {report.bounds['rss_growth_mb']:.0f} MB)")
+        report.failures.append(
+            f"the server grew {peak - sampler.before:.0f} MB (bound {report.bounds['rss_growth_mb']:.0f} MB)"
+        )

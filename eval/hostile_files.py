@@ -67,12 +67,17 @@ class FileTiming:
     name: str
     megabytes: float
     seconds: float | None  # None: still running at the deadline
-    outcome: str           # "N passages", "refused: why", or what went wrong
+    outcome: str  # "N passages", "refused: why", or what went wrong
     ok: bool
 
 
-def time_hostile_files(size_mb: float = 20.0, limit_s: float = 10.0, kinds: dict[str, Callable[[int], str]] = KINDS,
-                       work: Path | None = None, max_passages: int | None = None) -> list[FileTiming]:
+def time_hostile_files(
+    size_mb: float = 20.0,
+    limit_s: float = 10.0,
+    kinds: dict[str, Callable[[int], str]] = KINDS,
+    work: Path | None = None,
+    max_passages: int | None = None,
+) -> list[FileTiming]:
     """Write each kind at `size_mb` and time reading and splitting it; `ok` when done within `limit_s` (a clear
     refusal counts: the ingest goes on without that file). With `max_passages`, each is read as an upload is
     (`RAG_UPLOAD_MAX_PASSAGES`); without, as `rag ingest` reads the operator's own files."""
@@ -85,9 +90,12 @@ def time_hostile_files(size_mb: float = 20.0, limit_s: float = 10.0, kinds: dict
             megabytes = round(path.stat().st_size / 1e6, 1)
             started = time.perf_counter()
             try:
-                run = subprocess.run([sys.executable, "-c", _CHILD, str(path), str(root), str(max_passages or 0)],
-                                     capture_output=True,
-                                     text=True, timeout=max(1.0, 3 * limit_s))
+                run = subprocess.run(
+                    [sys.executable, "-c", _CHILD, str(path), str(root), str(max_passages or 0)],
+                    capture_output=True,
+                    text=True,
+                    timeout=max(1.0, 3 * limit_s),
+                )
             except subprocess.TimeoutExpired:
                 out.append(FileTiming(name, megabytes, None, f"still running after {3 * limit_s:.0f} s", False))
                 continue
@@ -110,8 +118,9 @@ def timings_table(timings: list[FileTiming], limit_s: float) -> str:
         seconds = f"{t.seconds:.2f}" if t.seconds is not None else "-"
         lines.append(f"{t.name:<26} {t.megabytes:>5} {seconds:>8}  {'' if t.ok else 'SLOW: '}{t.outcome[:70]}")
     slow = [t.name for t in timings if not t.ok]
-    lines.append(f"PASSED: every file within {limit_s:g} s" if not slow
-                 else f"FAILED: {', '.join(slow)} over {limit_s:g} s")
+    lines.append(
+        f"PASSED: every file within {limit_s:g} s" if not slow else f"FAILED: {', '.join(slow)} over {limit_s:g} s"
+    )
     return "\n".join(lines)
 
 

@@ -19,9 +19,16 @@ from typing import Any
 from .bench import percentiles
 
 ENDPOINTS = ("retrieve", "chat", "health")
-DEFAULT_QUESTIONS = ("who wrote the origin of species", "what is the capital of australia", "how do vaccines work",
-                     "when did the roman empire fall", "what causes the seasons on earth",
-                     "who painted the mona lisa", "how does photosynthesis work", "what is the speed of light")
+DEFAULT_QUESTIONS = (
+    "who wrote the origin of species",
+    "what is the capital of australia",
+    "how do vaccines work",
+    "when did the roman empire fall",
+    "what causes the seasons on earth",
+    "who painted the mona lisa",
+    "how does photosynthesis work",
+    "what is the speed of light",
+)
 
 
 @dataclass
@@ -43,9 +50,11 @@ class LoadReport:
 
     def summary(self) -> str:
         lat = self.latency_ms
-        line = (f"{self.endpoint} at {self.url}: {self.requests} requests, concurrency {self.concurrency}: "
-                f"{self.ok} ok, {self.failures} failed in {self.seconds:.1f} s "
-                f"({self.throughput_per_s:.1f} requests/s)")
+        line = (
+            f"{self.endpoint} at {self.url}: {self.requests} requests, concurrency {self.concurrency}: "
+            f"{self.ok} ok, {self.failures} failed in {self.seconds:.1f} s "
+            f"({self.throughput_per_s:.1f} requests/s)"
+        )
         if lat:
             line += f"; latency p50 {lat['p50']:.0f} ms, p95 {lat['p95']:.0f} ms, p99 {lat['p99']:.0f} ms"
         lines = [line] + [f"  error: {e}" for e in self.errors]
@@ -54,14 +63,18 @@ class LoadReport:
         return "\n".join(lines)
 
 
-def _request(endpoint: str, question: str, k: int, collection: str | None,
-             extra: dict | None = None) -> tuple[str, str, dict | None]:
+def _request(
+    endpoint: str, question: str, k: int, collection: str | None, extra: dict | None = None
+) -> tuple[str, str, dict | None]:
     if endpoint == "health":
         return "GET", "/healthz", None
     if endpoint == "retrieve":
         return "POST", "/v1/retrieve", {"query": question, "k": k, **({"collection": collection} if collection else {})}
-    return "POST", "/v1/chat/completions", {"model": collection or "rag", **(extra or {}),
-                                            "messages": [{"role": "user", "content": question}]}
+    return (
+        "POST",
+        "/v1/chat/completions",
+        {"model": collection or "rag", **(extra or {}), "messages": [{"role": "user", "content": question}]},
+    )
 
 
 def _well_formed(endpoint: str, body: Any) -> bool:
@@ -72,10 +85,20 @@ def _well_formed(endpoint: str, body: Any) -> bool:
     return isinstance(body, dict) and bool(body.get("choices")) and "sources" in body
 
 
-def load_test(url: str, *, endpoint: str = "retrieve", requests: int = 200, concurrency: int = 8,
-              questions: Sequence[str] = DEFAULT_QUESTIONS, k: int = 20, collection: str | None = None,
-              token: str | None = None, timeout: float = 60.0, deadline: float = 600.0,
-              extra: dict | None = None) -> LoadReport:
+def load_test(
+    url: str,
+    *,
+    endpoint: str = "retrieve",
+    requests: int = 200,
+    concurrency: int = 8,
+    questions: Sequence[str] = DEFAULT_QUESTIONS,
+    k: int = 20,
+    collection: str | None = None,
+    token: str | None = None,
+    timeout: float = 60.0,
+    deadline: float = 600.0,
+    extra: dict | None = None,
+) -> LoadReport:
     """Send `requests` requests, `concurrency` at a time; each waits at most `timeout` seconds. `extra`
     goes into each chat request's body (`max_tokens`, say)."""
     import httpx

@@ -12,8 +12,19 @@ from typing import Mapping, Sequence
 
 from retrievers.answer_text import exact_match, has_answer, normalize, normalize_answer, token_f1
 
-__all__ = ["answer_contained", "citation_accuracy", "exact_match", "first_answer_rank", "lexical_support",
-           "mrr_at_k", "ndcg_at_k", "normalize_answer", "recall_at_k", "token_f1", "unique_ids"]
+__all__ = [
+    "answer_contained",
+    "citation_accuracy",
+    "exact_match",
+    "first_answer_rank",
+    "lexical_support",
+    "mrr_at_k",
+    "ndcg_at_k",
+    "normalize_answer",
+    "recall_at_k",
+    "token_f1",
+    "unique_ids",
+]
 
 
 def first_answer_rank(texts: Sequence[str], answers: Sequence[str]) -> int | None:
@@ -49,8 +60,11 @@ def mrr_at_k(retrieved: Sequence[str], gold: Mapping[str, int], k: int) -> float
 
 def ndcg_at_k(retrieved: Sequence[str], gold: Mapping[str, int], k: int) -> float:
     """Normalised discounted cumulative gain: gain = grade, discount = log2(rank + 1)."""
-    dcg = sum(gold.get(doc, 0) / math.log2(rank + 1)
-              for rank, doc in enumerate(unique_ids(retrieved)[:k], start=1) if gold.get(doc, 0) > 0)
+    dcg = sum(
+        gold.get(doc, 0) / math.log2(rank + 1)
+        for rank, doc in enumerate(unique_ids(retrieved)[:k], start=1)
+        if gold.get(doc, 0) > 0
+    )
     ideal = sorted((g for g in gold.values() if g > 0), reverse=True)[:k]
     idcg = sum(g / math.log2(rank + 1) for rank, g in enumerate(ideal, start=1))
     return dcg / idcg if idcg else 0.0
@@ -70,9 +84,11 @@ def citation_accuracy(cited_texts: Sequence[str], golds: Sequence[str]) -> float
 
 
 # Words too common to show that a sentence came from a passage.
-_STOPWORDS = frozenset("""a an the and or but if of to in on at by for with from as is are was were be been being it its
+_STOPWORDS = frozenset(
+    """a an the and or but if of to in on at by for with from as is are was were be been being it its
 this that these those he she they them his her their we you i not no do does did has have had which who whom what when
-where why how than then there so such into over about also can could would should will may might""".split())
+where why how than then there so such into over about also can could would should will may might""".split()
+)
 
 
 def lexical_support(answer: str, passages: Sequence[str]) -> float | None:

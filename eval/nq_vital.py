@@ -26,12 +26,16 @@ def select(questions: Iterable[Question], passages: Iterable[str], max_answer_pa
     """Questions answered by at least one passage and, when a limit is given, by at most that many."""
     questions = list(questions)
     counts = answer_passage_counts(questions, passages)
-    return [q for q, count in zip(questions, counts)
-            if count >= 1 and (max_answer_passages is None or count <= max_answer_passages)]
+    return [
+        q
+        for q, count in zip(questions, counts)
+        if count >= 1 and (max_answer_passages is None or count <= max_answer_passages)
+    ]
 
 
-def top_k_accuracy(questions: Sequence[Question], search: Callable[[str, int], list[str]],
-                   ks: Sequence[int] = (1, 5, 20, 100)) -> dict[str, float]:
+def top_k_accuracy(
+    questions: Sequence[Question], search: Callable[[str, int], list[str]], ks: Sequence[int] = (1, 5, 20, 100)
+) -> dict[str, float]:
     """Percentage of questions with an answer-bearing passage among the top k (for each k)."""
     depth = max(ks)
     hits = {k: 0 for k in ks}
@@ -49,8 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--qa", required=True, help="NQ-open style jsonl")
     parser.add_argument("--collection", default="wiki-vital")
     parser.add_argument("--store", help="store directory (default: RAG_STORE or ~/.local/share/rag)")
-    parser.add_argument("--encoder", action="append",
-                        help="encoder to evaluate (repeatable; default: the collection's)")
+    parser.add_argument(
+        "--encoder", action="append", help="encoder to evaluate (repeatable; default: the collection's)"
+    )
     parser.add_argument("--modes", default="bm25,dense,hybrid-rrf,hybrid-linear")
     parser.add_argument("-k", default="1,5,20,100")
     parser.add_argument("--max-answer-passages", type=int, default=5)
@@ -64,9 +69,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     settings = Settings(**({"store": args.store} if args.store else {}))
     try:
-        report = evaluate_retrieval(settings, f"nq-open:{args.qa}", args.collection, encoders=args.encoder or [None],
-                                    modes=args.modes.split(","), ks=[int(k) for k in args.k.split(",")],
-                                    max_answer_passages=args.max_answer_passages, progress=not args.json)
+        report = evaluate_retrieval(
+            settings,
+            f"nq-open:{args.qa}",
+            args.collection,
+            encoders=args.encoder or [None],
+            modes=args.modes.split(","),
+            ks=[int(k) for k in args.k.split(",")],
+            max_answer_passages=args.max_answer_passages,
+            progress=not args.json,
+        )
     except (RagError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

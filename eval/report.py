@@ -92,12 +92,18 @@ def plot_scores(details: Sequence[dict], path: Path) -> bool:
     rows = (len(by_label) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
     for ax, (label, (hits, misses)) in zip(axes.flat, by_label.items()):
-        ax.hist([hits, misses], bins=20, label=["top-1 correct", "top-1 wrong"], color=["tab:green", "tab:red"],
-                alpha=0.7, stacked=False)
+        ax.hist(
+            [hits, misses],
+            bins=20,
+            label=["top-1 correct", "top-1 wrong"],
+            color=["tab:green", "tab:red"],
+            alpha=0.7,
+            stacked=False,
+        )
         ax.set_title(label, fontsize=9)
         ax.set_xlabel("top-1 score", fontsize=8)
         ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(by_label):]:
+    for ax in list(axes.flat)[len(by_label) :]:
         ax.axis("off")
     fig.tight_layout()
     _save(fig, path)
@@ -115,15 +121,22 @@ def write_retrieval_report(report: object, out_dir: str | Path, command: str = "
         plots.append(TOPK_PLOT)
     if plot_scores(report.details, out / SCORES_PLOT):  # type: ignore[attr-defined]
         plots.append(SCORES_PLOT)
-    _write_markdown(out, "Retrieval evaluation", command, report.table(),  # type: ignore[attr-defined]
-                    "Percentages. top-k: questions with an answer-bearing passage in the top k (DPR's match); "
-                    "recall@k, MRR@10, nDCG@10: against the dataset's gold documents.", plots,
-                    "Per-question results (retrieved ids, hit ranks, scores)")
+    _write_markdown(
+        out,
+        "Retrieval evaluation",
+        command,
+        report.table(),  # type: ignore[attr-defined]
+        "Percentages. top-k: questions with an answer-bearing passage in the top k (DPR's match); "
+        "recall@k, MRR@10, nDCG@10: against the dataset's gold documents.",
+        plots,
+        "Per-question results (retrieved ids, hit ranks, scores)",
+    )
     return written + [out / p for p in plots] + [out / REPORT]
 
 
-def _write_markdown(out: Path, heading: str, command: str, table: str, legend: str, plots: list[str],
-                    results: str) -> None:
+def _write_markdown(
+    out: Path, heading: str, command: str, table: str, legend: str, plots: list[str], results: str
+) -> None:
     lines = [f"# {heading}", ""]
     if command:
         lines += ["```", command, "```", ""]
@@ -172,10 +185,17 @@ def write_answer_report(report: object, out_dir: str | Path, command: str = "") 
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     plots = [ANSWERS_PLOT] if plot_answers(report.details, out / ANSWERS_PLOT) else []  # type: ignore[attr-defined]
-    _write_markdown(out, "Answer evaluation", command, report.table(),  # type: ignore[attr-defined]
-                    "Percentages. em, f1: SQuAD exact match and token F1 (best over the gold answers); "
-                    "answer_contained: "
-              "a gold answer appears in the answer; citation_accuracy: a cited passage holds a gold answer; "
-              "lexical_support: share of the answer's content words found in the passages it read; faithfulness: "
-                    "the --judge model's verdict.", plots, "Per-question answers and scores")
+    _write_markdown(
+        out,
+        "Answer evaluation",
+        command,
+        report.table(),  # type: ignore[attr-defined]
+        "Percentages. em, f1: SQuAD exact match and token F1 (best over the gold answers); "
+        "answer_contained: "
+        "a gold answer appears in the answer; citation_accuracy: a cited passage holds a gold answer; "
+        "lexical_support: share of the answer's content words found in the passages it read; faithfulness: "
+        "the --judge model's verdict.",
+        plots,
+        "Per-question answers and scores",
+    )
     return [out / p for p in plots] + [out / REPORT]

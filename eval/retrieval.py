@@ -69,21 +69,37 @@ def search_function(retriever: Any) -> Search:
         return lambda q, k: [Hit(passage_doc_id(p), p.indexed_text, float(s), p.id) for p, s in retriever.search(q, k)]
 
     def from_nodes(nodes: Iterable[NodeWithScore], k: int) -> list[Hit]:
-        return [Hit(node_doc_id(n.node), n.node.get_content(metadata_mode=MetadataMode.NONE), float(n.score or 0.0),
-                    n.node.node_id) for n in list(nodes)[:k]]
+        return [
+            Hit(
+                node_doc_id(n.node),
+                n.node.get_content(metadata_mode=MetadataMode.NONE),
+                float(n.score or 0.0),
+                n.node.node_id,
+            )
+            for n in list(nodes)[:k]
+        ]
 
     if isinstance(retriever, BaseRetriever):
         return lambda q, k: from_nodes(retriever.retrieve(q), k)
     if callable(retriever):
+
         def call(q: str, k: int) -> list[Hit]:
             out = list(retriever(q, k))
             return from_nodes(out, k) if out and isinstance(out[0], NodeWithScore) else out[:k]
+
         return call
     raise RagError(f"cannot evaluate a {type(retriever).__name__}: give a LlamaIndex BaseRetriever or a function")
 
 
-def score_questions(questions: Sequence[EvalQuestion], search: Search, ks: Sequence[int], label: str, *,
-                    progress: bool = False, extra_ms: float = 0.0) -> list[dict]:
+def score_questions(
+    questions: Sequence[EvalQuestion],
+    search: Search,
+    ks: Sequence[int],
+    label: str,
+    *,
+    progress: bool = False,
+    extra_ms: float = 0.0,
+) -> list[dict]:
     """Run every question; one record per question (what `results.jsonl` holds) for error analysis.
 
     `extra_ms` is added to each question's time: its share of work done for all questions at once
@@ -96,13 +112,21 @@ def score_questions(questions: Sequence[EvalQuestion], search: Search, ks: Seque
         ms = 1000 * (time.perf_counter() - start) + extra_ms
         docs = [h.doc_id for h in hits]
         distinct = unique_ids(docs)
-        records.append({
-            "retriever": label, "id": q.id, "question": q.question, "answers": list(q.answers), "gold": dict(q.gold),
-            "retrieved": docs, "passage_ids": [h.passage_id for h in hits], "scores": [round(h.score, 6) for h in hits],
-            "answer_rank": first_answer_rank([h.text for h in hits], q.answers) if q.answers else None,
-            "gold_ranks": [rank for rank, d in enumerate(distinct, start=1) if q.gold.get(d, 0) > 0],
-            "ms": round(ms, 2),
-        })
+        records.append(
+            {
+                "retriever": label,
+                "id": q.id,
+                "question": q.question,
+                "answers": list(q.answers),
+                "gold": dict(q.gold),
+                "retrieved": docs,
+                "passage_ids": [h.passage_id for h in hits],
+                "scores": [round(h.score, 6) for h in hits],
+                "answer_rank": first_answer_rank([h.text for h in hits], q.answers) if q.answers else None,
+                "gold_ranks": [rank for rank, d in enumerate(distinct, start=1) if q.gold.get(d, 0) > 0],
+                "ms": round(ms, 2),
+            }
+        )
     return records
 
 
@@ -113,17 +137,21 @@ def summarize(records: Sequence[dict], ks: Sequence[int]) -> dict[str, float]:
     answered = [r for r in records if r["answers"]]
     if answered:
         for k in ks:
-            out[f"top{k}"] = _pct(sum(1 for r in answered if r["answer_rank"] is not None and r["answer_rank"] <= k),
-                                  len(answered))
+            out[f"top{k}"] = _pct(
+                sum(1 for r in answered if r["answer_rank"] is not None and r["answer_rank"] <= k), len(answered)
+            )
     judged = [r for r in records if r["gold"]]
     if judged:
         for k in ks:
-            out[f"recall@{k}"] = round(100 * sum(recall_at_k(r["retrieved"], r["gold"], k) for r in judged)
-                                       / len(judged), 1)
-        out[f"mrr@{RANK_K}"] = round(100 * sum(mrr_at_k(r["retrieved"], r["gold"], RANK_K) for r in judged)
-                                     / len(judged), 1)
-        out[f"ndcg@{RANK_K}"] = round(100 * sum(ndcg_at_k(r["retrieved"], r["gold"], RANK_K) for r in judged)
-                                      / len(judged), 1)
+            out[f"recall@{k}"] = round(
+                100 * sum(recall_at_k(r["retrieved"], r["gold"], k) for r in judged) / len(judged), 1
+            )
+        out[f"mrr@{RANK_K}"] = round(
+            100 * sum(mrr_at_k(r["retrieved"], r["gold"], RANK_K) for r in judged) / len(judged), 1
+        )
+        out[f"ndcg@{RANK_K}"] = round(
+            100 * sum(ndcg_at_k(r["retrieved"], r["gold"], RANK_K) for r in judged) / len(judged), 1
+        )
     out["ms_per_question"] = round(sum(r["ms"] for r in records) / max(1, len(records)), 1)
     return out
 
@@ -149,9 +177,17 @@ class RetrievalReport:
         return {row["retriever"]: {k: v for k, v in row.items() if k not in _ROW_FACTS} for row in self.rows}
 
     def to_dict(self) -> dict:
-        return {"dataset": self.dataset, "format": self.format, "collection": self.collection,
-                "questions_read": self.questions_read, "n_questions": self.questions, "ks": self.ks,
-                "results": self.results, "rows": self.rows, "warnings": self.warnings}
+        return {
+            "dataset": self.dataset,
+            "format": self.format,
+            "collection": self.collection,
+            "questions_read": self.questions_read,
+            "n_questions": self.questions,
+            "ks": self.ks,
+            "results": self.results,
+            "rows": self.rows,
+            "warnings": self.warnings,
+        }
 
     def metric_names(self) -> list[str]:
         names: list[str] = []
@@ -161,9 +197,11 @@ class RetrievalReport:
 
     def table(self) -> str:
         names = self.metric_names()
-        lines = [f"{self.questions} of {self.questions_read} questions ({self.dataset}) over {self.collection}",
-                 "| retriever | " + " | ".join(_heading(n) for n in names) + " | ms/q |",
-                 "|---|" + "---|" * (len(names) + 1)]
+        lines = [
+            f"{self.questions} of {self.questions_read} questions ({self.dataset}) over {self.collection}",
+            "| retriever | " + " | ".join(_heading(n) for n in names) + " | ms/q |",
+            "|---|" + "---|" * (len(names) + 1),
+        ]
         for row in self.rows:
             cells = [f"{row[n]:.1f}" if n in row else "" for n in names]
             lines.append(f"| {row['retriever']} | " + " | ".join(cells) + f" | {row['ms_per_question']:.0f} |")
@@ -178,10 +216,16 @@ def _heading(metric: str) -> str:
     return f"top-{metric[3:]}" if metric.startswith("top") else metric
 
 
-def evaluate_retrievers(dataset: EvalDataset | str, retrievers: Mapping[str, Any], *,
-                        ks: Sequence[int] = (1, 5, 20, 100), max_answer_passages: int | None = None,
-                        passages: Iterable[str] | None = None, limit: int | None = None,
-                        progress: bool = False) -> RetrievalReport:
+def evaluate_retrievers(
+    dataset: EvalDataset | str,
+    retrievers: Mapping[str, Any],
+    *,
+    ks: Sequence[int] = (1, 5, 20, 100),
+    max_answer_passages: int | None = None,
+    passages: Iterable[str] | None = None,
+    limit: int | None = None,
+    progress: bool = False,
+) -> RetrievalReport:
     """Score any retrievers side by side on a dataset (a loaded one or a `FORMAT:PATH` spec).
 
         from eval import evaluate_retrievers
@@ -192,15 +236,24 @@ def evaluate_retrievers(dataset: EvalDataset | str, retrievers: Mapping[str, Any
     questions: at least one passage has the answer, and at most `max_answer_passages` do.
     """
     data = load_dataset(dataset) if isinstance(dataset, str) else dataset
-    questions = filter_questions(data.questions, passages, max_answer_passages)[:limit or None]
+    questions = filter_questions(data.questions, passages, max_answer_passages)[: limit or None]
     report = RetrievalReport(data.path, "", len(data.questions), len(questions), list(ks), format=data.format)
     for label, retriever in retrievers.items():
         add_row(report, label, questions, search_function(retriever), progress=progress, retriever=retriever)
     return report
 
 
-def add_row(report: RetrievalReport, label: str, questions: Sequence[EvalQuestion], search: Search, *,
-            progress: bool = False, gold_metrics: bool = True, retriever: Any = None, **facts: Any) -> None:
+def add_row(
+    report: RetrievalReport,
+    label: str,
+    questions: Sequence[EvalQuestion],
+    search: Search,
+    *,
+    progress: bool = False,
+    gold_metrics: bool = True,
+    retriever: Any = None,
+    **facts: Any,
+) -> None:
     """Score one retriever and append its row (and its per-question records) to the report.
 
     `gold_metrics=False` leaves out recall, MRR and nDCG (the collection lacks the gold documents).
@@ -219,8 +272,9 @@ def add_row(report: RetrievalReport, label: str, questions: Sequence[EvalQuestio
     report.details.extend(records)
 
 
-def filter_questions(questions: Sequence[EvalQuestion], passages: Iterable[str] | None,
-                     max_answer_passages: int | None) -> list[EvalQuestion]:
+def filter_questions(
+    questions: Sequence[EvalQuestion], passages: Iterable[str] | None, max_answer_passages: int | None
+) -> list[EvalQuestion]:
     """The nq-vital rule for questions judged by answer match only (no gold documents); others are kept."""
     if passages is None:
         return list(questions)
@@ -244,7 +298,7 @@ def expand_modes(modes: Sequence[str]) -> list[str]:
         mode = mode.strip()
         if mode not in KNOWN_MODES:
             raise RagError(f"unknown mode {mode!r}: choose from {', '.join(KNOWN_MODES)}")
-        for label in (["hybrid-rrf", "hybrid-linear"] if mode == "hybrid" else [mode]):
+        for label in ["hybrid-rrf", "hybrid-linear"] if mode == "hybrid" else [mode]:
             if label not in out:
                 out.append(label)
     return out
@@ -255,8 +309,9 @@ def model_label(name: str) -> str:
     return Path(name).name if "/" in name else name
 
 
-def collection_for_encoder(settings: Settings, source: Collection, encoder: str | None, *,
-                           progress: bool = False) -> Collection:
+def collection_for_encoder(
+    settings: Settings, source: Collection, encoder: str | None, *, progress: bool = False
+) -> Collection:
     """`source` itself when it was encoded with `encoder` (or none is given), else its re-encoded copy."""
     if encoder is None or model_name(encoder) == source.model:
         return source
@@ -265,11 +320,19 @@ def collection_for_encoder(settings: Settings, source: Collection, encoder: str 
     return open_collection(settings, target)
 
 
-def evaluate_retrieval(settings: Settings, dataset: EvalDataset | str, collection: str | None = None, *,
-                       encoders: Sequence[str | None] = (None,), modes: Sequence[str] = DEFAULT_MODES,
-                       ks: Sequence[int] = (1, 5, 20, 100), max_answer_passages: int | None = 5,
-                       limit: int | None = None, distractors: str | None = None,
-                       progress: bool = False) -> RetrievalReport:
+def evaluate_retrieval(
+    settings: Settings,
+    dataset: EvalDataset | str,
+    collection: str | None = None,
+    *,
+    encoders: Sequence[str | None] = (None,),
+    modes: Sequence[str] = DEFAULT_MODES,
+    ks: Sequence[int] = (1, 5, 20, 100),
+    max_answer_passages: int | None = 5,
+    limit: int | None = None,
+    distractors: str | None = None,
+    progress: bool = False,
+) -> RetrievalReport:
     """What `rag eval retrieval` runs: each mode over the collection, BM25 once, the rest per encoder.
 
     With no `collection`, a dataset with documents of its own (SQuAD, BEIR, LlamaIndex) is
@@ -286,19 +349,25 @@ def evaluate_retrieval(settings: Settings, dataset: EvalDataset | str, collectio
     source = open_collection(settings, collection)
     try:
         passages = list(source.passages())  # read once: for the question filter and the gold-id check
-        questions = filter_questions(data.questions, (p.indexed_text for p in passages),
-                                     max_answer_passages)[:limit or None]
+        questions = filter_questions(data.questions, (p.indexed_text for p in passages), max_answer_passages)[
+            : limit or None
+        ]
         if not questions:
-            raise RagError(f"none of the {len(data.questions)} questions in {data.path} can be scored on "
-                           f"collection {source.name!r}: no passage holds their answers")
-        report = RetrievalReport(data.path, source.name, len(data.questions), len(questions), list(ks),
-                                 format=data.format)
+            raise RagError(
+                f"none of the {len(data.questions)} questions in {data.path} can be scored on "
+                f"collection {source.name!r}: no passage holds their answers"
+            )
+        report = RetrievalReport(
+            data.path, source.name, len(data.questions), len(questions), list(ks), format=data.format
+        )
         gold_ids = {d for q in questions for d in q.gold}
         gold_metrics = not gold_ids or not gold_ids.isdisjoint(passage_doc_id(p) for p in passages)
         if not gold_metrics:
-            report.warnings.append("no passage of the collection carries one of the dataset's gold document ids, so "
-                                   "recall, MRR and nDCG are left out (leave out --collection to search the "
-                                   "dataset's own documents)")
+            report.warnings.append(
+                "no passage of the collection carries one of the dataset's gold document ids, so "
+                "recall, MRR and nDCG are left out (leave out --collection to search the "
+                "dataset's own documents)"
+            )
         several = len(encoders) > 1
         reranker = build_reranker(settings)  # reranked rows beside the first stage's (`--rerank`)
         first_stage = settings.model_copy(update={"reranker": None})
@@ -312,14 +381,34 @@ def evaluate_retrieval(settings: Settings, dataset: EvalDataset | str, collectio
                 options: dict = {"fusion": fusion} if fusion else {}
                 retriever = open_retriever(first_stage.model_copy(update=options), coll, mode)
                 name = label if mode == "bm25" or not several else f"{label} ({model_label(model)})"
-                facts = {"mode": mode, "fusion": fusion or None, "model": None if mode == "bm25" else model,
-                         "collection": coll.name}
-                add_row(report, name, questions, search_function(retriever), progress=progress,
-                        gold_metrics=gold_metrics, retriever=retriever, **facts)
+                facts = {
+                    "mode": mode,
+                    "fusion": fusion or None,
+                    "model": None if mode == "bm25" else model,
+                    "collection": coll.name,
+                }
+                add_row(
+                    report,
+                    name,
+                    questions,
+                    search_function(retriever),
+                    progress=progress,
+                    gold_metrics=gold_metrics,
+                    retriever=retriever,
+                    **facts,
+                )
                 if reranker is not None:
                     reranked = RerankedRetriever(retriever, reranker, candidates=settings.rerank_candidates)
-                    add_row(report, f"{name} + {reranker.name}", questions, search_function(reranked),
-                            progress=progress, gold_metrics=gold_metrics, retriever=reranked, **facts)
+                    add_row(
+                        report,
+                        f"{name} + {reranker.name}",
+                        questions,
+                        search_function(reranked),
+                        progress=progress,
+                        gold_metrics=gold_metrics,
+                        retriever=reranked,
+                        **facts,
+                    )
             if coll is not source:
                 coll.close()
     finally:

@@ -12,14 +12,19 @@ SHIPPED = Path(__file__).with_name("files")
 ANSWER_PROMPTS = ("system", "qa", "condense", "refusal", "hint", "check")
 PROMPT_NAMES = (*ANSWER_PROMPTS, "questions", "judge", "rerank")
 _FILE = re.compile(r"^(?P<name>[a-z_]+)(?:\.v(?P<version>\d+))?\.txt$")
-_FIELDS = {"system": {"refusal"}, "qa": {"context", "question"}, "condense": {"history", "question"}, "refusal": set(),
-           # the reader's span, added after the question when reader_hint is on; a <passage> block, as `check`'s context
-           "hint": {"answer", "source"},
-           "check": {"context", "question"},  # the local LLM scores the reader's spans as replies to this
-           # LlamaIndex's question-generation placeholders, so its templates work here and ours there
-           "questions": {"context_str", "num_questions_per_chunk"},
-           "judge": {"context", "question", "answer"},
-           "rerank": {"context", "question"}}  # an LLM orders numbered passages (rag.reranking.LLMReranker)
+_FIELDS = {
+    "system": {"refusal"},
+    "qa": {"context", "question"},
+    "condense": {"history", "question"},
+    "refusal": set(),
+    # the reader's span, added after the question when reader_hint is on; a <passage> block, as `check`'s context
+    "hint": {"answer", "source"},
+    "check": {"context", "question"},  # the local LLM scores the reader's spans as replies to this
+    # LlamaIndex's question-generation placeholders, so its templates work here and ours there
+    "questions": {"context_str", "num_questions_per_chunk"},
+    "judge": {"context", "question", "answer"},
+    "rerank": {"context", "question"},
+}  # an LLM orders numbered passages (rag.reranking.LLMReranker)
 
 
 class PromptError(ValueError):
@@ -66,8 +71,12 @@ def load_prompt(name: str, *, version: int | None = None, directory: str | Path 
             text = path.read_text(encoding="utf-8").strip()
             _check(name, text, path)
             return Prompt(name, "user" if number == 10**9 else f"v{number}", text, path)
-    raise PromptError(f"no prompt {name!r}" + (f" version {version}" if version else "")
-                      + (f" in {directory} or" if directory else " in") + f" {SHIPPED}")
+    raise PromptError(
+        f"no prompt {name!r}"
+        + (f" version {version}" if version else "")
+        + (f" in {directory} or" if directory else " in")
+        + f" {SHIPPED}"
+    )
 
 
 def _check(name: str, text: str, path: Path) -> None:

@@ -7,8 +7,12 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "Settings": "config", "IngestReport": "documents", "ingest": "documents",
-    "open_collection": "retrieval", "open_retriever": "retrieval", "resolve_collection": "retrieval",
+    "Settings": "config",
+    "IngestReport": "documents",
+    "ingest": "documents",
+    "open_collection": "retrieval",
+    "open_retriever": "retrieval",
+    "resolve_collection": "retrieval",
 }
 __all__ = sorted(_EXPORTS)
 

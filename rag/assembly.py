@@ -15,15 +15,23 @@ from retrievers.errors import RagError
 
 
 def build_llm(settings: Settings) -> LLM:
-    return LLM(settings.model, max_tokens=settings.max_tokens, temperature=settings.temperature,
-               timeout=settings.llm_timeout, api_base=settings.api_base, retries=settings.llm_retries)
+    return LLM(
+        settings.model,
+        max_tokens=settings.max_tokens,
+        temperature=settings.temperature,
+        timeout=settings.llm_timeout,
+        api_base=settings.api_base,
+        retries=settings.llm_retries,
+    )
 
 
 def build_engine(settings: Settings, collection: str | None = None) -> Engine:
     """An answer engine over a collection, as the settings describe it."""
     if settings.reader_hint and not settings.reader:
-        raise RagError("--reader-hint (RAG_READER_HINT) gives the LLM the reader's span: it needs a reader, "
-                       "--reader DIR (RAG_READER)")
+        raise RagError(
+            "--reader-hint (RAG_READER_HINT) gives the LLM the reader's span: it needs a reader, "
+            "--reader DIR (RAG_READER)"
+        )
     llm = build_llm(settings)  # a bad model string fails before anything is loaded
     try:
         prompts = PromptSet.load(settings.prompts_dir)
@@ -38,11 +46,23 @@ def build_engine(settings: Settings, collection: str | None = None) -> Engine:
         abstain_below = None  # fused scores over fewer candidates than the default was chosen on: another scale
     tracer = make_tracer(settings.langfuse_public_key, settings.langfuse_secret_key, settings.langfuse_host)
     reader = load_reader(settings.reader) if settings.reader else None
-    checker = (SpanChecker.for_llm(prompts.check, settings.model) if reader is not None and settings.reader_check
-               else None)
-    return Engine(retriever, llm, prompts, tracer=tracer, context_k=settings.context_k, reader=reader,
-                  reader_k=settings.reader_k, reader_hint=settings.hints(), span_checker=checker,
-                  check_k=settings.reader_check_k, check_weight=settings.reader_check_weight,
-                  lead=settings.leads(), abstain_below=abstain_below,
-                  abstain_min_passages=0 if chosen else settings.candidates,
-                  max_question_chars=settings.question_max_chars)
+    checker = (
+        SpanChecker.for_llm(prompts.check, settings.model) if reader is not None and settings.reader_check else None
+    )
+    return Engine(
+        retriever,
+        llm,
+        prompts,
+        tracer=tracer,
+        context_k=settings.context_k,
+        reader=reader,
+        reader_k=settings.reader_k,
+        reader_hint=settings.hints(),
+        span_checker=checker,
+        check_k=settings.reader_check_k,
+        check_weight=settings.reader_check_weight,
+        lead=settings.leads(),
+        abstain_below=abstain_below,
+        abstain_min_passages=0 if chosen else settings.candidates,
+        max_question_chars=settings.question_max_chars,
+    )

@@ -24,8 +24,9 @@ MMAP_THRESHOLD = 256 * 1024  # blocks at least this large are mapped, and unmapp
 TRIM_THRESHOLD = 1024 * 1024  # free memory above this at the top of a heap is given back
 
 
-def bound_heap(arenas: int = ARENAS, mmap_threshold: int = MMAP_THRESHOLD,
-               trim_threshold: int = TRIM_THRESHOLD) -> bool:
+def bound_heap(
+    arenas: int = ARENAS, mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: int = TRIM_THRESHOLD
+) -> bool:
     """Apply the settings (before the server starts its threads: arenas made earlier stay); False, with a
     log line, where the C library is not glibc and they cannot be set."""
     name = ctypes.util.find_library("c") or "libc.so.6"
@@ -43,4 +44,3 @@ def bound_heap(arenas: int = ARENAS, mmap_threshold: int = MMAP_THRESHOLD,
         logger.warning("mallopt refused parameters %s: memory freed under load may stay resident", refused)
         return False
     return True
-

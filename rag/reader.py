@@ -14,6 +14,8 @@ def load_reader(path: str) -> object:
     from retrievers.reader import Reader, read_reader_record
 
     if read_reader_record(resolve_model_path(path)) is None:  # a shipped name resolves (and is verified) here
-        raise RagError(f"reader {path!r} is not a trained reader (no reader.json): train one with "
-                       "`rag train-reader --qa FILE -c COLLECTION --out DIR`")
+        raise RagError(
+            f"reader {path!r} is not a trained reader (no reader.json): train one with "
+            "`rag train-reader --qa FILE -c COLLECTION --out DIR`"
+        )
     return Reader(path)

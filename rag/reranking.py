@@ -40,10 +40,12 @@ class LLMReranker:
 
     def scores(self, query: str, passages: Sequence[Passage]) -> list[float]:
         shown = passages[:MAX_LLM_PASSAGES]
-        context = "\n\n".join(passage_block(p.text[:_PASSAGE_CHARS], n=i, title=p.title)
-                              for i, p in enumerate(shown, start=1))
-        reply = self.llm.complete([{"role": "user", "content": self.prompt.format(context=context,
-                                                                                  question=query)}]).text
+        context = "\n\n".join(
+            passage_block(p.text[:_PASSAGE_CHARS], n=i, title=p.title) for i, p in enumerate(shown, start=1)
+        )
+        reply = self.llm.complete(
+            [{"role": "user", "content": self.prompt.format(context=context, question=query)}]
+        ).text
         order: list[int] = []
         for token in _NUMBER.findall(reply):
             n = int(token)
@@ -69,8 +71,10 @@ def build_reranker(settings: Settings) -> Reranker | None:
         return ReaderReranker(load_reader(settings.reader))
     if spec == "llm" or spec.startswith("llm:"):
         model = spec[4:] or settings.model
-        return LLMReranker(LLM(model, max_tokens=64, temperature=0.0, api_base=settings.api_base),
-                           load_prompt("rerank", directory=settings.prompts_dir))
+        return LLMReranker(
+            LLM(model, max_tokens=64, temperature=0.0, api_base=settings.api_base),
+            load_prompt("rerank", directory=settings.prompts_dir),
+        )
     return _cross_encoder(spec)
 
 

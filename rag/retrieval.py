@@ -57,15 +57,18 @@ def open_collection(settings: Settings, name: str | None = None) -> Collection:
                     other.close()
                 source = coll.name
                 coll.close()
-                raise RagError(f"collection {source!r} was encoded with model {coll.model!r}, not {wanted!r}: "
-                               f"re-encode it with `rag reindex {source} --encoder {settings.encoder}`")
+                raise RagError(
+                    f"collection {source!r} was encoded with model {coll.model!r}, not {wanted!r}: "
+                    f"re-encode it with `rag reindex {source} --encoder {settings.encoder}`"
+                )
             coll.close()
             coll = other
     coll.recover(block=False)  # finish an update a crash interrupted, unless one is running now
     if coll.count() == 0:
         coll.close()
-        raise CollectionNotFound(f"collection {coll.name!r} is empty: add documents with "
-                                 f"`rag ingest PATH --collection {coll.name}`")
+        raise CollectionNotFound(
+            f"collection {coll.name!r} is empty: add documents with `rag ingest PATH --collection {coll.name}`"
+        )
     return coll
 
 
@@ -83,8 +86,9 @@ def tuned_settings(settings: Settings, collection: Collection) -> Settings:
     try:
         return Settings.model_validate({**settings.model_dump(exclude_unset=True), **update})
     except ValidationError:
-        logger.warning("collection %s: its tuned retrieval %s is not valid here; using the defaults",
-                       collection.name, update)
+        logger.warning(
+            "collection %s: its tuned retrieval %s is not valid here; using the defaults", collection.name, update
+        )
         return settings
 
 
@@ -97,8 +101,9 @@ def open_retriever(settings: Settings, collection: Collection, mode: str | None 
     reranker = build_reranker(settings)
     if reranker is None:
         return first_stage
-    return RerankedRetriever(first_stage, reranker, candidates=settings.rerank_candidates,
-                             similarity_top_k=settings.top_k)
+    return RerankedRetriever(
+        first_stage, reranker, candidates=settings.rerank_candidates, similarity_top_k=settings.top_k
+    )
 
 
 def _first_stage(settings: Settings, collection: Collection, mode: str | None) -> AnyRetriever:
@@ -113,7 +118,13 @@ def _first_stage(settings: Settings, collection: Collection, mode: str | None) -
         return DPRRetriever.from_defaults(collection, encoder=encoder, similarity_top_k=k)
     if mode == "hybrid":
         return HybridRetriever.from_defaults(
-            collection, encoder=encoder, similarity_top_k=k, fusion=settings.fusion, candidates=settings.candidates,
-            rrf_k=settings.rrf_k, dense_weight=settings.dense_weight, normalization=settings.normalization,
+            collection,
+            encoder=encoder,
+            similarity_top_k=k,
+            fusion=settings.fusion,
+            candidates=settings.candidates,
+            rrf_k=settings.rrf_k,
+            dense_weight=settings.dense_weight,
+            normalization=settings.normalization,
         )
     raise RagError(f"unknown retrieval mode {mode!r}: use dense, bm25 or hybrid")

@@ -60,9 +60,11 @@ def check_writable(store: Path, what: str) -> None:
     record = running_server(store)
     if record is not None:
         url = record.get("url", "the server")
-        raise StoreBusy(f"rag serve (pid {record['pid']}, {url}) is using the store {store}: {what} through it "
-                        f"(POST {url}/v1/ingest, DELETE {url}/v1/collections/NAME/sources, or the UI), "
-                        "or stop it first")
+        raise StoreBusy(
+            f"rag serve (pid {record['pid']}, {url}) is using the store {store}: {what} through it "
+            f"(POST {url}/v1/ingest, DELETE {url}/v1/collections/NAME/sources, or the UI), "
+            "or stop it first"
+        )
 
 
 @contextmanager

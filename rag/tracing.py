@@ -24,13 +24,25 @@ class LangfuseTracer:
     in memory with them.
     """
 
-    def __init__(self, public_key: str, secret_key: str, host: str | None = None, *,
-                 span_exporter: Any = None, tracer_provider: Any = None) -> None:
+    def __init__(
+        self,
+        public_key: str,
+        secret_key: str,
+        host: str | None = None,
+        *,
+        span_exporter: Any = None,
+        tracer_provider: Any = None,
+    ) -> None:
         from langfuse import Langfuse
 
         logging.getLogger("langfuse").setLevel(logging.ERROR)  # an unreachable server is not the user's problem
-        self.client = Langfuse(public_key=public_key, secret_key=secret_key, base_url=host,
-                               span_exporter=span_exporter, tracer_provider=tracer_provider)
+        self.client = Langfuse(
+            public_key=public_key,
+            secret_key=secret_key,
+            base_url=host,
+            span_exporter=span_exporter,
+            tracer_provider=tracer_provider,
+        )
 
     @contextmanager
     def span(self, name: str, *, input: Any = None, as_type: str = "span", **fields: Any) -> Iterator[Span]:

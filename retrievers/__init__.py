@@ -15,15 +15,28 @@ from typing import Any
 # name -> the module that defines it; imported on first use, so that `import retrievers.encoders` or
 # `retrievers.errors` (the CLI's parser, the settings) does not load LlamaIndex and the trainer's stack
 _PUBLIC = {
-    "DPRRetriever": ".dense", "BM25Retriever": ".sparse", "HybridRetriever": ".hybrid",
-    "linear_fusion": ".fusion", "reciprocal_rank_fusion": ".fusion",
-    "Collection": ".stores", "SourceUpdate": ".stores", "Passage": ".passages", "make_passages": ".passages",
-    "DEFAULT_MODEL": ".encoders", "DPREncoder": ".encoders", "Encoder": ".encoders", "load_encoder": ".encoders",
+    "DPRRetriever": ".dense",
+    "BM25Retriever": ".sparse",
+    "HybridRetriever": ".hybrid",
+    "linear_fusion": ".fusion",
+    "reciprocal_rank_fusion": ".fusion",
+    "Collection": ".stores",
+    "SourceUpdate": ".stores",
+    "Passage": ".passages",
+    "make_passages": ".passages",
+    "DEFAULT_MODEL": ".encoders",
+    "DPREncoder": ".encoders",
+    "Encoder": ".encoders",
+    "load_encoder": ".encoders",
     "Reader": ".reader",
-    "CollectionNotFound": ".errors", "ModelNotFound": ".errors", "RagError": ".errors",
+    "CollectionNotFound": ".errors",
+    "ModelNotFound": ".errors",
+    "RagError": ".errors",
     "StoreUnavailable": ".errors",
-    "NULL_TRACER": ".tracing", "Tracer": ".tracing",
-    "TrainConfig": ".training", "train": ".training",
+    "NULL_TRACER": ".tracing",
+    "Tracer": ".tracing",
+    "TrainConfig": ".training",
+    "train": ".training",
 }
 
 

@@ -122,7 +122,7 @@ def read_qa(path: str | Path, *, strict: bool = False) -> QAFile:
                     raise TypeError("question must be a string and answer a list of strings")
                 written = [a.strip() for a in answers if isinstance(a, str)]
             except (ValueError, KeyError, TypeError) as exc:
-                reason = f"line {number}: expected {{\"question\": str, \"answer\": [str, ...]}} ({exc})"
+                reason = f'line {number}: expected {{"question": str, "answer": [str, ...]}} ({exc})'
                 if strict:
                     raise ValueError(f"{path}, {reason}") from None
                 out.invalid.append(reason)

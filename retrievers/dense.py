@@ -31,9 +31,17 @@ class DPRRetriever(PersistMixin, BaseRetriever):
             `retrievers.filters.Filters`): a passage that fails them is never returned.
     """
 
-    def __init__(self, store: Store, encoder: Encoder, similarity_top_k: int = DEFAULT_TOP_K, *,
-                 collection: Collection | None = None, filters: Any = None,
-                 callback_manager: Optional[CallbackManager] = None, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        store: Store,
+        encoder: Encoder,
+        similarity_top_k: int = DEFAULT_TOP_K,
+        *,
+        collection: Collection | None = None,
+        filters: Any = None,
+        callback_manager: Optional[CallbackManager] = None,
+        verbose: bool = False,
+    ) -> None:
         self.store = store
         self.encoder = encoder
         self.similarity_top_k = similarity_top_k
@@ -43,14 +51,30 @@ class DPRRetriever(PersistMixin, BaseRetriever):
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
     @classmethod
-    def from_defaults(cls, collection: str | Collection = "default", *, store_dir: str | Path | None = None,
-                      chroma_url: str | None = None, nodes: Optional[Sequence[BaseNode]] = None,
-                      encoder: Encoder | None = None, similarity_top_k: int = DEFAULT_TOP_K, filters: Any = None,
-                      callback_manager: Optional[CallbackManager] = None, verbose: bool = False) -> "DPRRetriever":
+    def from_defaults(
+        cls,
+        collection: str | Collection = "default",
+        *,
+        store_dir: str | Path | None = None,
+        chroma_url: str | None = None,
+        nodes: Optional[Sequence[BaseNode]] = None,
+        encoder: Encoder | None = None,
+        similarity_top_k: int = DEFAULT_TOP_K,
+        filters: Any = None,
+        callback_manager: Optional[CallbackManager] = None,
+        verbose: bool = False,
+    ) -> "DPRRetriever":
         """Open a collection of the store (creating and filling it from `nodes` when given)."""
         coll = collection_for(collection, store_dir, chroma_url, nodes, encoder)
-        return cls(coll.dense(), encoder or coll.encoder(), similarity_top_k, collection=coll, filters=filters,
-                   callback_manager=callback_manager, verbose=verbose)
+        return cls(
+            coll.dense(),
+            encoder or coll.encoder(),
+            similarity_top_k,
+            collection=coll,
+            filters=filters,
+            callback_manager=callback_manager,
+            verbose=verbose,
+        )
 
     def prime(self, queries: Sequence[str]) -> None:
         """Encode many questions in batches ahead of searching them (an evaluation run): later
@@ -66,8 +90,9 @@ class DPRRetriever(PersistMixin, BaseRetriever):
         vector = self._primed.get(query)
         return vector if vector is not None else self.encoder.encode_query([query])[0]
 
-    def search_vector(self, vector: np.ndarray, k: int, ids: Sequence[str] | None = None
-                      ) -> list[tuple[Passage, float]]:
+    def search_vector(
+        self, vector: np.ndarray, k: int, ids: Sequence[str] | None = None
+    ) -> list[tuple[Passage, float]]:
         return self.store.query(vector, k, ids)
 
     def search_ids(self, vector: np.ndarray, k: int, ids: Sequence[str] | None = None) -> list[tuple[str, float]]:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 
 SWITCHES = {
-    "HF_HUB_OFFLINE": "1",                   # a missing model file fails fast instead of hanging on the network
+    "HF_HUB_OFFLINE": "1",  # a missing model file fails fast instead of hanging on the network
     "TRANSFORMERS_OFFLINE": "1",
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    "TOKENIZERS_PARALLELISM": "false",       # its threads would fight torch's for the cores
-    "WANDB_DISABLED": "true",                # sentence-transformers' trainer would report to Weights & Biases
+    "TOKENIZERS_PARALLELISM": "false",  # its threads would fight torch's for the cores
+    "WANDB_DISABLED": "true",  # sentence-transformers' trainer would report to Weights & Biases
     "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # litellm: no fetch of the price list
     "LITELLM_TELEMETRY": "False",
     "GRADIO_ANALYTICS_ENABLED": "False",

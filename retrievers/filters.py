@@ -72,10 +72,13 @@ class Filters:
 
     def to_dict(self) -> dict:
         """LlamaIndex's `MetadataFilters` JSON (`glob` is ours)."""
-        return {"condition": "or" if self.any_of else "and",
-                "filters": [{"key": c.key, "operator": c.op,
-                             "value": list(c.value) if isinstance(c.value, tuple) else c.value}
-                            for c in self.conditions]}
+        return {
+            "condition": "or" if self.any_of else "and",
+            "filters": [
+                {"key": c.key, "operator": c.op, "value": list(c.value) if isinstance(c.value, tuple) else c.value}
+                for c in self.conditions
+            ],
+        }
 
 
 NO_FILTERS = Filters(())
@@ -98,12 +101,15 @@ def parse_where(expressions: Sequence[str]) -> Filters:
     conditions = []
     for expression in expressions:
         if not isinstance(expression, str) or len(expression) > MAX_EXPRESSION_CHARS:
-            raise FilterError(f"filter expressions (--where): each is a text of at most {MAX_EXPRESSION_CHARS} "
-                              "characters")
+            raise FilterError(
+                f"filter expressions (--where): each is a text of at most {MAX_EXPRESSION_CHARS} characters"
+            )
         match = _WHERE.match(expression)
         if match is None:
-            raise FilterError(f"filter {expression[:80]!r}: expected KEY=VALUE, KEY!=VALUE, KEY>=N, KEY<=N, KEY>N or "
-                              "KEY<N (KEY: letters, digits, '_', '.', '-')")
+            raise FilterError(
+                f"filter {expression[:80]!r}: expected KEY=VALUE, KEY!=VALUE, KEY>=N, KEY<=N, KEY>N or "
+                "KEY<N (KEY: letters, digits, '_', '.', '-')"
+            )
         key, op, raw = match.groups()
         if op in _ORDER and not raw:
             raise FilterError(f"filter {expression[:80]!r}: {key}{op} needs a value to compare with")
@@ -167,8 +173,9 @@ def as_filters(value: Any) -> Filters:
         return from_json(value)
     if hasattr(value, "filters") and hasattr(value, "condition"):
         return from_llamaindex(value)
-    raise FilterError(f"filters: cannot use a {type(value).__name__}; give MetadataFilters, their JSON or "
-                      "KEY=VALUE expressions")
+    raise FilterError(
+        f"filters: cannot use a {type(value).__name__}; give MetadataFilters, their JSON or KEY=VALUE expressions"
+    )
 
 
 def _filters(conditions: list[Condition], any_of: bool) -> Filters:

@@ -54,8 +54,9 @@ def _top(scores: Mapping[str, float], top_k: int | None) -> list[tuple[str, floa
     return ranked if top_k is None else ranked[:top_k]
 
 
-def reciprocal_rank_fusion(runs: Sequence[Run], *, k: int = 60, top_k: int | None = None,
-                           weights: Sequence[float] | None = None) -> list[tuple[str, float]]:
+def reciprocal_rank_fusion(
+    runs: Sequence[Run], *, k: int = 60, top_k: int | None = None, weights: Sequence[float] | None = None
+) -> list[tuple[str, float]]:
     """Score each id by the sum over runs of `weight / (k + rank)`, rank counted from 1."""
     weights = weights or [1.0] * len(runs)
     if len(weights) != len(runs):
@@ -85,9 +86,14 @@ def normalize_scores(scores: Mapping[str, float], method: Normalization | str) -
     return dict(zip(scores.keys(), scaled.tolist()))
 
 
-def linear_fusion(sparse: Mapping[str, float], dense: Mapping[str, float], *, weight: float = 1.1,
-                  normalization: Normalization | str = Normalization.ZSCORE,
-                  top_k: int | None = None) -> list[tuple[str, float]]:
+def linear_fusion(
+    sparse: Mapping[str, float],
+    dense: Mapping[str, float],
+    *,
+    weight: float = 1.1,
+    normalization: Normalization | str = Normalization.ZSCORE,
+    top_k: int | None = None,
+) -> list[tuple[str, float]]:
     """DPR's hybrid score, `BM25(q, p) + weight * sim(q, p)`, over the union of both runs.
 
     An id missing from one run takes that run's lowest score (callers that can compute the

@@ -59,11 +59,23 @@ class HybridRetriever(PersistMixin, BaseRetriever):
             `retrievers.filters.Filters`), applied to both runs before fusion.
     """
 
-    def __init__(self, dense: DPRRetriever, sparse: BM25Retriever, *, fusion: Fusion | str = Fusion.RRF,
-                 similarity_top_k: int = DEFAULT_TOP_K, candidates: int = DEFAULT_CANDIDATES, rrf_k: int = 60,
-                 dense_weight: float | None = None, normalization: Normalization | str = Normalization.ZSCORE,
-                 collection: Collection | None = None, concurrent: bool = True, filters: Any = None,
-                 callback_manager: Optional[CallbackManager] = None, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        dense: DPRRetriever,
+        sparse: BM25Retriever,
+        *,
+        fusion: Fusion | str = Fusion.RRF,
+        similarity_top_k: int = DEFAULT_TOP_K,
+        candidates: int = DEFAULT_CANDIDATES,
+        rrf_k: int = 60,
+        dense_weight: float | None = None,
+        normalization: Normalization | str = Normalization.ZSCORE,
+        collection: Collection | None = None,
+        concurrent: bool = True,
+        filters: Any = None,
+        callback_manager: Optional[CallbackManager] = None,
+        verbose: bool = False,
+    ) -> None:
         self.dense = dense
         self.sparse = sparse
         self.fusion = Fusion(fusion)
@@ -72,7 +84,8 @@ class HybridRetriever(PersistMixin, BaseRetriever):
         self.rrf_k = rrf_k
         if dense_weight is None:
             dense_weight = {Fusion.LINEAR: DEFAULT_LINEAR_WEIGHT, Fusion.RRF: DEFAULT_RRF_DENSE_WEIGHT}.get(
-                self.fusion, DEFAULT_SCALED_WEIGHT)
+                self.fusion, DEFAULT_SCALED_WEIGHT
+            )
         self.dense_weight = dense_weight
         self.normalization = Normalization(normalization)
         self.collection = collection
@@ -82,10 +95,17 @@ class HybridRetriever(PersistMixin, BaseRetriever):
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
     @classmethod
-    def from_defaults(cls, collection: str | Collection = "default", *, store_dir: str | Path | None = None,
-                      chroma_url: str | None = None, nodes: Optional[Sequence[BaseNode]] = None,
-                      encoder: Encoder | None = None, similarity_top_k: int = DEFAULT_TOP_K,
-                      **options: Any) -> "HybridRetriever":
+    def from_defaults(
+        cls,
+        collection: str | Collection = "default",
+        *,
+        store_dir: str | Path | None = None,
+        chroma_url: str | None = None,
+        nodes: Optional[Sequence[BaseNode]] = None,
+        encoder: Encoder | None = None,
+        similarity_top_k: int = DEFAULT_TOP_K,
+        **options: Any,
+    ) -> "HybridRetriever":
         """Open a collection of the store (creating and filling it from `nodes` when given).
 
         `options` are this class's keyword arguments (fusion, candidates, rrf_k, ...).
@@ -96,11 +116,18 @@ class HybridRetriever(PersistMixin, BaseRetriever):
         return cls(dense, sparse, similarity_top_k=similarity_top_k, collection=coll, **options)
 
     def persist_config(self) -> dict[str, Any]:
-        return {**super().persist_config(), "fusion": self.fusion.value, "candidates": self.candidates,
-                "rrf_k": self.rrf_k, "dense_weight": self.dense_weight, "normalization": self.normalization.value}
+        return {
+            **super().persist_config(),
+            "fusion": self.fusion.value,
+            "candidates": self.candidates,
+            "rrf_k": self.rrf_k,
+            "dense_weight": self.dense_weight,
+            "normalization": self.normalization.value,
+        }
 
-    def search(self, query: str, k: int | None = None, *, tracer: Tracer = NULL_TRACER,
-               filters: Any = None) -> list[tuple[Passage, float]]:
+    def search(
+        self, query: str, k: int | None = None, *, tracer: Tracer = NULL_TRACER, filters: Any = None
+    ) -> list[tuple[Passage, float]]:
         """The fused top passages with their fused scores, under `filters` (else the retriever's own), both runs
         restricted before fusion; each step is a span of `tracer`."""
         k = k or self.similarity_top_k
@@ -115,22 +142,31 @@ class HybridRetriever(PersistMixin, BaseRetriever):
             vector = self.dense.encode_query(query)
             dense_run = self.dense.search_ids(vector, depth, ids)
             span.update(output=run_summary(dense_run))
-        sparse_run = (sparse_future.result() if sparse_future is not None
-                      else self._sparse_run(query, depth, tracer, ids))
+        sparse_run = (
+            sparse_future.result() if sparse_future is not None else self._sparse_run(query, depth, tracer, ids)
+        )
         with tracer.span("retrieve.fusion", input={"method": self.fusion.value, "k": k}) as span:
             if self.fusion is Fusion.RRF:
-                fused = reciprocal_rank_fusion([sparse_run, dense_run], k=self.rrf_k,
-                                               weights=[1.0, self.dense_weight])
+                fused = reciprocal_rank_fusion([sparse_run, dense_run], k=self.rrf_k, weights=[1.0, self.dense_weight])
             else:
                 sparse_scores, dense_scores = self.exact_scores(query, vector, sparse_run, dense_run)
-                fused = linear_fusion(sparse_scores, dense_scores, weight=self.dense_weight,
-                                      normalization=fusion_normalization(self.fusion, self.normalization))
+                fused = linear_fusion(
+                    sparse_scores,
+                    dense_scores,
+                    weight=self.dense_weight,
+                    normalization=fusion_normalization(self.fusion, self.normalization),
+                )
             hits = self._with_texts(fused, k)
             span.update(output=run_summary([(p.id, score) for p, score in hits]))
         return hits
 
-    def exact_scores(self, query: str, vector: np.ndarray, sparse_run: Sequence[tuple[str, float]],
-                     dense_run: Sequence[tuple[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    def exact_scores(
+        self,
+        query: str,
+        vector: np.ndarray,
+        sparse_run: Sequence[tuple[str, float]],
+        dense_run: Sequence[tuple[str, float]],
+    ) -> tuple[dict[str, float], dict[str, float]]:
         """Both runs' scores over their union: a passage found by one retriever gets its exact score from the
         other (BM25 scores it, or its stored vector's inner product with the question's)."""
         sparse_scores, dense_scores = dict(sparse_run), dict(dense_run)
@@ -157,8 +193,7 @@ class HybridRetriever(PersistMixin, BaseRetriever):
         """Batch-encode questions ahead of an evaluation run (see `DPRRetriever.prime`)."""
         self.dense.prime(queries)
 
-    def _sparse_run(self, query: str, depth: int, tracer: Tracer, ids: Sequence[str] | None
-                    ) -> list[tuple[str, float]]:
+    def _sparse_run(self, query: str, depth: int, tracer: Tracer, ids: Sequence[str] | None) -> list[tuple[str, float]]:
         with tracer.span("retrieve.bm25", input={"query": query, "k": depth}) as span:
             run = self.sparse.search_ids(query, depth, ids)
             span.update(output=run_summary(run))

@@ -38,6 +38,14 @@ def nodes_to_updates(nodes: Sequence[BaseNode]) -> list[SourceUpdate]:
         title = str(meta.pop("title", "") or meta.get("file_name") or "")
         meta.pop("position", None)
         group = by_source.setdefault(source, [])
-        group.append(Passage(id=node.node_id, text=node.get_content(metadata_mode=MetadataMode.NONE),
-                             title=title, source=source, position=len(group), extra=meta))
+        group.append(
+            Passage(
+                id=node.node_id,
+                text=node.get_content(metadata_mode=MetadataMode.NONE),
+                title=title,
+                source=source,
+                position=len(group),
+                extra=meta,
+            )
+        )
     return [SourceUpdate(source=s, signature=None, passages=ps) for s, ps in by_source.items()]

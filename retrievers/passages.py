@@ -167,6 +167,14 @@ def make_passages(
     passages: list[Passage] = []
     for title, text, extra, *whole in texts:
         for piece in iter_split_text(text, 0 if whole and whole[0] else passage_words):
-            passages.append(Passage(id=ids(f"{title}\x00{piece}"), text=piece, title=title, source=source,
-                                    position=len(passages), extra=dict(extra)))
+            passages.append(
+                Passage(
+                    id=ids(f"{title}\x00{piece}"),
+                    text=piece,
+                    title=title,
+                    source=source,
+                    position=len(passages),
+                    extra=dict(extra),
+                )
+            )
     return passages

@@ -22,8 +22,13 @@ PERSIST_FILENAME = "retriever.json"
 DEFAULT_TOP_K = 20
 
 
-def collection_for(collection: str | Collection, store_dir: str | Path | None, chroma_url: str | None,
-                    nodes: Optional[Sequence[BaseNode]], encoder: Encoder | None) -> Collection:
+def collection_for(
+    collection: str | Collection,
+    store_dir: str | Path | None,
+    chroma_url: str | None,
+    nodes: Optional[Sequence[BaseNode]],
+    encoder: Encoder | None,
+) -> Collection:
     """The collection behind a retriever; `nodes`, when given, are indexed into it first."""
     if isinstance(collection, Collection):
         coll = collection
@@ -60,8 +65,13 @@ class PersistMixin:
         if self.collection is None:
             raise ValueError("only a retriever opened on a collection can be persisted")
         coll = self.collection
-        config = {"class": type(self).__name__, "collection": coll.name, "store_dir": str(coll.store_dir.resolve()),
-                  "chroma_url": coll.chroma_url, **self.persist_config()}
+        config = {
+            "class": type(self).__name__,
+            "collection": coll.name,
+            "store_dir": str(coll.store_dir.resolve()),
+            "chroma_url": coll.chroma_url,
+            **self.persist_config(),
+        }
         path = Path(persist_dir)
         path.mkdir(parents=True, exist_ok=True)
         (path / PERSIST_FILENAME).write_text(json.dumps(config, indent=2), encoding="utf-8")

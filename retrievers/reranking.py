@@ -38,8 +38,9 @@ class Reranker(Protocol):
     def scores(self, query: str, passages: Sequence[Passage]) -> list[float]: ...
 
 
-def rerank(reranker: Reranker, query: str, passages: Sequence[Passage], k: int | None = None
-           ) -> list[tuple[Passage, float]]:
+def rerank(
+    reranker: Reranker, query: str, passages: Sequence[Passage], k: int | None = None
+) -> list[tuple[Passage, float]]:
     """`passages` in the reranker's order (ties keep the first stage's), the best `k` with their new scores."""
     if not passages:
         return []
@@ -57,16 +58,18 @@ class CrossEncoderReranker:
     def __init__(self, path: str | Path, *, batch_size: int = 32, max_length: int = 256, device: str = "cpu") -> None:
         directory = Path(path).expanduser()
         if not (directory / "config.json").is_file():
-            raise ModelNotFound(f"reranker {str(path)!r}: not a CrossEncoder directory (no config.json); give a "
-                                "folder saved by sentence-transformers' CrossEncoder.save or `rag train-reranker`")
+            raise ModelNotFound(
+                f"reranker {str(path)!r}: not a CrossEncoder directory (no config.json); give a "
+                "folder saved by sentence-transformers' CrossEncoder.save or `rag train-reranker`"
+            )
         from sentence_transformers import CrossEncoder
 
         try:
-            self.model = CrossEncoder(str(directory), max_length=max_length, device=device,
-                                      local_files_only=True)
+            self.model = CrossEncoder(str(directory), max_length=max_length, device=device, local_files_only=True)
         except (OSError, ValueError, KeyError) as exc:
-            raise ModelNotFound(f"reranker {str(path)!r} could not be loaded: {str(exc).splitlines()[0][:200]}"
-                                ) from None
+            raise ModelNotFound(
+                f"reranker {str(path)!r} could not be loaded: {str(exc).splitlines()[0][:200]}"
+            ) from None
         self.name = directory.name
         self.batch_size = batch_size
 
@@ -97,9 +100,16 @@ class RerankedRetriever(BaseRetriever):
         similarity_top_k: how many passages to return.
     """
 
-    def __init__(self, first_stage: Any, reranker: Reranker, *, candidates: int = DEFAULT_CANDIDATES,
-                 similarity_top_k: int | None = None, callback_manager: Optional[CallbackManager] = None,
-                 verbose: bool = False) -> None:
+    def __init__(
+        self,
+        first_stage: Any,
+        reranker: Reranker,
+        *,
+        candidates: int = DEFAULT_CANDIDATES,
+        similarity_top_k: int | None = None,
+        callback_manager: Optional[CallbackManager] = None,
+        verbose: bool = False,
+    ) -> None:
         if candidates < 1:
             raise RagError("the reranker needs candidates: RAG_RERANK_CANDIDATES must be 1 or more")
         self.first_stage = first_stage
@@ -127,8 +137,9 @@ class RerankedRetriever(BaseRetriever):
         if hasattr(self.first_stage, "prime"):
             self.first_stage.prime(queries)
 
-    def search(self, query: str, k: int | None = None, *, tracer: Tracer = NULL_TRACER,
-               filters: Any = None) -> list[tuple[Passage, float]]:
+    def search(
+        self, query: str, k: int | None = None, *, tracer: Tracer = NULL_TRACER, filters: Any = None
+    ) -> list[tuple[Passage, float]]:
         """The first stage's candidates for `query` (under `filters`), reranked; the reranking is a span of
         `tracer`."""
         k = k or self.similarity_top_k
@@ -138,8 +149,9 @@ class RerankedRetriever(BaseRetriever):
         else:
             hits = self.first_stage.search(query, depth, filters=filters)
         head, tail = hits[: self.candidates], hits[self.candidates :]
-        with tracer.span("rerank", input={"query": query, "candidates": len(head), "reranker": self.reranker.name}
-                         ) as span:
+        with tracer.span(
+            "rerank", input={"query": query, "candidates": len(head), "reranker": self.reranker.name}
+        ) as span:
             ranked = rerank(self.reranker, query, [p for p, _ in head], k)
             span.update(output=[{"id": p.id, "score": round(s, 6)} for p, s in ranked])
         if len(ranked) < k and tail:  # past the candidates, the first stage's order, scored below every reranked one
@@ -167,14 +179,21 @@ class RerankPostprocessor(BaseNodePostprocessor):
     def class_name(cls) -> str:
         return "RerankPostprocessor"
 
-    def _postprocess_nodes(self, nodes: list[NodeWithScore], query_bundle: Optional[QueryBundle] = None
-                           ) -> list[NodeWithScore]:
+    def _postprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: Optional[QueryBundle] = None
+    ) -> list[NodeWithScore]:
         if query_bundle is None:
             raise RagError("RerankPostprocessor needs the query: use it in a query engine, or pass query_str")
         if not nodes:
             return []
-        passages = [Passage(id=n.node.node_id, text=n.node.get_content(metadata_mode=MetadataMode.NONE),
-                            title=str((n.node.metadata or {}).get("title", ""))) for n in nodes]
+        passages = [
+            Passage(
+                id=n.node.node_id,
+                text=n.node.get_content(metadata_mode=MetadataMode.NONE),
+                title=str((n.node.metadata or {}).get("title", "")),
+            )
+            for n in nodes
+        ]
         ranked = rerank(self._reranker, query_bundle.query_str, passages, self.top_n)
         by_id = {n.node.node_id: n for n in nodes}
         return [NodeWithScore(node=by_id[p.id].node, score=score) for p, score in ranked]

@@ -33,9 +33,17 @@ class BM25Retriever(PersistMixin, BaseRetriever):
             `retrievers.filters.Filters`), applied before scoring: a passage that fails them is never returned.
     """
 
-    def __init__(self, index: BM25Index | Any, passages: PassageLookup, similarity_top_k: int = DEFAULT_TOP_K, *,
-                 collection: Collection | None = None, filters: Any = None,
-                 callback_manager: Optional[CallbackManager] = None, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        index: BM25Index | Any,
+        passages: PassageLookup,
+        similarity_top_k: int = DEFAULT_TOP_K,
+        *,
+        collection: Collection | None = None,
+        filters: Any = None,
+        callback_manager: Optional[CallbackManager] = None,
+        verbose: bool = False,
+    ) -> None:
         self._index = index
         self.passages = passages
         self.similarity_top_k = similarity_top_k
@@ -44,15 +52,31 @@ class BM25Retriever(PersistMixin, BaseRetriever):
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
     @classmethod
-    def from_defaults(cls, collection: str | Collection = "default", *, store_dir: str | Path | None = None,
-                      chroma_url: str | None = None, nodes: Optional[Sequence[BaseNode]] = None,
-                      encoder: Encoder | None = None, similarity_top_k: int = DEFAULT_TOP_K, filters: Any = None,
-                      callback_manager: Optional[CallbackManager] = None, verbose: bool = False) -> "BM25Retriever":
+    def from_defaults(
+        cls,
+        collection: str | Collection = "default",
+        *,
+        store_dir: str | Path | None = None,
+        chroma_url: str | None = None,
+        nodes: Optional[Sequence[BaseNode]] = None,
+        encoder: Encoder | None = None,
+        similarity_top_k: int = DEFAULT_TOP_K,
+        filters: Any = None,
+        callback_manager: Optional[CallbackManager] = None,
+        verbose: bool = False,
+    ) -> "BM25Retriever":
         """Open a collection of the store (creating and filling it from `nodes` when given;
         `encoder` is only used then, to encode the nodes' vectors)."""
         coll = collection_for(collection, store_dir, chroma_url, nodes, encoder)
-        return cls(coll.bm25, coll, similarity_top_k, collection=coll, filters=filters,
-                   callback_manager=callback_manager, verbose=verbose)
+        return cls(
+            coll.bm25,
+            coll,
+            similarity_top_k,
+            collection=coll,
+            filters=filters,
+            callback_manager=callback_manager,
+            verbose=verbose,
+        )
 
     @property
     def index(self) -> BM25Index:

@@ -21,16 +21,16 @@ from rag.llm import litellm_module  # noqa: E402
 
 DOCS = {
     "paris.txt": "The Eiffel Tower is a wrought-iron lattice tower in Paris, France. It was designed by the "
-                 "engineer Gustave Eiffel and completed in 1889 for the World's Fair.",
+    "engineer Gustave Eiffel and completed in 1889 for the World's Fair.",
     "rivers.md": "# Rivers of the world\n\nThe Nile flows north through eleven countries into the Mediterranean "
-                 "Sea. The Amazon in South America carries more water than any other river.",
+    "Sea. The Amazon in South America carries more water than any other river.",
     "cats.html": "<html><head><title>Domestic cats</title><script>var secret = 'do not index';</script>"
-                 "<style>p {color: red}</style></head><body><h1>Cats</h1><p>The domestic cat is a small "
-                 "carnivorous mammal, often kept as a house pet for catching mice.</p></body></html>",
+    "<style>p {color: red}</style></head><body><h1>Cats</h1><p>The domestic cat is a small "
+    "carnivorous mammal, often kept as a house pet for catching mice.</p></body></html>",
     "space.jsonl": '{"id": "moon", "title": "Moon", "text": "The Moon is Earth\'s only natural satellite and '
-                   'orbits it about every 27 days."}\n'
-                   '{"id": "mars", "title": "Mars", "text": "Mars is the fourth planet from the Sun, called the '
-                   'Red Planet because of iron oxide dust."}\n',
+    'orbits it about every 27 days."}\n'
+    '{"id": "mars", "title": "Mars", "text": "Mars is the fourth planet from the Sun, called the '
+    'Red Planet because of iron oxide dust."}\n',
 }
 
 
@@ -106,10 +106,22 @@ def fake_provider():
 
         def streaming(self, model, messages, *args, **kwargs):
             for word in ["echo:", " ", messages[-1]["content"]]:
-                yield {"text": word, "is_finished": False, "finish_reason": "", "usage": None, "index": 0,
-                       "tool_use": None}
-            yield {"text": "", "is_finished": True, "finish_reason": "stop", "index": 0, "tool_use": None,
-                   "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}
+                yield {
+                    "text": word,
+                    "is_finished": False,
+                    "finish_reason": "",
+                    "usage": None,
+                    "index": 0,
+                    "tool_use": None,
+                }
+            yield {
+                "text": "",
+                "is_finished": True,
+                "finish_reason": "stop",
+                "index": 0,
+                "tool_use": None,
+                "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+            }
 
     litellm.custom_provider_map = [*litellm.custom_provider_map, {"provider": "fake", "custom_handler": Fake()}]
     yield "fake/model"
@@ -138,11 +150,17 @@ def cross_encoder_dir(tmp_path_factory):
     from retrievers.encoders import resolve_model_path
 
     torch.manual_seed(0)
-    model = CrossEncoder(str(resolve_model_path("all-MiniLM-L6-v2")), num_labels=1, max_length=64,
-                         local_files_only=True)
+    model = CrossEncoder(
+        str(resolve_model_path("all-MiniLM-L6-v2")), num_labels=1, max_length=64, local_files_only=True
+    )
     optimizer = torch.optim.AdamW(model.model.parameters(), lr=5e-5)
-    batch = model.tokenizer([q for q, _, _ in RERANK_PAIRS], [p for _, p, _ in RERANK_PAIRS], padding=True,
-                            truncation=True, return_tensors="pt")
+    batch = model.tokenizer(
+        [q for q, _, _ in RERANK_PAIRS],
+        [p for _, p, _ in RERANK_PAIRS],
+        padding=True,
+        truncation=True,
+        return_tensors="pt",
+    )
     labels = torch.tensor([float(r) for _, _, r in RERANK_PAIRS])
     model.model.train()
     for _ in range(30):

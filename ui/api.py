@@ -29,15 +29,21 @@ from .uploads import Limits
 
 def guard_config(settings: Settings, limits: Limits, credentials: Credentials) -> GuardConfig:
     """The front door's settings: body limits per route kind, allowed hosts and origins, the credentials."""
-    return GuardConfig(json_max_bytes=settings.request_max_kb << 10,
-                       upload_max_bytes=limits.max_bytes * limits.max_files + (1 << 20),
-                       allowed_hosts=tuple(settings.allowed_hosts), allowed_origins=tuple(settings.allowed_origins),
-                       authenticate=credentials.authenticate, required=credentials.required,
-                       throttle=credentials.throttle, body_seconds=settings.request_body_seconds)
+    return GuardConfig(
+        json_max_bytes=settings.request_max_kb << 10,
+        upload_max_bytes=limits.max_bytes * limits.max_files + (1 << 20),
+        allowed_hosts=tuple(settings.allowed_hosts),
+        allowed_origins=tuple(settings.allowed_origins),
+        authenticate=credentials.authenticate,
+        required=credentials.required,
+        throttle=credentials.throttle,
+        body_seconds=settings.request_body_seconds,
+    )
 
 
-def create_api(settings: Settings, *, engines: Engines | None = None,
-               credentials: Credentials | None = None) -> FastAPI:
+def create_api(
+    settings: Settings, *, engines: Engines | None = None, credentials: Credentials | None = None
+) -> FastAPI:
     """The API app; `engines` lets tests (and embedders) supply their own engine factory, `credentials`
     share one key store with the UI."""
     engines = engines if engines is not None else Engines(settings)

@@ -24,21 +24,23 @@ quiet_offline()  # before gradio is imported: no analytics
 TITLE = "dpr-rag"
 _FONTS = dict(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
 # Only this server's own resources. Gradio's page needs inline scripts and styles (its config and theme).
-CONTENT_SECURITY_POLICY = "; ".join((
-    "default-src 'self'",
-    "script-src 'self' 'unsafe-inline'",
-    "style-src 'self' 'unsafe-inline'",
-    "img-src 'self' data: blob:",
-    "media-src 'self' data: blob:",
-    "font-src 'self' data:",
-    "connect-src 'self'",
-    "worker-src 'self' blob:",
-    "frame-src 'self'",
-    "object-src 'none'",
-    "base-uri 'self'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-))
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self' 'unsafe-inline'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "media-src 'self' data: blob:",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "worker-src 'self' blob:",
+        "frame-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
 SECURITY_HEADERS = {
     "content-security-policy": CONTENT_SECURITY_POLICY,
     "x-content-type-options": "nosniff",
@@ -91,25 +93,43 @@ def _chat_tab(gr: Any, backend: Backend, settings: Settings, known: list[str], d
     with gr.Row():
         with gr.Column(scale=3):
             # Markdown with HTML sanitised and no custom tags kept; the backend escapes document text.
-            chatbot = gr.Chatbot(label="Chat", height=460, elem_id="chat", buttons=["copy", "copy_all"],
-                                 render_markdown=True, sanitize_html=True, allow_tags=False)
+            chatbot = gr.Chatbot(
+                label="Chat",
+                height=460,
+                elem_id="chat",
+                buttons=["copy", "copy_all"],
+                render_markdown=True,
+                sanitize_html=True,
+                allow_tags=False,
+            )
             with gr.Row():
                 question = gr.Textbox(placeholder="Ask a question…", show_label=False, scale=5, elem_id="question")
                 send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
             clear = gr.Button("New chat", size="sm")
         with gr.Column(scale=2):
-            collection = gr.Dropdown(choices=known or [default], value=default, label="Collection",
-                                     allow_custom_value=True, elem_id="collection")
-            where = gr.Textbox(label="Only passages where", elem_id="where", max_lines=1,
-                               placeholder="source=docs/*, type=pdf, page<=3  (comma-separated, all must hold)")
+            collection = gr.Dropdown(
+                choices=known or [default],
+                value=default,
+                label="Collection",
+                allow_custom_value=True,
+                elem_id="collection",
+            )
+            where = gr.Textbox(
+                label="Only passages where",
+                elem_id="where",
+                max_lines=1,
+                placeholder="source=docs/*, type=pdf, page<=3  (comma-separated, all must hold)",
+            )
             with gr.Accordion("Settings", open=False):
                 # "default": the server's settings, or the collection's tuned retrieval (`rag tune`)
                 mode = gr.Radio(["default", "hybrid", "dense", "bm25"], value="default", label="Retriever")
                 context_k = gr.Slider(1, 10, value=settings.context_k, step=1, label="Passages the LLM reads")
-                fusion = gr.Radio(["default", "linear", "rrf", "rsf", "dbsf"], value="default",
-                                  label="Fusion (hybrid)")
-                model = gr.Dropdown(choices=settings.llm_choices(), value=settings.llm_choices()[0],
-                                    label="LLM (the operator's choices: RAG_ALLOWED_MODELS)")
+                fusion = gr.Radio(["default", "linear", "rrf", "rsf", "dbsf"], value="default", label="Fusion (hybrid)")
+                model = gr.Dropdown(
+                    choices=settings.llm_choices(),
+                    value=settings.llm_choices()[0],
+                    label="LLM (the operator's choices: RAG_ALLOWED_MODELS)",
+                )
             sources = gr.Markdown("*Sources of the answer appear here.*", elem_id="sources", sanitize_html=True)
 
     inputs = [question, chatbot, collection, mode, context_k, fusion, model, where]
@@ -121,16 +141,21 @@ def _chat_tab(gr: Any, backend: Backend, settings: Settings, known: list[str], d
 
 def _documents_tab(gr: Any, backend: Backend, known: list[str], default: str, collection: Any) -> None:
     """Uploads into a collection, with metadata for filters; the chat's collection list follows."""
-    files = gr.File(file_count="multiple", type="filepath",
-                    label=f"Files ({' '.join(sorted(Limits.from_settings(backend.settings).types))})")
+    files = gr.File(
+        file_count="multiple",
+        type="filepath",
+        label=f"Files ({' '.join(sorted(Limits.from_settings(backend.settings).types))})",
+    )
     target = gr.Dropdown(choices=known or [default], value=default, label="Add to collection", allow_custom_value=True)
-    meta = gr.Textbox(label="Metadata for these files (one key=value per line, e.g. year=2024; "
-                            "filter on it in the chat)", lines=2, max_lines=8)
+    meta = gr.Textbox(
+        label="Metadata for these files (one key=value per line, e.g. year=2024; filter on it in the chat)",
+        lines=2,
+        max_lines=8,
+    )
     add = gr.Button("Ingest", variant="primary")
     result = gr.Markdown(sanitize_html=True)
 
-    def ingest(paths: list[str] | None, name: str, pairs: str,
-               progress: Any = gr.Progress()) -> tuple[str, Any, Any]:  # noqa: B008 (how Gradio injects a tracker)
+    def ingest(paths: list[str] | None, name: str, pairs: str, progress: Any = gr.Progress()) -> tuple[str, Any, Any]:  # noqa: B008 (how Gradio injects a tracker)
         progress(0, desc=f"ingesting {len(paths or [])} files")
         text = backend.ingest_files(paths or [], name, meta=pairs)  # audited as "ui": any user name logs in
         names = backend.collections()
@@ -142,14 +167,17 @@ def _documents_tab(gr: Any, backend: Backend, known: list[str], default: str, co
 def _evaluate_tab(gr: Any, backend: Backend) -> None:
     """`rag eval retrieval` on an uploaded dataset: its table and top-k plot."""
     reports = Path(tempfile.mkdtemp(prefix="rag-ui-eval-"))
-    gr.Markdown("Top-k retrieval accuracy (and recall, MRR, nDCG where the dataset has gold documents), "
-                "as `rag eval retrieval` computes it.")
+    gr.Markdown(
+        "Top-k retrieval accuracy (and recall, MRR, nDCG where the dataset has gold documents), "
+        "as `rag eval retrieval` computes it."
+    )
     dataset = gr.File(label="Dataset (NQ-open jsonl, SQuAD json, LlamaIndex json)", type="filepath")
     with gr.Row():
         fmt = gr.Dropdown(["auto", "nq-open", "squad", "llamaindex"], value="auto", label="Format")
         eval_collection = gr.Textbox(label="Collection (empty: the dataset's own documents)")
-        modes = gr.CheckboxGroup(["bm25", "dense", "hybrid-rrf", "hybrid-linear"],
-                                 value=["bm25", "dense", "hybrid-rrf"], label="Retrievers")
+        modes = gr.CheckboxGroup(
+            ["bm25", "dense", "hybrid-rrf", "hybrid-linear"], value=["bm25", "dense", "hybrid-rrf"], label="Retrievers"
+        )
         ks = gr.Textbox(value="1,5,20", label="k")
     run = gr.Button("Evaluate", variant="primary")
     table = gr.Markdown(sanitize_html=True)
@@ -173,6 +201,7 @@ def mount_ui(app: Any, settings: Settings, backend: Backend | None = None) -> An
     credentials = getattr(app.state, "credentials", None) or Credentials(settings)
     auth = None
     if credentials.required():
+
         def auth(user: str, password: str) -> bool:
             who = credentials.authenticate(password)
             return who is not None and who.allows("read", "*") and who.allows("ingest", "*")
@@ -180,9 +209,17 @@ def mount_ui(app: Any, settings: Settings, backend: Backend | None = None) -> An
     guard = getattr(app.state, "guard", None)
     if guard is not None:
         guard.ui_open = auth is None  # keys added later close the UI until a restart brings the login
-    app = gr.mount_gradio_app(app, build_ui(settings, backend), path="/", auth=auth, ssr_mode=False,
-                              run_history=False,
-                              theme=gr.themes.Default(**_FONTS), footer_links=[], show_error=True,
-                              max_file_size=int(settings.upload_max_mb * (1 << 20)))
+    app = gr.mount_gradio_app(
+        app,
+        build_ui(settings, backend),
+        path="/",
+        auth=auth,
+        ssr_mode=False,
+        run_history=False,
+        theme=gr.themes.Default(**_FONTS),
+        footer_links=[],
+        show_error=True,
+        max_file_size=int(settings.upload_max_mb * (1 << 20)),
+    )
     app.add_middleware(SecurityHeaders)
     return app

@@ -43,8 +43,10 @@ REFUSED_MARK = "\n\n*(not answered: the retrieved passages do not hold an answer
 def short_answer_markdown(answer: Any) -> str:
     """The reader's short answer (or the generated answer snapped to a span) with its passage, the span in bold."""
     lines = []
-    for label, short in (("Short answer", getattr(answer, "short_answer", None)),
-                         ("In the passage", getattr(answer, "grounded", None))):
+    for label, short in (
+        ("Short answer", getattr(answer, "short_answer", None)),
+        ("In the passage", getattr(answer, "grounded", None)),
+    ):
         if short is not None:
             quote = _highlight(short.to_dict()["highlight"], short.text)
             lines.append(f"**{label}: {escape_markdown(short.text)}** [{short.source}]\n\n> {quote}")
@@ -91,8 +93,14 @@ def filter_box(text: str | None) -> Filters:
 class Backend:
     """The UI's actions over the answer engines (shared with the API when `engines` is given)."""
 
-    def __init__(self, settings: Settings, factory: EngineFactory = build_engine, *,
-                 engines: Engines | None = None, audit: AuditLog | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        factory: EngineFactory = build_engine,
+        *,
+        engines: Engines | None = None,
+        audit: AuditLog | None = None,
+    ) -> None:
         self.settings = settings
         self.engines = engines if engines is not None else Engines(settings, factory)
         self._audit = audit  # the server's; else the store's, opened at the first entry
@@ -109,21 +117,33 @@ class Backend:
         """The engine for the collection with the settings panel's choices (unset ones keep the server's)."""
         return self.engines.get(collection, **{k: v for k, v in options.items() if v not in (None, "", "default")})
 
-    def respond(self, message: str, history: list[dict], collection: str, mode: str | None = None,
-                context_k: int | None = None, fusion: str | None = None,
-                model: str | None = None, where: str | None = None) -> Iterator[tuple[list[dict], str]]:
+    def respond(
+        self,
+        message: str,
+        history: list[dict],
+        collection: str,
+        mode: str | None = None,
+        context_k: int | None = None,
+        fusion: str | None = None,
+        model: str | None = None,
+        where: str | None = None,
+    ) -> Iterator[tuple[list[dict], str]]:
         """Stream an answer: yields the chat so far (the answer growing) and the sources panel. `where` is the
         filter box: comma-separated `--where` expressions."""
         question = (message or "").strip()
         if not question:
             yield history, ""
             return
-        past = [{"role": m["role"], "content": message_text(m.get("content"))} for m in history
-                if m.get("role") in ("user", "assistant")]
+        past = [
+            {"role": m["role"], "content": message_text(m.get("content"))}
+            for m in history
+            if m.get("role") in ("user", "assistant")
+        ]
         chat = [*history, {"role": "user", "content": question}, {"role": "assistant", "content": ""}]
         try:
-            engine = self.engine(collection, mode=mode, context_k=int(context_k) if context_k else None,
-                                 fusion=fusion, model=model)
+            engine = self.engine(
+                collection, mode=mode, context_k=int(context_k) if context_k else None, fusion=fusion, model=model
+            )
             stream = engine.stream(question, past, filter_box(where))
             text = ""
             for piece in stream:
@@ -149,8 +169,15 @@ class Backend:
         try:
             opened = [(Path(p).name, open(p, "rb")) for p in paths]
             try:
-                done = upload_and_ingest(self.settings, opened, name, engines=self.engines, record=self._record,
-                                         actor=actor, meta=(meta or "").splitlines())
+                done = upload_and_ingest(
+                    self.settings,
+                    opened,
+                    name,
+                    engines=self.engines,
+                    record=self._record,
+                    actor=actor,
+                    meta=(meta or "").splitlines(),
+                )
             finally:
                 for _, fh in opened:
                     fh.close()
@@ -169,8 +196,9 @@ class Backend:
         summary = f"{done.report.added} passages added, {done.report.removed} removed"
         return f"**Collection `{done.collection}`**: {summary}\n\n" + "\n".join(lines)
 
-    def evaluate(self, dataset_path: str | None, fmt: str, collection: str | None, modes: Sequence[str],
-                 ks: str, out_dir: Path) -> tuple[str, str | None]:
+    def evaluate(
+        self, dataset_path: str | None, fmt: str, collection: str | None, modes: Sequence[str], ks: str, out_dir: Path
+    ) -> tuple[str, str | None]:
         """`rag eval retrieval` on an uploaded dataset: the Markdown table and the top-k plot's path."""
         from eval.report import TOPK_PLOT, write_retrieval_report
         from eval.retrieval import evaluate_retrieval
@@ -180,8 +208,9 @@ class Backend:
         try:
             k_values = sorted({int(k) for k in ks.split(",") if k.strip()})
             spec = f"{fmt}:{dataset_path}" if fmt and fmt != "auto" else dataset_path
-            report = evaluate_retrieval(self.settings, spec, collection or None, modes=list(modes) or ["bm25"],
-                                        ks=k_values or [1, 5, 20])
+            report = evaluate_retrieval(
+                self.settings, spec, collection or None, modes=list(modes) or ["bm25"], ks=k_values or [1, 5, 20]
+            )
         except ValueError:
             return f"⚠️ k must be comma-separated whole numbers, not {ks!r}", None
         except RagError as exc:

@@ -61,8 +61,10 @@ class Engines:
         if "model" in options:
             choices = self.settings.llm_choices()
             if options["model"] not in choices:
-                raise ModelNotAllowed(f"model {options['model']!r} is not allowed here; choose one of "
-                                      f"{', '.join(choices)} (the operator sets RAG_ALLOWED_MODELS)")
+                raise ModelNotAllowed(
+                    f"model {options['model']!r} is not allowed here; choose one of "
+                    f"{', '.join(choices)} (the operator sets RAG_ALLOWED_MODELS)"
+                )
             if options["model"] == (self.settings.model or choices[0]):
                 options = {k: v for k, v in options.items() if k != "model"}
         if "context_k" in options:

@@ -95,12 +95,21 @@ def _host_name(host: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-async def _respond(send: Send, status: int, message: str, kind: str = "invalid_request_error",
-                   headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+async def _respond(
+    send: Send,
+    status: int,
+    message: str,
+    kind: str = "invalid_request_error",
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> None:
     body = json.dumps({"error": {"message": message, "type": kind, "param": None, "code": None}}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            *headers]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -129,8 +138,13 @@ class Guard:
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
         if secured and self.config.ui_open and not path.startswith("/v1/") and path not in PUBLIC_PATHS:
-            return await _respond(send, 403, "API keys were added while the UI was open without a login: restart "
-                                  "`rag serve` so that the UI asks for one", "permission_error")
+            return await _respond(
+                send,
+                403,
+                "API keys were added while the UI was open without a login: restart "
+                "`rag serve` so that the UI asks for one",
+                "permission_error",
+            )
         if path.startswith("/v1/") and secured:
             refused = self._authenticate(scope)
             if refused:
@@ -148,8 +162,10 @@ class Guard:
             return None
         host = _header(scope, b"host")
         if host is None or _host_name(host) not in self.hosts:
-            return 421, (f"this server does not answer for host {host!r}; allowed: "
-                         f"{', '.join(sorted(self.hosts))} (RAG_ALLOWED_HOSTS)")
+            return 421, (
+                f"this server does not answer for host {host!r}; allowed: "
+                f"{', '.join(sorted(self.hosts))} (RAG_ALLOWED_HOSTS)"
+            )
         return None
 
     def _check_origin(self, scope: Scope) -> tuple[int, str] | None:
@@ -178,8 +194,11 @@ class Guard:
         client = (scope.get("client") or ("?", 0))[0]
         throttle = self.config.throttle
         if throttle is not None and (wait := throttle.blocked(client)) > 0:
-            return 429, f"too many failed authentications; try again in {wait:.0f} s", (
-                (b"retry-after", str(max(1, int(wait))).encode()),)
+            return (
+                429,
+                f"too many failed authentications; try again in {wait:.0f} s",
+                ((b"retry-after", str(max(1, int(wait))).encode()),),
+            )
         scheme, _, token = (_header(scope, b"authorization") or "").partition(" ")
         principal = self.config.authenticate(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
         if principal is None:

@@ -73,8 +73,9 @@ class RetrieveRequest(BaseModel):
         return as_filters(self.filters)
 
 
-def error_response(status: int, message: str, kind: str = "invalid_request_error",
-                   code: str | None = None) -> JSONResponse:
+def error_response(
+    status: int, message: str, kind: str = "invalid_request_error", code: str | None = None
+) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": code}}, status_code=status)
 
 
@@ -83,27 +84,50 @@ def source_dict(s: Any) -> dict:
 
 
 def completion(answer: Answer, model: str, completion_id: str, created: int) -> dict:
-    usage = {"prompt_tokens": answer.usage.get("prompt_tokens", 0),
-             "completion_tokens": answer.usage.get("completion_tokens", 0)}
+    usage = {
+        "prompt_tokens": answer.usage.get("prompt_tokens", 0),
+        "completion_tokens": answer.usage.get("completion_tokens", 0),
+    }
     usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-    return {"id": completion_id, "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.answer},
-                         "finish_reason": "stop", "logprobs": None}],
-            "usage": usage, "sources": [source_dict(s) for s in answer.cited],
-            "retrieved": [source_dict(s) for s in answer.sources], "refused": answer.refused,
-            **answer.short_answers()}
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer.answer},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": usage,
+        "sources": [source_dict(s) for s in answer.cited],
+        "retrieved": [source_dict(s) for s in answer.sources],
+        "refused": answer.refused,
+        **answer.short_answers(),
+    }
 
 
 def failure(failed: GenerationFailed) -> dict:
     """OpenAI's error shape for a model that failed after retrieval, with the passages it would have read."""
-    return {"error": {"message": str(failed), "type": "server_error", "param": None, "code": "llm_unavailable"},
-            "retrieved": [source_dict(s) for s in failed.sources],
-            "short_answer": failed.short_answer.to_dict() if failed.short_answer else None}
+    return {
+        "error": {"message": str(failed), "type": "server_error", "param": None, "code": "llm_unavailable"},
+        "retrieved": [source_dict(s) for s in failed.sources],
+        "short_answer": failed.short_answer.to_dict() if failed.short_answer else None,
+    }
 
 
 def chunk(completion_id: str, created: int, model: str, delta: dict, finish: str | None = None, **extra: Any) -> str:
-    body = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra}
+    body = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        **extra,
+    }
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
 

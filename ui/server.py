@@ -22,8 +22,10 @@ def is_loopback(host: str) -> bool:
 def check_exposure(settings: Settings) -> None:
     """Listening beyond this machine needs a token: anyone who can reach the port could read the documents."""
     if not is_loopback(settings.host) and not settings.api_token:
-        raise RagError(f"refusing to listen on {settings.host} without an API token: set RAG_API_TOKEN "
-                       "(or --api-token), or keep the default --host 127.0.0.1")
+        raise RagError(
+            f"refusing to listen on {settings.host} without an API token: set RAG_API_TOKEN "
+            "(or --api-token), or keep the default --host 127.0.0.1"
+        )
 
 
 def serve(settings: Settings) -> None:

@@ -83,8 +83,9 @@ def distinct_names(names: list[str]) -> list[str]:
 def check_type(name: str, limits: Limits) -> None:
     suffix = Path(name).suffix.lower()
     if suffix not in limits.types:
-        raise UploadRejected(f"{name}: unsupported file type {suffix or '(none)'!r}; "
-                             f"supported: {', '.join(limits.types)}", 415)
+        raise UploadRejected(
+            f"{name}: unsupported file type {suffix or '(none)'!r}; supported: {', '.join(limits.types)}", 415
+        )
 
 
 def save_uploads(files: Iterable[tuple[str, BinaryIO]], folder: Path, limits: Limits) -> list[Path]:
@@ -149,9 +150,17 @@ def upload_folder(settings: Settings, collection: str) -> Path:
     return folder
 
 
-def upload_and_ingest(settings: Settings, files: Iterable[tuple[str, BinaryIO]], collection: str, *,
-                      engines: Any, record: Callable[[str, str, str, str], Any] | None = None,
-                      actor: str = "ui", limits: Limits | None = None, meta: Iterable[str] = ()) -> Ingested:
+def upload_and_ingest(
+    settings: Settings,
+    files: Iterable[tuple[str, BinaryIO]],
+    collection: str,
+    *,
+    engines: Any,
+    record: Callable[[str, str, str, str], Any] | None = None,
+    actor: str = "ui",
+    limits: Limits | None = None,
+    meta: Iterable[str] = (),
+) -> Ingested:
     """Save `(name, stream)` uploads under the store (all or nothing), ingest them in one batch, let the
     engines over the collection see the new passages, and record who did it in the audit log. `meta` holds
     `key=value` pairs every passage of the upload gets, as `rag ingest --meta` gives them.
@@ -167,14 +176,24 @@ def upload_and_ingest(settings: Settings, files: Iterable[tuple[str, BinaryIO]],
         raise UploadRejected(str(exc)) from None
     before = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
     paths = save_uploads(files, folder, limits or Limits.from_settings(settings))
-    report = ingest([str(p) for p in paths], settings, collection=folder.name, progress=False,
-                    max_passages=settings.upload_max_passages, meta=metadata)
+    report = ingest(
+        [str(p) for p in paths],
+        settings,
+        collection=folder.name,
+        progress=False,
+        max_passages=settings.upload_max_passages,
+        meta=metadata,
+    )
     _drop_new_failures(report, [p for p in paths if p.name not in before])
     engines.forget(folder.name)
     if record is not None:  # the audit log's `record`
         keys = f" meta_keys={','.join(metadata)}" if metadata else ""
-        record(actor, "ingest", folder.name, f"files={','.join(p.name for p in paths)} "
-               f"added={report.added} removed={report.removed}{keys}")
+        record(
+            actor,
+            "ingest",
+            folder.name,
+            f"files={','.join(p.name for p in paths)} added={report.added} removed={report.removed}{keys}",
+        )
     return Ingested(folder.name, [p.name for p in paths], report)
 
 

@@ -20,6 +20,16 @@ from .keys import ALL_COLLECTIONS, KEY_PREFIX, SCOPES, KeyInfo, KeyStore
 from .throttle import Throttle
 
 __all__ = [
-    "ALL_COLLECTIONS", "AUDIT_ACTIONS", "FILENAME", "KEY_PREFIX", "SCOPES", "AccessError", "AuditEntry", "AuditLog",
-    "KeyInfo", "KeyStore", "Throttle", "iso_utc",
+    "ALL_COLLECTIONS",
+    "AUDIT_ACTIONS",
+    "FILENAME",
+    "KEY_PREFIX",
+    "SCOPES",
+    "AccessError",
+    "AuditEntry",
+    "AuditLog",
+    "KeyInfo",
+    "KeyStore",
+    "Throttle",
+    "iso_utc",
 ]

@@ -26,14 +26,20 @@ class AuditEntry:
     detail: str = ""
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "at": iso_utc(self.at), "actor": self.actor, "action": self.action,
-                "target": self.target, "detail": self.detail}
+        return {
+            "id": self.id,
+            "at": iso_utc(self.at),
+            "actor": self.actor,
+            "action": self.action,
+            "target": self.target,
+            "detail": self.detail,
+        }
 
 
 def _text(value: object, what: str, limit: int) -> str:
     if not isinstance(value, str):
         raise AccessError(f"{what} must be text, not {type(value).__name__}")
-    return value if len(value) <= limit else value[:limit - 1] + "…"
+    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 class AuditLog:
@@ -62,16 +68,19 @@ class AuditLog:
             raise AccessError("the actor of an audit entry is empty: say who did it")
         target, detail = _text(target, "the target", _MAX_TARGET), _text(detail, "the detail", _MAX_DETAIL)
         at = float(self._clock())
-        cur = conn.execute("INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-                           (at, actor, action, target, detail))
+        cur = conn.execute(
+            "INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+            (at, actor, action, target, detail),
+        )
         return AuditEntry(cur.lastrowid, at, actor, action, target, detail)
 
     def entries(self, limit: int = 100) -> list[AuditEntry]:
         """The newest `limit` entries, newest first."""
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise AccessError(f"the audit limit must be a whole number of 1 or more, not {limit!r}")
-        rows = self._db.read("SELECT id, at, actor, action, target, detail FROM audit ORDER BY id DESC LIMIT ?",
-                             (limit,))
+        rows = self._db.read(
+            "SELECT id, at, actor, action, target, detail FROM audit ORDER BY id DESC LIMIT ?", (limit,)
+        )
         return [AuditEntry(*row) for row in rows]
 
     def close(self) -> None:

@@ -51,12 +51,16 @@ class Database:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA busy_timeout=30000")
             with self.write() as conn:
-                conn.execute("CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, "
-                             "scopes TEXT NOT NULL, collections TEXT NOT NULL, salt BLOB NOT NULL, "
-                             "hash BLOB NOT NULL, created REAL NOT NULL, revoked REAL, last_used REAL)")
-                conn.execute("CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-                             "at REAL NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, "
-                             "detail TEXT NOT NULL DEFAULT '')")
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, "
+                    "scopes TEXT NOT NULL, collections TEXT NOT NULL, salt BLOB NOT NULL, "
+                    "hash BLOB NOT NULL, created REAL NOT NULL, revoked REAL, last_used REAL)"
+                )
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                    "at REAL NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, "
+                    "detail TEXT NOT NULL DEFAULT '')"
+                )
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             raise AccessError(f"the key store {self.path} is not usable: {exc}") from None

@@ -55,10 +55,15 @@ class KeyInfo:
         return collection is not None and collection in self.collections
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "name": self.name, "scopes": list(self.scopes),
-                "collections": self.collections if self.collections == ALL_COLLECTIONS else list(self.collections),
-                "created": iso_utc(self.created), "revoked": iso_utc(self.revoked),
-                "last_used": iso_utc(self.last_used)}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "scopes": list(self.scopes),
+            "collections": self.collections if self.collections == ALL_COLLECTIONS else list(self.collections),
+            "created": iso_utc(self.created),
+            "revoked": iso_utc(self.revoked),
+            "last_used": iso_utc(self.last_used),
+        }
 
 
 def _digest(salt: bytes, secret: str) -> bytes:
@@ -69,15 +74,19 @@ def _parse_token(token: object) -> Optional[tuple[str, str]]:
     """(key id, secret) of a well-formed token, else None."""
     if not isinstance(token, str) or len(token) > _MAX_TOKEN or len(token) <= _ID_LENGTH + 1:
         return None
-    key_id, sep, secret = token[:_ID_LENGTH], token[_ID_LENGTH], token[_ID_LENGTH + 1:]
+    key_id, sep, secret = token[:_ID_LENGTH], token[_ID_LENGTH], token[_ID_LENGTH + 1 :]
     if sep != "_" or not _valid_id(key_id):
         return None
     return key_id, secret
 
 
 def _valid_id(key_id: object) -> bool:
-    return (isinstance(key_id, str) and len(key_id) == _ID_LENGTH and key_id.startswith(KEY_PREFIX)
-            and all(c in "0123456789abcdef" for c in key_id[len(KEY_PREFIX):]))
+    return (
+        isinstance(key_id, str)
+        and len(key_id) == _ID_LENGTH
+        and key_id.startswith(KEY_PREFIX)
+        and all(c in "0123456789abcdef" for c in key_id[len(KEY_PREFIX) :])
+    )
 
 
 def _scopes(scopes: Iterable[str]) -> tuple[str, ...]:
@@ -86,8 +95,9 @@ def _scopes(scopes: Iterable[str]) -> tuple[str, ...]:
     given = {s.strip().lower() for item in scopes for s in str(item).split(",") if s.strip()}
     unknown = sorted(given - set(SCOPES))
     if unknown:
-        raise AccessError(f"unknown scope {', '.join(map(repr, unknown))}: choose from {', '.join(SCOPES)} "
-                          "(admin implies the others)")
+        raise AccessError(
+            f"unknown scope {', '.join(map(repr, unknown))}: choose from {', '.join(SCOPES)} (admin implies the others)"
+        )
     if not given:
         raise AccessError(f"a key needs at least one scope: {', '.join(SCOPES)}")
     return tuple(s for s in SCOPES if s in given)
@@ -127,8 +137,14 @@ class KeyStore:
         self.path = self._db.path
         self.audit = AuditLog._on(self._db, clock)
 
-    def add(self, name: str, scopes: Iterable[str], collections: Union[str, Iterable[str]] = ALL_COLLECTIONS, *,
-            actor: str = "local") -> tuple[str, str]:
+    def add(
+        self,
+        name: str,
+        scopes: Iterable[str],
+        collections: Union[str, Iterable[str]] = ALL_COLLECTIONS,
+        *,
+        actor: str = "local",
+    ) -> tuple[str, str]:
         """A new key: (its id, the full token). The token is not kept and cannot be shown again."""
         if not isinstance(name, str) or not name.strip():
             raise AccessError("the key's name is empty: say whose key it is, e.g. `rag keys add alice --scope read`")
@@ -142,11 +158,26 @@ class KeyStore:
             key_id = KEY_PREFIX + secrets.token_hex(_ID_HEX // 2)
             try:
                 with self._db.write() as conn:
-                    conn.execute("INSERT INTO keys (id, name, scopes, collections, salt, hash, created) "
-                                 "VALUES (?, ?, ?, ?, ?, ?, ?)", (key_id, name, ",".join(scope_list), stored_limits,
-                                                                  salt, _digest(salt, secret), float(self._clock())))
-                    self.audit._insert(conn, actor, "key.add", key_id,
-                                       f"name={name} scopes={','.join(scope_list)} collections={stored_limits}")
+                    conn.execute(
+                        "INSERT INTO keys (id, name, scopes, collections, salt, hash, created) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            key_id,
+                            name,
+                            ",".join(scope_list),
+                            stored_limits,
+                            salt,
+                            _digest(salt, secret),
+                            float(self._clock()),
+                        ),
+                    )
+                    self.audit._insert(
+                        conn,
+                        actor,
+                        "key.add",
+                        key_id,
+                        f"name={name} scopes={','.join(scope_list)} collections={stored_limits}",
+                    )
             except sqlite3.IntegrityError:
                 continue
             return key_id, f"{key_id}_{secret}"
@@ -154,8 +185,11 @@ class KeyStore:
 
     def list(self, *, include_revoked: bool = True) -> list[KeyInfo]:
         """Every key, oldest first, without secrets or hashes."""
-        rows = self._db.read(f"SELECT {self._COLUMNS} FROM keys"
-                             + ("" if include_revoked else " WHERE revoked IS NULL") + " ORDER BY created, id")
+        rows = self._db.read(
+            f"SELECT {self._COLUMNS} FROM keys"
+            + ("" if include_revoked else " WHERE revoked IS NULL")
+            + " ORDER BY created, id"
+        )
         return [self._info(row) for row in rows]
 
     def get(self, key_id: str) -> Optional[KeyInfo]:

@@ -18,8 +18,14 @@ class Throttle:
     failure is oldest evicted first, so memory stays bounded under a flood from many addresses. Thread-safe.
     """
 
-    def __init__(self, limit: int = 5, window: float = 60.0, *, max_addresses: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        limit: int = 5,
+        window: float = 60.0,
+        *,
+        max_addresses: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         if limit < 1 or window <= 0 or max_addresses < 1:
             raise AccessError("the throttle needs limit >= 1, window > 0 and max_addresses >= 1")
         self.limit, self.window, self.max_addresses = int(limit), float(window), int(max_addresses)

@@ -31,8 +31,7 @@ class ChatSession:
 
     def _turn(self, question: str) -> Generator[str, None, Answer]:
         answer = yield from self.engine._run(question, list(self.history), self.filters)
-        self.history += [{"role": "user", "content": answer.question},
-                         {"role": "assistant", "content": answer.answer}]
+        self.history += [{"role": "user", "content": answer.question}, {"role": "assistant", "content": answer.answer}]
         self.last = answer
         return answer
 

@@ -44,8 +44,16 @@ def snap_to_span(answer: str, cited: Sequence[Source], max_words: int = 12) -> S
         return None
     f1, start, end, source = best
     context = source.passage.indexed_text
-    return ShortAnswer(text=context[start:end], source=source.n, passage_id=source.passage.id, start=start, end=end,
-                       context=context, score=f1, kind="snapped")
+    return ShortAnswer(
+        text=context[start:end],
+        source=source.n,
+        passage_id=source.passage.id,
+        start=start,
+        end=end,
+        context=context,
+        score=f1,
+        kind="snapped",
+    )
 
 
 def format_passage(n: int, passage: Passage) -> str:

@@ -61,11 +61,25 @@ class Engine:
         max_question_chars: a longer question or query is refused (`RagError`) before any work is done.
     """
 
-    def __init__(self, retriever: Any, llm: LLM, prompts: PromptSet | None = None, *,
-                 tracer: Tracer = NULL_TRACER, context_k: int = 3, reader: Any = None, reader_k: int = 10,
-                 reader_hint: bool = False, span_checker: Any = None, check_k: int = 5,
-                 check_weight: float = 2.0, lead: bool = False, abstain_below: float | None = None,
-                 abstain_min_passages: int = 0, max_question_chars: int | None = None) -> None:
+    def __init__(
+        self,
+        retriever: Any,
+        llm: LLM,
+        prompts: PromptSet | None = None,
+        *,
+        tracer: Tracer = NULL_TRACER,
+        context_k: int = 3,
+        reader: Any = None,
+        reader_k: int = 10,
+        reader_hint: bool = False,
+        span_checker: Any = None,
+        check_k: int = 5,
+        check_weight: float = 2.0,
+        lead: bool = False,
+        abstain_below: float | None = None,
+        abstain_min_passages: int = 0,
+        max_question_chars: int | None = None,
+    ) -> None:
         self.retriever = retriever
         self.llm = llm
         self.prompts = prompts or PromptSet.load()
@@ -105,15 +119,18 @@ class Engine:
     def check_question(self, text: str) -> None:
         """Refuse a question or query longer than the limit, in one line that names the setting."""
         if self.max_question_chars is not None and len(text) > self.max_question_chars:
-            raise RagError(f"the question is {len(text)} characters long; the limit is {self.max_question_chars} "
-                           "(RAG_QUESTION_MAX_CHARS)")
+            raise RagError(
+                f"the question is {len(text)} characters long; the limit is {self.max_question_chars} "
+                "(RAG_QUESTION_MAX_CHARS)"
+            )
 
     def stream(self, question: str, history: Sequence[Message] = (), filters: Filters | None = None) -> AnswerStream:
         """The answer as it is generated; `filters` restrict the passages it may be grounded in."""
         return AnswerStream(self._run(question, list(history), filters))
 
-    def astream(self, question: str, history: Sequence[Message] = (), filters: Filters | None = None
-                ) -> AsyncAnswerStream:
+    def astream(
+        self, question: str, history: Sequence[Message] = (), filters: Filters | None = None
+    ) -> AsyncAnswerStream:
         return AsyncAnswerStream(self.stream(question, history, filters))
 
     async def aask(self, question: str, history: Sequence[Message] = (), filters: Filters | None = None) -> Answer:
@@ -125,8 +142,9 @@ class Engine:
 
     # -- the steps -----------------------------------------------------------------------------
 
-    def _run(self, question: str, history: list[Message], filters: Filters | None = None
-             ) -> Generator[str, None, Answer]:
+    def _run(
+        self, question: str, history: list[Message], filters: Filters | None = None
+    ) -> Generator[str, None, Answer]:
         self.check_question(question or "")
         question = " ".join((question or "").split())
         if not question:
@@ -134,8 +152,11 @@ class Engine:
         start = time.perf_counter()
         timings: dict[str, float] = {}
         usage = {"prompt_tokens": 0, "completion_tokens": 0}
-        with self.tracer.span("rag.answer", input={"question": question, "history_turns": len(history)},
-                              metadata={"model": self.llm.model, "prompts": self.prompts.versions()}) as root:
+        with self.tracer.span(
+            "rag.answer",
+            input={"question": question, "history_turns": len(history)},
+            metadata={"model": self.llm.model, "prompts": self.prompts.versions()},
+        ) as root:
             standalone = self._condense(question, history, timings, usage)
             k = max(self.context_k, self.reader_k) if self.reader is not None else self.context_k
             sources = self._retrieve(standalone, timings, k, filters)
@@ -161,9 +182,13 @@ class Engine:
                 if lead:  # a passage the lead quotes stays listed even if the prompt had no room for it
                     sources = [s for s in shown if s in sources or f"[{s.n}]" in lead]
                 generation = Generation()
-                with self.tracer.span("generation", as_type="generation", input=messages, model=self.llm.model,
-                                      model_parameters={"max_tokens": self.llm.max_tokens,
-                                                        "temperature": self.llm.temperature}) as span:
+                with self.tracer.span(
+                    "generation",
+                    as_type="generation",
+                    input=messages,
+                    model=self.llm.model,
+                    model_parameters={"max_tokens": self.llm.max_tokens, "temperature": self.llm.temperature},
+                ) as span:
                     try:
                         for piece in self.llm.stream(messages, generation):
                             if not lead:  # after a lead, the prose is shown only if it agrees with it
@@ -173,12 +198,17 @@ class Engine:
                         if not lead:
                             raise GenerationFailed(str(exc), question, sources, short) from exc
                         generation.text = ""  # the lead stands on its own
-                    span.update(output=generation.text, usage_details={
-                        "input": generation.usage.prompt_tokens, "output": generation.usage.completion_tokens})
+                    span.update(
+                        output=generation.text,
+                        usage_details={
+                            "input": generation.usage.prompt_tokens,
+                            "output": generation.usage.completion_tokens,
+                        },
+                    )
                 if lead:
                     text, refused = self._after_lead(lead, lead_answer, generation.text, sources)
                     if text != lead:
-                        yield text[len(lead):]
+                        yield text[len(lead) :]
                 else:
                     text, refused, extra = self._cite(generation.text, sources)
                     if extra:
@@ -190,11 +220,21 @@ class Engine:
                 if generation.first_token_s is not None:
                     timings["first_token_ms"] = round(1000 * generation.first_token_s, 1)
             timings["total_ms"] = round(1000 * (time.perf_counter() - start), 1)
-            root.update(output={"answer": text, "cited": [s.passage.id for s in sources if s.cited],
-                                "refused": refused})
-        return Answer(question=question, standalone_question=standalone, answer=text, sources=sources,
-                      model=self.llm.model, refused=refused, timings=timings, usage=usage, short_answer=short,
-                      grounded=grounded)
+            root.update(
+                output={"answer": text, "cited": [s.passage.id for s in sources if s.cited], "refused": refused}
+            )
+        return Answer(
+            question=question,
+            standalone_question=standalone,
+            answer=text,
+            sources=sources,
+            model=self.llm.model,
+            refused=refused,
+            timings=timings,
+            usage=usage,
+            short_answer=short,
+            grounded=grounded,
+        )
 
     def _condense(self, question: str, history: list[Message], timings: dict, usage: dict) -> str:
         """A follow-up question rewritten to stand alone (no LLM call without history)."""
@@ -210,8 +250,10 @@ class Engine:
                 span.update(level="ERROR", status_message=str(exc))
                 return question
             condensed = clean_question(generation.text, question)
-            span.update(output=condensed, usage_details={"input": generation.usage.prompt_tokens,
-                                                         "output": generation.usage.completion_tokens})
+            span.update(
+                output=condensed,
+                usage_details={"input": generation.usage.prompt_tokens, "output": generation.usage.completion_tokens},
+            )
         timings["condense_ms"] = round(1000 * generation.seconds, 1)
         usage["prompt_tokens"] += generation.usage.prompt_tokens
         usage["completion_tokens"] += generation.usage.completion_tokens
@@ -220,8 +262,11 @@ class Engine:
     def _retrieve(self, query: str, timings: dict, k: int, filters: Filters | None = None) -> list[Source]:
         start = time.perf_counter()
         filters = filters or None
-        with self.tracer.span("retrieval", as_type="retriever", input={
-                "query": query, "k": k, "filters": filters.to_dict() if filters else None}) as span:
+        with self.tracer.span(
+            "retrieval",
+            as_type="retriever",
+            input={"query": query, "k": k, "filters": filters.to_dict() if filters else None},
+        ) as span:
             if isinstance(self.retriever, HybridRetriever | RerankedRetriever):
                 hits = self.retriever.search(query, k, tracer=self.tracer, filters=filters)
             else:
@@ -248,8 +293,16 @@ class Engine:
             spans = self._check(question, contexts[spans[0].passage], spans, timings)
         best = spans[0]
         source = sources[best.passage]
-        return ShortAnswer(text=best.text, source=source.n, passage_id=source.passage.id, start=best.start,
-                           end=best.end, context=contexts[best.passage], score=best.score, check=best.check)
+        return ShortAnswer(
+            text=best.text,
+            source=source.n,
+            passage_id=source.passage.id,
+            start=best.start,
+            end=best.end,
+            context=contexts[best.passage],
+            score=best.score,
+            check=best.check,
+        )
 
     def _check(self, question: str, context: str, spans: list, timings: dict) -> list:
         """The reader's candidate spans reordered with the span checker's scores; as they came if it cannot run."""
@@ -308,14 +361,16 @@ class Engine:
             shown.append(extra)
         return shown
 
-    def _prompt(self, question: str, sources: list[Source], hint: ShortAnswer | None = None
-                ) -> tuple[list[Message], list[Source]]:
+    def _prompt(
+        self, question: str, sources: list[Source], hint: ShortAnswer | None = None
+    ) -> tuple[list[Message], list[Source]]:
         """The messages, with as many passages as fit the model's context (the last one cut if needed);
         with a `hint`, the reader's span goes under the question if its passage made it into the prompt."""
         with self.tracer.span("prompt", input={"question": question, "passages": len(sources)}) as span:
             system = self.prompts.system.format(refusal=self.refusal)
-            hint_text = "" if hint is None else self.prompts.hint.format(answer=passage_block(hint.text),
-                                                                         source=hint.source)
+            hint_text = (
+                "" if hint is None else self.prompts.hint.format(answer=passage_block(hint.text), source=hint.source)
+            )
             budget = self.llm.context_window - self.llm.max_tokens - 64
             budget -= self.llm.count_tokens(system + self.prompts.qa.format(context="", question="") + hint_text)
             question = fit_tokens(question, max(16, budget // 4), self.llm.count_tokens)

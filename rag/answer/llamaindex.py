@@ -22,9 +22,16 @@ class EngineQueryEngine(CustomQueryEngine):
 
     def custom_query(self, query_str: str) -> Response:
         answer = self.engine.ask(query_str)
-        return Response(response=answer.answer, source_nodes=_nodes(answer),
-                        metadata={"cited": [s.n for s in answer.cited], "model": answer.model,
-                                  "refused": answer.refused, "timings": answer.timings})
+        return Response(
+            response=answer.answer,
+            source_nodes=_nodes(answer),
+            metadata={
+                "cited": [s.n for s in answer.cited],
+                "model": answer.model,
+                "refused": answer.refused,
+                "timings": answer.timings,
+            },
+        )
 
 
 class EngineChatEngine(BaseChatEngine):
@@ -62,8 +69,9 @@ class EngineChatEngine(BaseChatEngine):
     async def achat(self, message: str, chat_history: Optional[list[ChatMessage]] = None) -> AgentChatResponse:
         return await asyncio.to_thread(self.chat, message, chat_history)
 
-    async def astream_chat(self, message: str,
-                           chat_history: Optional[list[ChatMessage]] = None) -> StreamingAgentChatResponse:
+    async def astream_chat(
+        self, message: str, chat_history: Optional[list[ChatMessage]] = None
+    ) -> StreamingAgentChatResponse:
         return await asyncio.to_thread(self.stream_chat, message, chat_history)
 
     def _adopt(self, chat_history: Optional[list[ChatMessage]]) -> None:

@@ -18,12 +18,16 @@ _WORD = re.compile(r"[a-z0-9]+")
 _EXPLAIN = re.compile(
     r"^\s*(why|explain|describe|summari[sz]e|compare|how (?!many|much|long|old|far|tall|big|high|large|often|deep)"
     r"|what (does|do|did|is the (purpose|role|point|difference)|are the (advantages|differences|steps))"
-    r"|in what way)\b", re.IGNORECASE)
-_STOP = frozenset("""a an the of in on at to for from by with and or but is are was were be been being do does did
+    r"|in what way)\b",
+    re.IGNORECASE,
+)
+_STOP = frozenset(
+    """a an the of in on at to for from by with and or but is are was were be been being do does did
 what which who whom whose when where why how that this these those it its as into than then there their they
 he she his her you your we our i me my not no yes can could would should will shall may might must has have had
 about over under after before between during also only just so such very more most much many any some each
-one two""".split())
+one two""".split()
+)
 QUOTE_CHARS = 240
 _MARKDOWN_SYNTAX = re.compile(r"([\\`*_\[\]<>!#|])")
 _LIVE_ANGLE = re.compile(r"(?<!\\)((?:\\\\)*)<")  # after an even number of backslashes

@@ -80,8 +80,9 @@ def _chat_template(llama: Any) -> Callable[[str], str]:
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
     eos = llama.detokenize([llama.token_eos()], special=True).decode("utf-8", "ignore")
-    bos = (llama.detokenize([llama.token_bos()], special=True).decode("utf-8", "ignore") if llama.token_bos() >= 0
-           else "")
+    bos = (
+        llama.detokenize([llama.token_bos()], special=True).decode("utf-8", "ignore") if llama.token_bos() >= 0 else ""
+    )
     formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)  # compiles the template once
     return lambda user: formatter(messages=[{"role": "user", "content": user}]).prompt
 

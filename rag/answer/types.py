@@ -24,10 +24,16 @@ class Source:
 
     def to_dict(self) -> dict[str, Any]:
         text = " ".join(self.passage.text.split())
-        return {"n": self.n, "id": self.passage.id, "title": self.passage.title, "source": self.passage.source,
-                "location": self.passage.location,
-                "snippet": text[:_SNIPPET] + ("…" if len(text) > _SNIPPET else ""), "score": round(self.score, 6),
-                "cited": self.cited}
+        return {
+            "n": self.n,
+            "id": self.passage.id,
+            "title": self.passage.title,
+            "source": self.passage.source,
+            "location": self.passage.location,
+            "snippet": text[:_SNIPPET] + ("…" if len(text) > _SNIPPET else ""),
+            "score": round(self.score, 6),
+            "cited": self.cited,
+        }
 
 
 @dataclass
@@ -51,11 +57,18 @@ class ShortAnswer:
     def to_dict(self) -> dict[str, Any]:
         before = self.context[max(0, self.start - _SNIPPET // 2) : self.start]
         after = self.context[self.end : self.end + _SNIPPET // 2]
-        return {"text": self.text, "source": self.source, "id": self.passage_id, "start": self.start, "end": self.end,
-                "score": round(self.score, 4), "kind": self.kind,
-                "check": None if self.check is None else round(self.check, 4),
-                "highlight": f"{'…' if self.start > len(before) else ''}{before}**{self.text}**{after}"
-                             f"{'…' if self.end + len(after) < len(self.context) else ''}"}
+        return {
+            "text": self.text,
+            "source": self.source,
+            "id": self.passage_id,
+            "start": self.start,
+            "end": self.end,
+            "score": round(self.score, 4),
+            "kind": self.kind,
+            "check": None if self.check is None else round(self.check, 4),
+            "highlight": f"{'…' if self.start > len(before) else ''}{before}**{self.text}**{after}"
+            f"{'…' if self.end + len(after) < len(self.context) else ''}",
+        }
 
 
 @dataclass
@@ -76,22 +89,33 @@ class Answer:
         return [s for s in self.sources if s.cited]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"answer": self.answer, "sources": [s.to_dict() for s in self.cited],
-                "retrieved": [s.to_dict() for s in self.sources], "model": self.model, "timings": self.timings,
-                "usage": self.usage, "question": self.question, "standalone_question": self.standalone_question,
-                "refused": self.refused, **self.short_answers()}
+        return {
+            "answer": self.answer,
+            "sources": [s.to_dict() for s in self.cited],
+            "retrieved": [s.to_dict() for s in self.sources],
+            "model": self.model,
+            "timings": self.timings,
+            "usage": self.usage,
+            "question": self.question,
+            "standalone_question": self.standalone_question,
+            "refused": self.refused,
+            **self.short_answers(),
+        }
 
     def short_answers(self) -> dict[str, Any]:
         """The reader's short answer and the snapped span, each with its highlighted passage, or None."""
-        return {"short_answer": self.short_answer.to_dict() if self.short_answer else None,
-                "grounded_answer": self.grounded.to_dict() if self.grounded else None}
+        return {
+            "short_answer": self.short_answer.to_dict() if self.short_answer else None,
+            "grounded_answer": self.grounded.to_dict() if self.grounded else None,
+        }
 
 
 class GenerationFailed(RagError):
     """The model failed (after its retries) once the passages were retrieved; they are kept in `sources`."""
 
-    def __init__(self, message: str, question: str, sources: list[Source],
-                 short_answer: ShortAnswer | None = None) -> None:
+    def __init__(
+        self, message: str, question: str, sources: list[Source], short_answer: ShortAnswer | None = None
+    ) -> None:
         super().__init__(message)
         self.question = question
         self.sources = sources
@@ -99,8 +123,14 @@ class GenerationFailed(RagError):
         self.cited: list[Source] = []
 
     def to_dict(self) -> dict[str, Any]:
-        return {"answer": "", "error": str(self), "sources": [], "retrieved": [s.to_dict() for s in self.sources],
-                "question": self.question, "short_answer": self.short_answer.to_dict() if self.short_answer else None}
+        return {
+            "answer": "",
+            "error": str(self),
+            "sources": [],
+            "retrieved": [s.to_dict() for s in self.sources],
+            "question": self.question,
+            "short_answer": self.short_answer.to_dict() if self.short_answer else None,
+        }
 
 
 class AnswerStream:

@@ -14,16 +14,29 @@ from rag.cli import answers, documents, evaluation, serving, training
 from rag.cli.common import settings_from
 from rag.cli.parser import build_parser
 
-COMMANDS = {"bench": evaluation.cmd_bench, "loadtest": evaluation.cmd_loadtest, "ingest": documents.cmd_ingest,
-            "encode": documents.cmd_encode, "generate-questions": training.cmd_generate_questions,
-            "train": training.cmd_train, "train-reader": training.cmd_train_reader,
-            "train-reranker": training.cmd_train_reranker,
-            "package-model": training.cmd_package_model, "reindex": documents.cmd_reindex,
-            "eval": evaluation.cmd_eval, "tune": evaluation.cmd_tune, "search": answers.cmd_search,
-            "ask": answers.cmd_ask,
-            "chat": answers.cmd_chat, "serve": serving.cmd_serve, "collections": documents.cmd_collections,
-            "sources": documents.cmd_sources, "delete": documents.cmd_delete, "compact": documents.cmd_compact,
-            "keys": serving.cmd_keys}
+COMMANDS = {
+    "bench": evaluation.cmd_bench,
+    "loadtest": evaluation.cmd_loadtest,
+    "ingest": documents.cmd_ingest,
+    "encode": documents.cmd_encode,
+    "generate-questions": training.cmd_generate_questions,
+    "train": training.cmd_train,
+    "train-reader": training.cmd_train_reader,
+    "train-reranker": training.cmd_train_reranker,
+    "package-model": training.cmd_package_model,
+    "reindex": documents.cmd_reindex,
+    "eval": evaluation.cmd_eval,
+    "tune": evaluation.cmd_tune,
+    "search": answers.cmd_search,
+    "ask": answers.cmd_ask,
+    "chat": answers.cmd_chat,
+    "serve": serving.cmd_serve,
+    "collections": documents.cmd_collections,
+    "sources": documents.cmd_sources,
+    "delete": documents.cmd_delete,
+    "compact": documents.cmd_compact,
+    "keys": serving.cmd_keys,
+}
 
 __all__ = ["COMMANDS", "build_parser", "main", "settings_from"]
 

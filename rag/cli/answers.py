@@ -12,8 +12,15 @@ from rag.cli.options import answer_options, common_options, retrieval_options
 
 
 def _hit_json(passage: Any, score: float) -> dict:
-    return {"id": passage.id, "score": round(float(score), 6), "title": passage.title, "source": passage.source,
-            "text": passage.text, "position": passage.position, "metadata": dict(passage.extra)}
+    return {
+        "id": passage.id,
+        "score": round(float(score), 6),
+        "title": passage.title,
+        "source": passage.source,
+        "text": passage.text,
+        "position": passage.position,
+        "metadata": dict(passage.extra),
+    }
 
 
 def _print_hits(hits: Sequence[tuple[Any, float]]) -> None:
@@ -47,8 +54,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         else:
             _print_hits(hits)
         return 0
-    print(f"searching {coll.name} ({coll.count()} passages, {settings.mode}); an empty line or Ctrl-D quits",
-          file=sys.stderr)
+    print(
+        f"searching {coll.name} ({coll.count()} passages, {settings.mode}); an empty line or Ctrl-D quits",
+        file=sys.stderr,
+    )
     for question in _lines("search> "):
         if not question or question in (":q", "/quit", "quit", "exit"):
             break
@@ -67,8 +76,10 @@ def _lines(prompt: str) -> Iterator[str]:
 
 
 def _print_short_answers(answer: Any) -> None:
-    for label, short in (("short answer", getattr(answer, "short_answer", None)),
-                         ("in the passage", getattr(answer, "grounded", None))):
+    for label, short in (
+        ("short answer", getattr(answer, "short_answer", None)),
+        ("in the passage", getattr(answer, "grounded", None)),
+    ):
         if short is not None:
             print(f"{label}: {short.text} [{short.source}]")
 
@@ -124,8 +135,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
     filters = parse_where(args.where)
     engine = build_engine(settings_from(args))
     chat = ChatSession(engine, filters)
-    print(f"chatting with {engine.llm.model} over {engine.retriever.collection.name}; "
-          "/sources, /reset, /quit", file=sys.stderr)
+    print(
+        f"chatting with {engine.llm.model} over {engine.retriever.collection.name}; /sources, /reset, /quit",
+        file=sys.stderr,
+    )
     for line in _lines("you> "):
         if not line:
             continue
@@ -158,8 +171,10 @@ def search_parser(sub: Any) -> None:
 
 
 def ask_chat_parser(sub: Any) -> None:
-    for name, text in (("ask", "answer a question from a collection, with cited sources"),
-                       ("chat", "interactive chat with history (/sources, /reset, /quit)")):
+    for name, text in (
+        ("ask", "answer a question from a collection, with cited sources"),
+        ("chat", "interactive chat with history (/sources, /reset, /quit)"),
+    ):
         p = sub.add_parser(name, help=text)
         if name == "ask":
             p.add_argument("question")
@@ -167,5 +182,8 @@ def ask_chat_parser(sub: Any) -> None:
         retrieval_options(p, answers=True)
         answer_options(p)
         if name == "ask":
-            p.add_argument("--json", action="store_true",
-                           help='print {"answer", "sources", "model", "timings", ...} instead of streaming')
+            p.add_argument(
+                "--json",
+                action="store_true",
+                help='print {"answer", "sources", "model", "timings", ...} instead of streaming',
+            )

@@ -16,8 +16,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     check_writable(settings, "add files")
-    report = ingest(args.paths, settings, prune=args.prune, progress=args.progress and not args.json,
-                    vectors=args.vectors, meta=parse_meta(args.meta))
+    report = ingest(
+        args.paths,
+        settings,
+        prune=args.prune,
+        progress=args.progress and not args.json,
+        vectors=args.vectors,
+        meta=parse_meta(args.meta),
+    )
     return print_report(report, args.json)
 
 
@@ -27,8 +33,15 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
     shard, count = parse_shard(args.shard)
     settings = settings_from(args)
-    report = encode(args.paths, settings, args.out, shard=shard, num_shards=count, overwrite=args.overwrite,
-                    progress=args.progress and not args.json)
+    report = encode(
+        args.paths,
+        settings,
+        args.out,
+        shard=shard,
+        num_shards=count,
+        overwrite=args.overwrite,
+        progress=args.progress and not args.json,
+    )
     return print_report(report, args.json)
 
 
@@ -124,31 +137,50 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 
 def ingest_parser(sub: Any) -> None:
-    p = sub.add_parser("ingest", help="add files, folders or a built-in corpus to a collection",
-                       description="Ingest .txt .md .html .pdf .jsonl .json files, folders of them, or the built-in "
-                                   "corpus 'wiki-vital'. Re-ingesting is incremental.")
+    p = sub.add_parser(
+        "ingest",
+        help="add files, folders or a built-in corpus to a collection",
+        description="Ingest .txt .md .html .pdf .jsonl .json files, folders of them, or the built-in "
+        "corpus 'wiki-vital'. Re-ingesting is incremental.",
+    )
     p.add_argument("paths", nargs="+", metavar="PATH")
     common_options(p)
-    setting(p, "encoder", help="encoder of a new collection: a shipped model name or a model directory",
-            default="dpr-nq for the built-in corpus, else all-MiniLM-L6-v2")
+    setting(
+        p,
+        "encoder",
+        help="encoder of a new collection: a shipped model name or a model directory",
+        default="dpr-nq for the built-in corpus, else all-MiniLM-L6-v2",
+    )
     setting(p, "passage_words")
     setting(p, "split_records", action="store_true")
     p.add_argument("--prune", action="store_true", help="remove passages of files gone from the given folders")
-    p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
-                   help="metadata for every passage of these inputs, to filter on with --where (repeatable; "
-                        "numbers and true/false are typed): --meta team=legal --meta year=2021")
-    p.add_argument("--vectors", metavar="DIR", help="passage vectors encoded ahead by `rag encode --out DIR` "
-                   "shards: passages found there are not encoded again")
+    p.add_argument(
+        "--meta",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="metadata for every passage of these inputs, to filter on with --where (repeatable; "
+        "numbers and true/false are typed): --meta team=legal --meta year=2021",
+    )
+    p.add_argument(
+        "--vectors",
+        metavar="DIR",
+        help="passage vectors encoded ahead by `rag encode --out DIR` "
+        "shards: passages found there are not encoded again",
+    )
     workers_option(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
 
 
 def encode_parser(sub: Any) -> None:
-    p = sub.add_parser("encode", help="encode one shard of the passage vectors of files or a corpus (a batch job)",
-                       description="Read the inputs as `rag ingest` would, keep the passages of shard I of N, encode "
-                                   "them and write DIR/shard-I-of-N. Run N of these at once (machines, GPUs), then "
-                                   "`rag ingest PATH... --vectors DIR` builds the collection without encoding again.")
+    p = sub.add_parser(
+        "encode",
+        help="encode one shard of the passage vectors of files or a corpus (a batch job)",
+        description="Read the inputs as `rag ingest` would, keep the passages of shard I of N, encode "
+        "them and write DIR/shard-I-of-N. Run N of these at once (machines, GPUs), then "
+        "`rag ingest PATH... --vectors DIR` builds the collection without encoding again.",
+    )
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--out", required=True, metavar="DIR", help="folder of vector shards")
     p.add_argument("--shard", default="0/1", metavar="I/N", help="which shard of how many (default 0/1: all)")
@@ -165,12 +197,14 @@ def encode_parser(sub: Any) -> None:
 
 
 def reindex_parser(sub: Any) -> None:
-    p = sub.add_parser("reindex", help="encode a collection's passages with another encoder, into a new collection",
-                       description="Copy a collection's passages into COLLECTION.MODEL (or --into), encoded with "
-                                   "--encoder. The source is left as it is; re-running is incremental.")
+    p = sub.add_parser(
+        "reindex",
+        help="encode a collection's passages with another encoder, into a new collection",
+        description="Copy a collection's passages into COLLECTION.MODEL (or --into), encoded with "
+        "--encoder. The source is left as it is; re-running is incremental.",
+    )
     p.add_argument("source", metavar="COLLECTION")
-    setting(p, "encoder", required=True, help="a model directory (e.g. from `rag train`) or shipped name",
-            default="")
+    setting(p, "encoder", required=True, help="a model directory (e.g. from `rag train`) or shipped name", default="")
     p.add_argument("--into", help="target collection (default SOURCE.MODEL_DIR_NAME)")
     setting(p, "store")
     setting(p, "chroma_url", default="embedded Chroma in the store")
@@ -194,10 +228,13 @@ def sources_parser(sub: Any) -> None:
 
 
 def compact_parser(sub: Any) -> None:
-    p = sub.add_parser("compact", help="rebuild a collection's Chroma index, which deleted and replaced passages "
-                       "slow down (disk is not reclaimed yet: docs/filters.md)",
-                       description="Rebuild the collection's Chroma index from its own vectors and vacuum its "
-                                   "SQLite files (embedded store), under the write lock. Nothing is encoded again.")
+    p = sub.add_parser(
+        "compact",
+        help="rebuild a collection's Chroma index, which deleted and replaced passages "
+        "slow down (disk is not reclaimed yet: docs/filters.md)",
+        description="Rebuild the collection's Chroma index from its own vectors and vacuum its "
+        "SQLite files (embedded store), under the write lock. Nothing is encoded again.",
+    )
     p.add_argument("name", nargs="?", help="the collection (default: RAG_COLLECTION, else 'default')")
     common_options(p)
 
@@ -205,8 +242,11 @@ def compact_parser(sub: Any) -> None:
 def delete_parser(sub: Any) -> None:
     p = sub.add_parser("delete", help="delete a collection with its vectors and indexes, or only some of its sources")
     p.add_argument("name")
-    p.add_argument("--source", action="append", metavar="SOURCE",
-                   help="delete only this source's passages (a path as ingested, or an uploaded file's name); "
-                        "repeatable")
+    p.add_argument(
+        "--source",
+        action="append",
+        metavar="SOURCE",
+        help="delete only this source's passages (a path as ingested, or an uploaded file's name); repeatable",
+    )
     p.add_argument("--list-sources", action="store_true", help="list the collection's sources and delete nothing")
     common_options(p)

@@ -37,10 +37,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from eval.report import write_retrieval_report
     from eval.retrieval import evaluate_retrieval
 
-    report = evaluate_retrieval(settings, dataset, settings.collection, encoders=args.encoders or [None],
-                                modes=args.modes.split(","), ks=ks,
-                                max_answer_passages=args.max_answer_passages or None,
-                                limit=args.limit, distractors=args.distractors, progress=progress)
+    report = evaluate_retrieval(
+        settings,
+        dataset,
+        settings.collection,
+        encoders=args.encoders or [None],
+        modes=args.modes.split(","),
+        ks=ks,
+        max_answer_passages=args.max_answer_passages or None,
+        limit=args.limit,
+        distractors=args.distractors,
+        progress=progress,
+    )
     if args.report:
         write_retrieval_report(report, args.report, command=_command_line(args))
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
@@ -61,9 +69,15 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print("error: --limit takes a number of questions, 1 or more", file=sys.stderr)
         return 2
     settings = settings_from(args)
-    report = tune_fusion(settings, args.qa, settings.collection, ks=ks,
-                         max_answer_passages=args.max_answer_passages or None, limit=args.limit,
-                         save=not args.dry_run)
+    report = tune_fusion(
+        settings,
+        args.qa,
+        settings.collection,
+        ks=ks,
+        max_answer_passages=args.max_answer_passages or None,
+        limit=args.limit,
+        save=not args.dry_run,
+    )
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
     return 0
 
@@ -98,14 +112,23 @@ def _eval_answers(args: argparse.Namespace, settings: Any, dataset: Any, progres
     if args.judge:
         from prompts import load_prompt
 
-        judge = Judge(build_llm(settings.model_copy(update={"model": args.judge})),
-                      load_prompt("judge", directory=settings.prompts_dir))
+        judge = Judge(
+            build_llm(settings.model_copy(update={"model": args.judge})),
+            load_prompt("judge", directory=settings.prompts_dir),
+        )
     results = None
     if args.report:
         Path(args.report).expanduser().mkdir(parents=True, exist_ok=True)
         results = Path(args.report).expanduser() / "results.jsonl"
-    report = evaluate_answers(dataset, engine, limit=args.limit, results_path=results, judge=judge,
-                              collection=engine.retriever.collection.name, progress=progress)
+    report = evaluate_answers(
+        dataset,
+        engine,
+        limit=args.limit,
+        results_path=results,
+        judge=judge,
+        collection=engine.retriever.collection.name,
+        progress=progress,
+    )
     if args.report:
         write_answer_report(report, args.report, command=_command_line(args))
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
@@ -128,9 +151,18 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     if args.hostile is not None:
         return _hostile_loadtest(args, settings, questions, token)
     extra = {"max_tokens": args.load_max_tokens} if args.load_max_tokens else None
-    report = load_test(args.url, endpoint=args.endpoint, requests=args.requests, concurrency=args.concurrency,
-                       questions=questions, collection=args.collection, token=token, timeout=args.timeout,
-                       deadline=args.deadline, extra=extra)
+    report = load_test(
+        args.url,
+        endpoint=args.endpoint,
+        requests=args.requests,
+        concurrency=args.concurrency,
+        questions=questions,
+        collection=args.collection,
+        token=token,
+        timeout=args.timeout,
+        deadline=args.deadline,
+        extra=extra,
+    )
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
     return 0 if report.failures == 0 else 1
 
@@ -142,11 +174,23 @@ def _hostile_loadtest(args: argparse.Namespace, settings: Any, questions: Sequen
     if args.hostile < 0:
         raise RagError("--hostile takes a number of attacks (0 = none)")
     pid = args.pid if args.pid is not None else server_pid(settings.store, args.url)
-    report = hostile_load_test(args.url, endpoint=args.endpoint, requests=args.requests,
-                               concurrency=args.concurrency, hostile=args.hostile, questions=questions,
-                               collection=args.collection, token=token, pid=pid, attacker=args.attacker_address,
-                               max_tokens=args.load_max_tokens, timeout=args.timeout, deadline=args.deadline,
-                               max_rss_growth_mb=args.max_rss_growth, max_p95_ratio=args.max_p95_ratio)
+    report = hostile_load_test(
+        args.url,
+        endpoint=args.endpoint,
+        requests=args.requests,
+        concurrency=args.concurrency,
+        hostile=args.hostile,
+        questions=questions,
+        collection=args.collection,
+        token=token,
+        pid=pid,
+        attacker=args.attacker_address,
+        max_tokens=args.load_max_tokens,
+        timeout=args.timeout,
+        deadline=args.deadline,
+        max_rss_growth_mb=args.max_rss_growth,
+        max_p95_ratio=args.max_p95_ratio,
+    )
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
     return 0 if report.passed else 1
 
@@ -167,11 +211,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     except ValueError:
         raise RagError(f"--sizes takes whole numbers separated by commas, not {args.sizes!r}") from None
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    unknown = [b for b in backends if b.partition(":")[0] not in BACKENDS or not (b.partition(":")[2] or "1").isdigit()
-               or int(b.partition(":")[2] or "1") < 1]
+    unknown = [
+        b
+        for b in backends
+        if b.partition(":")[0] not in BACKENDS
+        or not (b.partition(":")[2] or "1").isdigit()
+        or int(b.partition(":")[2] or "1") < 1
+    ]
     if unknown or not backends:
-        raise RagError(f"unknown backend {', '.join(unknown) or '(none)'}: choose from {', '.join(BACKENDS)}, each "
-                       "optionally with :WORKERS (torch-bf16:2 = two encoder processes)")
+        raise RagError(
+            f"unknown backend {', '.join(unknown) or '(none)'}: choose from {', '.join(BACKENDS)}, each "
+            "optionally with :WORKERS (torch-bf16:2 = two encoder processes)"
+        )
     if args.quick:
         sizes = list(QUICK_SIZES)
     if args.large:
@@ -180,10 +231,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise RagError("--sizes must each be at least 10 passages")
     if args.qa and not Path(args.qa).is_file():
         raise RagError(f"--qa {args.qa}: no such file")
-    options = BenchOptions(sizes=sorted(set(sizes)), backends=backends,
-                           queries=args.queries or (20 if args.quick else 200),
-                           answers=args.answers if args.answers is not None else (1 if args.quick else 5),
-                           qa=args.qa, baseline=args.baseline, work_dir=args.work_dir)
+    options = BenchOptions(
+        sizes=sorted(set(sizes)),
+        backends=backends,
+        queries=args.queries or (20 if args.quick else 200),
+        answers=args.answers if args.answers is not None else (1 if args.quick else 5),
+        qa=args.qa,
+        baseline=args.baseline,
+        work_dir=args.work_dir,
+    )
     report = run_bench(settings, options, log=lambda line: print(line, file=sys.stderr, flush=True))
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
     if args.out:  # written whole or not at all
@@ -198,81 +254,139 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def eval_parser(sub: Any) -> None:
     p = sub.add_parser("eval", help="evaluate retrieval (top-k accuracy, recall, MRR, nDCG) or answers (EM, F1, ...)")
     eval_sub = p.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
-    p = eval_sub.add_parser("retrieval", help="BM25, dense and hybrid retrieval side by side, per encoder",
-                            description="DPR's Table-2 metric (the share of questions with an answer-bearing passage "
-                                        "in the top k) and, where the dataset has gold documents, recall@k, MRR@10 and "
-                                        "nDCG@10. Each --encoder other than the collection's is evaluated on a "
-                                        "re-encoded copy (see `rag reindex`).")
+    p = eval_sub.add_parser(
+        "retrieval",
+        help="BM25, dense and hybrid retrieval side by side, per encoder",
+        description="DPR's Table-2 metric (the share of questions with an answer-bearing passage "
+        "in the top k) and, where the dataset has gold documents, recall@k, MRR@10 and "
+        "nDCG@10. Each --encoder other than the collection's is evaluated on a "
+        "re-encoded copy (see `rag reindex`).",
+    )
     dataset_options(p)
-    p.add_argument("--encoder", "--model", dest="encoders", action="extend", nargs="+", metavar="MODEL",
-                   help="encoders to evaluate: model directories from `rag train` or shipped names, compared side by "
-                        "side (`--encoder A B` or `--encoder A --encoder B`; default: the collection's)")
-    p.add_argument("--modes", default="bm25,dense,hybrid",
-                   help="comma-separated: bm25, dense, hybrid (= hybrid-rrf and hybrid-linear), hybrid-rrf, "
-                        "hybrid-linear, hybrid-rsf, hybrid-dbsf (default bm25,dense,hybrid)")
-    p.add_argument("--dense-weight", dest="dense_weight", type=float,
-                   help="hybrid rows: lambda of linear fusion (default 4) or the dense run's RRF weight (2)")
-    p.add_argument("--rerank", dest="reranker", metavar="RERANKER",
-                   help="also each row reranked (its own row, with its latency): reader, llm, llm:MODEL or a "
-                        "CrossEncoder directory")
-    p.add_argument("--rerank-candidates", dest="rerank_candidates", type=int,
-                   help="first-stage passages the reranker scores (default 50)")
+    p.add_argument(
+        "--encoder",
+        "--model",
+        dest="encoders",
+        action="extend",
+        nargs="+",
+        metavar="MODEL",
+        help="encoders to evaluate: model directories from `rag train` or shipped names, compared side by "
+        "side (`--encoder A B` or `--encoder A --encoder B`; default: the collection's)",
+    )
+    p.add_argument(
+        "--modes",
+        default="bm25,dense,hybrid",
+        help="comma-separated: bm25, dense, hybrid (= hybrid-rrf and hybrid-linear), hybrid-rrf, "
+        "hybrid-linear, hybrid-rsf, hybrid-dbsf (default bm25,dense,hybrid)",
+    )
+    p.add_argument(
+        "--dense-weight",
+        dest="dense_weight",
+        type=float,
+        help="hybrid rows: lambda of linear fusion (default 4) or the dense run's RRF weight (2)",
+    )
+    p.add_argument(
+        "--rerank",
+        dest="reranker",
+        metavar="RERANKER",
+        help="also each row reranked (its own row, with its latency): reader, llm, llm:MODEL or a "
+        "CrossEncoder directory",
+    )
+    p.add_argument(
+        "--rerank-candidates",
+        dest="rerank_candidates",
+        type=int,
+        help="first-stage passages the reranker scores (default 50)",
+    )
     p.add_argument("-k", dest="ks", default="1,5,20,100", help="comma-separated cut-offs (default 1,5,20,100)")
-    p.add_argument("--max-answer-passages", type=int, default=5,
-                   help="for questions judged by answer match only (NQ-open): leave out those whose answer is in "
-                        "more passages than this (default 5, the nq-vital rule; 0 = keep all)")
+    p.add_argument(
+        "--max-answer-passages",
+        type=int,
+        default=5,
+        help="for questions judged by answer match only (NQ-open): leave out those whose answer is in "
+        "more passages than this (default 5, the nq-vital rule; 0 = keep all)",
+    )
 
-    p = eval_sub.add_parser("answers", help="answer quality: exact match, F1, answer contained, citations, support",
-                            description="Ask each question through the answer engine and score the answers against the "
-                                        "gold ones. With --report DIR, answers are appended to DIR/results.jsonl as "
-                                        "they come and a rerun resumes where it stopped.")
+    p = eval_sub.add_parser(
+        "answers",
+        help="answer quality: exact match, F1, answer contained, citations, support",
+        description="Ask each question through the answer engine and score the answers against the "
+        "gold ones. With --report DIR, answers are appended to DIR/results.jsonl as "
+        "they come and a rerun resumes where it stopped.",
+    )
     dataset_options(p)
     retrieval_options(p, answers=True)
     answer_options(p)
-    p.add_argument("--judge", metavar="MODEL", help="also ask this LLM (litellm string) whether each answer is "
-                   "supported by its passages: the faithfulness column (off by default)")
-    p.add_argument("--max-answer-passages", type=int, default=0,
-                   help="for questions judged by answer match only (NQ-open): ask only those whose answer is in 1 to "
-                        "N passages of the collection (the nq-vital rule, N = 5); default 0 = ask all")
+    p.add_argument(
+        "--judge",
+        metavar="MODEL",
+        help="also ask this LLM (litellm string) whether each answer is "
+        "supported by its passages: the faithfulness column (off by default)",
+    )
+    p.add_argument(
+        "--max-answer-passages",
+        type=int,
+        default=0,
+        help="for questions judged by answer match only (NQ-open): ask only those whose answer is in 1 to "
+        "N passages of the collection (the nq-vital rule, N = 5); default 0 = ask all",
+    )
 
 
 def tune_parser(sub: Any) -> None:
-    p = sub.add_parser("tune", help="choose a collection's hybrid fusion on labelled questions (never below the "
-                       "best single retriever on them) and save it",
-                       description="Retrieve each question once, score every fusion method and weight (rrf, linear, "
-                                   "rsf, dbsf) and dense and BM25 alone at each k, and save in the collection's record "
-                                   "the best fusion that is at or above the best single retriever at every k (else "
-                                   "that retriever). Searches and answers then use it unless --mode, --fusion, "
-                                   "--dense-weight or their RAG_ settings are given.")
-    p.add_argument("--qa", required=True, metavar="FILE",
-                   help="labelled questions: NQ-open jsonl, or FORMAT:PATH (squad, beir, llamaindex), e.g. from "
-                        "`rag generate-questions`")
+    p = sub.add_parser(
+        "tune",
+        help="choose a collection's hybrid fusion on labelled questions (never below the "
+        "best single retriever on them) and save it",
+        description="Retrieve each question once, score every fusion method and weight (rrf, linear, "
+        "rsf, dbsf) and dense and BM25 alone at each k, and save in the collection's record "
+        "the best fusion that is at or above the best single retriever at every k (else "
+        "that retriever). Searches and answers then use it unless --mode, --fusion, "
+        "--dense-weight or their RAG_ settings are given.",
+    )
+    p.add_argument(
+        "--qa",
+        required=True,
+        metavar="FILE",
+        help="labelled questions: NQ-open jsonl, or FORMAT:PATH (squad, beir, llamaindex), e.g. from "
+        "`rag generate-questions`",
+    )
     common_options(p)
     p.add_argument("-k", dest="ks", default="1,5,20,100", help="cut-offs that must not lose (default 1,5,20,100)")
     p.add_argument("--limit", type=int, help="use only the first N questions")
-    p.add_argument("--max-answer-passages", type=int, default=5,
-                   help="leave out answer-only questions whose answer is in more passages than this (default 5, "
-                        "the nq-vital rule; 0 = keep all)")
+    p.add_argument(
+        "--max-answer-passages",
+        type=int,
+        default=5,
+        help="leave out answer-only questions whose answer is in more passages than this (default 5, "
+        "the nq-vital rule; 0 = keep all)",
+    )
     p.add_argument("--dry-run", action="store_true", help="report the choice without saving it")
     p.add_argument("--json", action="store_true")
 
 
 def bench_parser(sub: Any) -> None:
-    p = sub.add_parser("bench",
-                       help="measure ingest speed, query latency, memory and disk; compare with stock LlamaIndex",
-                       description="Ingest the built-in corpus (or samples and perturbed copies of it) into fresh "
-                                   "stores, once per backend, each in its own process, and time it; time warm queries "
-                                   "per mode at k=20, the answer path (first token, tokens/s), peak RSS and size on "
-                                   "disk; time the stock LlamaIndex pipeline on the same passages and vectors. "
-                                   "With --qa (nq-open questions) it also reports top-20 accuracy of both.")
-    p.add_argument("--sizes", default="1000,10033",
-                   help="corpus sizes in passages, comma-separated (default 1000,10033 = the whole built-in corpus)")
+    p = sub.add_parser(
+        "bench",
+        help="measure ingest speed, query latency, memory and disk; compare with stock LlamaIndex",
+        description="Ingest the built-in corpus (or samples and perturbed copies of it) into fresh "
+        "stores, once per backend, each in its own process, and time it; time warm queries "
+        "per mode at k=20, the answer path (first token, tokens/s), peak RSS and size on "
+        "disk; time the stock LlamaIndex pipeline on the same passages and vectors. "
+        "With --qa (nq-open questions) it also reports top-20 accuracy of both.",
+    )
+    p.add_argument(
+        "--sizes",
+        default="1000,10033",
+        help="corpus sizes in passages, comma-separated (default 1000,10033 = the whole built-in corpus)",
+    )
     p.add_argument("--large", action="store_true", help="also 100,000 passages (synthesised; encodes for a long time)")
     p.add_argument("--quick", action="store_true", help="a smoke run: 200 passages, 20 queries, one answer")
-    p.add_argument("--backends",
-                   help="encoder backends to compare, comma-separated (default torch,torch-bf16,onnx-int8, without "
-                        "torch-bf16 on CPUs that lack native bfloat16; the last one is also the one the LlamaIndex "
-                        "pipeline and the answer path use)")
+    p.add_argument(
+        "--backends",
+        help="encoder backends to compare, comma-separated (default torch,torch-bf16,onnx-int8, without "
+        "torch-bf16 on CPUs that lack native bfloat16; the last one is also the one the LlamaIndex "
+        "pipeline and the answer path use)",
+    )
     p.add_argument("--queries", type=int, help="timed queries per mode (default 200)")
     p.add_argument("--qa", metavar="FILE", help="nq-open questions (jsonl): timed queries and top-20 accuracy")
     p.add_argument("--answers", type=int, help="questions answered to time the first token (default 5; 0 = skip)")
@@ -282,28 +396,55 @@ def bench_parser(sub: Any) -> None:
     answer_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", metavar="FILE", help="also write that JSON object to FILE")
-    p.add_argument("--hostile-files", dest="hostile_files", action="store_true",
-                   help="instead: time reading and splitting the worst files known for each reader (backtracking "
-                        "titles, unclosed HTML tags, deep JSON, ...); exit status 1 when one takes longer than "
-                        "--limit-s")
-    p.add_argument("--size-mb", dest="size_mb", type=float, default=20.0,
-                   help="with --hostile-files: the size of each file (default 20)")
-    p.add_argument("--limit-s", dest="limit_s", type=float, default=10.0,
-                   help="with --hostile-files: seconds each may take (default 10)")
-    p.add_argument("--max-passages", dest="max_passages", type=int, default=None, metavar="N",
-                   help="with --hostile-files: read each file as an upload is, refused past N passages (default "
-                        "RAG_UPLOAD_MAX_PASSAGES); 0 reads it as `rag ingest` does, unbounded")
+    p.add_argument(
+        "--hostile-files",
+        dest="hostile_files",
+        action="store_true",
+        help="instead: time reading and splitting the worst files known for each reader (backtracking "
+        "titles, unclosed HTML tags, deep JSON, ...); exit status 1 when one takes longer than "
+        "--limit-s",
+    )
+    p.add_argument(
+        "--size-mb",
+        dest="size_mb",
+        type=float,
+        default=20.0,
+        help="with --hostile-files: the size of each file (default 20)",
+    )
+    p.add_argument(
+        "--limit-s",
+        dest="limit_s",
+        type=float,
+        default=10.0,
+        help="with --hostile-files: seconds each may take (default 10)",
+    )
+    p.add_argument(
+        "--max-passages",
+        dest="max_passages",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --hostile-files: read each file as an upload is, refused past N passages (default "
+        "RAG_UPLOAD_MAX_PASSAGES); 0 reads it as `rag ingest` does, unbounded",
+    )
 
 
 def loadtest_parser(sub: Any) -> None:
-    p = sub.add_parser("loadtest", help="a bounded load test of a running rag serve: throughput, latency, failures",
-                       description="Send N requests, C at a time, to a running server's /v1/retrieve, "
-                                   "/v1/chat/completions or /healthz; report requests/s, latency p50/p95/p99 and "
-                                   "every failure (a reply that is not 200 with a well-formed body). "
-                                   "Exit status 1 if any failed.")
+    p = sub.add_parser(
+        "loadtest",
+        help="a bounded load test of a running rag serve: throughput, latency, failures",
+        description="Send N requests, C at a time, to a running server's /v1/retrieve, "
+        "/v1/chat/completions or /healthz; report requests/s, latency p50/p95/p99 and "
+        "every failure (a reply that is not 200 with a well-formed body). "
+        "Exit status 1 if any failed.",
+    )
     p.add_argument("--url", default="http://127.0.0.1:7860", help="the server (default http://127.0.0.1:7860)")
-    p.add_argument("--endpoint", choices=["retrieve", "chat", "health"], default="retrieve",
-                   help="what to load (default retrieve; chat also runs the LLM)")
+    p.add_argument(
+        "--endpoint",
+        choices=["retrieve", "chat", "health"],
+        default="retrieve",
+        help="what to load (default retrieve; chat also runs the LLM)",
+    )
     p.add_argument("--requests", type=int, default=200, help="requests in all (default 200)")
     p.add_argument("--concurrency", type=int, default=8, help="requests in flight at once (default 8)")
     p.add_argument("--qa", metavar="FILE", help="nq-open questions (jsonl) to send (default: a few built in)")
@@ -311,20 +452,36 @@ def loadtest_parser(sub: Any) -> None:
     setting(p, "api_token", help="bearer token, if the server needs one")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds one request may take (default 60)")
     p.add_argument("--deadline", type=float, default=600.0, help="seconds the whole run may take (default 600)")
-    p.add_argument("--hostile", type=int, metavar="N",
-                   help="also send N attacks (slow and oversized bodies, cache-busting chats, path-like models and "
-                        "collections, rebound hosts, cross-site writes, wrong keys) from another loopback address, "
-                        "with an unloaded and a loaded /v1/retrieve probe and the server's memory: exit status 1 "
-                        "unless every attack is refused, no normal request fails, RSS grows < --max-rss-growth MB "
-                        "and the probe's p95 stays < --max-p95-ratio x unloaded. --hostile 0 is the control: the "
-                        "same measured run with no attacks")
-    p.add_argument("--pid", type=int, help="with --hostile: the server's pid, for its memory (default: the store's "
-                                           "running rag serve when it listens on --url's port)")
-    p.add_argument("--attacker-address", dest="attacker_address",
-                   help="with --hostile: local address the attacks come from (default 127.0.0.2 for a loopback "
-                        "server; '' = this machine's own)")
-    p.add_argument("--max-tokens", dest="load_max_tokens", type=int, metavar="N",
-                   help="max_tokens sent with each chat (default: the server's)")
+    p.add_argument(
+        "--hostile",
+        type=int,
+        metavar="N",
+        help="also send N attacks (slow and oversized bodies, cache-busting chats, path-like models and "
+        "collections, rebound hosts, cross-site writes, wrong keys) from another loopback address, "
+        "with an unloaded and a loaded /v1/retrieve probe and the server's memory: exit status 1 "
+        "unless every attack is refused, no normal request fails, RSS grows < --max-rss-growth MB "
+        "and the probe's p95 stays < --max-p95-ratio x unloaded. --hostile 0 is the control: the "
+        "same measured run with no attacks",
+    )
+    p.add_argument(
+        "--pid",
+        type=int,
+        help="with --hostile: the server's pid, for its memory (default: the store's "
+        "running rag serve when it listens on --url's port)",
+    )
+    p.add_argument(
+        "--attacker-address",
+        dest="attacker_address",
+        help="with --hostile: local address the attacks come from (default 127.0.0.2 for a loopback "
+        "server; '' = this machine's own)",
+    )
+    p.add_argument(
+        "--max-tokens",
+        dest="load_max_tokens",
+        type=int,
+        metavar="N",
+        help="max_tokens sent with each chat (default: the server's)",
+    )
     p.add_argument("--max-rss-growth", dest="max_rss_growth", type=float, default=200.0, metavar="MB")
     p.add_argument("--max-p95-ratio", dest="max_p95_ratio", type=float, default=2.0)
     setting(p, "store", help="the server's store, to find its pid")
@@ -336,10 +493,13 @@ def _bench_hostile_files(args: argparse.Namespace) -> int:
     from retrievers.errors import RagError
 
     if not 0 < args.size_mb <= 1000 or args.limit_s <= 0 or (args.max_passages or 0) < 0:
-        raise RagError("--size-mb takes 0 to 1000, --limit-s a positive number of seconds and --max-passages a "
-                       "number of passages (0 = no bound)")
+        raise RagError(
+            "--size-mb takes 0 to 1000, --limit-s a positive number of seconds and --max-passages a "
+            "number of passages (0 = no bound)"
+        )
     bound = settings_from(args).upload_max_passages if args.max_passages is None else args.max_passages
-    timings = time_hostile_files(args.size_mb, args.limit_s, work=Path(args.work_dir) if args.work_dir else None,
-                                 max_passages=bound or None)
+    timings = time_hostile_files(
+        args.size_mb, args.limit_s, work=Path(args.work_dir) if args.work_dir else None, max_passages=bound or None
+    )
     print(timings_json(timings) if args.json else timings_table(timings, args.limit_s))
     return 0 if all(t.ok for t in timings) else 1

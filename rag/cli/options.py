@@ -17,7 +17,7 @@ from typing import Any, Literal
 def _shown(value: Any) -> str:
     home = str(Path.home())
     text = str(value)
-    return "~" + text[len(home):] if text.startswith(home + "/") else text
+    return "~" + text[len(home) :] if text.startswith(home + "/") else text
 
 
 def _typed(annotation: Any, kwargs: dict) -> None:
@@ -37,19 +37,35 @@ def _typed(annotation: Any, kwargs: dict) -> None:
         kwargs.setdefault("type", annotation)
 
 
-def _add(parser: argparse.ArgumentParser, flags: tuple[str, ...], name: str, text: str, shown: str | None,
-         env: str | None, kwargs: dict, source: str) -> argparse.Action:
+def _add(
+    parser: argparse.ArgumentParser,
+    flags: tuple[str, ...],
+    name: str,
+    text: str,
+    shown: str | None,
+    env: str | None,
+    kwargs: dict,
+    source: str,
+) -> argparse.Action:
     notes = "; ".join(n for n in (f"env {env}" if env else "", f"default {shown}" if shown else "") if n)
     kwargs.setdefault("dest", name)
-    action = parser.add_argument(*(flags or (f"--{name.replace('_', '-')}",)),
-                                 help=f"{text} ({notes})".replace("%", "%%") if notes else text.replace("%", "%%"),
-                                 **kwargs)
+    action = parser.add_argument(
+        *(flags or (f"--{name.replace('_', '-')}",)),
+        help=f"{text} ({notes})".replace("%", "%%") if notes else text.replace("%", "%%"),
+        **kwargs,
+    )
     action.source = source  # type: ignore[attr-defined]  # checked by tests/rag/test_cli_options.py
     return action
 
 
-def setting(parser: argparse.ArgumentParser, field: str, *flags: str, help: str | None = None,
-            default: str | None = None, **kwargs: Any) -> argparse.Action:
+def setting(
+    parser: argparse.ArgumentParser,
+    field: str,
+    *flags: str,
+    help: str | None = None,
+    default: str | None = None,
+    **kwargs: Any,
+) -> argparse.Action:
     """A flag for the `Settings` field `field` (`--field-name` unless `flags` are given): the flag's value
     overrides the config file and `RAG_` environment. Help, type, choices and default come from the field;
     `help` replaces the field's description and `default` the way its default is shown (e.g. when unset
@@ -67,8 +83,9 @@ def setting(parser: argparse.ArgumentParser, field: str, *flags: str, help: str 
     return _add(parser, flags, field, text, default, f"RAG_{field.upper()}", kwargs, f"Settings.{field}")
 
 
-def config_option(parser: argparse.ArgumentParser, config: type, field: str, *flags: str, help: str,
-                  **kwargs: Any) -> argparse.Action:
+def config_option(
+    parser: argparse.ArgumentParser, config: type, field: str, *flags: str, help: str, **kwargs: Any
+) -> argparse.Action:
     """A flag for the field `field` of the dataclass `config` (a trainer's hyper-parameters): its default is
     the dataclass's, shown in the help."""
     info = {f.name: f for f in dataclasses.fields(config)}[field]
@@ -82,8 +99,12 @@ def config_option(parser: argparse.ArgumentParser, config: type, field: str, *fl
 
 def common_options(parser: argparse.ArgumentParser) -> None:
     setting(parser, "store")
-    setting(parser, "chroma_url", help="Chroma server URL, e.g. http://127.0.0.1:8000",
-            default="embedded Chroma in the store")
+    setting(
+        parser,
+        "chroma_url",
+        help="Chroma server URL, e.g. http://127.0.0.1:8000",
+        default="embedded Chroma in the store",
+    )
     setting(parser, "collection", "--collection", "-c")
     backend_option(parser)
 
@@ -108,35 +129,60 @@ def retrieval_options(parser: argparse.ArgumentParser, answers: bool = False) ->
     setting(parser, "encoder", help="question encoder", default="the one the collection was built with")
     setting(parser, "reranker", "--rerank", metavar="RERANKER")
     setting(parser, "rerank_candidates")
-    parser.add_argument("--where", action="append", metavar="KEY=VALUE", default=[],
-                        help="only passages whose metadata meets this (repeatable, all must hold): "
-                             "'source=docs/*', 'type=pdf', 'page<=3', 'year>=2020', 'lang!=de'; see docs/filters.md")
+    parser.add_argument(
+        "--where",
+        action="append",
+        metavar="KEY=VALUE",
+        default=[],
+        help="only passages whose metadata meets this (repeatable, all must hold): "
+        "'source=docs/*', 'type=pdf', 'page<=3', 'year>=2020', 'lang!=de'; see docs/filters.md",
+    )
 
 
 def answer_options(parser: argparse.ArgumentParser) -> None:
-    setting(parser, "model", help="LLM as a litellm model string, e.g. openai/gpt-4o-mini, ollama/llama3.1",
-            default="the embedded local/smollm2")
+    setting(
+        parser,
+        "model",
+        help="LLM as a litellm model string, e.g. openai/gpt-4o-mini, ollama/llama3.1",
+        default="the embedded local/smollm2",
+    )
     setting(parser, "api_base")
     setting(parser, "max_tokens")
     setting(parser, "prompts_dir")
     setting(parser, "reader", metavar="DIR")
-    parser.add_argument("--no-reader", dest="reader", action="store_const", const="none",
-                        help="no reader (and so no span check, lead span or abstention)").source = "Settings.reader"
+    parser.add_argument(
+        "--no-reader",
+        dest="reader",
+        action="store_const",
+        const="none",
+        help="no reader (and so no span check, lead span or abstention)",
+    ).source = "Settings.reader"
     setting(parser, "answer_lead", "--lead", action=argparse.BooleanOptionalAction, default="on for the embedded model")
     setting(parser, "reader_hint", action="store_true")
-    setting(parser, "reader_check", "--no-reader-check", action="store_false",
-            help="keep the reader's own best span, without the local LLM's check of its best spans")
+    setting(
+        parser,
+        "reader_check",
+        "--no-reader-check",
+        action="store_false",
+        help="keep the reader's own best span, without the local LLM's check of its best spans",
+    )
 
 
 def dataset_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", metavar="FORMAT:PATH",
-                        help="nq-open:FILE.jsonl, squad:FILE.json (SQuAD 1.1/2.0, XQuAD), beir:FOLDER, "
-                             "llamaindex:FILE.json (LabelledRagDataset); the FORMAT: prefix may be left out")
+    parser.add_argument(
+        "--dataset",
+        metavar="FORMAT:PATH",
+        help="nq-open:FILE.jsonl, squad:FILE.json (SQuAD 1.1/2.0, XQuAD), beir:FOLDER, "
+        "llamaindex:FILE.json (LabelledRagDataset); the FORMAT: prefix may be left out",
+    )
     parser.add_argument("--qa", metavar="FILE", help="same as --dataset nq-open:FILE")
     parser.add_argument("--split", help="BEIR qrels split (default test, else dev)")
     common_options(parser)
-    parser.add_argument("--distractors", metavar="NAME", help="with a dataset's own documents: also search this "
-                        "collection's passages, as distractors")
+    parser.add_argument(
+        "--distractors",
+        metavar="NAME",
+        help="with a dataset's own documents: also search this collection's passages, as distractors",
+    )
     parser.add_argument("--limit", type=int, help="only the first N questions (a quick look)")
     parser.add_argument("--report", metavar="DIR", help="write report.md, per-question results.jsonl and PNG plots")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

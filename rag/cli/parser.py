@@ -10,7 +10,8 @@ from rag.cli import answers, documents, evaluation, serving, training
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="rag", description="Retrieval-augmented chat backend on Dense Passage Retrieval (DPR + BM25).")
+        prog="rag", description="Retrieval-augmented chat backend on Dense Passage Retrieval (DPR + BM25)."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     documents.ingest_parser(sub)

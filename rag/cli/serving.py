@@ -24,17 +24,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def keys_parser(sub: Any) -> None:
     """The `keys` command group: add, list and revoke API keys (rag/access.py)."""
-    p = sub.add_parser("keys", help="manage API keys per user: add, list, revoke",
-                       description="API keys with scopes (read, ingest, admin; admin implies the others), for every "
-                                   "collection or some. Only a hash of each key is kept, in STORE/access.sqlite3; "
-                                   "adding and revoking are recorded in the audit log.")
+    p = sub.add_parser(
+        "keys",
+        help="manage API keys per user: add, list, revoke",
+        description="API keys with scopes (read, ingest, admin; admin implies the others), for every "
+        "collection or some. Only a hash of each key is kept, in STORE/access.sqlite3; "
+        "adding and revoking are recorded in the audit log.",
+    )
     keys_sub = p.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
     p = keys_sub.add_parser("add", help="add a key and print its token (shown once)")
     p.add_argument("name", help="whose key it is")
-    p.add_argument("--scope", dest="scopes", action="append", default=[], metavar="SCOPE",
-                   help="read, ingest or admin; repeat it or separate with commas (at least one)")
-    p.add_argument("--collection", "-c", dest="collections", action="append", metavar="NAME",
-                   help="a collection the key may use; repeat it for more (default: every collection)")
+    p.add_argument(
+        "--scope",
+        dest="scopes",
+        action="append",
+        default=[],
+        metavar="SCOPE",
+        help="read, ingest or admin; repeat it or separate with commas (at least one)",
+    )
+    p.add_argument(
+        "--collection",
+        "-c",
+        dest="collections",
+        action="append",
+        metavar="NAME",
+        help="a collection the key may use; repeat it for more (default: every collection)",
+    )
     setting(p, "store")
     p = keys_sub.add_parser("list", help="list keys (never their secrets)")
     setting(p, "store")
@@ -70,14 +85,26 @@ def cmd_keys(args: argparse.Namespace) -> int:
         elif args.json:
             print(json.dumps([k.to_dict() for k in keys.list()], indent=2, ensure_ascii=False))
         else:
-            rows = [{**k.to_dict(), "scopes": ",".join(k.scopes),
-                     "collections": k.collections if k.collections == "*" else ",".join(k.collections)}
-                    for k in keys.list()]
+            rows = [
+                {
+                    **k.to_dict(),
+                    "scopes": ",".join(k.scopes),
+                    "collections": k.collections if k.collections == "*" else ",".join(k.collections),
+                }
+                for k in keys.list()
+            ]
             if not rows:
                 print(f"no API keys in {settings.store}; add one with `rag keys add NAME --scope read`")
                 return 0
-            head = {"id": "id", "name": "name", "scopes": "scopes", "collections": "collections",
-                    "created": "created", "revoked": "revoked", "last_used": "last used"}
+            head = {
+                "id": "id",
+                "name": "name",
+                "scopes": "scopes",
+                "collections": "collections",
+                "created": "created",
+                "revoked": "revoked",
+                "last_used": "last used",
+            }
             widths = {c: max(len(str(r[c] or "-")) for r in [head, *rows]) for c in head}
             for r in [head, *rows]:
                 print("  ".join(str(r[c] or "-").ljust(widths[c]) for c in head).rstrip())
@@ -85,10 +112,13 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def serve_parser(sub: Any) -> None:
-    p = sub.add_parser("serve", help="serve the OpenAI-compatible HTTP API",
-                       description="POST /v1/chat/completions (OpenAI-compatible; model = collection), /v1/retrieve, "
-                                   "/v1/ingest, GET /v1/models, /healthz. Listens on 127.0.0.1 unless told otherwise; "
-                                   "any other address needs an API token.")
+    p = sub.add_parser(
+        "serve",
+        help="serve the OpenAI-compatible HTTP API",
+        description="POST /v1/chat/completions (OpenAI-compatible; model = collection), /v1/retrieve, "
+        "/v1/ingest, GET /v1/models, /healthz. Listens on 127.0.0.1 unless told otherwise; "
+        "any other address needs an API token.",
+    )
     common_options(p)
     retrieval_options(p, answers=True)
     answer_options(p)

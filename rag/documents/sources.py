@@ -61,8 +61,10 @@ def delete_source(settings: Settings, collection: str, source: str) -> int:
         if source not in known:
             uploaded = str(settings.store / "uploads" / name / source)  # an upload may be named by its file name
             if uploaded not in known:
-                raise SourceNotFound(f"collection {name!r} has no source {source!r}; `rag sources {name}` "
-                                     "(or GET /v1/collections/NAME/sources) lists them")
+                raise SourceNotFound(
+                    f"collection {name!r} has no source {source!r}; `rag sources {name}` "
+                    "(or GET /v1/collections/NAME/sources) lists them"
+                )
             source = uploaded
         stats = coll.update([SourceUpdate(source, None, None)])
     finally:

@@ -24,16 +24,41 @@ from .text import read_markdown, read_text
 Reader = Callable[[bytes, Path, ReadLimits], Parsed]
 
 READERS: dict[str, Reader] = {
-    ".txt": read_text, ".text": read_text,
-    ".md": read_markdown, ".markdown": read_markdown,
-    ".html": read_html, ".htm": read_html,
+    ".txt": read_text,
+    ".text": read_text,
+    ".md": read_markdown,
+    ".markdown": read_markdown,
+    ".html": read_html,
+    ".htm": read_html,
     ".pdf": read_pdf,
-    ".jsonl": read_jsonl, ".json": read_json,
-    ".docx": read_docx, ".pptx": read_pptx, ".xlsx": read_xlsx, ".csv": read_csv,
-    ".epub": read_epub, ".rtf": read_rtf, ".eml": read_eml,
-    ".png": read_image, ".jpg": read_image, ".jpeg": read_image, ".tif": read_image, ".tiff": read_image,
+    ".jsonl": read_jsonl,
+    ".json": read_json,
+    ".docx": read_docx,
+    ".pptx": read_pptx,
+    ".xlsx": read_xlsx,
+    ".csv": read_csv,
+    ".epub": read_epub,
+    ".rtf": read_rtf,
+    ".eml": read_eml,
+    ".png": read_image,
+    ".jpg": read_image,
+    ".jpeg": read_image,
+    ".tif": read_image,
+    ".tiff": read_image,
 }
 SUPPORTED_TYPES = tuple(READERS)
 
-__all__ = ["MAX_TITLE", "NO_LIMITS", "READERS", "SUPPORTED_TYPES", "LoadError", "Parsed", "ReadLimits", "Reader",
-           "TooManyPassages", "Unit", "decode_text", "one_line"]
+__all__ = [
+    "MAX_TITLE",
+    "NO_LIMITS",
+    "READERS",
+    "SUPPORTED_TYPES",
+    "LoadError",
+    "Parsed",
+    "ReadLimits",
+    "Reader",
+    "TooManyPassages",
+    "Unit",
+    "decode_text",
+    "one_line",
+]

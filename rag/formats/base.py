@@ -23,8 +23,10 @@ class TooManyPassages(LoadError):
     """
 
     def __init__(self, limit: int) -> None:
-        super().__init__(f"makes more than {limit:,} passages, the most this ingest may still add "
-                         "(RAG_UPLOAD_MAX_PASSAGES): split the file, or ingest it with `rag ingest`")
+        super().__init__(
+            f"makes more than {limit:,} passages, the most this ingest may still add "
+            "(RAG_UPLOAD_MAX_PASSAGES): split the file, or ingest it with `rag ingest`"
+        )
         self.limit = limit
 
 
@@ -61,8 +63,13 @@ class Parsed:
     records: bool = False
 
 
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
-         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 
 def decode_text(data: bytes) -> str:
@@ -78,8 +85,9 @@ def decode_text(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise LoadError(f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
-                        "convert it to UTF-8") from None
+        raise LoadError(
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); convert it to UTF-8"
+        ) from None
 
 
 def one_line(title: str) -> str:

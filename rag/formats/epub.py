@@ -14,8 +14,11 @@ from .archives import check_zip
 from .base import NO_LIMITS, LoadError, Parsed, ReadLimits, Unit, decode_text, one_line
 from .html import html_units
 
-_NS = {"c": "urn:oasis:names:tc:opendocument:xmlns:container", "opf": "http://www.idpf.org/2007/opf",
-       "dc": "http://purl.org/dc/elements/1.1/"}
+_NS = {
+    "c": "urn:oasis:names:tc:opendocument:xmlns:container",
+    "opf": "http://www.idpf.org/2007/opf",
+    "dc": "http://purl.org/dc/elements/1.1/",
+}
 _PAGES = ("application/xhtml+xml", "text/html")
 
 
@@ -40,6 +43,13 @@ def read_epub(data: bytes, path: Path, limits: ReadLimits = NO_LIMITS) -> Parsed
             chapter = {"chapter": page[0].title} if page[0].title else {}
             units += [Unit(book, u.text, {**chapter, **u.extra}, whole=u.whole) for u in page if u.text.strip()]
         return Parsed(units)
-    except (KeyError, zipfile.BadZipFile, ElementTree.ParseError, DefusedXmlException, ValueError, OSError,
-            EOFError) as exc:
+    except (
+        KeyError,
+        zipfile.BadZipFile,
+        ElementTree.ParseError,
+        DefusedXmlException,
+        ValueError,
+        OSError,
+        EOFError,
+    ) as exc:
         raise LoadError(f"not a readable EPUB ({type(exc).__name__}: {str(exc)[:120]})") from None

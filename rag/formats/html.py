@@ -37,15 +37,46 @@ def _after_lt(initials: str, alternatives: list[str], flags: int = _FLAGS) -> re
     return re.compile(rf"<(?=[{initials}])(?:{'|'.join(alternatives)})", flags)
 
 
-_NOT_TEXT = _after_lt("!?snt", [r"!--.*?(?:-->|\Z)", r"!\[CDATA\[.*?(?:\]\]>|\Z)", r"[!?][^<>]*+>?",
-                                *(_hidden(name) for name in ("script", "style", "noscript", "template", "svg"))])
+_NOT_TEXT = _after_lt(
+    "!?snt",
+    [
+        r"!--.*?(?:-->|\Z)",
+        r"!\[CDATA\[.*?(?:\]\]>|\Z)",
+        r"[!?][^<>]*+>?",
+        *(_hidden(name) for name in ("script", "style", "noscript", "template", "svg")),
+    ],
+)
 _TITLE = re.compile(rf"<title{_BOUNDARY}[^<>]*+>?(.*?)(?:</title\s*>|\Z)", _FLAGS)
 _HEAD_OR_TITLE = _after_lt("ht", [_hidden("head", until=rf"|(?=<body{_BOUNDARY})"), _hidden("title")])
-_BLOCKS = ("p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "header",
-           "footer", "blockquote", "pre", "table", "ul", "ol", "dt", "dd", "hr")
+_BLOCKS = (
+    "p",
+    "div",
+    "br",
+    "li",
+    "tr",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "blockquote",
+    "pre",
+    "table",
+    "ul",
+    "ol",
+    "dt",
+    "dd",
+    "hr",
+)
 _BLOCK_NAMES = "|".join(  # grouped by first letter: a few times faster than one flat alternation
     first + "(?:" + "|".join(sorted((n[1:] for n in _BLOCKS if n[0] == first), key=len, reverse=True)) + ")"
-    for first in sorted({n[0] for n in _BLOCKS}))
+    for first in sorted({n[0] for n in _BLOCKS})
+)
 _BLOCK_INITIALS = "".join(sorted({n[0] for n in _BLOCKS}))
 _BLOCK_TAG = re.compile(rf"</?(?=[{_BLOCK_INITIALS}])(?:{_BLOCK_NAMES}){_BOUNDARY}{_ATTRIBUTES}>", _FLAGS)
 _TAG = re.compile(rf"</?[a-zA-Z]{_ATTRIBUTES}>")

@@ -58,8 +58,10 @@ def user_metadata(items: Iterable[tuple[Any, Any]], where: str) -> tuple[dict[st
             dropped.setdefault(f"more than {MAX_KEYS} fields", []).append(key)
         else:
             kept[key] = flat
-    warnings = [f"{where}: left out {', '.join(repr(k) for k in keys[:5])}{' …' if len(keys) > 5 else ''} "
-                f"({why})" for why, keys in dropped.items()]
+    warnings = [
+        f"{where}: left out {', '.join(repr(k) for k in keys[:5])}{' …' if len(keys) > 5 else ''} ({why})"
+        for why, keys in dropped.items()
+    ]
     return kept, warnings
 
 
@@ -80,10 +82,10 @@ def split_front_matter(text: str) -> tuple[Mapping[str, Any] | None, str, list[s
     except RecursionError:
         return None, text, ["front matter nested too deeply: kept as text"]
     if data is None:
-        return {}, text[match.end():], []
+        return {}, text[match.end() :], []
     if not isinstance(data, dict):
         return None, text, ["front matter is not a YAML mapping of keys to values: kept as text"]
-    return data, text[match.end():], []
+    return data, text[match.end() :], []
 
 
 def parse_meta(pairs: Iterable[str]) -> dict[str, MetadataValue]:

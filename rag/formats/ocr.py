@@ -51,8 +51,13 @@ def ocr_page(image: Any, seconds: float) -> str:
     page.save(buffer, format="PNG")
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
     try:
-        run = subprocess.run([TESSERACT, "stdin", "stdout", "-l", "eng", "-c", "tessedit_do_invert=0"],
-                             input=buffer.getvalue(), capture_output=True, timeout=seconds, env=env)
+        run = subprocess.run(
+            [TESSERACT, "stdin", "stdout", "-l", "eng", "-c", "tessedit_do_invert=0"],
+            input=buffer.getvalue(),
+            capture_output=True,
+            timeout=seconds,
+            env=env,
+        )
     except subprocess.TimeoutExpired:
         raise PageFailed(f"took longer than {seconds:g} s") from None
     except OSError as exc:
@@ -62,8 +67,9 @@ def ocr_page(image: Any, seconds: float) -> str:
     return run.stdout.decode("utf-8", "replace")
 
 
-def ocr_pages(numbers: Sequence[int], image_of: Callable[[int], Any], title: str, limits: ReadLimits
-              ) -> tuple[list[Unit], list[str]]:
+def ocr_pages(
+    numbers: Sequence[int], image_of: Callable[[int], Any], title: str, limits: ReadLimits
+) -> tuple[list[Unit], list[str]]:
     """The pages `numbers` read into units (`page` metadata), each image made by `image_of(number)` only when it
     is read, within the limits; warnings for pages skipped or failed."""
     units, failed = [], []
@@ -79,8 +85,10 @@ def ocr_pages(numbers: Sequence[int], image_of: Callable[[int], Any], title: str
     warnings = [f"OCR could not read {len(failed)} page(s): {'; '.join(failed[:3])}"] if failed else []
     if len(numbers) > limits.ocr_pages:
         skipped = numbers[limits.ocr_pages :]
-        warnings.append(f"{len(skipped)} scanned page(s) not read ({skipped[0]}-{skipped[-1]}): OCR reads at most "
-                        f"{limits.ocr_pages} a file (RAG_OCR_MAX_PAGES)")
+        warnings.append(
+            f"{len(skipped)} scanned page(s) not read ({skipped[0]}-{skipped[-1]}): OCR reads at most "
+            f"{limits.ocr_pages} a file (RAG_OCR_MAX_PAGES)"
+        )
     return units, warnings
 
 

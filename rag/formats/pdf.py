@@ -75,8 +75,17 @@ def _damaged_pdf() -> Iterator[None]:
         yield
     except (LoadError, ocr.PageFailed):
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, IndexError, AttributeError, OSError,
-            RecursionError, NotImplementedError) as exc:
+    except (
+        PdfReadError,
+        ValueError,
+        KeyError,
+        TypeError,
+        IndexError,
+        AttributeError,
+        OSError,
+        RecursionError,
+        NotImplementedError,
+    ) as exc:
         raise LoadError(f"not a readable PDF ({type(exc).__name__}: {str(exc)[:120]})") from None
     except Exception as exc:  # pypdf raises many types on damaged files; never let one escape
         if "crypt" in str(exc).lower():

@@ -41,19 +41,30 @@ def page_tables(data: bytes, pages: Sequence[int], title: str) -> tuple[dict[int
         with pdfplumber.open(io.BytesIO(data)) as pdf:
             for i, number in enumerate(pages[:MAX_PAGES]):
                 if time.perf_counter() - started > SECONDS:
-                    warnings.append(f"tables of {len(pages) - i} page(s) from page {number} on kept as text "
-                                    f"(looking for tables took over {SECONDS:.0f} s)")
+                    warnings.append(
+                        f"tables of {len(pages) - i} page(s) from page {number} on kept as text "
+                        f"(looking for tables took over {SECONDS:.0f} s)"
+                    )
                     break
                 units = _page_units(pdf.pages[number - 1], number, title)
                 if units is not None:
                     out[number] = units
-    except (PdfminerException, MalformedPDFException, ValueError, KeyError, TypeError, IndexError,
-            AttributeError, RecursionError) as exc:  # pdfminer on a file pypdf could read: keep pypdf's text
+    except (
+        PdfminerException,
+        MalformedPDFException,
+        ValueError,
+        KeyError,
+        TypeError,
+        IndexError,
+        AttributeError,
+        RecursionError,
+    ) as exc:  # pdfminer on a file pypdf could read: keep pypdf's text
         logger.warning("pdf tables: %s: %s", type(exc).__name__, exc)
         warnings.append(f"tables kept as text: the page layout could not be read ({type(exc).__name__})")
     if len(pages) > MAX_PAGES:
-        warnings.append(f"tables of {len(pages) - MAX_PAGES} page(s) after the first {MAX_PAGES} with ruled lines "
-                        "kept as text")
+        warnings.append(
+            f"tables of {len(pages) - MAX_PAGES} page(s) after the first {MAX_PAGES} with ruled lines kept as text"
+        )
     return out, warnings
 
 

@@ -32,10 +32,10 @@ _TOO_DEEP = "JSON nested too deeply to parse (RecursionError); records are flat 
 
 def _record_unit(record: Any, where: str) -> Unit:
     if not isinstance(record, dict):
-        raise ValueError(f"{where}: expected an object with a \"text\" field")
+        raise ValueError(f'{where}: expected an object with a "text" field')
     text = next((record[k] for k in _TEXT_FIELDS if isinstance(record.get(k), str)), None)
     if text is None:
-        raise ValueError(f"{where}: no \"text\" field")
+        raise ValueError(f'{where}: no "text" field')
     title = record.get("title")
     own = ((k, v) for k, v in record.items() if k not in _TEXT_FIELDS and k not in _ID_FIELDS and k != "title")
     extra, _ = user_metadata(own, where)  # fields that cannot be metadata (lists of objects) are simply not kept
@@ -92,8 +92,10 @@ def _read_records(text: str, jsonl: bool, max_units: int | None = None) -> tuple
                 deep += 1
                 problems.append(f"line {number}: {_TOO_DEEP}")
             if problems.count > MAX_BAD_LINES and problems.count > len(units):  # not records: stop reading
-                raise LoadError(f"more than {MAX_BAD_LINES} malformed lines, and more than good ones: not a "
-                                f"JSONL file of records? (first: {problems[0]})")
+                raise LoadError(
+                    f"more than {MAX_BAD_LINES} malformed lines, and more than good ones: not a "
+                    f"JSONL file of records? (first: {problems[0]})"
+                )
         if deep:
             logger.warning("skipped %d JSONL line(s) nested too deeply to parse", deep)
         if problems and not units:
@@ -108,12 +110,14 @@ def _read_records(text: str, jsonl: bool, max_units: int | None = None) -> tuple
         if isinstance(data, dict) and isinstance(data.get("data"), list):
             data = data["data"]
         if isinstance(data, dict):
-            items = [({"title": key, **value} if isinstance(value, dict) and "title" not in value else value, key)
-                     for key, value in data.items()]
+            items = [
+                ({"title": key, **value} if isinstance(value, dict) and "title" not in value else value, key)
+                for key, value in data.items()
+            ]
         elif isinstance(data, list):
             items = [(value, f"item {i}") for i, value in enumerate(data)]
         else:
-            raise LoadError("expected a list of records {\"id\", \"title\", \"text\"}")
+            raise LoadError('expected a list of records {"id", "title", "text"}')
         for record, where in items:
             try:
                 units.append(_record_unit(record, str(where)))

@@ -17,8 +17,10 @@ def read_rtf(data: bytes, path: Path, limits: ReadLimits = NO_LIMITS) -> Parsed:
     from striprtf.striprtf import rtf_to_text
 
     if len(data) > MAX_RTF_BYTES:
-        raise LoadError(f"RTF file of {len(data) / (1 << 20):.0f} MiB; at most {MAX_RTF_BYTES >> 20} MiB are read: "
-                        "save it as .docx or .txt")
+        raise LoadError(
+            f"RTF file of {len(data) / (1 << 20):.0f} MiB; at most {MAX_RTF_BYTES >> 20} MiB are read: "
+            "save it as .docx or .txt"
+        )
     if not data.lstrip().startswith(b"{\\rtf"):
         raise LoadError("not an RTF file (it does not start with {\\rtf)")
     try:

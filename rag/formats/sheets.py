@@ -13,7 +13,7 @@ from .base import NO_LIMITS, LoadError, Parsed, ReadLimits, TooManyPassages, Uni
 from .tables import clean_rows, table_units
 
 MAX_CELLS = 2_000_000  # cells read of one file (a sheet can declare a million rows in a few bytes per row): past it,
-                       # refused before the rows held in memory pass about 150 MB
+# refused before the rows held in memory pass about 150 MB
 
 
 def read_xlsx(data: bytes, path: Path, limits: ReadLimits = NO_LIMITS) -> Parsed:
@@ -30,8 +30,7 @@ def read_xlsx(data: bytes, path: Path, limits: ReadLimits = NO_LIMITS) -> Parsed
         counted = _Cells()
         for sheet in book.worksheets:
             rows = clean_rows(counted(sheet.iter_rows(values_only=True)))
-            units += _bounded(table_units(rows, title, {"sheet": one_line(sheet.title)}), limits.max_units,
-                              len(units))
+            units += _bounded(table_units(rows, title, {"sheet": one_line(sheet.title)}), limits.max_units, len(units))
     except (KeyError, ValueError, TypeError, IndexError, AttributeError, SyntaxError) as exc:
         raise LoadError(f"not a readable Excel file ({type(exc).__name__}: {str(exc)[:120]})") from None
     finally:

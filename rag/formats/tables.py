@@ -48,8 +48,13 @@ def markdown_row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def table_units(rows: Sequence[Sequence[str]], title: str, extra: dict[str, MetadataValue] | None = None,
-                caption: str = "", first_row: int = 1) -> list[Unit]:
+def table_units(
+    rows: Sequence[Sequence[str]],
+    title: str,
+    extra: dict[str, MetadataValue] | None = None,
+    caption: str = "",
+    first_row: int = 1,
+) -> list[Unit]:
     """`rows` (the first is the header) as whole units of about `TABLE_WORDS` words, each a Markdown table with the
     header repeated, under an optional caption line; `rows` metadata says which rows (numbered from `first_row`,
     the header's) each holds."""

@@ -40,8 +40,9 @@ class GenerationReport:
     resumed: int = 0  # already done by an earlier run
     questions: int = 0
     failed: int = 0  # the model call failed
-    dropped: dict[str, int] = field(default_factory=lambda: {"not a question": 0, "copies the passage": 0,
-                                                             "duplicate": 0, "too short or long": 0})
+    dropped: dict[str, int] = field(
+        default_factory=lambda: {"not a question": 0, "copies the passage": 0, "duplicate": 0, "too short or long": 0}
+    )
     seconds: float = 0.0
     first_error: str = ""
 
@@ -49,8 +50,9 @@ class GenerationReport:
         return asdict(self)
 
     def summary(self) -> str:
-        parts = [f"{self.questions} questions from {self.passages} passages written to {self.out}"
-                 f" in {self.seconds:.0f} s"]
+        parts = [
+            f"{self.questions} questions from {self.passages} passages written to {self.out} in {self.seconds:.0f} s"
+        ]
         if self.resumed:
             parts.append(f"{self.resumed} passages done by the earlier run")
         parts += [f"{n} lines dropped ({why})" for why, n in self.dropped.items() if n]
@@ -109,14 +111,24 @@ def check_out(out: Path, *, overwrite: bool, resume: bool) -> None:
     if out.exists() and not overwrite and not resume:
         raise RagError(f"{out} exists: pass --overwrite to replace it")
     if partial.exists() and not overwrite and not resume:
-        raise RagError(f"{partial} holds an interrupted run: pass --resume to continue it or --overwrite to start "
-                       "again")
+        raise RagError(
+            f"{partial} holds an interrupted run: pass --resume to continue it or --overwrite to start again"
+        )
 
 
-def generate_pairs(collection: Collection, llm: Any, out: str | Path, *, passages: int = 200,
-                   per_passage: int = 1, prompt: str, seed: int = 42, overwrite: bool = False,
-                   resume: bool = False, progress: Callable[[int, int], None] | None = None
-                   ) -> GenerationReport:
+def generate_pairs(
+    collection: Collection,
+    llm: Any,
+    out: str | Path,
+    *,
+    passages: int = 200,
+    per_passage: int = 1,
+    prompt: str,
+    seed: int = 42,
+    overwrite: bool = False,
+    resume: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> GenerationReport:
     """Ask `llm` (a LlamaIndex LLM) for `per_passage` questions about each of `passages` sampled passages.
 
     `prompt` takes LlamaIndex's `{context_str}` and `{num_questions_per_chunk}`. After
@@ -136,7 +148,7 @@ def generate_pairs(collection: Collection, llm: Any, out: str | Path, *, passage
     report = GenerationReport(str(out), resumed=len(done))
     todo = [pid for pid in sample_passages(collection, passages, seed) if pid not in done]
     if passages:
-        todo = todo[:max(0, passages - len(done))]
+        todo = todo[: max(0, passages - len(done))]
     start = time.perf_counter()
     failures = 0
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -156,14 +168,16 @@ def generate_pairs(collection: Collection, llm: Any, out: str | Path, *, passage
                     report.first_error = report.first_error or " ".join(str(exc).split())[:200]
                     if failures >= MAX_CONSECUTIVE_FAILURES:
                         report.seconds = time.perf_counter() - start
-                        raise RagError(f"{failures} model calls failed in a row, stopping: {report.first_error}. "
-                                       f"{report.questions} questions so far are in {partial}; fix the model and "
-                                       "run the same command with --resume") from exc
+                        raise RagError(
+                            f"{failures} model calls failed in a row, stopping: {report.first_error}. "
+                            f"{report.questions} questions so far are in {partial}; fix the model and "
+                            "run the same command with --resume"
+                        ) from exc
                     continue
                 failures = 0
                 report.passages += 1
                 kept = 0
-                for line in [t for t in reply.splitlines() if t.strip()][:per_passage + _SPARE_LINES]:
+                for line in [t for t in reply.splitlines() if t.strip()][: per_passage + _SPARE_LINES]:
                     question, why = clean_question(line, passage.indexed_text)
                     if question is not None and normalize(question) in seen:
                         question, why = None, "duplicate"
@@ -174,8 +188,18 @@ def generate_pairs(collection: Collection, llm: Any, out: str | Path, *, passage
                     seen.add(normalize(question))
                     kept += 1
                     report.questions += 1
-                    fh.write(json.dumps({"question": question, "positive": passage.indexed_text, "passage_id": pid,
-                                         "title": passage.title}, ensure_ascii=False) + "\n")
+                    fh.write(
+                        json.dumps(
+                            {
+                                "question": question,
+                                "positive": passage.indexed_text,
+                                "passage_id": pid,
+                                "title": passage.title,
+                            },
+                            ensure_ascii=False,
+                        )
+                        + "\n"
+                    )
                 if not kept:  # remembered as done, so --resume does not ask again; dropped by _finish
                     fh.write(json.dumps({"passage_id": pid, "questions": 0}) + "\n")
                 fh.flush()
@@ -202,4 +226,4 @@ def _finish(partial: Path, out: Path) -> None:
 
 def _batches(items: list[str], size: int) -> Iterable[list[str]]:
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]

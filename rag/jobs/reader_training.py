@@ -105,8 +105,9 @@ def nq_items(retrieve: _Retrieval, path: str | Path, depth: int, limit: int | No
     return [(q.question, list(q.answers), c) for q, c in zip(questions, contexts)]
 
 
-def squad_examples(retrieve: _Retrieval, path: str | Path, negatives: int, limit: int | None, seed: int,
-                   progress: bool) -> tuple[list[ReaderExample], list[Item]]:
+def squad_examples(
+    retrieve: _Retrieval, path: str | Path, negatives: int, limit: int | None, seed: int, progress: bool
+) -> tuple[list[ReaderExample], list[Item]]:
     rows = read_squad(path)[:limit] if limit else read_squad(path)
     if not rows:
         raise RagError(f"{path}: no answerable questions")
@@ -140,8 +141,12 @@ def run_reader_training(settings: Settings, job: ReaderJob, *, progress: bool = 
         if not qa_path.is_file():
             raise RagError(f"{qa_path}: no such file")
     given = {k: getattr(job, k) for k in TRAINING_FLAGS}
-    config = ReaderTrainConfig(base=job.base or settings.encoder, seed=job.seed, device=settings.device,
-                               **{k: v for k, v in given.items() if v is not None})
+    config = ReaderTrainConfig(
+        base=job.base or settings.encoder,
+        seed=job.seed,
+        device=settings.device,
+        **{k: v for k, v in given.items() if v is not None},
+    )
     config.validate()
     name = settings.collection or qa_paths[0].stem
     out_dir = Path(job.out).expanduser() if job.out else default_reader_dir(settings, name)
@@ -157,27 +162,44 @@ def run_reader_training(settings: Settings, job: ReaderJob, *, progress: bool = 
     finally:
         retrieve.close()
     if len(train_examples) < 2:
-        raise RagError(f"only {len(train_examples)} questions to train on ({report_line}); check that the questions "
-                       "are about this collection, or raise --depth")
-    _say(f"training on {len(train_examples)} questions, validating on {len(held_items)} held-out questions "
-         f"(each reading its top {job.read} passages)", progress)
+        raise RagError(
+            f"only {len(train_examples)} questions to train on ({report_line}); check that the questions "
+            "are about this collection, or raise --depth"
+        )
+    _say(
+        f"training on {len(train_examples)} questions, validating on {len(held_items)} held-out questions "
+        f"(each reading its top {job.read} passages)",
+        progress,
+    )
     files = [str(f.resolve()) for f in qa_paths]
-    provenance = {"file": files[0] if len(files) == 1 else files, "collection": settings.collection,
-                  "depth": job.depth,
-                  "validation_file": str(Path(job.validation).resolve()) if job.validation else None,
-                  "labelled": report_line}
+    provenance = {
+        "file": files[0] if len(files) == 1 else files,
+        "collection": settings.collection,
+        "depth": job.depth,
+        "validation_file": str(Path(job.validation).resolve()) if job.validation else None,
+        "labelled": report_line,
+    }
     if cloze:
         provenance["cloze"] = {"questions": len(cloze), "collection": cloze_source}
     try:
-        result = train_reader(train_examples, out_dir, config, validation=held_items, provenance=provenance,
-                              pretrain=cloze, progress=progress, log=lambda line: _say(line, progress))
+        result = train_reader(
+            train_examples,
+            out_dir,
+            config,
+            validation=held_items,
+            provenance=provenance,
+            pretrain=cloze,
+            progress=progress,
+            log=lambda line: _say(line, progress),
+        )
     except KeyboardInterrupt:
         raise RagError(f"training interrupted; nothing was saved to {out_dir}") from None
     return ReaderRun(result.record, _summary(result, settings.collection), out_dir)
 
 
-def _labelled_file(retrieve: _Retrieval, qa_path: Path, job: ReaderJob, negatives: int, progress: bool
-                   ) -> tuple[list[ReaderExample], list[Item], str]:
+def _labelled_file(
+    retrieve: _Retrieval, qa_path: Path, job: ReaderJob, negatives: int, progress: bool
+) -> tuple[list[ReaderExample], list[Item], str]:
     """One training file's examples, its items and a line saying what its labelling found."""
     if is_squad(qa_path):
         examples, items = squad_examples(retrieve, qa_path, negatives, job.limit, job.seed, progress)
@@ -187,8 +209,9 @@ def _labelled_file(retrieve: _Retrieval, qa_path: Path, job: ReaderJob, negative
     return examples, items, report.summary()
 
 
-def _labelled(retrieve: _Retrieval, qa_paths: Sequence[Path], job: ReaderJob, negatives: int, progress: bool
-              ) -> tuple[list[ReaderExample], list[Item], str]:
+def _labelled(
+    retrieve: _Retrieval, qa_paths: Sequence[Path], job: ReaderJob, negatives: int, progress: bool
+) -> tuple[list[ReaderExample], list[Item], str]:
     """Training examples of every file (mixed), held-out items and a line saying what the labelling found."""
     examples, items, lines = [], [], []
     for qa_path in qa_paths:
@@ -214,8 +237,9 @@ def _labelled(retrieve: _Retrieval, qa_paths: Sequence[Path], job: ReaderJob, ne
         held_idx = set(order[:cut])
         train_examples = [e for i, e in enumerate(examples) if i not in held_idx]
         by_question = {q: (q, a, c[: job.read]) for q, a, c in items}
-        held_items = [by_question[examples[i].question] for i in sorted(held_idx)
-                      if examples[i].question in by_question]
+        held_items = [
+            by_question[examples[i].question] for i in sorted(held_idx) if examples[i].question in by_question
+        ]
     return train_examples, held_items, report_line
 
 
@@ -234,11 +258,15 @@ def _cloze(settings: Settings, job: ReaderJob, progress: bool) -> tuple[list[Rea
     finally:
         coll.close()
     examples = cloze_examples(texts, count, seed=job.seed)
-    _say(f"{len(examples)} cloze questions from {len(texts)} passages, e.g. " + "; ".join(describe(examples, 2)),
-         progress)
+    _say(
+        f"{len(examples)} cloze questions from {len(texts)} passages, e.g. " + "; ".join(describe(examples, 2)),
+        progress,
+    )
     if not examples:
-        raise RagError(f"no cloze questions could be made from the {len(texts)} passages (no dates, numbers or "
-                       "names in sentences of 6 to 40 words); run without --cloze")
+        raise RagError(
+            f"no cloze questions could be made from the {len(texts)} passages (no dates, numbers or "
+            "names in sentences of 6 to 40 words); run without --cloze"
+        )
     return examples, name
 
 
@@ -252,29 +280,39 @@ def _summary(result: Any, collection: str | None) -> str:
     lines = [f"saved the reader to {result.out_dir} ({record['steps']} steps, {record['seconds']:.0f} s)"]
     pre = record.get("pretraining")
     if pre:
-        lines.append(f"cloze pretraining: {pre['examples']} questions, {pre['steps']} steps, {pre['seconds']:.0f} s, "
-                     f"span loss {pre['loss']['first']:.3f} -> {pre['loss']['last']:.3f}")
+        lines.append(
+            f"cloze pretraining: {pre['examples']} questions, {pre['steps']} steps, {pre['seconds']:.0f} s, "
+            f"span loss {pre['loss']['first']:.3f} -> {pre['loss']['last']:.3f}"
+        )
     if record["loss"]["first"] is not None:
         lines.append(f"training loss {record['loss']['first']:.3f} -> {record['loss']['last']:.3f}")
     if result.validation:
         before, best = result.validation[0], result.validation[result.best_epoch]
-        lines.append(f"held-out ({best['questions']} questions): EM {before['em']:.1f} -> {best['em']:.1f}, "
-                     f"F1 {before['f1']:.1f} -> {best['f1']:.1f}, answer from a passage holding a gold answer "
-                     f"{best['passage_has_answer']:.1f}% (epoch {result.best_epoch})")
+        lines.append(
+            f"held-out ({best['questions']} questions): EM {before['em']:.1f} -> {best['em']:.1f}, "
+            f"F1 {before['f1']:.1f} -> {best['f1']:.1f}, answer from a passage holding a gold answer "
+            f"{best['passage_has_answer']:.1f}% (epoch {result.best_epoch})"
+        )
         if best.get("answerable"):
-            lines.append(f"  on the {best['answerable']} whose passages hold an answer: "
-                         f"EM {best['em_answerable']:.1f}, F1 {best['f1_answerable']:.1f}")
+            lines.append(
+                f"  on the {best['answerable']} whose passages hold an answer: "
+                f"EM {best['em_answerable']:.1f}, F1 {best['f1_answerable']:.1f}"
+            )
     averaged, members = record.get("averaged"), record.get("members") or []
     if averaged:
         each = ", ".join(f"{m['validation']['f1']:.1f}" for m in members if m.get("validation"))
-        lines.append(f"averaged weights of {len(members)} readers (held-out F1 of each: {each}): "
-                     f"EM {averaged['em']:.1f}, F1 {averaged['f1']:.1f}")
+        lines.append(
+            f"averaged weights of {len(members)} readers (held-out F1 of each: {each}): "
+            f"EM {averaged['em']:.1f}, F1 {averaged['f1']:.1f}"
+        )
     choice = record.get("passage_choice")
     if choice:
         sel, ret = choice["selection"], choice["retriever"]
-        lines.append(f"answer's passage chosen by: {choice['chosen']} (selection head EM {sel['em']:.1f}, F1 "
-                     f"{sel['f1']:.1f}; retriever's order EM {ret['em']:.1f}, F1 {ret['f1']:.1f}; the selection "
-                     f"head better on {choice['selection_wins']} questions, worse on {choice['selection_losses']})")
+        lines.append(
+            f"answer's passage chosen by: {choice['chosen']} (selection head EM {sel['em']:.1f}, F1 "
+            f"{sel['f1']:.1f}; retriever's order EM {ret['em']:.1f}, F1 {ret['f1']:.1f}; the selection "
+            f"head better on {choice['selection_wins']} questions, worse on {choice['selection_losses']})"
+        )
     target = f" -c {collection}" if collection else ""
     lines.append(f"next: rag ask{target} --reader {result.out_dir} QUESTION")
     return "\n".join(lines)

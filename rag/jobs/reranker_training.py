@@ -24,17 +24,29 @@ def run_reranker_training(settings: Settings, job: RerankerJob, *, progress: boo
     out = Path(job.out).expanduser()
     if out.exists() and any(out.iterdir()) and not job.overwrite:
         raise RagError(f"{out} exists: choose another --out, or --overwrite it")
-    config = RerankerConfig(base=job.base, epochs=job.epochs, batch_size=job.pairs_per_step,
-                            learning_rate=job.learning_rate, max_length=job.max_length, seed=job.seed)
+    config = RerankerConfig(
+        base=job.base,
+        epochs=job.epochs,
+        batch_size=job.pairs_per_step,
+        learning_rate=job.learning_rate,
+        max_length=job.max_length,
+        seed=job.seed,
+    )
     config.validate()  # before the mining, not after it
     name = resolve_collection(settings, settings.collection)
     coll = Collection(name, settings.store, chroma_url=settings.chroma_url)
     try:
         if coll.count() == 0:
             raise CollectionNotFound(f"collection {name!r} is empty: ingest documents before training on it")
-        examples, report = build_examples(qa, coll, hard_negatives=job.hard_negatives,
-                                          dense_negatives=job.dense_negatives, depth=job.depth,
-                                          max_answer_passages=job.max_answer_passages or None, seed=job.seed)
+        examples, report = build_examples(
+            qa,
+            coll,
+            hard_negatives=job.hard_negatives,
+            dense_negatives=job.dense_negatives,
+            depth=job.depth,
+            max_answer_passages=job.max_answer_passages or None,
+            seed=job.seed,
+        )
     finally:
         coll.close()
     say = (lambda line: print(line, file=sys.stderr, flush=True)) if progress else (lambda line: None)
@@ -43,7 +55,11 @@ def run_reranker_training(settings: Settings, job: RerankerJob, *, progress: boo
         raise RagError(f"no training examples: {report.summary()}")
     if out.exists() and job.overwrite:
         shutil.rmtree(out)
-    record = {"qa": str(qa), "collection": name, "mining": report.to_dict(),
-              "recipe": " ".join(["rag", "train-reranker", *sys.argv[2:]]) if len(sys.argv) > 1 else None}
+    record = {
+        "qa": str(qa),
+        "collection": name,
+        "mining": report.to_dict(),
+        "recipe": " ".join(["rag", "train-reranker", *sys.argv[2:]]) if len(sys.argv) > 1 else None,
+    }
     train_cross_encoder(examples, out, config, record=record, log=say)
     return {"out": str(out), "examples": len(examples), **record}

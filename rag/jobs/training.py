@@ -70,12 +70,21 @@ def run_training(settings: Settings, job: DPRJob, *, progress: bool = True) -> T
         if coll is not None and coll.count() == 0:
             raise CollectionNotFound(f"collection {coll.name!r} is empty: ingest documents before training on it")
         base = job.base or (coll.model if coll is not None and coll.model else settings.encoder)
-        config = TrainConfig(base=base, epochs=job.epochs, batch_size=job.train_batch_size,
-                             mini_batch_size=job.mini_batch_size, learning_rate=job.learning_rate,
-                             hard_negatives=job.hard_negatives + job.dense_negatives,
-                             separate_encoders=job.separate_encoders, seed=job.seed, patience=job.patience,
-                             max_seq_length=job.max_seq_length, lora_rank=job.lora_rank,
-                             lora_alpha=job.lora_alpha, device=settings.device)
+        config = TrainConfig(
+            base=base,
+            epochs=job.epochs,
+            batch_size=job.train_batch_size,
+            mini_batch_size=job.mini_batch_size,
+            learning_rate=job.learning_rate,
+            hard_negatives=job.hard_negatives + job.dense_negatives,
+            separate_encoders=job.separate_encoders,
+            seed=job.seed,
+            patience=job.patience,
+            max_seq_length=job.max_seq_length,
+            lora_rank=job.lora_rank,
+            lora_alpha=job.lora_alpha,
+            device=settings.device,
+        )
         config.validate()
         if not 0 <= job.validation_fraction < 1:
             raise RagError("--validation-fraction must be at least 0 and below 1")
@@ -86,9 +95,13 @@ def run_training(settings: Settings, job: DPRJob, *, progress: bool = True) -> T
         if not job.overwrite:  # fail before the mining, not after it
             check_out_dir(out_dir, config, overwrite=False, resume=job.resume)
 
-        mining_options = {"hard_negatives": job.hard_negatives, "dense_negatives": job.dense_negatives,
-                          "depth": job.depth, "max_answer_passages": job.max_answer_passages or None,
-                          "seed": job.seed}
+        mining_options = {
+            "hard_negatives": job.hard_negatives,
+            "dense_negatives": job.dense_negatives,
+            "depth": job.depth,
+            "max_answer_passages": job.max_answer_passages or None,
+            "seed": job.seed,
+        }
         examples, report = build_examples(qa_path, coll, **mining_options)
         _say(report.summary(), progress)
         if job.validation:
@@ -97,24 +110,42 @@ def run_training(settings: Settings, job: DPRJob, *, progress: bool = True) -> T
             train_examples = _without(examples, held_out)
             _say("validation: " + val_report.summary(), progress)
         else:
-            train_examples, held_out = split_validation(examples, job.validation_fraction, MAX_VALIDATION_QUESTIONS,
-                                                        job.seed)
+            train_examples, held_out = split_validation(
+                examples, job.validation_fraction, MAX_VALIDATION_QUESTIONS, job.seed
+            )
         _check_enough(report, train_examples, job.depth)
         validation = validation_set(held_out, coll, seed=job.seed) if held_out else None
-        _say(f"training on {len(train_examples)} examples, validating on {len(held_out)} held-out questions"
-             + (f" against {len(validation.corpus)} passages" if validation else ""), progress)
-        provenance = {"file": str(qa_path.resolve()), "sha256": _sha256(qa_path), "format": report.format,
-                      "collection": coll.name if coll is not None else None,
-                      "collection_passages": coll.count() if coll is not None else None,
-                      "mining": mining_options,
-                      "report": report.to_dict(),
-                      "validation_file": str(Path(job.validation).resolve()) if job.validation else None}
+        _say(
+            f"training on {len(train_examples)} examples, validating on {len(held_out)} held-out questions"
+            + (f" against {len(validation.corpus)} passages" if validation else ""),
+            progress,
+        )
+        provenance = {
+            "file": str(qa_path.resolve()),
+            "sha256": _sha256(qa_path),
+            "format": report.format,
+            "collection": coll.name if coll is not None else None,
+            "collection_passages": coll.count() if coll is not None else None,
+            "mining": mining_options,
+            "report": report.to_dict(),
+            "validation_file": str(Path(job.validation).resolve()) if job.validation else None,
+        }
         try:
-            result = train(train_examples, out_dir, config, validation=validation, overwrite=job.overwrite,
-                           resume=job.resume, provenance=provenance, progress=progress)
+            result = train(
+                train_examples,
+                out_dir,
+                config,
+                validation=validation,
+                overwrite=job.overwrite,
+                resume=job.resume,
+                provenance=provenance,
+                progress=progress,
+            )
         except KeyboardInterrupt:
-            raise TrainingInterrupted(f"training interrupted; checkpoints are in {out_dir}/checkpoints: run the same "
-                                      "command with --resume to continue from the last one") from None
+            raise TrainingInterrupted(
+                f"training interrupted; checkpoints are in {out_dir}/checkpoints: run the same "
+                "command with --resume to continue from the last one"
+            ) from None
     finally:
         if coll is not None:
             coll.close()
@@ -138,31 +169,42 @@ def _check_enough(report: DataReport, examples: list[TrainingExample], depth: in
     if len(examples) >= 2:
         return
     if report.examples >= 2:
-        raise RagError(f"only {len(examples)} usable training examples left after holding out the validation "
-                       f"questions (of {report.examples}); use a validation file with other questions")
+        raise RagError(
+            f"only {len(examples)} usable training examples left after holding out the validation "
+            f"questions (of {report.examples}); use a validation file with other questions"
+        )
     if report.format == "qa" and report.no_positive:
-        raise RagError(f"only {len(examples)} usable training examples: {report.no_positive} of "
-                       f"{report.lines_read} questions have no answer in the top {depth} BM25 passages of the "
-                       "collection. Check that the questions are about this collection, or raise --depth")
+        raise RagError(
+            f"only {len(examples)} usable training examples: {report.no_positive} of "
+            f"{report.lines_read} questions have no answer in the top {depth} BM25 passages of the "
+            "collection. Check that the questions are about this collection, or raise --depth"
+        )
     raise RagError(f"only {len(examples)} usable training examples in {report.source}: {report.summary()}")
 
 
 def _summary(result: Any, collection: str | None) -> str:
     record = result.record
-    lines = [f"saved {record['encoders']} encoders to {result.out_dir} "
-             f"({record['steps']} steps, {record['epochs_run']} epochs, {record['seconds']:.0f} s)"]
+    lines = [
+        f"saved {record['encoders']} encoders to {result.out_dir} "
+        f"({record['steps']} steps, {record['epochs_run']} epochs, {record['seconds']:.0f} s)"
+    ]
     wanted, used = record["config"]["hard_negatives"], record["data"].get("negatives_per_example", 0)
     if used < wanted:
-        lines.append(f"used {used} of {wanted} hard negatives per question: the collection is too small for a "
-                     "batch with no passage twice")
+        lines.append(
+            f"used {used} of {wanted} hard negatives per question: the collection is too small for a "
+            "batch with no passage twice"
+        )
     if result.train_loss:
         lines.append(f"training loss {result.train_loss[0][1]:.4f} -> {result.train_loss[-1][1]:.4f}")
     val = record["validation"]
     if val.get("before") and val.get("final_model"):
         b, f = val["before"], val["final_model"]
-        lines.append("held-out accuracy " + ", ".join(
-            f"top-{k}: {b[f'top{k}']:.1f} -> {f[f'top{k}']:.1f}" for k in (1, 5, 20)))
+        lines.append(
+            "held-out accuracy " + ", ".join(f"top-{k}: {b[f'top{k}']:.1f} -> {f[f'top{k}']:.1f}" for k in (1, 5, 20))
+        )
     if collection:
-        lines.append(f"next: rag reindex {collection} --encoder {result.out_dir}   "
-                     f"(then: rag search --collection {reindexed_name(collection, str(result.out_dir))} QUESTION)")
+        lines.append(
+            f"next: rag reindex {collection} --encoder {result.out_dir}   "
+            f"(then: rag search --collection {reindexed_name(collection, str(result.out_dir))} QUESTION)"
+        )
     return "\n".join(lines)

@@ -23,7 +23,20 @@ from .local import (
 from .repetition import RepetitionGuard
 
 __all__ = [
-    "DEFAULT_LLM", "GENERATION_NICE", "LLM", "LOCAL_MAX_TOKENS", "LOCAL_MODELS", "LOCAL_PROVIDER", "LOCAL_TIMEOUT_S",
-    "Generation", "Message", "RepetitionGuard", "Usage", "litellm_module", "redact", "register_local_provider",
-    "resolve_gguf", "run_at_low_priority",
+    "DEFAULT_LLM",
+    "GENERATION_NICE",
+    "LLM",
+    "LOCAL_MAX_TOKENS",
+    "LOCAL_MODELS",
+    "LOCAL_PROVIDER",
+    "LOCAL_TIMEOUT_S",
+    "Generation",
+    "Message",
+    "RepetitionGuard",
+    "Usage",
+    "litellm_module",
+    "redact",
+    "register_local_provider",
+    "resolve_gguf",
+    "run_at_low_priority",
 ]

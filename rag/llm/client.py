@@ -50,7 +50,8 @@ def litellm_module() -> Any:
             litellm.telemetry = False
             providers = [p for p in (litellm.custom_provider_map or []) if p.get("provider") != LOCAL_PROVIDER]
             litellm.custom_provider_map = providers + [
-                {"provider": LOCAL_PROVIDER, "custom_handler": build_local_handler()}]
+                {"provider": LOCAL_PROVIDER, "custom_handler": build_local_handler()}
+            ]
             _litellm = litellm
         return _litellm
 
@@ -68,8 +69,15 @@ def redact(text: str) -> str:
     return _SECRET.sub("[redacted]", text)
 
 
-_TRANSIENT = {"Timeout", "APITimeoutError", "APIConnectionError", "RateLimitError", "ServiceUnavailableError",
-              "BadGatewayError", "InternalServerError"}
+_TRANSIENT = {
+    "Timeout",
+    "APITimeoutError",
+    "APIConnectionError",
+    "RateLimitError",
+    "ServiceUnavailableError",
+    "BadGatewayError",
+    "InternalServerError",
+}
 
 
 def _transient(exc: BaseException) -> bool:
@@ -109,8 +117,17 @@ class LLM:
             retried only before its first token: after that, a retry would repeat shown text.
     """
 
-    def __init__(self, model: str | None = None, *, max_tokens: int = 256, temperature: float = 0.0,
-                 timeout: float = 60.0, api_base: str | None = None, retries: int = 2, backoff: float = 0.5) -> None:
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        timeout: float = 60.0,
+        api_base: str | None = None,
+        retries: int = 2,
+        backoff: float = 0.5,
+    ) -> None:
         self.model = model or DEFAULT_LLM
         self.is_local = self.model.startswith(f"{LOCAL_PROVIDER}/")
         self.max_tokens = min(max_tokens, LOCAL_MAX_TOKENS) if self.is_local else max_tokens
@@ -160,8 +177,10 @@ class LLM:
             logger.debug("cannot check the keys of %s: %s", self.model, exc)
             return
         if env.get("missing_keys"):
-            raise RagError(f"model {self.model!r} needs {', '.join(env['missing_keys'])} in the environment; "
-                           "set it, or unset RAG_MODEL to use the embedded local model")
+            raise RagError(
+                f"model {self.model!r} needs {', '.join(env['missing_keys'])} in the environment; "
+                "set it, or unset RAG_MODEL to use the embedded local model"
+            )
 
     def _call(self, messages: Sequence[Message], stream: bool) -> Any:
         """One completion, retried on transient failures; a stream comes back with its first chunk read."""
@@ -171,10 +190,17 @@ class LLM:
         while True:
             attempt += 1
             try:
-                response = litellm.completion(model=self.model, messages=list(messages), stream=stream,
-                                              max_tokens=self.max_tokens, temperature=self.temperature,
-                                              timeout=self.timeout, api_base=self.api_base, num_retries=0,
-                                              max_retries=0)
+                response = litellm.completion(
+                    model=self.model,
+                    messages=list(messages),
+                    stream=stream,
+                    max_tokens=self.max_tokens,
+                    temperature=self.temperature,
+                    timeout=self.timeout,
+                    api_base=self.api_base,
+                    num_retries=0,
+                    max_retries=0,
+                )
                 if stream:  # a refused or dropped connection often shows only when the first chunk is read
                     chunks = iter(response)
                     first = next(chunks, None)
@@ -192,14 +218,20 @@ class LLM:
         text = redact(" ".join(str(exc).split()))
         tried = f", {attempts} attempts" if attempts > 1 else ""
         if "LLM Provider NOT provided" in text or name == "NotFoundError":
-            return RagError(f"unknown model {self.model!r}: use a litellm model string such as openai/gpt-4o-mini, "
-                            "ollama/llama3.1 or local/smollm2 (flag --model, env RAG_MODEL)")
+            return RagError(
+                f"unknown model {self.model!r}: use a litellm model string such as openai/gpt-4o-mini, "
+                "ollama/llama3.1 or local/smollm2 (flag --model, env RAG_MODEL)"
+            )
         if name == "AuthenticationError" or "credentials" in text.lower() or "api key" in text.lower():
-            return RagError(f"model {self.model!r} was refused for lack of a valid API key: set the provider's key "
-                            "(e.g. OPENAI_API_KEY), or unset RAG_MODEL for the local model")
+            return RagError(
+                f"model {self.model!r} was refused for lack of a valid API key: set the provider's key "
+                "(e.g. OPENAI_API_KEY), or unset RAG_MODEL for the local model"
+            )
         if name in ("APIConnectionError", "Timeout", "APITimeoutError") or "connect" in text.lower():
-            return RagError(f"cannot reach model {self.model!r} ({name}{tried}): check the network or api_base, "
-                            "or unset RAG_MODEL for the local model")
+            return RagError(
+                f"cannot reach model {self.model!r} ({name}{tried}): check the network or api_base, "
+                "or unset RAG_MODEL for the local model"
+            )
         if _transient(exc):
             return RagError(f"model {self.model!r} is not answering ({name}{tried}): {text[:160]}")
         return RagError(f"model {self.model!r} failed: {name}{tried}: {text[:200]}")
@@ -208,10 +240,11 @@ class LLM:
         start = time.perf_counter()
         response = self._call(messages, stream=False)
         usage = getattr(response, "usage", None)
-        return Generation(text=(response.choices[0].message.content or "").strip(),
-                          usage=Usage(getattr(usage, "prompt_tokens", 0) or 0,
-                                      getattr(usage, "completion_tokens", 0) or 0),
-                          seconds=time.perf_counter() - start)
+        return Generation(
+            text=(response.choices[0].message.content or "").strip(),
+            usage=Usage(getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0),
+            seconds=time.perf_counter() - start,
+        )
 
     def stream(self, messages: Sequence[Message], generation: Generation) -> Iterator[str]:
         """Yield text pieces as they arrive, filling `generation` (text, usage, timings) on the way."""

@@ -24,8 +24,9 @@ class LlamaIndexLLM(CustomLLM):
 
     @property
     def metadata(self) -> LLMMetadata:
-        return LLMMetadata(context_window=self.llm.context_window, num_output=self.llm.max_tokens,
-                           model_name=self.llm.model)
+        return LLMMetadata(
+            context_window=self.llm.context_window, num_output=self.llm.max_tokens, model_name=self.llm.model
+        )
 
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:

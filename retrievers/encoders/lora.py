@@ -39,8 +39,12 @@ class LoraSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "LoraSpec":
-        return cls(rank=int(data["rank"]), alpha=float(data["alpha"]), dropout=float(data.get("dropout", 0.0)),
-                   targets=tuple(data.get("targets", DEFAULT_TARGETS)))
+        return cls(
+            rank=int(data["rank"]),
+            alpha=float(data["alpha"]),
+            dropout=float(data.get("dropout", 0.0)),
+            targets=tuple(data.get("targets", DEFAULT_TARGETS)),
+        )
 
 
 def add_lora(model: Any, spec: LoraSpec) -> Any:
@@ -53,8 +57,9 @@ def add_lora(model: Any, spec: LoraSpec) -> Any:
         from peft import LoraConfig, inject_adapter_in_model
     except ImportError as exc:  # training only: loading a delta needs no peft
         raise ModelNotFound("LoRA training needs peft: pip install peft") from exc
-    config = LoraConfig(r=spec.rank, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
-                        target_modules=list(spec.targets), bias="none")
+    config = LoraConfig(
+        r=spec.rank, lora_alpha=spec.alpha, lora_dropout=spec.dropout, target_modules=list(spec.targets), bias="none"
+    )
     inject_adapter_in_model(config, model)
     for name, param in model.named_parameters():
         param.requires_grad = ".lora_" in name

@@ -42,8 +42,9 @@ def export_dir(model_dir: Path, precision: str, cache_dir: Path) -> Path:
     return Path(cache_dir) / "onnx" / key
 
 
-def export_onnx(model: str | os.PathLike[str], precision: str = "fp32", *,
-                cache_dir: str | os.PathLike[str] | None = None) -> Path:
+def export_onnx(
+    model: str | os.PathLike[str], precision: str = "fp32", *, cache_dir: str | os.PathLike[str] | None = None
+) -> Path:
     """Export one sentence-transformers model directory to ONNX (cached); returns the folder.
 
     The folder holds `model.onnx`, the tokenizer files and `export.json`. It is written to a
@@ -82,12 +83,14 @@ def _export(source: Path, work: Path, precision: str) -> None:
 
     try:
         # eager attention traces to the MatMul/Softmax pattern ONNX Runtime fuses into one Attention op
-        st = SentenceTransformer(str(source), device="cpu", local_files_only=True,
-                                 model_kwargs={"attn_implementation": "eager"})
+        st = SentenceTransformer(
+            str(source), device="cpu", local_files_only=True, model_kwargs={"attn_implementation": "eager"}
+        )
     except Exception as exc:
         raise ModelNotFound(f"cannot load a sentence-transformers model from {source}: {exc}") from exc
     features = (st.preprocess if hasattr(st, "preprocess") else st.tokenize)(
-        ["an example passage", "a second, somewhat longer example passage"])
+        ["an example passage", "a second, somewhat longer example passage"]
+    )
     names = [name for name in _INPUTS if name in features]
 
     class Pipeline(torch.nn.Module):
@@ -104,8 +107,16 @@ def _export(source: Path, work: Path, precision: str) -> None:
 
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python branches
-        torch.onnx.export(Pipeline().eval(), tuple(features[name] for name in names), str(raw), input_names=names,
-                          output_names=["sentence_embedding"], dynamic_axes=axes, opset_version=17, dynamo=False)
+        torch.onnx.export(
+            Pipeline().eval(),
+            tuple(features[name] for name in names),
+            str(raw),
+            input_names=names,
+            output_names=["sentence_embedding"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
     optimized = work / "optimized.onnx"
     if not _optimize(raw, optimized, st):
         shutil.copyfile(raw, optimized)
@@ -113,17 +124,31 @@ def _export(source: Path, work: Path, precision: str) -> None:
         import onnx
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        quantize_dynamic(str(optimized), str(work / "model.onnx"), weight_type=QuantType.QInt8, per_channel=True,
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        quantize_dynamic(
+            str(optimized),
+            str(work / "model.onnx"),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
     else:
         optimized.rename(work / "model.onnx")
     for leftover in (raw, optimized):
         leftover.unlink(missing_ok=True)
     st.tokenizer.save_pretrained(str(work / "tokenizer"))
-    (work / "export.json").write_text(json.dumps({
-        "source": str(source), "precision": precision, "max_seq_length": int(st.max_seq_length),
-        "dimension": int(_dimension(st)), "inputs": names, "version": EXPORT_VERSION,
-    }, indent=2))
+    (work / "export.json").write_text(
+        json.dumps(
+            {
+                "source": str(source),
+                "precision": precision,
+                "max_seq_length": int(st.max_seq_length),
+                "dimension": int(_dimension(st)),
+                "inputs": names,
+                "version": EXPORT_VERSION,
+            },
+            indent=2,
+        )
+    )
 
 
 def _dimension(st: Any) -> int:
@@ -135,14 +160,24 @@ def _optimize(raw: Path, out: Path, st: Any) -> bool:
     """Fuse attention, GELU and layer norms for BERT-like models; False when it does not apply."""
     config = getattr(st[0], "auto_model", None)
     config = getattr(config, "config", None)
-    if config is None \
-            or getattr(config, "model_type", "") not in {"bert", "roberta", "xlm-roberta", "distilbert", "mpnet"}:
+    if config is None or getattr(config, "model_type", "") not in {
+        "bert",
+        "roberta",
+        "xlm-roberta",
+        "distilbert",
+        "mpnet",
+    }:
         return False
     try:
         from onnxruntime.transformers import optimizer
 
-        optimized = optimizer.optimize_model(str(raw), model_type="bert", num_heads=config.num_attention_heads,
-                                             hidden_size=config.hidden_size, opt_level=1)
+        optimized = optimizer.optimize_model(
+            str(raw),
+            model_type="bert",
+            num_heads=config.num_attention_heads,
+            hidden_size=config.hidden_size,
+            opt_level=1,
+        )
         optimized.save_model_to_file(str(out))
         return True
     except Exception:  # the unfused graph is still correct, only slower
@@ -161,8 +196,9 @@ class _Session:
         self.inputs = list(info["inputs"])
         tokenizer_file = folder / "tokenizer" / "tokenizer.json"
         if not tokenizer_file.is_file():
-            raise ModelNotFound(f"{folder} has no fast tokenizer (tokenizer.json); "
-                                "use the torch backend for this model")
+            raise ModelNotFound(
+                f"{folder} has no fast tokenizer (tokenizer.json); use the torch backend for this model"
+            )
         self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
         self.tokenizer.enable_truncation(int(info["max_seq_length"]))
         pad_id = self.tokenizer.token_to_id("[PAD]")
@@ -202,9 +238,16 @@ class OnnxEncoder:
     backend stay interchangeable.
     """
 
-    def __init__(self, model: str | os.PathLike[str], *, precision: str = "int8", normalize: bool = True,
-                 batch_size: int = 32, threads: int | None = None,
-                 cache_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        model: str | os.PathLike[str],
+        *,
+        precision: str = "int8",
+        normalize: bool = True,
+        batch_size: int = 32,
+        threads: int | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.path = resolve_model_path(model)
         self.name = model_name(model)
         self.precision = precision

@@ -28,8 +28,9 @@ from .base import Encoder, model_name, resolve_model_path
 _worker: Encoder | None = None
 
 
-def _start_worker(load: Callable[..., Encoder], model: str, backend: str, options: dict[str, Any], threads: int
-                  ) -> None:
+def _start_worker(
+    load: Callable[..., Encoder], model: str, backend: str, options: dict[str, Any], threads: int
+) -> None:
     global _worker
     quiet_offline()
     # before torch is imported in this fresh process: its OpenMP pool is sized once, at start-up
@@ -62,8 +63,16 @@ class ParallelEncoder:
     Use it as a context manager, or call `close()`, so the workers end with the work.
     """
 
-    def __init__(self, model: str, *, workers: int, load: Callable[..., Encoder], backend: str = "torch",
-                 threads: int | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        workers: int,
+        load: Callable[..., Encoder],
+        backend: str = "torch",
+        threads: int | None = None,
+        **options: Any,
+    ) -> None:
         if workers < 2:
             raise ValueError("a ParallelEncoder needs at least 2 workers; use load_encoder for one")
         resolve_model_path(model)  # a missing model fails here, in one clear line, not inside a worker
@@ -71,15 +80,20 @@ class ParallelEncoder:
         self.threads = threads or max(1, (os.cpu_count() or 1) // workers)
         self._model, self._backend, self._options, self._load = model, backend, dict(options), load
         self._local: Encoder | None = None
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_start_worker,
-                                         initargs=(load, model, backend, self._options, self.threads))
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(load, model, backend, self._options, self.threads),
+        )
         try:  # start every worker now (loading a model takes seconds), so a bad model fails here
             dimensions = set(self._pool.map(_dimension, range(workers)))
         except BrokenProcessPool as exc:
             self.close()
-            raise RagError(f"the {workers} encoder processes for {model} could not start ({exc}); try --workers 1 "
-                           "to see the error in this process") from None
+            raise RagError(
+                f"the {workers} encoder processes for {model} could not start ({exc}); try --workers 1 "
+                "to see the error in this process"
+            ) from None
         except BaseException:
             self.close()
             raise
@@ -113,5 +127,7 @@ class ParallelEncoder:
         self.close()
 
     def __repr__(self) -> str:
-        return (f"ParallelEncoder({self._model!r}, backend={self._backend!r}, workers={self.workers}, "
-                f"threads={self.threads})")
+        return (
+            f"ParallelEncoder({self._model!r}, backend={self._backend!r}, workers={self.workers}, "
+            f"threads={self.threads})"
+        )

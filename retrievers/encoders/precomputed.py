@@ -55,8 +55,14 @@ def shard_dir(out_dir: str | os.PathLike[str], index: int, count: int) -> Path:
     return Path(out_dir) / f"shard-{index:05d}-of-{count:05d}"
 
 
-def write_shard(out_dir: str | os.PathLike[str], index: int, count: int, texts: Sequence[str],
-                vectors: np.ndarray, header: dict[str, Any]) -> Path:
+def write_shard(
+    out_dir: str | os.PathLike[str],
+    index: int,
+    count: int,
+    texts: Sequence[str],
+    vectors: np.ndarray,
+    header: dict[str, Any],
+) -> Path:
     """Write one finished shard atomically; an existing finished shard is replaced whole."""
     if len(texts) != len(vectors):
         raise ValueError("one vector per text")
@@ -68,8 +74,15 @@ def write_shard(out_dir: str | os.PathLike[str], index: int, count: int, texts: 
         keys = np.frombuffer(b"".join(text_key(t) for t in texts), dtype=np.uint8).reshape(len(texts), _KEY_BYTES)
         np.save(work / "keys.npy", keys)
         np.save(work / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32))
-        info = {"format": FORMAT, "version": VERSION, "shard": index, "num_shards": count, "passages": len(texts),
-                "dimension": int(vectors.shape[1]) if vectors.ndim == 2 else 0, **header}
+        info = {
+            "format": FORMAT,
+            "version": VERSION,
+            "shard": index,
+            "num_shards": count,
+            "passages": len(texts),
+            "dimension": int(vectors.shape[1]) if vectors.ndim == 2 else 0,
+            **header,
+        }
         (work / "header.json").write_text(json.dumps(info, indent=2))
         if target.exists():
             shutil.rmtree(target)
@@ -114,8 +127,9 @@ class PrecomputedEncoder:
     called only if some passage has no stored vector. `reused` and `encoded` count passages.
     """
 
-    def __init__(self, model: str | os.PathLike[str], shards: str | os.PathLike[str],
-                 make_encoder: Callable[[], Encoder]) -> None:
+    def __init__(
+        self, model: str | os.PathLike[str], shards: str | os.PathLike[str], make_encoder: Callable[[], Encoder]
+    ) -> None:
         self.name = model_name(model)
         self._make_encoder = make_encoder
         self._inner: Encoder | None = None
@@ -128,8 +142,10 @@ class PrecomputedEncoder:
             if info.get("model") != self.name or info.get("model_fingerprint") != fingerprint:
                 made = info.get("model")
                 why = "an older copy of this model" if made == self.name else f"model {made!r}"
-                raise RagError(f"{folder}: its vectors were made with {why}, not the {self.name!r} this collection "
-                               "uses; encode the shards again with this model (rag encode --encoder ...)")
+                raise RagError(
+                    f"{folder}: its vectors were made with {why}, not the {self.name!r} this collection "
+                    "uses; encode the shards again with this model (rag encode --encoder ...)"
+                )
             dims.add(int(info["dimension"]))
         if len(dims) > 1:
             raise RagError(f"{shards}: shards of different dimensions {sorted(dims)}")
@@ -181,10 +197,21 @@ class PrecomputedEncoder:
         return out
 
 
-def encode_shard(texts: Iterable[str], encoder: Encoder, out_dir: str | os.PathLike[str], index: int, count: int,
-                 *, header: dict[str, Any], show_progress: bool = False) -> Path:
+def encode_shard(
+    texts: Iterable[str],
+    encoder: Encoder,
+    out_dir: str | os.PathLike[str],
+    index: int,
+    count: int,
+    *,
+    header: dict[str, Any],
+    show_progress: bool = False,
+) -> Path:
     """Encode the given passage texts (one shard's, duplicates dropped) and write them as shard `index`."""
     unique = list(dict.fromkeys(texts))
-    vectors = encoder.encode_passage(unique, show_progress=show_progress) if unique else \
-        np.zeros((0, encoder.dimension), dtype=np.float32)
+    vectors = (
+        encoder.encode_passage(unique, show_progress=show_progress)
+        if unique
+        else np.zeros((0, encoder.dimension), dtype=np.float32)
+    )
     return write_shard(out_dir, index, count, unique, vectors, header)

@@ -79,8 +79,11 @@ class DPREncoder:
         self.path = path
         self.name = model_name(model)
         model = self._passage_model
-        dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else \
-            model.get_sentence_embedding_dimension()
+        dim = (
+            model.get_embedding_dimension()
+            if hasattr(model, "get_embedding_dimension")
+            else model.get_sentence_embedding_dimension()
+        )
         self.dimension = int(dim)
 
     def encode_query(self, texts: Sequence[str]) -> np.ndarray:

@@ -129,8 +129,16 @@ def _builder(name: str) -> Builder:
     return _BUILDERS[kind]
 
 
-def package(model_dir: str | Path, name: str, *, trained: dict | None, files: Sequence[str] = (), recipe: str,
-            commit: str | None, out_root: Path = MODELS_DIR) -> Path:
+def package(
+    model_dir: str | Path,
+    name: str,
+    *,
+    trained: dict | None,
+    files: Sequence[str] = (),
+    recipe: str,
+    commit: str | None,
+    out_root: Path = MODELS_DIR,
+) -> Path:
     """Copy the LoRA delta of a model trained with `--lora-rank` (by `rag train` or `rag train-reader`)
     into the package as shipped model `name`, with the other `files` it needs (a reader's heads), and a
     record of how it was made (`trained`: its training record) and every file's sha256."""
@@ -148,11 +156,17 @@ def package(model_dir: str | Path, name: str, *, trained: dict | None, files: Se
     for file in files:
         shutil.copyfile(source / file, staging / file)
     record = {
-        "name": name, "kind": kind, "base_model": trained["base_model"],
+        "name": name,
+        "kind": kind,
+        "base_model": trained["base_model"],
         "max_seq_length": (trained.get("config") or {}).get("max_seq_length") if kind == "encoder" else None,
-        "recipe": recipe, "commit": commit, "lora": trained["lora"],
-        "data": trained.get("data"), "validation": trained.get("validation"),
-        "created": trained.get("created"), "seconds": trained.get("seconds"),
+        "recipe": recipe,
+        "commit": commit,
+        "lora": trained["lora"],
+        "data": trained.get("data"),
+        "validation": trained.get("validation"),
+        "created": trained.get("created"),
+        "seconds": trained.get("seconds"),
         "files": {file: _sha256(staging / file) for file in files},
     }
     (staging / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

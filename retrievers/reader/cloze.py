@@ -26,8 +26,13 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("when", re.compile(rf"\b{_MONTH} \d{{3,4}}\b")),
     ("when", re.compile(r"\b(?:1[0-9]{3}|20[0-9]{2})s?\b(?! (?:million|billion|thousand|people|km|kilometres|miles))")),
     ("how many", re.compile(r"\b\d[\d,.]*(?: (?:million|billion|thousand|hundred))?(?= [a-z])")),
-    ("what", re.compile(r"(?<=[a-z,;] )(?:the )?[A-Z][\w'’.-]*"
-                        r"(?: (?:of |the |de |and |von |van |du |la )*[A-Z][\w'’.-]*){0,4}")),
+    (
+        "what",
+        re.compile(
+            r"(?<=[a-z,;] )(?:the )?[A-Z][\w'’.-]*"
+            r"(?: (?:of |the |de |and |von |van |du |la )*[A-Z][\w'’.-]*){0,4}"
+        ),
+    ),
 )
 _DEMONYM = re.compile(r"(?:an|ese|ish|ic|i|ch|ian)$")
 _MIN_WORDS, _MAX_WORDS = 6, 40
@@ -49,8 +54,17 @@ def answer_candidates(sentence: str) -> list[tuple[str, int, int]]:
     return out
 
 
-def cloze_question(sentence: str, start: int, end: int, wh: str, rng: random.Random, *, window: int = 10,
-                   drop: float = 0.1, shuffle_window: int = 2) -> str:
+def cloze_question(
+    sentence: str,
+    start: int,
+    end: int,
+    wh: str,
+    rng: random.Random,
+    *,
+    window: int = 10,
+    drop: float = 0.1,
+    shuffle_window: int = 2,
+) -> str:
     """The sentence as a question about `sentence[start:end]`: the wh-word first, then up to `window`
     words each side of the span (left out), each dropped with probability `drop` and moved at most
     `shuffle_window` - 1 places."""

@@ -25,7 +25,7 @@ class Outcome:
     em: float
     f1: float
     passage_has_answer: bool  # the answer's passage holds a gold answer
-    answerable: bool          # some passage read holds one
+    answerable: bool  # some passage read holds one
 
 
 def rule_outcomes(reader: Reader, items: Sequence[Item], rules: Sequence[str]) -> dict[str, list[Outcome]]:
@@ -41,8 +41,9 @@ def rule_outcomes(reader: Reader, items: Sequence[Item], rules: Sequence[str]) -
                 out[rule].append(Outcome(0.0, 0.0, False, any(holds)))
                 continue
             text = spans[0].text
-            out[rule].append(Outcome(exact_match(text, answers), token_f1(text, answers),
-                                     holds[spans[0].passage], any(holds)))
+            out[rule].append(
+                Outcome(exact_match(text, answers), token_f1(text, answers), holds[spans[0].passage], any(holds))
+            )
     return out
 
 
@@ -57,10 +58,15 @@ def summarize(outcomes: Sequence[Outcome]) -> dict[str, float]:
     def pct(values: Sequence[float], total: int) -> float:
         return round(100 * sum(values) / total, 2) if total else 0.0
 
-    return {"em": pct([o.em for o in outcomes], n), "f1": pct([o.f1 for o in outcomes], n),
-            "passage_has_answer": pct([o.passage_has_answer for o in outcomes], n), "questions": n,
-            "answerable": len(can), "em_answerable": pct([o.em for o in can], len(can)),
-            "f1_answerable": pct([o.f1 for o in can], len(can))}
+    return {
+        "em": pct([o.em for o in outcomes], n),
+        "f1": pct([o.f1 for o in outcomes], n),
+        "passage_has_answer": pct([o.passage_has_answer for o in outcomes], n),
+        "questions": n,
+        "answerable": len(can),
+        "em_answerable": pct([o.em for o in can], len(can)),
+        "f1_answerable": pct([o.f1 for o in can], len(can)),
+    }
 
 
 def evaluate_reader(reader: Reader, items: Sequence[Item]) -> dict[str, float]:
@@ -79,5 +85,10 @@ def choose_passage_rule(reader: Reader, validation: Sequence[Item]) -> dict:
     wins = sum(s.f1 > r.f1 for s, r in pairs)
     losses = sum(r.f1 > s.f1 for s, r in pairs)
     reader.passage_choice = "selection" if wins - losses > 2 * math.sqrt(wins + losses) else "retriever"
-    return {"chosen": reader.passage_choice, "selection": summarize(outcomes["selection"]),
-            "retriever": summarize(outcomes["retriever"]), "selection_wins": wins, "selection_losses": losses}
+    return {
+        "chosen": reader.passage_choice,
+        "selection": summarize(outcomes["selection"]),
+        "retriever": summarize(outcomes["retriever"]),
+        "selection_wins": wins,
+        "selection_losses": losses,
+    }

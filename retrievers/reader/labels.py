@@ -40,8 +40,10 @@ class LabelReport:
 
     def summary(self) -> str:
         share = 100 * self.with_positive / self.questions if self.questions else 0.0
-        return (f"{self.questions} questions, {self.with_positive} ({share:.1f}%) with an answer in a retrieved "
-                f"passage: {self.positives} positive passages ({self.spans} answer spans), {self.negatives} negatives")
+        return (
+            f"{self.questions} questions, {self.with_positive} ({share:.1f}%) with an answer in a retrieved "
+            f"passage: {self.positives} positive passages ({self.spans} answer spans), {self.negatives} negatives"
+        )
 
 
 def _normalized_words(text: str) -> list[tuple[str, int, int]]:
@@ -71,8 +73,9 @@ def answer_spans(context: str, answers: Sequence[str]) -> list[tuple[int, int]]:
     return sorted(spans)
 
 
-def label(question: str, answers: Sequence[str], contexts: Sequence[str], *, max_positives: int = 2,
-          max_negatives: int = 3) -> ReaderExample:
+def label(
+    question: str, answers: Sequence[str], contexts: Sequence[str], *, max_positives: int = 2, max_negatives: int = 3
+) -> ReaderExample:
     """Label the retrieved `contexts` (best first) of one question by its answer strings."""
     example = ReaderExample(question=question, answers=list(answers))
     for context in contexts:
@@ -85,8 +88,9 @@ def label(question: str, answers: Sequence[str], contexts: Sequence[str], *, max
     return example
 
 
-def label_all(items: Sequence[tuple[str, Sequence[str], Sequence[str]]], *, max_positives: int = 2,
-              max_negatives: int = 3) -> tuple[list[ReaderExample], LabelReport]:
+def label_all(
+    items: Sequence[tuple[str, Sequence[str], Sequence[str]]], *, max_positives: int = 2, max_negatives: int = 3
+) -> tuple[list[ReaderExample], LabelReport]:
     """`label` over `(question, answers, retrieved contexts)` items; questions with no positive are dropped."""
     report = LabelReport()
     examples = []
@@ -103,8 +107,9 @@ def label_all(items: Sequence[tuple[str, Sequence[str], Sequence[str]]], *, max_
     return examples, report
 
 
-def gold_span_example(question: str, context: str, answers: Sequence[tuple[str, int]],
-                      negatives: Sequence[str] = ()) -> ReaderExample | None:
+def gold_span_example(
+    question: str, context: str, answers: Sequence[tuple[str, int]], negatives: Sequence[str] = ()
+) -> ReaderExample | None:
     """An example from SQuAD-style gold spans `(text, answer_start)`; spans that do not match the
     context at their offset are looked up by string instead, and an example with none is None."""
     spans = set()
@@ -115,5 +120,9 @@ def gold_span_example(question: str, context: str, answers: Sequence[tuple[str, 
         spans.update(answer_spans(context, [t for t, _ in answers]))
     if not spans:
         return None
-    return ReaderExample(question=question, answers=[t for t, _ in answers], positives=[(context, sorted(spans))],
-                         negatives=list(negatives))
+    return ReaderExample(
+        question=question,
+        answers=[t for t, _ in answers],
+        positives=[(context, sorted(spans))],
+        negatives=list(negatives),
+    )

@@ -41,7 +41,7 @@ class AnswerSpan:
     passage: int
     start: int
     end: int
-    score: float          # start + end logit of the span
+    score: float  # start + end logit of the span
     passage_score: float  # the selection logit of its passage
     check: float | None = None  # a second model's mean log-probability of replying with it (`rerank`)
 
@@ -61,8 +61,14 @@ class Reader:
     refuses concurrent use).
     """
 
-    def __init__(self, model: str | os.PathLike[str] = DEFAULT_MODEL, *, max_length: int = 256,
-                 max_answer_tokens: int = 10, device: str | None = None) -> None:
+    def __init__(
+        self,
+        model: str | os.PathLike[str] = DEFAULT_MODEL,
+        *,
+        max_length: int = 256,
+        max_answer_tokens: int = 10,
+        device: str | None = None,
+    ) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -132,9 +138,15 @@ class Reader:
         """Question-passage pairs (one question for all, or one per passage), the passage cut to fit,
         with character offsets into each context."""
         questions = [question] * len(contexts) if isinstance(question, str) else list(question)
-        return self.tokenizer(questions, list(contexts), truncation="only_second",
-                              max_length=self.max_length, padding=True, return_offsets_mapping=True,
-                              return_tensors="pt")
+        return self.tokenizer(
+            questions,
+            list(contexts),
+            truncation="only_second",
+            max_length=self.max_length,
+            padding=True,
+            return_offsets_mapping=True,
+            return_tensors="pt",
+        )
 
     def forward(self, batch: Any) -> tuple[Any, Any, Any]:
         """(start logits, end logits, selection logits) for a tokenized batch; non-passage tokens masked out."""
@@ -162,8 +174,15 @@ class Reader:
             batch = self.tokenize(question, contexts)
             with torch.inference_mode():
                 start, end, select = self.forward(batch)
-        return Reading(list(contexts), start.cpu().numpy(), end.cpu().numpy(), select.cpu().numpy(),
-                       batch["offset_mapping"].numpy(), passage_token_mask(batch).numpy(), self.max_answer_tokens)
+        return Reading(
+            list(contexts),
+            start.cpu().numpy(),
+            end.cpu().numpy(),
+            select.cpu().numpy(),
+            batch["offset_mapping"].numpy(),
+            passage_token_mask(batch).numpy(),
+            self.max_answer_tokens,
+        )
 
     def read(self, question: str, contexts: Sequence[str], *, top_spans: int = 1) -> list[AnswerSpan]:
         """The best spans for `question` over `contexts` (one batch), best first.
@@ -198,8 +217,13 @@ class Reader:
         self.encoder.save_pretrained(str(out))
         self.tokenizer.save_pretrained(str(out))
         torch.save({"span": self.span_head.state_dict(), "select": self.select_head.state_dict()}, out / HEADS_FILE)
-        info = {"format": FORMAT, "max_length": self.max_length, "max_answer_tokens": self.max_answer_tokens,
-                "passage_choice": self.passage_choice, **(record or {})}
+        info = {
+            "format": FORMAT,
+            "max_length": self.max_length,
+            "max_answer_tokens": self.max_answer_tokens,
+            "passage_choice": self.passage_choice,
+            **(record or {}),
+        }
         tmp = out / f"{READER_FILE}.tmp"
         tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
         os.replace(tmp, out / READER_FILE)  # written last: its presence marks a finished reader
@@ -239,8 +263,11 @@ class Reading:
             a, b = int(self.offsets[p][s][0]), int(self.offsets[p][e][1])
             text = self.contexts[p][a:b].strip()
             if text:
-                out.append(AnswerSpan(text=text, passage=p, start=a, end=b, score=float(score),
-                                passage_score=float(self.select[p])))
+                out.append(
+                    AnswerSpan(
+                        text=text, passage=p, start=a, end=b, score=float(score), passage_score=float(self.select[p])
+                    )
+                )
         return out
 
 
@@ -277,8 +304,9 @@ def passage_token_mask(batch: Any) -> Any:
     return torch.tensor(rows, dtype=torch.bool)
 
 
-def best_spans(start: np.ndarray, end: np.ndarray, mask: np.ndarray, max_tokens: int, k: int = 1
-               ) -> list[tuple[int, int, float]]:
+def best_spans(
+    start: np.ndarray, end: np.ndarray, mask: np.ndarray, max_tokens: int, k: int = 1
+) -> list[tuple[int, int, float]]:
     """The `k` best (start, end, score) token spans with start <= end < start + max_tokens, inside `mask`,
     none overlapping a better one."""
     allowed = np.flatnonzero(mask)
@@ -317,8 +345,10 @@ def build_shipped_reader(source: Path, out: Path, record: dict, base: Path) -> N
     reader.max_length = int(saved.get("max_length", reader.max_length))
     reader.max_answer_tokens = int(saved.get("max_answer_tokens", reader.max_answer_tokens))
     reader.passage_choice = saved.get("passage_choice", reader.passage_choice)
-    reader.save(out, {k: v for k, v in saved.items() if k not in ("format", "max_length", "max_answer_tokens",
-                                                                    "passage_choice")})
+    reader.save(
+        out,
+        {k: v for k, v in saved.items() if k not in ("format", "max_length", "max_answer_tokens", "passage_choice")},
+    )
 
 
 register_builder("reader", build_shipped_reader)

@@ -30,23 +30,30 @@ from .model import Reader
 class ReaderTrainConfig:
     base: str = DEFAULT_MODEL
     epochs: int = 3  # held-out EM still rose at the third epoch; see README, "The reader"
-    passages: int = 4            # read together per question: one positive and up to passages-1 negatives (DPR: 24)
+    passages: int = 4  # read together per question: one positive and up to passages-1 negatives (DPR: 24)
     questions_per_step: int = 4  # gradient accumulated over this many questions per optimiser step
-    learning_rate: float = 1e-4   # 5e-5 gave a third of the EM in the same time
+    learning_rate: float = 1e-4  # 5e-5 gave a third of the EM in the same time
     head_learning_rate: float = 1e-3  # the heads start from nothing
     warmup_ratio: float = 0.1
     max_length: int = 256
     max_answer_tokens: int = 10
-    cloze_batch: int = 16         # cloze questions per optimiser step in the pretraining pass
-    seeds: int = 1                # readers trained from one start on different data orders, weights averaged
-    lora_rank: int = 0            # above 0: the encoder trains a LoRA delta of this rank (what ships), not every weight
+    cloze_batch: int = 16  # cloze questions per optimiser step in the pretraining pass
+    seeds: int = 1  # readers trained from one start on different data orders, weights averaged
+    lora_rank: int = 0  # above 0: the encoder trains a LoRA delta of this rank (what ships), not every weight
     lora_alpha: float = 32.0
     seed: int = 42
     device: str | None = None
 
     def validate(self) -> None:
-        for name in ("epochs", "passages", "questions_per_step", "max_length", "max_answer_tokens", "cloze_batch",
-                     "seeds"):
+        for name in (
+            "epochs",
+            "passages",
+            "questions_per_step",
+            "max_length",
+            "max_answer_tokens",
+            "cloze_batch",
+            "seeds",
+        ):
             if getattr(self, name) < 1:
                 raise RagError(f"{name.replace('_', '-')} must be at least 1")
         if self.learning_rate <= 0 or self.head_learning_rate <= 0:
@@ -97,8 +104,10 @@ def _optimizer(reader: Reader, config: ReaderTrainConfig, *, select: bool = True
 
     heads = list(reader.span_head.parameters()) + (list(reader.select_head.parameters()) if select else [])
     encoder = [p for p in reader.encoder.parameters() if p.requires_grad]  # a LoRA adapter's only, if it has one
-    return torch.optim.AdamW([{"params": encoder, "lr": config.learning_rate},
-                              {"params": heads, "lr": config.head_learning_rate}], weight_decay=0.01)
+    return torch.optim.AdamW(
+        [{"params": encoder, "lr": config.learning_rate}, {"params": heads, "lr": config.head_learning_rate}],
+        weight_decay=0.01,
+    )
 
 
 def example_loss(reader: Reader, example: ReaderExample, passages: int, rng: random.Random) -> Any:
@@ -115,8 +124,9 @@ def example_loss(reader: Reader, example: ReaderExample, passages: int, rng: ran
     span_loss = marginal_span_loss(start[0], end[0], gold)
     if len(contexts) == 1:
         return span_loss
-    select_loss = torch.nn.functional.cross_entropy(select.unsqueeze(0), torch.zeros(1, dtype=torch.long,
-                                                                                        device=select.device))
+    select_loss = torch.nn.functional.cross_entropy(
+        select.unsqueeze(0), torch.zeros(1, dtype=torch.long, device=select.device)
+    )
     return span_loss + select_loss
 
 
@@ -135,8 +145,9 @@ def span_loss_batch(reader: Reader, examples: Sequence[ReaderExample]) -> Any:
     return torch.stack(losses).mean() if losses else None
 
 
-def _length_batches(examples: Sequence[ReaderExample], size: int, rng: random.Random,
-                    pool: int = 50) -> list[list[ReaderExample]]:
+def _length_batches(
+    examples: Sequence[ReaderExample], size: int, rng: random.Random, pool: int = 50
+) -> list[list[ReaderExample]]:
     """Batches of `size` drawn from pools of `pool` batches sorted by passage length (less padding, so
     about a third less time on short passages), in shuffled order."""
     batches = []
@@ -154,8 +165,9 @@ def _step_bar(total: int, desc: str, progress: bool) -> Any:
     return tqdm(total=total, desc=desc, unit="step", disable=not progress)
 
 
-def pretrain_spans(reader: Reader, examples: Sequence[ReaderExample], config: ReaderTrainConfig, *,
-                   progress: bool = True) -> dict:
+def pretrain_spans(
+    reader: Reader, examples: Sequence[ReaderExample], config: ReaderTrainConfig, *, progress: bool = True
+) -> dict:
     """One pass of span training over `examples` (cloze questions, `cloze`), `config.cloze_batch`
     per step, with its own warm-up and linear decay; the selection head is left to the main training."""
     import torch
@@ -186,16 +198,21 @@ def pretrain_spans(reader: Reader, examples: Sequence[ReaderExample], config: Re
                 bar.set_postfix(loss=f"{losses[-1]:.3f}")
     reader.eval()
     head = losses[: max(1, len(losses) // 10)]
-    tail = losses[-max(1, len(losses) // 10):]
-    return {"examples": len(order), "steps": total, "seconds": round(time.perf_counter() - started, 1),
-            "loss": {"first": sum(head) / len(head) if head else None, "last": sum(tail) / len(tail) if tail else None}}
+    tail = losses[-max(1, len(losses) // 10) :]
+    return {
+        "examples": len(order),
+        "steps": total,
+        "seconds": round(time.perf_counter() - started, 1),
+        "loss": {"first": sum(head) / len(head) if head else None, "last": sum(tail) / len(tail) if tail else None},
+    }
 
 
 def _state(reader: Reader) -> dict:
     """A detached copy of the reader's weights (encoder and both heads)."""
-    return {name: {k: v.detach().clone() for k, v in module.state_dict().items()}
-            for name, module in (("encoder", reader.encoder), ("span", reader.span_head),
-                                 ("select", reader.select_head))}
+    return {
+        name: {k: v.detach().clone() for k, v in module.state_dict().items()}
+        for name, module in (("encoder", reader.encoder), ("span", reader.span_head), ("select", reader.select_head))
+    }
 
 
 def _load_state(reader: Reader, state: dict) -> None:
@@ -211,14 +228,24 @@ def average_states(states: Sequence[dict]) -> dict:
 
     out: dict = {}
     for name, first in states[0].items():
-        out[name] = {k: (torch.stack([s[name][k] for s in states]).mean(dim=0) if v.is_floating_point() else v.clone())
-                     for k, v in first.items()}
+        out[name] = {
+            k: (torch.stack([s[name][k] for s in states]).mean(dim=0) if v.is_floating_point() else v.clone())
+            for k, v in first.items()
+        }
     return out
 
 
-def _train_member(reader: Reader, usable: Sequence[ReaderExample], config: ReaderTrainConfig, seed: int,
-                  validation: Sequence[Item], result: ReaderTrainResult, step: int, bar: Any,
-                  say: Callable[[str], None]) -> tuple[dict | None, int, list[dict[str, float]], int]:
+def _train_member(
+    reader: Reader,
+    usable: Sequence[ReaderExample],
+    config: ReaderTrainConfig,
+    seed: int,
+    validation: Sequence[Item],
+    result: ReaderTrainResult,
+    step: int,
+    bar: Any,
+    say: Callable[[str], None],
+) -> tuple[dict | None, int, list[dict[str, float]], int]:
     """Train `reader` in place for `config.epochs` with data order and dropout from `seed`, counting
     optimiser steps on from `step`; returns the weights of its best epoch on `validation` (None without
     validation: keep the last), that epoch, the per-epoch scores and the step count reached. Losses
@@ -268,11 +295,18 @@ def _train_member(reader: Reader, usable: Sequence[ReaderExample], config: Reade
     return best_state, best_epoch, scores_by_epoch, step
 
 
-def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config: ReaderTrainConfig, *,
-                 validation: Sequence[Item] = (), provenance: dict | None = None,
-                 pretrain: Sequence[ReaderExample] = (), progress: bool = True,
-                 log: Callable[[str], None] | None = None,
-                 on_member: Callable[[int, Reader], None] | None = None) -> ReaderTrainResult:
+def train_reader(
+    examples: Sequence[ReaderExample],
+    out_dir: str | Path,
+    config: ReaderTrainConfig,
+    *,
+    validation: Sequence[Item] = (),
+    provenance: dict | None = None,
+    pretrain: Sequence[ReaderExample] = (),
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+    on_member: Callable[[int, Reader], None] | None = None,
+) -> ReaderTrainResult:
     """Train a reader from `config.base` on `examples` and save the best one to `out_dir`; with
     `pretrain` (cloze questions), a pass of span training on them comes first.
 
@@ -285,12 +319,14 @@ def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config:
     config.validate()
     usable = [e for e in examples if e.positives]
     if len(usable) < 2:
-        raise RagError(f"{len(usable)} usable reader examples (with a passage holding the answer); "
-                       "training needs at least 2")
+        raise RagError(
+            f"{len(usable)} usable reader examples (with a passage holding the answer); training needs at least 2"
+        )
     random.seed(config.seed)
     torch.manual_seed(config.seed)
-    reader = Reader(config.base, max_length=config.max_length, max_answer_tokens=config.max_answer_tokens,
-                    device=config.device)
+    reader = Reader(
+        config.base, max_length=config.max_length, max_answer_tokens=config.max_answer_tokens, device=config.device
+    )
     if config.lora() is not None:
         add_lora(reader.encoder, config.lora())
     result = ReaderTrainResult(out_dir=Path(out_dir))
@@ -298,8 +334,10 @@ def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config:
     started = time.perf_counter()
     if pretrain:
         result.pretraining = pretrain_spans(reader, pretrain, config, progress=progress)
-        say(f"cloze pretraining: {result.pretraining['examples']} questions, loss "
-            f"{result.pretraining['loss']['first']:.3f} -> {result.pretraining['loss']['last']:.3f}")
+        say(
+            f"cloze pretraining: {result.pretraining['examples']} questions, loss "
+            f"{result.pretraining['loss']['first']:.3f} -> {result.pretraining['loss']['last']:.3f}"
+        )
     if validation:
         result.validation.append(evaluate_reader(reader, validation))
         when = "after cloze pretraining" if pretrain else "before training"
@@ -313,8 +351,10 @@ def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config:
     if config.seeds > 1:
         if validation:
             result.soup = evaluate_reader(reader, validation)
-            say(f"averaged weights of {len(states)} readers: held-out EM {result.soup['em']:.1f}, "
-                f"F1 {result.soup['f1']:.1f}")
+            say(
+                f"averaged weights of {len(states)} readers: held-out EM {result.soup['em']:.1f}, "
+                f"F1 {result.soup['f1']:.1f}"
+            )
     choice = choose_passage_rule(reader, validation) if validation else None
     result.seconds = round(time.perf_counter() - started, 1)
     result.record = {
@@ -322,9 +362,13 @@ def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config:
         "config": {k: v for k, v in asdict(config).items() if k != "device"},
         "data": {"examples": len(usable), "provenance": provenance or {}},
         "pretraining": result.pretraining or None,
-        "steps": step, "best_epoch": result.best_epoch, "seconds": result.seconds,
-        "loss": {"first": result.losses[0][1] if result.losses else None,
-                 "last": result.losses[-1][1] if result.losses else None},
+        "steps": step,
+        "best_epoch": result.best_epoch,
+        "seconds": result.seconds,
+        "loss": {
+            "first": result.losses[0][1] if result.losses else None,
+            "last": result.losses[-1][1] if result.losses else None,
+        },
         "validation": result.validation,
         "members": result.members if config.seeds > 1 else None,
         "averaged": result.soup or None,
@@ -338,10 +382,16 @@ def train_reader(examples: Sequence[ReaderExample], out_dir: str | Path, config:
     return result
 
 
-def _train_members(reader: Reader, usable: Sequence[ReaderExample], config: ReaderTrainConfig,
-                   validation: Sequence[Item], result: ReaderTrainResult, progress: bool,
-                   say: Callable[[str], None],
-                   on_member: Callable[[int, Reader], None] | None) -> tuple[list[dict], int]:
+def _train_members(
+    reader: Reader,
+    usable: Sequence[ReaderExample],
+    config: ReaderTrainConfig,
+    validation: Sequence[Item],
+    result: ReaderTrainResult,
+    progress: bool,
+    say: Callable[[str], None],
+    on_member: Callable[[int, Reader], None] | None,
+) -> tuple[list[dict], int]:
     """Train `config.seeds` readers from the reader's current weights, each on its own data order, keeping
     each one's best epoch; returns their weights (to average) and the steps taken."""
     start = _state(reader) if config.seeds > 1 else None
@@ -352,8 +402,9 @@ def _train_members(reader: Reader, usable: Sequence[ReaderExample], config: Read
             if m:
                 _load_state(reader, start)
                 say(f"reader {m + 1} of {config.seeds} (seed {config.seed + m})")
-            best, best_epoch, scores, step = _train_member(reader, usable, config, config.seed + m, validation,
-                                                           result, step, bar, say)
+            best, best_epoch, scores, step = _train_member(
+                reader, usable, config, config.seed + m, validation, result, step, bar, say
+            )
             if best is not None:
                 _load_state(reader, best)
             if on_member is not None:
@@ -361,12 +412,16 @@ def _train_members(reader: Reader, usable: Sequence[ReaderExample], config: Read
             if m == 0:
                 result.validation.extend(scores)
                 result.best_epoch = best_epoch
-            result.members.append({"seed": config.seed + m, "best_epoch": best_epoch,
-                                   "validation": scores[best_epoch - 1] if scores else None})
+            result.members.append(
+                {
+                    "seed": config.seed + m,
+                    "best_epoch": best_epoch,
+                    "validation": scores[best_epoch - 1] if scores else None,
+                }
+            )
             if config.seeds > 1 or config.lora() is not None:
                 states.append(best or _state(reader))
     return states, step
-
 
 
 def member_delta(state: dict) -> dict:
@@ -379,8 +434,9 @@ def _merged_reader(config: ReaderTrainConfig, states: Sequence[dict]) -> tuple[R
     shipped) and the mean of their heads: what the saved delta loads as."""
     delta, spec = concatenate([member_delta(s) for s in states], config.lora())
     delta = {k: v.half().float() for k, v in delta.items()}
-    plain = Reader(config.base, max_length=config.max_length, max_answer_tokens=config.max_answer_tokens,
-                   device=config.device)
+    plain = Reader(
+        config.base, max_length=config.max_length, max_answer_tokens=config.max_answer_tokens, device=config.device
+    )
     merge_lora(plain.encoder, delta, spec)
     heads = average_states([{"span": s["span"], "select": s["select"]} for s in states])
     plain.span_head.load_state_dict(heads["span"])

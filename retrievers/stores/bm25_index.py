@@ -82,20 +82,36 @@ class BM25Index:
         return len(self.ids)
 
     @classmethod
-    def build(cls, ids: Sequence[str], texts: Iterable[str], *, language: str = "english",
-              generation: int = 0, show_progress: bool = False) -> "BM25Index":
+    def build(
+        cls,
+        ids: Sequence[str],
+        texts: Iterable[str],
+        *,
+        language: str = "english",
+        generation: int = 0,
+        show_progress: bool = False,
+    ) -> "BM25Index":
         """Index `texts` (any iterable, consumed once) under the passage `ids`.
 
         Texts are tokenised one at a time into ids of one shared vocabulary, so building holds
         the token ids of the corpus, not its token strings (a third of the memory at 67,000 passages).
         """
         token_ids, vocab = corpus_token_ids(texts, language)
-        return cls.from_token_ids(ids, token_ids, vocab, language=language, generation=generation,
-                                  show_progress=show_progress)
+        return cls.from_token_ids(
+            ids, token_ids, vocab, language=language, generation=generation, show_progress=show_progress
+        )
 
     @classmethod
-    def from_token_ids(cls, ids: Sequence[str], token_ids: list[list[int]], vocab: dict[str, int], *,
-                       language: str = "english", generation: int = 0, show_progress: bool = False) -> "BM25Index":
+    def from_token_ids(
+        cls,
+        ids: Sequence[str],
+        token_ids: list[list[int]],
+        vocab: dict[str, int],
+        *,
+        language: str = "english",
+        generation: int = 0,
+        show_progress: bool = False,
+    ) -> "BM25Index":
         """Index a corpus already tokenised by `corpus_token_ids` with the same `language`."""
         import bm25s
 
@@ -230,8 +246,9 @@ def _held(directory: Path) -> Iterator[Path | None]:
                 if (version / _IDS).is_file():  # still there, now that it is held
                     yield version
                     return
-        logger.info("BM25 version %r in %s was removed before it could be read; reading the current one", name,
-                    directory)
+        logger.info(
+            "BM25 version %r in %s was removed before it could be read; reading the current one", name, directory
+        )
     logger.warning("BM25 index in %s kept changing while it was read; treating it as absent", directory)
     yield None
 

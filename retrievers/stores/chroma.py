@@ -52,8 +52,7 @@ class Store(Protocol):
 
     def query(self, embedding: np.ndarray, k: int, ids: Sequence[str] | None = None) -> list[tuple[Passage, float]]: ...
 
-    def query_ids(self, embedding: np.ndarray, k: int, ids: Sequence[str] | None = None
-                  ) -> list[tuple[str, float]]: ...
+    def query_ids(self, embedding: np.ndarray, k: int, ids: Sequence[str] | None = None) -> list[tuple[str, float]]: ...
 
     def embeddings(self, ids: Sequence[str]) -> dict[str, np.ndarray]: ...
 
@@ -67,8 +66,16 @@ class ChromaStore:
     inner product so DPR's linear score fusion sees real similarities.
     """
 
-    def __init__(self, collection: str, *, client: Any = None, path: str | Path | None = None,
-                 url: str | None = None, create: bool = True, version: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self,
+        collection: str,
+        *,
+        client: Any = None,
+        path: str | Path | None = None,
+        url: str | None = None,
+        create: bool = True,
+        version: Callable[[], int] | None = None,
+    ) -> None:
         self.name = validate_collection_name(collection)
         self.url = url
         self.path = path
@@ -175,16 +182,23 @@ class ChromaStore:
                     if type(exc).__name__ != "NotFoundError":
                         raise
                 old = self._open(chroma, True)
-                new = chroma.create_collection(self._compacted_name, configuration={"hnsw": {"space": "ip"}},
-                                               embedding_function=None)
+                new = chroma.create_collection(
+                    self._compacted_name, configuration={"hnsw": {"space": "ip"}}, embedding_function=None
+                )
                 for start in range(0, old.count(), batch):
                     got = old.get(include=["embeddings", "documents", "metadatas"], limit=batch, offset=start)
-                    new.add(ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"],
-                            metadatas=got["metadatas"])
+                    new.add(
+                        ids=got["ids"],
+                        embeddings=got["embeddings"],
+                        documents=got["documents"],
+                        metadatas=got["metadatas"],
+                    )
                 if new.count() != old.count():
                     chroma.delete_collection(self._compacted_name)
-                    raise StoreUnavailable(f"compaction of {self.name!r} copied {new.count()} of {old.count()} "
-                                           "vectors; the collection is left as it was")
+                    raise StoreUnavailable(
+                        f"compaction of {self.name!r} copied {new.count()} of {old.count()} "
+                        "vectors; the collection is left as it was"
+                    )
                 chroma.delete_collection(self.name)
                 new.modify(name=self.name)
         except Exception as exc:
@@ -279,8 +293,13 @@ class ChromaStore:
         k = k if ids is None else min(k, len(ids))
         if k <= 0:
             return []
-        result = self._call("query", query_embeddings=np.asarray(embedding, dtype=np.float32).reshape(1, -1),
-                            n_results=k, include=["distances"], **({"ids": list(ids)} if ids is not None else {}))
+        result = self._call(
+            "query",
+            query_embeddings=np.asarray(embedding, dtype=np.float32).reshape(1, -1),
+            n_results=k,
+            include=["distances"],
+            **({"ids": list(ids)} if ids is not None else {}),
+        )
         return [(pid, 1.0 - float(dist)) for pid, dist in zip(result["ids"][0], result["distances"][0])]
 
     def embeddings(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
@@ -295,8 +314,10 @@ class ChromaStore:
         out: list[Passage] = []
         for start in range(0, len(ids), 1000):
             got = self._call("get", ids=list(ids[start : start + 1000]), include=["documents", "metadatas"])
-            out.extend(Passage.from_metadata(pid, doc or "", meta)
-                       for pid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]))
+            out.extend(
+                Passage.from_metadata(pid, doc or "", meta)
+                for pid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"])
+            )
         return out
 
     def ids(self) -> set[str]:

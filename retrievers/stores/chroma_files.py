@@ -38,8 +38,9 @@ def orphan_segments(path: str | Path) -> list[Path]:
         return []
     with closing(sqlite3.connect(f"{db_file.as_uri()}?mode=ro", uri=True, timeout=30)) as db:
         live = {str(row[0]) for row in db.execute("SELECT id FROM segments")}
-    return sorted(p for p in root.iterdir()
-                  if p.is_dir() and not p.is_symlink() and _SEGMENT.match(p.name) and p.name not in live)
+    return sorted(
+        p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and _SEGMENT.match(p.name) and p.name not in live
+    )
 
 
 def sweep_orphan_segments(path: str | Path) -> int:

@@ -41,8 +41,9 @@ class Collection:
     `chroma_url` puts the vectors on a Chroma server; the passage table and BM25 stay local.
     """
 
-    def __init__(self, name: str, store_dir: str | Path | None = None, *, chroma_url: str | None = None,
-                 create: bool = False) -> None:
+    def __init__(
+        self, name: str, store_dir: str | Path | None = None, *, chroma_url: str | None = None, create: bool = False
+    ) -> None:
         self.name = validate_collection_name(name)
         self.store_dir = Path(store_dir) if store_dir is not None else default_store_dir()
         self.chroma_url = chroma_url
@@ -91,8 +92,13 @@ class Collection:
 
     def dense(self, create: bool = False) -> ChromaStore:
         if self._dense is None:
-            self._dense = ChromaStore(self.name, path=self.store_dir / "chroma", url=self.chroma_url,
-                                      create=create or self.count() == 0, version=self.generation)
+            self._dense = ChromaStore(
+                self.name,
+                path=self.store_dir / "chroma",
+                url=self.chroma_url,
+                create=create or self.count() == 0,
+                version=self.generation,
+            )
         return self._dense
 
     def encoder(self, **options: object) -> Encoder:
@@ -193,8 +199,14 @@ class Collection:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    def update(self, updates: Sequence[SourceUpdate], encoder: Encoder | None = None, *,
-               progress: bool = False, index_bm25: bool = True) -> UpdateStats:
+    def update(
+        self,
+        updates: Sequence[SourceUpdate],
+        encoder: Encoder | None = None,
+        *,
+        progress: bool = False,
+        index_bm25: bool = True,
+    ) -> UpdateStats:
         """Bring the given sources to their new passages: encode and add what is new, drop what is gone.
 
         Passages whose id and content are already indexed are left alone (no re-encoding).
@@ -217,8 +229,9 @@ class Collection:
                 started = time.perf_counter()
                 dense.delete([pid for pid, _ in to_remove if pid not in add_ids])
                 stats.timings["store"] = time.perf_counter() - started
-                encode_into(dense, to_add, encoder, progress=progress, timings=stats.timings,
-                            desc=f"encoding {self.name}")
+                encode_into(
+                    dense, to_add, encoder, progress=progress, timings=stats.timings, desc=f"encoding {self.name}"
+                )
             started = time.perf_counter()
             with self.table.transaction():
                 empty = self.table.empty()
@@ -380,4 +393,3 @@ class Collection:
             self._closed = True
             self.meta = {**self.meta, "model": model}
             self.table.close()
-

@@ -1,10 +1,10 @@
 """Where a store keeps its collections::
 
-    STORE/chroma/                            embedded Chroma (unused when a Chroma server is given)
-    STORE/collections/NAME/meta.json         encoder model and creation time
-    STORE/collections/NAME/passages.sqlite   the passage table: the record of what is indexed, and of the encoder
-                                             (written in the transaction of the first rows; meta.json mirrors it)
-    STORE/collections/NAME/bm25/             the BM25 index, versioned, switched atomically
+STORE/chroma/                            embedded Chroma (unused when a Chroma server is given)
+STORE/collections/NAME/meta.json         encoder model and creation time
+STORE/collections/NAME/passages.sqlite   the passage table: the record of what is indexed, and of the encoder
+                                         (written in the transaction of the first rows; meta.json mirrors it)
+STORE/collections/NAME/bm25/             the BM25 index, versioned, switched atomically
 """
 
 from __future__ import annotations

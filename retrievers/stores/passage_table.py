@@ -88,8 +88,9 @@ class PassageTable:
                 for row in self._db.execute(
                     f"SELECT id, text, title, source, position, extra FROM passages WHERE id IN ({marks})", chunk
                 ):
-                    out[row[0]] = Passage(id=row[0], text=row[1], title=row[2], source=row[3], position=row[4],
-                                          extra=json.loads(row[5]))
+                    out[row[0]] = Passage(
+                        id=row[0], text=row[1], title=row[2], source=row[3], position=row[4], extra=json.loads(row[5])
+                    )
         return out
 
     def metadata(self) -> Iterator[tuple[str, str, str, int, dict]]:
@@ -108,10 +109,12 @@ class PassageTable:
         """Every passage, in insertion order."""
         with self.lock:
             rows = self._db.execute(
-                "SELECT id, text, title, source, position, extra FROM passages ORDER BY rowid").fetchall()
+                "SELECT id, text, title, source, position, extra FROM passages ORDER BY rowid"
+            ).fetchall()
         for row in rows:
-            yield Passage(id=row[0], text=row[1], title=row[2], source=row[3], position=row[4],
-                          extra=json.loads(row[5]))
+            yield Passage(
+                id=row[0], text=row[1], title=row[2], source=row[3], position=row[4], extra=json.loads(row[5])
+            )
 
     def signatures(self) -> dict[str, str | None]:
         """Each source with the signature (content hash) it was last ingested at."""
@@ -131,8 +134,9 @@ class PassageTable:
     def _stored(self, source: str) -> dict[str, tuple[str, int, str]]:
         """The ids of one source's passages with the digest of what was encoded, the position and the metadata."""
         with self.lock:
-            rows = self._db.execute("SELECT id, digest, position, extra FROM passages WHERE source=?",
-                                    (source,)).fetchall()
+            rows = self._db.execute(
+                "SELECT id, digest, position, extra FROM passages WHERE source=?", (source,)
+            ).fetchall()
         return {pid: (digest, position, extra) for pid, digest, position, extra in rows}
 
     def pending(self) -> list[tuple[str, str, str]]:
@@ -140,8 +144,9 @@ class PassageTable:
         with self.lock:
             return self._db.execute("SELECT id, source, op FROM pending").fetchall()
 
-    def diff(self, updates: Sequence[SourceUpdate]) -> tuple[UpdateStats, list[Passage], list[tuple[str, str]],
-                                                          list[Passage]]:
+    def diff(
+        self, updates: Sequence[SourceUpdate]
+    ) -> tuple[UpdateStats, list[Passage], list[tuple[str, str]], list[Passage]]:
         """What `updates` change: the passages to add (new, or changed since they were encoded), the (id, source)
         pairs to remove, the passages to relabel (the same text, with another position or metadata: not encoded
         again), and the counts. A passage id given twice counts once, where it is first given."""
@@ -155,8 +160,11 @@ class PassageTable:
             new = {} if update.passages is None else {p.id: p for p in update.passages if p.id not in seen}
             seen.update(new)
             added = [p for pid, p in new.items() if pid not in old or old[pid][0] != p.digest]
-            relabel.extend(p for pid, p in new.items() if pid in old and old[pid][0] == p.digest
-                           and old[pid][1:] != (p.position, _extra(p)))
+            relabel.extend(
+                p
+                for pid, p in new.items()
+                if pid in old and old[pid][0] == p.digest and old[pid][1:] != (p.position, _extra(p))
+            )
             removed = [pid for pid in old if pid not in new]
             unchanged = len(new) - len(added)
             to_add.extend(added)
@@ -180,8 +188,10 @@ class PassageTable:
             reader.execute("BEGIN")  # the generation and the rows from one snapshot
             row = reader.execute("SELECT value FROM state WHERE key='generation'").fetchone()
             generation = int(row[0]) if row else 0
-            rows = ((pid, Passage(id=pid, title=title, text=text).indexed_text)
-                    for pid, title, text in reader.execute("SELECT id, title, text FROM passages ORDER BY rowid"))
+            rows = (
+                (pid, Passage(id=pid, title=title, text=text).indexed_text)
+                for pid, title, text in reader.execute("SELECT id, title, text FROM passages ORDER BY rowid")
+            )
             yield generation, rows
             reader.execute("COMMIT")
         finally:
@@ -205,12 +215,15 @@ class PassageTable:
         """The write-ahead manifest, with the encoder (`{"model", "dimension"}`), so that a recovery can record
         it with the rows it adds."""
         with self.transaction():
-            self._db.execute("INSERT OR REPLACE INTO state(key, value) VALUES ('pending_encoder', ?)",
-                             (json.dumps(encoder),))
-            self._db.executemany("INSERT OR REPLACE INTO pending(id, source, op) VALUES (?,?,'remove')",
-                                 list(to_remove))
-            self._db.executemany("INSERT OR REPLACE INTO pending(id, source, op) VALUES (?,?,'add')",
-                                 [(p.id, p.source) for p in to_add])
+            self._db.execute(
+                "INSERT OR REPLACE INTO state(key, value) VALUES ('pending_encoder', ?)", (json.dumps(encoder),)
+            )
+            self._db.executemany(
+                "INSERT OR REPLACE INTO pending(id, source, op) VALUES (?,?,'remove')", list(to_remove)
+            )
+            self._db.executemany(
+                "INSERT OR REPLACE INTO pending(id, source, op) VALUES (?,?,'add')", [(p.id, p.source) for p in to_add]
+            )
 
     def empty(self) -> bool:
         return self._db.execute("SELECT 1 FROM passages LIMIT 1").fetchone() is None
@@ -219,26 +232,29 @@ class PassageTable:
         """In a transaction: delete the rows of ids `remove`, then write the passages `add`."""
         self._db.executemany("DELETE FROM passages WHERE id=?", [(pid,) for pid in remove])
         self._db.executemany(
-            "INSERT OR REPLACE INTO passages(id, source, position, title, text, extra, digest) "
-            "VALUES (?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO passages(id, source, position, title, text, extra, digest) VALUES (?,?,?,?,?,?,?)",
             [_row(p) for p in add],
         )
 
     def relabel(self, passages: Sequence[Passage]) -> None:
         """In a transaction: the passages' positions and metadata as given (their text is unchanged)."""
-        self._db.executemany("UPDATE passages SET position=?, extra=? WHERE id=?",
-                             [(p.position, _extra(p), p.id) for p in passages])
+        self._db.executemany(
+            "UPDATE passages SET position=?, extra=? WHERE id=?", [(p.position, _extra(p), p.id) for p in passages]
+        )
 
     def record_encoder(self, name: str, dimension: int | None, *, replace: bool) -> None:
         """In the transaction that writes rows: record the encoder of their vectors, unless one is
         recorded already and `replace` is False (the table held rows before)."""
-        self._db.executemany(f"INSERT OR {'REPLACE' if replace else 'IGNORE'} INTO state(key, value) VALUES (?, ?)",
-                             [("model", name), ("dimension", json.dumps(dimension))])
+        self._db.executemany(
+            f"INSERT OR {'REPLACE' if replace else 'IGNORE'} INTO state(key, value) VALUES (?, ?)",
+            [("model", name), ("dimension", json.dumps(dimension))],
+        )
 
     def sign(self, source: str, signature: str | None, when: float) -> None:
         """In a transaction: `source` was ingested at `signature`."""
-        self._db.execute("INSERT OR REPLACE INTO sources(source, signature, updated) VALUES (?,?,?)",
-                         (source, signature, when))
+        self._db.execute(
+            "INSERT OR REPLACE INTO sources(source, signature, updated) VALUES (?,?,?)", (source, signature, when)
+        )
 
     def drop_source(self, source: str) -> None:
         """In a transaction: forget a removed source."""

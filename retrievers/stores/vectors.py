@@ -12,8 +12,15 @@ from .chroma import Store
 ENCODE_CHUNK = 512
 
 
-def encode_into(store: Store, passages: Sequence[Passage], encoder: Encoder, *, progress: bool,
-                timings: dict[str, float], desc: str = "encoding") -> None:
+def encode_into(
+    store: Store,
+    passages: Sequence[Passage],
+    encoder: Encoder,
+    *,
+    progress: bool,
+    timings: dict[str, float],
+    desc: str = "encoding",
+) -> None:
     """Encode `passages` and upsert them into `store`, adding the seconds spent to `timings` ("encode",
     "store"); a progress bar when asked."""
     # Longest first, so each chunk holds passages of similar length and batches carry little padding.

@@ -35,7 +35,17 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "DataReport", "TrainingExample", "ValidationSet", "build_examples", "detect_training_format", "mine_examples",
-    "read_pairs", "split_validation", "validation_set", "TRAINING_FILE", "check_out_dir", "read_training_record",
+    "DataReport",
+    "TrainingExample",
+    "ValidationSet",
+    "build_examples",
+    "detect_training_format",
+    "mine_examples",
+    "read_pairs",
+    "split_validation",
+    "validation_set",
+    "TRAINING_FILE",
+    "check_out_dir",
+    "read_training_record",
     *_TRAINER,
 ]

@@ -56,9 +56,13 @@ class DataReport:
 
     def summary(self) -> str:
         parts = [f"{self.examples} training examples from {self.lines_read} records of {self.source} ({self.format})"]
-        dropped = [(self.malformed, "malformed"), (self.no_answer, "without a usable answer"),
-                   (self.duplicates, "duplicates"), (self.no_positive, "with no passage containing an answer"),
-                   (self.common_answer, "with an answer found in too many passages")]
+        dropped = [
+            (self.malformed, "malformed"),
+            (self.no_answer, "without a usable answer"),
+            (self.duplicates, "duplicates"),
+            (self.no_positive, "with no passage containing an answer"),
+            (self.common_answer, "with an answer found in too many passages"),
+        ]
         parts += [f"{n} {why} dropped" for n, why in dropped if n]
         if self.short_of_negatives:
             parts.append(f"{self.short_of_negatives} with too few hard negatives, made up with random ones")
@@ -85,9 +89,11 @@ def detect_training_format(path: str | Path) -> str:
                 return "pairs"
             if isinstance(record, dict) and "answer" in record:
                 return "qa"
-    raise RagError(f"{path}: no record with \"question\" and \"answer\" (question-answer file), "
-                   "\"question\" and \"positive\" (pair file), nor a LlamaIndex dataset "
-                   "{\"queries\", \"corpus\", \"relevant_docs\"}")
+    raise RagError(
+        f'{path}: no record with "question" and "answer" (question-answer file), '
+        '"question" and "positive" (pair file), nor a LlamaIndex dataset '
+        '{"queries", "corpus", "relevant_docs"}'
+    )
 
 
 def _llamaindex_dataset(path: str | Path) -> dict | None:
@@ -111,8 +117,9 @@ def _llamaindex_dataset(path: str | Path) -> dict | None:
     return None
 
 
-def read_pairs(path: str | Path, hard_negatives: int | None = None, seed: int = 0
-               ) -> tuple[list[TrainingExample], DataReport]:
+def read_pairs(
+    path: str | Path, hard_negatives: int | None = None, seed: int = 0
+) -> tuple[list[TrainingExample], DataReport]:
     """Explicit pairs, one JSON object per line: `{"question", "positive", "negatives": [...]}`.
 
     With `hard_negatives`, each example keeps that many; missing ones are other questions' positives.
@@ -140,13 +147,17 @@ def read_pairs(path: str | Path, hard_negatives: int | None = None, seed: int = 
             negatives = [n for n in negatives if isinstance(n, str) and n.strip() and n != positive]
             if not _usable(question, positive, seen, report):
                 continue
-            examples.append(TrainingExample(question.strip(), positive, negatives[:hard_negatives]
-                                            if hard_negatives is not None else negatives))
+            examples.append(
+                TrainingExample(
+                    question.strip(), positive, negatives[:hard_negatives] if hard_negatives is not None else negatives
+                )
+            )
     return _filled(examples, report, hard_negatives, seed)
 
 
-def read_llamaindex(path: str | Path, hard_negatives: int | None = None, seed: int = 0
-                    ) -> tuple[list[TrainingExample], DataReport]:
+def read_llamaindex(
+    path: str | Path, hard_negatives: int | None = None, seed: int = 0
+) -> tuple[list[TrainingExample], DataReport]:
     """A LlamaIndex `EmbeddingQAFinetuneDataset` JSON file: each query with its first relevant passage.
 
     It has no negatives; with `hard_negatives`, other queries' passages stand in for them.
@@ -184,8 +195,9 @@ def _usable(question: str, positive: str, seen: set[str], report: DataReport) ->
     return True
 
 
-def _filled(examples: list[TrainingExample], report: DataReport, hard_negatives: int | None, seed: int
-            ) -> tuple[list[TrainingExample], DataReport]:
+def _filled(
+    examples: list[TrainingExample], report: DataReport, hard_negatives: int | None, seed: int
+) -> tuple[list[TrainingExample], DataReport]:
     """Give each example `hard_negatives` negatives, making up missing ones with other examples' positives."""
     if hard_negatives:
         rng = random.Random(seed)
@@ -223,9 +235,16 @@ class PassageCache:
         return has_answer(answers, self._norm[pid])
 
 
-def mine_examples(questions: Sequence[Question], collection: Collection, *, depth: int = 100,
-                  hard_negatives: int = 1, dense_negatives: int = 0, encoder: Encoder | None = None,
-                  seed: int = 0) -> tuple[list[TrainingExample], list[Question]]:
+def mine_examples(
+    questions: Sequence[Question],
+    collection: Collection,
+    *,
+    depth: int = 100,
+    hard_negatives: int = 1,
+    dense_negatives: int = 0,
+    encoder: Encoder | None = None,
+    seed: int = 0,
+) -> tuple[list[TrainingExample], list[Question]]:
     """DPR's recipe for data without gold passages; returns the examples and the questions with no positive.
 
     Hard negatives are the top-ranked BM25 passages without an answer; with `dense_negatives` (and
@@ -255,21 +274,32 @@ def mine_examples(questions: Sequence[Question], collection: Collection, *, dept
             dense_ranked = [p.id for p, _ in collection.dense().query(query_vectors[i], depth)]
             cache.load(dense_ranked)
             chosen = set(negatives) | {positive}
-            negatives += [pid for pid in dense_ranked if pid not in chosen
-                          and not cache.answers(pid, q.answers)][:dense_negatives]
+            negatives += [pid for pid in dense_ranked if pid not in chosen and not cache.answers(pid, q.answers)][
+                :dense_negatives
+            ]
         wanted = hard_negatives + dense_negatives
         filled: list[str] = []
         if len(negatives) < wanted:
             all_ids = all_ids or collection.ids()
             filled = _random_negatives(rng, all_ids, cache, q.answers, {positive, *negatives}, wanted - len(negatives))
         negatives += filled
-        examples.append(TrainingExample(q.question, cache.text(positive), [cache.text(n) for n in negatives],
-                                        q.answers, positive, negatives, len(filled)))
+        examples.append(
+            TrainingExample(
+                q.question,
+                cache.text(positive),
+                [cache.text(n) for n in negatives],
+                q.answers,
+                positive,
+                negatives,
+                len(filled),
+            )
+        )
     return examples, unmatched
 
 
-def _random_negatives(rng: random.Random, ids: list[str], cache: PassageCache, answers: Sequence[str],
-                      exclude: set[str], n: int) -> list[str]:
+def _random_negatives(
+    rng: random.Random, ids: list[str], cache: PassageCache, answers: Sequence[str], exclude: set[str], n: int
+) -> list[str]:
     picked: list[str] = []
     for _ in range(min(len(ids), 20 * n)):
         pid = ids[rng.randrange(len(ids))]
@@ -284,9 +314,16 @@ def _random_negatives(rng: random.Random, ids: list[str], cache: PassageCache, a
     return picked
 
 
-def build_examples(path: str | Path, collection: Collection | None, *, hard_negatives: int = 1,
-                   dense_negatives: int = 0, depth: int = 100, max_answer_passages: int | None = None,
-                   seed: int = 0) -> tuple[list[TrainingExample], DataReport]:
+def build_examples(
+    path: str | Path,
+    collection: Collection | None,
+    *,
+    hard_negatives: int = 1,
+    dense_negatives: int = 0,
+    depth: int = 100,
+    max_answer_passages: int | None = None,
+    seed: int = 0,
+) -> tuple[list[TrainingExample], DataReport]:
     """Training examples from a question-answer file (mined over `collection`) or a pair file.
 
     `max_answer_passages` drops questions whose answer occurs in more passages than that: for an
@@ -302,15 +339,23 @@ def build_examples(path: str | Path, collection: Collection | None, *, hard_nega
     if collection is None:
         raise RagError(f"{path} holds questions with answers: give the --collection to mine passages from")
     qa: QAFile = read_qa(path)
-    report = DataReport(str(path), "qa", lines_read=len(qa.questions) + len(qa.invalid) + qa.empty_answers
-                        + qa.duplicates, malformed=len(qa.invalid), no_answer=qa.empty_answers,
-                        duplicates=qa.duplicates, first_problem=qa.invalid[0] if qa.invalid else "")
-    examples, unmatched = mine_examples(qa.questions, collection, depth=depth, hard_negatives=hard_negatives,
-                                        dense_negatives=dense_negatives, seed=seed)
+    report = DataReport(
+        str(path),
+        "qa",
+        lines_read=len(qa.questions) + len(qa.invalid) + qa.empty_answers + qa.duplicates,
+        malformed=len(qa.invalid),
+        no_answer=qa.empty_answers,
+        duplicates=qa.duplicates,
+        first_problem=qa.invalid[0] if qa.invalid else "",
+    )
+    examples, unmatched = mine_examples(
+        qa.questions, collection, depth=depth, hard_negatives=hard_negatives, dense_negatives=dense_negatives, seed=seed
+    )
     report.no_positive = len(unmatched)
     if max_answer_passages:
-        counts = answer_passage_counts([Question(e.question, e.answers) for e in examples],
-                                       (p.indexed_text for p in collection.passages()))
+        counts = answer_passage_counts(
+            [Question(e.question, e.answers) for e in examples], (p.indexed_text for p in collection.passages())
+        )
         report.common_answer = sum(1 for c in counts if c > max_answer_passages)
         examples = [e for e, c in zip(examples, counts) if c <= max_answer_passages]
     report.short_of_negatives = sum(1 for e in examples if e.random_negatives)
@@ -328,8 +373,9 @@ class ValidationSet:
     corpus: list[str]
 
 
-def split_validation(examples: list[TrainingExample], fraction: float, limit: int, seed: int
-                     ) -> tuple[list[TrainingExample], list[TrainingExample]]:
+def split_validation(
+    examples: list[TrainingExample], fraction: float, limit: int, seed: int
+) -> tuple[list[TrainingExample], list[TrainingExample]]:
     """Shuffle with `seed` and hold out `fraction` of the examples (at most `limit`)."""
     order = list(range(len(examples)))
     random.Random(seed).shuffle(order)
@@ -338,8 +384,14 @@ def split_validation(examples: list[TrainingExample], fraction: float, limit: in
     return ([e for i, e in enumerate(examples) if i not in held], [e for i, e in enumerate(examples) if i in held])
 
 
-def validation_set(held_out: Sequence[TrainingExample], collection: Collection | None, *, depth: int = 20,
-                   pool_size: int = 2000, seed: int = 0) -> ValidationSet:
+def validation_set(
+    held_out: Sequence[TrainingExample],
+    collection: Collection | None,
+    *,
+    depth: int = 20,
+    pool_size: int = 2000,
+    seed: int = 0,
+) -> ValidationSet:
     """Rank held-out questions against their BM25 top-`depth` passages plus random fill.
 
     Re-encoding a whole collection at every evaluation would dominate CPU training time; this pool
@@ -364,5 +416,6 @@ def validation_set(held_out: Sequence[TrainingExample], collection: Collection |
                 if len(pool) >= pool_size:
                     break
                 pool[everything[index]] = None
-    return ValidationSet([e.question for e in held_out], [e.answers for e in held_out],
-                         [e.positive for e in held_out], list(pool))
+    return ValidationSet(
+        [e.question for e in held_out], [e.answers for e in held_out], [e.positive for e in held_out], list(pool)
+    )

@@ -19,8 +19,9 @@ class AccuracyEvaluator(BaseEvaluator):
     smoothly than a single top-k on a few hundred questions.
     """
 
-    def __init__(self, data: ValidationSet, ks: Sequence[int] = (1, 5, 20), batch_size: int = 64,
-                 name: str = "heldout") -> None:
+    def __init__(
+        self, data: ValidationSet, ks: Sequence[int] = (1, 5, 20), batch_size: int = 64, name: str = "heldout"
+    ) -> None:
         super().__init__()
         self.data = data
         self.ks = tuple(ks)
@@ -41,8 +42,12 @@ class AccuracyEvaluator(BaseEvaluator):
         return self.prefixed(self.evaluate(model.encode_query, model.encode_document))
 
     def evaluate(self, encode_query: Callable, encode_document: Callable) -> dict[str, float]:
-        options = {"batch_size": self.batch_size, "normalize_embeddings": True, "convert_to_numpy": True,
-                   "show_progress_bar": False}
+        options = {
+            "batch_size": self.batch_size,
+            "normalize_embeddings": True,
+            "convert_to_numpy": True,
+            "show_progress_bar": False,
+        }
         docs = np.asarray(encode_document(self.data.corpus, **options), dtype=np.float32)
         queries = np.asarray(encode_query(self.data.questions, **options), dtype=np.float32)
         depth = max(max(self.ks), 20)

@@ -29,27 +29,39 @@ def check_out_dir(out_dir: Path, config: Any, *, overwrite: bool, resume: bool) 
         saved = json.loads(state.read_text(encoding="utf-8")).get("config", {})
         differs = sorted(k for k, v in config.comparable().items() if saved.get(k) != v)
         if differs:
-            raise RagError(f"cannot resume {out_dir}: it was started with different settings ({', '.join(differs)}); "
-                           "use the same options, or --overwrite to start over")
+            raise RagError(
+                f"cannot resume {out_dir}: it was started with different settings ({', '.join(differs)}); "
+                "use the same options, or --overwrite to start over"
+            )
         checkpoints = sorted((out_dir / CHECKPOINTS).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
         return str(checkpoints[-1]) if checkpoints else None
     if out_dir.exists() and any(out_dir.iterdir()):
         if not overwrite:
-            hint = (" It holds an interrupted run: add --resume to continue it." if (out_dir / CHECKPOINTS / STATE_FILE)
-                    .is_file() else "")
-            raise RagError(f"output directory {out_dir} exists and is not empty; choose another --out or add "
-                           f"--overwrite to replace it.{hint}")
-        if (out_dir / "modules.json").is_file() or (out_dir / CHECKPOINTS).is_dir() \
-                or (out_dir / TRAINING_FILE).is_file():
+            hint = (
+                " It holds an interrupted run: add --resume to continue it."
+                if (out_dir / CHECKPOINTS / STATE_FILE).is_file()
+                else ""
+            )
+            raise RagError(
+                f"output directory {out_dir} exists and is not empty; choose another --out or add "
+                f"--overwrite to replace it.{hint}"
+            )
+        if (
+            (out_dir / "modules.json").is_file()
+            or (out_dir / CHECKPOINTS).is_dir()
+            or (out_dir / TRAINING_FILE).is_file()
+        ):
             shutil.rmtree(out_dir)
         else:
-            raise RagError(f"refusing to overwrite {out_dir}: "
-                           "it does not look like a model directory written by rag train")
+            raise RagError(
+                f"refusing to overwrite {out_dir}: it does not look like a model directory written by rag train"
+            )
     return None
 
 
-def save_model(model: Any, out_dir: Path, record: dict, *, delta: dict | None = None,
-               spec: LoraSpec | None = None) -> None:
+def save_model(
+    model: Any, out_dir: Path, record: dict, *, delta: dict | None = None, spec: LoraSpec | None = None
+) -> None:
     """Save the model beside its checkpoints, then the record last: its presence marks a finished run."""
     staging = out_dir / ".model.tmp"
     shutil.rmtree(staging, ignore_errors=True)

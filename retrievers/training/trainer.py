@@ -158,9 +158,18 @@ def negatives_that_fit(examples: Sequence[TrainingExample], batch_size: int, har
     return 0
 
 
-def train(examples: Sequence[TrainingExample], out_dir: str | Path, config: TrainConfig, *,
-          validation: ValidationSet | None = None, overwrite: bool = False, resume: bool = False,
-          provenance: dict | None = None, progress: bool = True, callbacks: Sequence[Any] = ()) -> TrainResult:
+def train(
+    examples: Sequence[TrainingExample],
+    out_dir: str | Path,
+    config: TrainConfig,
+    *,
+    validation: ValidationSet | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    provenance: dict | None = None,
+    progress: bool = True,
+    callbacks: Sequence[Any] = (),
+) -> TrainResult:
     """Fine-tune `config.base` on `examples` and save the best model to `out_dir`.
 
     Examples with fewer than `config.hard_negatives` negatives are left out (the trainer needs
@@ -176,8 +185,10 @@ def train(examples: Sequence[TrainingExample], out_dir: str | Path, config: Trai
     negatives = negatives_that_fit(examples, batch_size, config.hard_negatives)
     dataset = _dataset(examples, negatives)
     if len(dataset) < 2:
-        raise RagError(f"{len(dataset)} usable training examples (with at least {negatives} hard "
-                       "negatives); training needs at least 2")
+        raise RagError(
+            f"{len(dataset)} usable training examples (with at least {negatives} hard "
+            "negatives); training needs at least 2"
+        )
     _quiet_libraries()
     from sentence_transformers import SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.losses import (
@@ -204,8 +215,16 @@ def train(examples: Sequence[TrainingExample], out_dir: str | Path, config: Trai
     run_state = {"config": config.comparable(), "started": time.time(), "examples": len(dataset)}
     (checkpoints / STATE_FILE).write_text(json.dumps(run_state, indent=2), encoding="utf-8")
 
-    args = _training_arguments(config, checkpoints, batch_size=batch_size, eval_every=eval_every,
-                               evaluator=evaluator, examples=len(dataset), negatives=negatives, progress=progress)
+    args = _training_arguments(
+        config,
+        checkpoints,
+        batch_size=batch_size,
+        eval_every=eval_every,
+        evaluator=evaluator,
+        examples=len(dataset),
+        negatives=negatives,
+        progress=progress,
+    )
     all_callbacks = list(callbacks)
     best_delta = None
     if config.lora() is not None and evaluator is not None:
@@ -213,8 +232,9 @@ def train(examples: Sequence[TrainingExample], out_dir: str | Path, config: Trai
         all_callbacks.append(best_delta.callback)
     if evaluator is not None and config.patience:
         all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.patience))
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss,
-                                         evaluator=evaluator, callbacks=all_callbacks)
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator, callbacks=all_callbacks
+    )
     trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout; the record keeps them
     start = time.perf_counter()
     before = evaluator.evaluate(model.encode_query, model.encode_document) if evaluator and checkpoint is None else None
@@ -226,32 +246,59 @@ def train(examples: Sequence[TrainingExample], out_dir: str | Path, config: Trai
     losses, history = _curves(trainer.state.log_history)  # restored from the checkpoint too when resumed
 
     best = max(history, key=lambda row: row["mrr@20"]) if history else None
-    record = _record(config, trainer, loss, output, examples=len(dataset), negatives=negatives,
-                     validation=validation, provenance=provenance, curves=(losses, history),
-                     figures={"before": before, "history": history, "best": best, "final_model": final},
-                     seconds=seconds, checkpoint=checkpoint)
+    record = _record(
+        config,
+        trainer,
+        loss,
+        output,
+        examples=len(dataset),
+        negatives=negatives,
+        validation=validation,
+        provenance=provenance,
+        curves=(losses, history),
+        figures={"before": before, "history": history, "best": best, "final_model": final},
+        seconds=seconds,
+        checkpoint=checkpoint,
+    )
     delta = None
     if config.lora() is not None:  # saved rounded as shipped, and the model saved is that delta merged
         delta = {k: v.half().float() for k, v in lora_state(model[0].auto_model).items()}
         model = merged_model(config, delta)
         record["lora"] = config.lora().to_dict()
     save_model(model, out_dir, record, delta=delta, spec=config.lora())
-    return TrainResult(out_dir, int(output.global_step), record["epochs_run"], losses, history, best, seconds,
-                       checkpoint, record)
+    return TrainResult(
+        out_dir, int(output.global_step), record["epochs_run"], losses, history, best, seconds, checkpoint, record
+    )
 
 
-def _record(config: TrainConfig, trainer: Any, loss: Any, output: Any, *, examples: int, negatives: int,
-            validation: ValidationSet | None, provenance: dict | None, curves: tuple[list, list], figures: dict,
-            seconds: float, checkpoint: str | None) -> dict:
+def _record(
+    config: TrainConfig,
+    trainer: Any,
+    loss: Any,
+    output: Any,
+    *,
+    examples: int,
+    negatives: int,
+    validation: ValidationSet | None,
+    provenance: dict | None,
+    curves: tuple[list, list],
+    figures: dict,
+    seconds: float,
+    checkpoint: str | None,
+) -> dict:
     """What `rag_training.json` says of a run: base model, data, hyper-parameters, curves and held-out figures."""
     return {
         "format": 1,
         "base_model": model_name(config.base),
         "encoders": "separate" if config.separate_encoders else "shared",
         "config": asdict(config),
-        "data": {**(provenance or {}), "training_examples": examples, "negatives_per_example": negatives,
-                 "validation_questions": len(validation.questions) if validation else 0,
-                 "validation_pool": len(validation.corpus) if validation else 0},
+        "data": {
+            **(provenance or {}),
+            "training_examples": examples,
+            "negatives_per_example": negatives,
+            "validation_questions": len(validation.questions) if validation else 0,
+            "validation_pool": len(validation.corpus) if validation else 0,
+        },
         "loss": type(loss).__name__,
         "steps": int(output.global_step),
         "epochs_run": round(float(trainer.state.epoch or 0), 2),
@@ -263,8 +310,18 @@ def _record(config: TrainConfig, trainer: Any, loss: Any, output: Any, *, exampl
         "versions": versions(),
     }
 
-def _training_arguments(config: TrainConfig, checkpoints: Path, *, batch_size: int, eval_every: int, evaluator: Any,
-                        examples: int, negatives: int, progress: bool) -> Any:
+
+def _training_arguments(
+    config: TrainConfig,
+    checkpoints: Path,
+    *,
+    batch_size: int,
+    eval_every: int,
+    evaluator: Any,
+    examples: int,
+    negatives: int,
+    progress: bool,
+) -> Any:
     """sentence-transformers' arguments for `train`: no duplicate texts in a batch, an evaluation and a
     checkpoint every `eval_every` steps, the best evaluation's weights kept."""
     from sentence_transformers import SentenceTransformerTrainingArguments
@@ -272,8 +329,11 @@ def _training_arguments(config: TrainConfig, checkpoints: Path, *, batch_size: i
 
     router_mapping = None
     if config.separate_encoders:
-        router_mapping = {"question": "query", "positive": "document",
-                          **{f"negative_{j + 1}": "document" for j in range(negatives)}}
+        router_mapping = {
+            "question": "query",
+            "positive": "document",
+            **{f"negative_{j + 1}": "document" for j in range(negatives)},
+        }
     return SentenceTransformerTrainingArguments(
         output_dir=str(checkpoints),
         num_train_epochs=config.epochs,

@@ -4,19 +4,52 @@ import json
 
 import pytest
 
-SQUAD = {"version": "1.1", "data": [
-    {"title": "Paris", "paragraphs": [
-        {"context": "The Eiffel Tower in Paris was designed by the engineer Gustave Eiffel and completed in 1889.",
-         "qas": [{"id": "a1", "question": "Who designed the Eiffel Tower?",
-                  "answers": [{"text": "Gustave Eiffel", "answer_start": 47}]}]},
-        {"context": "The Louvre in Paris is the most visited art museum in the world.",
-         "qas": [{"id": "a2", "question": "Which is the most visited art museum?",
-                  "answers": [{"text": "The Louvre", "answer_start": 0}]}]}]},
-    {"title": "Rivers", "paragraphs": [
-        {"context": "The Amazon carries more water than any other river on Earth.",
-         "qas": [{"id": "a3", "question": "Which river carries the most water?",
-                  "answers": [{"text": "Amazon", "answer_start": 4}]}]}]},
-]}
+SQUAD = {
+    "version": "1.1",
+    "data": [
+        {
+            "title": "Paris",
+            "paragraphs": [
+                {
+                    "context": "The Eiffel Tower in Paris was designed by the engineer Gustave Eiffel "
+                    "and completed in 1889.",
+                    "qas": [
+                        {
+                            "id": "a1",
+                            "question": "Who designed the Eiffel Tower?",
+                            "answers": [{"text": "Gustave Eiffel", "answer_start": 47}],
+                        }
+                    ],
+                },
+                {
+                    "context": "The Louvre in Paris is the most visited art museum in the world.",
+                    "qas": [
+                        {
+                            "id": "a2",
+                            "question": "Which is the most visited art museum?",
+                            "answers": [{"text": "The Louvre", "answer_start": 0}],
+                        }
+                    ],
+                },
+            ],
+        },
+        {
+            "title": "Rivers",
+            "paragraphs": [
+                {
+                    "context": "The Amazon carries more water than any other river on Earth.",
+                    "qas": [
+                        {
+                            "id": "a3",
+                            "question": "Which river carries the most water?",
+                            "answers": [{"text": "Amazon", "answer_start": 4}],
+                        }
+                    ],
+                }
+            ],
+        },
+    ],
+}
 
 
 @pytest.fixture

@@ -13,12 +13,17 @@ from retrievers import Passage
 
 from ..conftest import run
 
-DATASET = EvalDataset("three", "squad", "three.json", [
-    EvalQuestion("q1", "Who designed the tower?", ("Gustave Eiffel",), {"tower": 1}),
-    EvalQuestion("q2", "Which river carries most water?", ("Amazon",), {"rivers": 1}),
-    EvalQuestion("q3", "Which pet catches mice?", ("cat",), {"cats": 1}),
-    EvalQuestion("q4", "An unanswerable one?", ()),
-])
+DATASET = EvalDataset(
+    "three",
+    "squad",
+    "three.json",
+    [
+        EvalQuestion("q1", "Who designed the tower?", ("Gustave Eiffel",), {"tower": 1}),
+        EvalQuestion("q2", "Which river carries most water?", ("Amazon",), {"rivers": 1}),
+        EvalQuestion("q3", "Which pet catches mice?", ("cat",), {"cats": 1}),
+        EvalQuestion("q4", "An unanswerable one?", ()),
+    ],
+)
 PASSAGES = {"q1": "Gustave Eiffel designed the tower.", "q2": "The Nile is long.", "q3": "Cats catch mice."}
 REPLIES = {"q1": "Gustave Eiffel [1]", "q2": "The Amazon river [1]", "q3": "I could not find that."}
 
@@ -39,9 +44,16 @@ class FakeEngine:
             raise AssertionError("a resumed question must not be asked again")
         self.asked.append(qid)
         source = Source(1, Passage(qid, PASSAGES[qid]), 0.5, cited=qid != "q3")
-        return Answer(question, question, REPLIES[qid], [source], "fake/model", refused=qid == "q3",
-                      timings={"total_ms": 100.0 * len(self.asked)},
-                      usage={"prompt_tokens": 50, "completion_tokens": 4})
+        return Answer(
+            question,
+            question,
+            REPLIES[qid],
+            [source],
+            "fake/model",
+            refused=qid == "q3",
+            timings={"total_ms": 100.0 * len(self.asked)},
+            usage={"prompt_tokens": 50, "completion_tokens": 4},
+        )
 
 
 def test_metrics_are_hand_computable():
@@ -72,7 +84,8 @@ def test_an_interrupted_run_resumes_from_its_results_file(tmp_path):
     fresh = evaluate_answers(DATASET, FakeEngine()).results["fake/model"]
     resumed = second.results["fake/model"]
     assert {k: v for k, v in resumed.items() if "latency" not in k} == {
-        k: v for k, v in fresh.items() if "latency" not in k}
+        k: v for k, v in fresh.items() if "latency" not in k
+    }
 
 
 class EchoQueryEngine(CustomQueryEngine):
@@ -111,8 +124,20 @@ def test_the_judge_scores_faithfulness_and_ignores_unusable_verdicts():
 @pytest.mark.slow
 def test_cli_answers_with_a_litellm_model_and_resumes(squad_file, fake_provider, tmp_path, capsys):
     store, out_dir = str(tmp_path / "store"), tmp_path / "answers"
-    argv = ("eval", "answers", "--dataset", f"squad:{squad_file}", "--store", store, "--model", fake_provider,
-            "--report", str(out_dir), "--json", "--no-progress")
+    argv = (
+        "eval",
+        "answers",
+        "--dataset",
+        f"squad:{squad_file}",
+        "--store",
+        store,
+        "--model",
+        fake_provider,
+        "--report",
+        str(out_dir),
+        "--json",
+        "--no-progress",
+    )
     code, out, err = run(capsys, *argv)
     assert code == 0, err
     report = json.loads(out)
@@ -131,8 +156,11 @@ def test_cli_answers_with_a_litellm_model_and_resumes(squad_file, fake_provider,
 @pytest.mark.slow
 def test_cli_answers_only_questions_the_collection_can_answer_when_asked(store, fake_provider, tmp_path, capsys):
     qa = tmp_path / "qa.jsonl"
-    qa.write_text('{"question": "Which planet is red?", "answer": ["Mars"]}\n'
-                  '{"question": "What is the capital of Peru?", "answer": ["Lima"]}\n', encoding="utf-8")
+    qa.write_text(
+        '{"question": "Which planet is red?", "answer": ["Mars"]}\n'
+        '{"question": "What is the capital of Peru?", "answer": ["Lima"]}\n',
+        encoding="utf-8",
+    )
     argv = ("eval", "answers", "--qa", str(qa), "--store", store, "--model", fake_provider, "--json")
     code, out, err = run(capsys, *argv)
     assert code == 0, err

@@ -7,8 +7,10 @@ import pytest
 from eval.bench import BenchReport, corpus_records, percentiles
 from tests.conftest import run
 
-BASE = [{"id": f"d{i}", "title": f"Title {i}", "text": f"Title {i}. " + " ".join(f"w{j}" for j in range(30))}
-        for i in range(50)]
+BASE = [
+    {"id": f"d{i}", "title": f"Title {i}", "text": f"Title {i}. " + " ".join(f"w{j}" for j in range(30))}
+    for i in range(50)
+]
 
 
 def test_small_corpora_are_seeded_samples_and_large_ones_perturbed_copies():
@@ -36,8 +38,18 @@ def test_an_empty_report_has_no_headline():
 @pytest.mark.slow
 def test_quick_bench_runs_and_reports_every_figure(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
-    code, out, err = run(capsys, "bench", "--quick", "--backends", "torch,onnx", "--queries", "8",
-                         "--work-dir", str(tmp_path / "bench"), "--json")
+    code, out, err = run(
+        capsys,
+        "bench",
+        "--quick",
+        "--backends",
+        "torch,onnx",
+        "--queries",
+        "8",
+        "--work-dir",
+        str(tmp_path / "bench"),
+        "--json",
+    )
     assert code == 0, err
     report = json.loads(out)
     assert report["passages"] == 200 and report["backend"] in ("torch", "onnx")

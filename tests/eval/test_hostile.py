@@ -16,16 +16,26 @@ from ..conftest import run
 
 
 def secured_app(settings, **update):
-    settings = settings.model_copy(update={"api_token": "s3cret-token", "allowed_hosts": [],
-                                           "request_body_seconds": 2.0, **update})
+    settings = settings.model_copy(
+        update={"api_token": "s3cret-token", "allowed_hosts": [], "request_body_seconds": 2.0, **update}
+    )
     return settings, create_api(settings, engines=scripted(settings))
 
 
 def test_normal_chats_all_succeed_while_every_attack_is_refused(ingested):
     settings, app = secured_app(ingested)
     with running(app) as url:
-        report = hostile_load_test(url, requests=40, concurrency=8, hostile=2 * len(ATTACKS), token="s3cret-token",
-                                   pid=os.getpid(), probes=20, timeout=30, max_p95_ratio=1000)
+        report = hostile_load_test(
+            url,
+            requests=40,
+            concurrency=8,
+            hostile=2 * len(ATTACKS),
+            token="s3cret-token",
+            pid=os.getpid(),
+            probes=20,
+            timeout=30,
+            max_p95_ratio=1000,
+        )
     assert report.attacker_address == "127.0.0.2"
     assert (report.normal["ok"], report.normal["failures"]) == (40, 0)
     assert set(report.attacks) == {a[0] for a in ATTACKS}
@@ -43,8 +53,16 @@ def test_an_attack_that_gets_through_and_a_broken_bound_fail_the_report(ingested
     # a server told to answer for the attacker's host name lets the rebound request in: the report must say so
     settings, app = secured_app(ingested, allowed_hosts=["attacker.example"], api_token=None)
     with running(app) as url:
-        report = hostile_load_test(url, endpoint="retrieve", requests=16, concurrency=4, hostile=len(ATTACKS),
-                                   probes=5, timeout=30, max_p95_ratio=1e-6)
+        report = hostile_load_test(
+            url,
+            endpoint="retrieve",
+            requests=16,
+            concurrency=4,
+            hostile=len(ATTACKS),
+            probes=5,
+            timeout=30,
+            max_p95_ratio=1e-6,
+        )
     assert "wrong-key" not in report.attacks  # no credentials: nothing to guess
     assert report.attacks["rebound-host"]["statuses"] == {"200": 1}
     assert report.attacks["rebound-host"]["unsafe"] == ["HTTP 200"]
@@ -56,9 +74,27 @@ def test_an_attack_that_gets_through_and_a_broken_bound_fail_the_report(ingested
 def test_rag_loadtest_hostile_prints_the_report_and_its_verdict(ingested, capsys):
     settings, app = secured_app(ingested)
     with running(app) as url:
-        code, out, _ = run(capsys, "loadtest", "--url", url, "--endpoint", "chat", "--requests", "16",
-                           "--hostile", "12", "--api-token", "s3cret-token", "--pid", str(os.getpid()),
-                           "--max-p95-ratio", "1000", "--max-tokens", "16", "--json")
+        code, out, _ = run(
+            capsys,
+            "loadtest",
+            "--url",
+            url,
+            "--endpoint",
+            "chat",
+            "--requests",
+            "16",
+            "--hostile",
+            "12",
+            "--api-token",
+            "s3cret-token",
+            "--pid",
+            str(os.getpid()),
+            "--max-p95-ratio",
+            "1000",
+            "--max-tokens",
+            "16",
+            "--json",
+        )
     report = json.loads(out)
     assert code == 0 and report["passed"] and report["normal"]["ok"] == 16
     assert sum(a["refused"] for a in report["attacks"].values()) == 12
@@ -69,9 +105,23 @@ def test_rag_loadtest_hostile_prints_the_report_and_its_verdict(ingested, capsys
 def test_rag_loadtest_hostile_0_is_the_same_measured_run_without_attacks(ingested, capsys):
     settings, app = secured_app(ingested)
     with running(app) as url:
-        code, out, _ = run(capsys, "loadtest", "--url", url, "--requests", "16", "--hostile", "0",
-                           "--api-token", "s3cret-token", "--pid", str(os.getpid()), "--max-p95-ratio", "1000",
-                           "--json")
+        code, out, _ = run(
+            capsys,
+            "loadtest",
+            "--url",
+            url,
+            "--requests",
+            "16",
+            "--hostile",
+            "0",
+            "--api-token",
+            "s3cret-token",
+            "--pid",
+            str(os.getpid()),
+            "--max-p95-ratio",
+            "1000",
+            "--json",
+        )
     report = json.loads(out)
     assert code == 0 and report["passed"] and report["normal"]["ok"] == 16
     assert sum(a["sent"] for a in report["attacks"].values()) == 0

@@ -10,13 +10,22 @@ from eval import EvalDataset, EvalQuestion, Hit, evaluate_retrievers
 
 from ..conftest import run
 
-DATASET = EvalDataset("three", "squad", "three.json", [
-    EvalQuestion("q1", "Who designed the tower?", ("Gustave Eiffel",), {"tower": 1}),
-    EvalQuestion("q2", "Which river carries most water?", ("Amazon",), {"rivers": 1}),
-    EvalQuestion("q3", "Which pet catches mice?", ("cat",), {"cats": 1}),
-])
-TEXTS = {"tower": "Gustave Eiffel designed it.", "rivers": "The Amazon carries the most water.",
-         "cats": "A cat catches mice.", "noise": "Nothing useful here."}
+DATASET = EvalDataset(
+    "three",
+    "squad",
+    "three.json",
+    [
+        EvalQuestion("q1", "Who designed the tower?", ("Gustave Eiffel",), {"tower": 1}),
+        EvalQuestion("q2", "Which river carries most water?", ("Amazon",), {"rivers": 1}),
+        EvalQuestion("q3", "Which pet catches mice?", ("cat",), {"cats": 1}),
+    ],
+)
+TEXTS = {
+    "tower": "Gustave Eiffel designed it.",
+    "rivers": "The Amazon carries the most water.",
+    "cats": "A cat catches mice.",
+    "noise": "Nothing useful here.",
+}
 RANKED = {"q1": ["tower", "noise"], "q2": ["noise", "rivers"], "q3": ["noise", "noise"]}
 
 
@@ -44,8 +53,10 @@ class KeywordRetriever(BaseRetriever):
     def _retrieve(self, query_bundle):
         words = set(query_bundle.query_str.lower().strip("?").split())
         scored = [(len(words & set(text.lower().strip(".").split())), doc) for doc, text in TEXTS.items()]
-        return [NodeWithScore(node=TextNode(text=TEXTS[doc], metadata={"doc_id": doc}), score=float(s))
-                for s, doc in sorted(scored, reverse=True)]
+        return [
+            NodeWithScore(node=TextNode(text=TEXTS[doc], metadata={"doc_id": doc}), score=float(s))
+            for s, doc in sorted(scored, reverse=True)
+        ]
 
 
 def test_any_llamaindex_retriever_can_be_evaluated():
@@ -58,8 +69,21 @@ def test_any_llamaindex_retriever_can_be_evaluated():
 @pytest.mark.slow
 def test_cli_ingests_a_squad_file_and_writes_a_report(squad_file, tmp_path, capsys):
     store, out_dir = str(tmp_path / "store"), tmp_path / "report"
-    code, out, err = run(capsys, "eval", "retrieval", "--dataset", f"squad:{squad_file}", "--store", store, "-k", "1,3",
-                         "--report", str(out_dir), "--json", "--no-progress")
+    code, out, err = run(
+        capsys,
+        "eval",
+        "retrieval",
+        "--dataset",
+        f"squad:{squad_file}",
+        "--store",
+        store,
+        "-k",
+        "1,3",
+        "--report",
+        str(out_dir),
+        "--json",
+        "--no-progress",
+    )
     assert code == 0, err
     report = json.loads(out)
     assert report["collection"] == "squad-tiny" and report["n_questions"] == 3
@@ -76,8 +100,20 @@ def test_cli_ingests_a_squad_file_and_writes_a_report(squad_file, tmp_path, caps
     assert "rag eval retrieval --dataset squad:" in markdown
 
     # The dataset's collection is kept: a second run encodes nothing and gives the same figures.
-    code, out, _ = run(capsys, "eval", "retrieval", "--dataset", str(squad_file), "--store", store, "-k", "1,3",
-                       "--modes", "bm25", "--json")
+    code, out, _ = run(
+        capsys,
+        "eval",
+        "retrieval",
+        "--dataset",
+        str(squad_file),
+        "--store",
+        store,
+        "-k",
+        "1,3",
+        "--modes",
+        "bm25",
+        "--json",
+    )
     again = json.loads(out)["results"]["bm25"]
     assert code == 0 and again.pop("ms_per_question") > 0
     assert again == {k: v for k, v in report["results"]["bm25"].items() if k != "ms_per_question"}
@@ -87,8 +123,22 @@ def test_cli_ingests_a_squad_file_and_writes_a_report(squad_file, tmp_path, caps
 
 @pytest.mark.slow
 def test_distractors_are_merged_and_a_foreign_collection_drops_gold_metrics(squad_file, store, capsys):
-    code, out, err = run(capsys, "eval", "retrieval", "--dataset", f"squad:{squad_file}", "--store", store,
-                         "--distractors", "default", "--modes", "bm25", "-k", "1,5", "--json")
+    code, out, err = run(
+        capsys,
+        "eval",
+        "retrieval",
+        "--dataset",
+        f"squad:{squad_file}",
+        "--store",
+        store,
+        "--distractors",
+        "default",
+        "--modes",
+        "bm25",
+        "-k",
+        "1,5",
+        "--json",
+    )
     assert code == 0, err
     report = json.loads(out)
     assert report["collection"] == "squad-tiny-with-default" and report["results"]["bm25"]["recall@5"] == 100.0
@@ -96,8 +146,21 @@ def test_distractors_are_merged_and_a_foreign_collection_drops_gold_metrics(squa
     assert {c["name"]: c["passages"] for c in json.loads(out)}["squad-tiny-with-default"] == 3 + 5
 
     # Over the tiny documents (no SQuAD paragraph ids), answer matching still works; gold metrics are left out.
-    code, out, err = run(capsys, "eval", "retrieval", "--dataset", f"squad:{squad_file}", "--store", store,
-                         "--collection", "default", "--modes", "bm25", "-k", "1,5")
+    code, out, err = run(
+        capsys,
+        "eval",
+        "retrieval",
+        "--dataset",
+        f"squad:{squad_file}",
+        "--store",
+        store,
+        "--collection",
+        "default",
+        "--modes",
+        "bm25",
+        "-k",
+        "1,5",
+    )
     assert code == 0 and "recall@" not in out
     assert "no passage of the collection carries one of the dataset's gold document ids" in out
     assert "| bm25 |" in out

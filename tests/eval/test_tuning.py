@@ -37,8 +37,10 @@ def test_tune_scores_every_setting_and_saves_one_that_never_loses(ingested, tmp_
         assert coll.tuned["label"] == report.chosen["label"] and coll.tuned["scores"]
         effective = tuned_settings(ingested, coll)
         assert (effective.mode, effective.fusion, effective.dense_weight) == (
-            report.chosen["mode"], report.chosen["fusion"] or ingested.fusion,
-            report.chosen["dense_weight"] if report.chosen["dense_weight"] is not None else ingested.dense_weight)
+            report.chosen["mode"],
+            report.chosen["fusion"] or ingested.fusion,
+            report.chosen["dense_weight"] if report.chosen["dense_weight"] is not None else ingested.dense_weight,
+        )
     finally:
         coll.close()
 
@@ -46,15 +48,15 @@ def test_tune_scores_every_setting_and_saves_one_that_never_loses(ingested, tmp_
 def test_a_tuned_collection_is_searched_as_tuned_unless_a_setting_says_otherwise(ingested):
     coll = open_collection(ingested)
     try:
-        coll.set_tuned({"label": "hybrid-rsf w=3", "mode": "hybrid", "fusion": "rsf", "dense_weight": 3.0,
-                        "normalization": None})
+        coll.set_tuned(
+            {"label": "hybrid-rsf w=3", "mode": "hybrid", "fusion": "rsf", "dense_weight": 3.0, "normalization": None}
+        )
         retriever = open_retriever(ingested, coll)
         assert isinstance(retriever, HybridRetriever) and retriever.fusion.value == "rsf"
         assert retriever.dense_weight == 3.0
         explicit = open_retriever(ingested.model_copy(update={"fusion": "rrf"}), coll)
         assert explicit.fusion.value == "rrf" and explicit.dense_weight == 2.0  # the tuned values go as a whole
-        coll.set_tuned({"label": "bm25", "mode": "bm25", "fusion": None, "dense_weight": None,
-                        "normalization": None})
+        coll.set_tuned({"label": "bm25", "mode": "bm25", "fusion": None, "dense_weight": None, "normalization": None})
         assert isinstance(open_retriever(ingested, coll), BM25Retriever)
         coll.set_tuned({"label": "broken", "mode": "hybrid", "fusion": "nonsense"})  # a tampered record
         assert open_retriever(ingested, coll).fusion.value == ingested.fusion
@@ -64,8 +66,9 @@ def test_a_tuned_collection_is_searched_as_tuned_unless_a_setting_says_otherwise
 
 def test_tune_on_the_command_line(store, tmp_path, capsys):
     qa = str(write_qa(tmp_path / "qa.jsonl"))
-    code, out, err = run(capsys, "tune", "--qa", qa, "--store", store, "-k", "1,2", "--max-answer-passages", "0",
-                         "--dry-run")
+    code, out, err = run(
+        capsys, "tune", "--qa", qa, "--store", store, "-k", "1,2", "--max-answer-passages", "0", "--dry-run"
+    )
     assert code == 0, err
     assert "**chosen**" in out and "(--dry-run)" in out
     code, out, _ = run(capsys, "tune", "--qa", qa, "--store", store, "-k", "1,2", "--json")

@@ -68,20 +68,29 @@ def make_epub(title: str, chapters: list[tuple[str, str]]) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as book:
         book.writestr("mimetype", "application/epub+zip")
-        book.writestr("META-INF/container.xml", '<?xml version="1.0"?><container version="1.0" '
-                      'xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles><rootfile '
-                      'full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/></rootfiles>'
-                      '</container>')
-        items = "".join(f'<item id="c{i}" href="text/c{i}.xhtml" media-type="application/xhtml+xml"/>'
-                        for i in range(len(chapters)))
+        book.writestr(
+            "META-INF/container.xml",
+            '<?xml version="1.0"?><container version="1.0" '
+            'xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles><rootfile '
+            'full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/></rootfiles>'
+            "</container>",
+        )
+        items = "".join(
+            f'<item id="c{i}" href="text/c{i}.xhtml" media-type="application/xhtml+xml"/>' for i in range(len(chapters))
+        )
         spine = "".join(f'<itemref idref="c{i}"/>' for i in range(len(chapters)))
-        book.writestr("OEBPS/content.opf", '<?xml version="1.0"?><package xmlns="http://www.idpf.org/2007/opf" '
-                      'version="3.0"><metadata xmlns:dc="http://purl.org/dc/elements/1.1/">'
-                      f"<dc:title>{title}</dc:title></metadata><manifest>{items}</manifest>"
-                      f"<spine>{spine}</spine></package>")
+        book.writestr(
+            "OEBPS/content.opf",
+            '<?xml version="1.0"?><package xmlns="http://www.idpf.org/2007/opf" '
+            'version="3.0"><metadata xmlns:dc="http://purl.org/dc/elements/1.1/">'
+            f"<dc:title>{title}</dc:title></metadata><manifest>{items}</manifest>"
+            f"<spine>{spine}</spine></package>",
+        )
         for i, (heading, text) in enumerate(chapters):
-            book.writestr(f"OEBPS/text/c{i}.xhtml", f"<html><head><title>{heading}</title></head><body>"
-                          f"<h1>{heading}</h1><p>{text}</p></body></html>")
+            book.writestr(
+                f"OEBPS/text/c{i}.xhtml",
+                f"<html><head><title>{heading}</title></head><body><h1>{heading}</h1><p>{text}</p></body></html>",
+            )
     return out.getvalue()
 
 
@@ -129,8 +138,9 @@ def make_image(text: str, fmt: str = "PNG", frames: list[str] | None = None) -> 
     return out.getvalue()
 
 
-def make_pdf_with_table(rows: list[list[str]], before: str, after: str, *, title: str = "Price list",
-                        ruled: bool = True, pages: int = 1) -> bytes:
+def make_pdf_with_table(
+    rows: list[list[str]], before: str, after: str, *, title: str = "Price list", ruled: bool = True, pages: int = 1
+) -> bytes:
     """A PDF whose every page has a paragraph, a table of `rows` (a grid of ruled lines unless `ruled` is
     False) and another paragraph, as word processors write them."""
     from reportlab.lib import colors

@@ -8,8 +8,9 @@ from rag.llm import Generation, Usage
 
 
 class ScriptedLLM:
-    def __init__(self, answers: list[str] | None = None, *, condense: str = "", context_window: int = 4096,
-                 max_tokens: int = 64) -> None:
+    def __init__(
+        self, answers: list[str] | None = None, *, condense: str = "", context_window: int = 4096, max_tokens: int = 64
+    ) -> None:
         self.answers = list(answers or ["The answer [1]"])
         self.condense_reply = condense
         self.calls: list[list[dict]] = []

@@ -50,11 +50,18 @@ class ScriptedLLMServer:
                     self._complete(str(value))
 
             def _complete(self, text: str) -> None:
-                payload = json.dumps({
-                    "id": "cmpl-1", "object": "chat.completion", "created": 0, "model": "scripted",
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                 "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}).encode()
+                payload = json.dumps(
+                    {
+                        "id": "cmpl-1",
+                        "object": "chat.completion",
+                        "created": 0,
+                        "model": "scripted",
+                        "choices": [
+                            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                        ],
+                        "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+                    }
+                ).encode()
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))
@@ -66,17 +73,27 @@ class ScriptedLLMServer:
                 self.send_header("content-type", "text/event-stream")
                 self.end_headers()
                 for word in text.split(" "):
-                    chunk = {"id": "cmpl-1", "object": "chat.completion.chunk", "created": 0, "model": "scripted",
-                             "choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}]}
+                    chunk = {
+                        "id": "cmpl-1",
+                        "object": "chat.completion.chunk",
+                        "created": 0,
+                        "model": "scripted",
+                        "choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}],
+                    }
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     self.wfile.flush()
                 if cut:
-                    self.wfile.write(b"data: {\"id\": \"cmpl-1\", \"choi")  # torn, then the connection drops
+                    self.wfile.write(b'data: {"id": "cmpl-1", "choi')  # torn, then the connection drops
                     self.wfile.flush()
                     self.connection.shutdown(2)
                     return
-                end = {"id": "cmpl-1", "object": "chat.completion.chunk", "created": 0, "model": "scripted",
-                       "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+                end = {
+                    "id": "cmpl-1",
+                    "object": "chat.completion.chunk",
+                    "created": 0,
+                    "model": "scripted",
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                }
                 self.wfile.write(f"data: {json.dumps(end)}\n\ndata: [DONE]\n\n".encode())
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

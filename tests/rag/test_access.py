@@ -54,10 +54,22 @@ def test_add_verify_and_revoke(tmp_path):
 def test_wrong_malformed_and_foreign_tokens_fail(tmp_path):
     keys = KeyStore(tmp_path)
     key_id, token = keys.add("alice", ["read"])
-    secret = token[len(key_id) + 1:]
+    secret = token[len(key_id) + 1 :]
     wrong = token[:-1] + ("A" if token[-1] != "A" else "B")
-    for bad in (wrong, token + "x", key_id, key_id + "_", "rag_00000000_" + secret, "Bearer " + token, "",
-                None, 42, token.upper(), "x" * 10_000, "rag_ZZZZZZZZ_" + secret):
+    for bad in (
+        wrong,
+        token + "x",
+        key_id,
+        key_id + "_",
+        "rag_00000000_" + secret,
+        "Bearer " + token,
+        "",
+        None,
+        42,
+        token.upper(),
+        "x" * 10_000,
+        "rag_ZZZZZZZZ_" + secret,
+    ):
         assert keys.verify(bad) is None, bad
     assert keys.verify(token).id == key_id
     assert KeyStore(tmp_path).verify(token).id == key_id  # another connection (the server) sees the key
@@ -67,7 +79,7 @@ def test_keys_are_stored_hashed_only(tmp_path):
     keys = KeyStore(tmp_path)
     key_id, token = keys.add("alice", ["read", "ingest"], ["papers"])
     keys.verify(token)
-    secret = token[len(key_id) + 1:]
+    secret = token[len(key_id) + 1 :]
     while_open = _store_bytes(tmp_path)  # the rows are in the WAL file still
     keys.close()
     for raw in (while_open, _store_bytes(tmp_path)):  # ...and after the checkpoint, in the database file
@@ -120,19 +132,22 @@ def test_admin_implies_the_other_scopes(tmp_path):
     assert not keys.allows(limited, "admin", None)  # key management is store-wide
 
 
-@pytest.mark.parametrize("name,scopes,collections,message", [
-    ("alice", ["write"], "*", "unknown scope 'write'"),
-    ("alice", ["read", "Root"], "*", "unknown scope 'root'"),
-    ("alice", [], "*", "at least one scope"),
-    ("", ["read"], "*", "name is empty"),
-    ("   ", ["read"], "*", "name is empty"),
-    ("a\nb", ["read"], "*", "printable"),
-    ("a" * 101, ["read"], "*", "printable"),
-    ("alice", ["read"], ["../etc"], "invalid collection name '../etc'"),
-    ("alice", ["read"], ["/abs/path"], "invalid collection name"),
-    ("alice", ["read"], ["ok-name", "*"], "not both"),
-    ("alice", ["read"], [], "at least one collection"),
-])
+@pytest.mark.parametrize(
+    "name,scopes,collections,message",
+    [
+        ("alice", ["write"], "*", "unknown scope 'write'"),
+        ("alice", ["read", "Root"], "*", "unknown scope 'root'"),
+        ("alice", [], "*", "at least one scope"),
+        ("", ["read"], "*", "name is empty"),
+        ("   ", ["read"], "*", "name is empty"),
+        ("a\nb", ["read"], "*", "printable"),
+        ("a" * 101, ["read"], "*", "printable"),
+        ("alice", ["read"], ["../etc"], "invalid collection name '../etc'"),
+        ("alice", ["read"], ["/abs/path"], "invalid collection name"),
+        ("alice", ["read"], ["ok-name", "*"], "not both"),
+        ("alice", ["read"], [], "at least one collection"),
+    ],
+)
 def test_bad_inputs_are_clear_errors(tmp_path, name, scopes, collections, message):
     keys = KeyStore(tmp_path)
     with pytest.raises(AccessError, match=message) as caught:
@@ -191,8 +206,12 @@ def test_audit_log_records_ingests_and_deletes(tmp_path):
     log.record("rag_0123abcd", "ingest", "papers", "3 files, 12 passages")
     log.record("cli:alice", "delete", "papers/report.pdf")
     newest, oldest = log.entries()
-    assert (newest.action, newest.actor, newest.target, newest.detail) == ("delete", "cli:alice",
-                                                                            "papers/report.pdf", "")
+    assert (newest.action, newest.actor, newest.target, newest.detail) == (
+        "delete",
+        "cli:alice",
+        "papers/report.pdf",
+        "",
+    )
     assert oldest.action == "ingest" and oldest.detail == "3 files, 12 passages" and newest.at >= oldest.at
     assert [e.action for e in log.entries(limit=1)] == ["delete"]
     assert len(KeyStore(tmp_path).audit.entries()) == 2  # the same file as the keys
@@ -268,8 +287,22 @@ def test_throttle_is_thread_safe():
 
 def test_cli_add_list_revoke(tmp_path, capsys):
     store = str(tmp_path / "store")
-    code, out, err = run(capsys, "keys", "add", "alice", "--scope", "read", "--scope", "ingest",
-                         "--collection", "papers", "--collection", "notes", "--store", store)
+    code, out, err = run(
+        capsys,
+        "keys",
+        "add",
+        "alice",
+        "--scope",
+        "read",
+        "--scope",
+        "ingest",
+        "--collection",
+        "papers",
+        "--collection",
+        "notes",
+        "--store",
+        store,
+    )
     token = out.strip()
     assert code == 0 and token.startswith("rag_") and out.count("\n") == 1
     assert "not shown again" in err and token not in err
@@ -281,8 +314,16 @@ def test_cli_add_list_revoke(tmp_path, capsys):
     admin_id = out.strip()[:12]
     code, out, _ = run(capsys, "keys", "list", "--store", store)
     lines = out.splitlines()
-    assert code == 0 and lines[0].split() == ["id", "name", "scopes", "collections", "created", "revoked", "last",
-                                              "used"]
+    assert code == 0 and lines[0].split() == [
+        "id",
+        "name",
+        "scopes",
+        "collections",
+        "created",
+        "revoked",
+        "last",
+        "used",
+    ]
     assert lines[1].split()[:4] == [info.id, "alice", "read,ingest", "notes,papers"]
     assert lines[2].split()[:4] == [admin_id, "ops", "admin", "*"] and len(lines) == 3
     assert token not in out and token[13:] not in out
@@ -300,12 +341,14 @@ def test_cli_add_list_revoke(tmp_path, capsys):
 
 def test_cli_mistakes_are_one_error_line(tmp_path, capsys):
     store = str(tmp_path / "store")
-    for argv, message in ((["keys", "add", "eve", "--scope", "write"], "error: unknown scope 'write'"),
-                          (["keys", "add", "eve"], "error: a key needs at least one scope"),
-                          (["keys", "add", "", "--scope", "read"], "error: the key's name is empty"),
-                          (["keys", "add", "eve", "--scope", "read", "-c", "../x"], "error: invalid collection name"),
-                          (["keys", "revoke", "rag_00000000"], "error: no key rag_00000000"),
-                          (["keys", "revoke", "eve"], "error: 'eve' is not a key id")):
+    for argv, message in (
+        (["keys", "add", "eve", "--scope", "write"], "error: unknown scope 'write'"),
+        (["keys", "add", "eve"], "error: a key needs at least one scope"),
+        (["keys", "add", "", "--scope", "read"], "error: the key's name is empty"),
+        (["keys", "add", "eve", "--scope", "read", "-c", "../x"], "error: invalid collection name"),
+        (["keys", "revoke", "rag_00000000"], "error: no key rag_00000000"),
+        (["keys", "revoke", "eve"], "error: 'eve' is not a key id"),
+    ):
         code, out, err = run(capsys, *argv, "--store", store)
         assert code == 1 and out == "" and err.startswith(message) and err.count("\n") == 1, (argv, err)
     code, out, _ = run(capsys, "keys", "list", "--store", store)

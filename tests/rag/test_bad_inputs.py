@@ -38,15 +38,22 @@ def texts(settings):
 
 
 def test_a_file_that_vanishes_after_discovery_is_reported_and_the_rest_ingested(tmp_path, settings, monkeypatch):
-    folder = write_docs(tmp_path / "d", {"a.txt": "Alpha text about rivers.", "b.txt": "Beta text about mountains.",
-                                         "c.txt": "Gamma text about planets."})
+    folder = write_docs(
+        tmp_path / "d",
+        {
+            "a.txt": "Alpha text about rivers.",
+            "b.txt": "Beta text about mountains.",
+            "c.txt": "Gamma text about planets.",
+        },
+    )
     report = ingest_with_hook(monkeypatch, settings, folder, lambda p: p.unlink() if p.name == "b.txt" else None)
     assert report.failed == [(str(folder / "b.txt"), "file vanished before it could be read")]
     assert report.added == 2 and texts(settings) == ["Alpha text about rivers.", "Gamma text about planets."]
 
 
-def test_a_file_that_changes_mid_ingest_is_indexed_as_read_and_its_next_version_replaces_it(tmp_path, settings,
-                                                                                            monkeypatch):
+def test_a_file_that_changes_mid_ingest_is_indexed_as_read_and_its_next_version_replaces_it(
+    tmp_path, settings, monkeypatch
+):
     folder = write_docs(tmp_path / "d", {"a.txt": "The first version.", "b.txt": "Untouched."})
     changed = lambda p: p.write_text("The second version.") if p.name == "a.txt" else None  # noqa: E731
     report = ingest_with_hook(monkeypatch, settings, folder, changed)
@@ -63,9 +70,13 @@ def test_an_unreadable_file_is_permission_denied_and_the_rest_ingested(tmp_path,
     locked = folder / "locked.txt"
     if os.geteuid() == 0:  # root reads anything: make the read itself fail as it would for another user
         real = Path.read_bytes
-        monkeypatch.setattr(Path, "read_bytes",
-                            lambda self: (_ for _ in ()).throw(PermissionError(13, "Permission denied"))
-                            if self == locked else real(self))
+        monkeypatch.setattr(
+            Path,
+            "read_bytes",
+            lambda self: (
+                (_ for _ in ()).throw(PermissionError(13, "Permission denied")) if self == locked else real(self)
+            ),
+        )
     else:
         locked.chmod(0)
     report = ingest([str(folder)], settings, progress=False)
@@ -102,11 +113,14 @@ def test_a_ten_megabyte_single_line_file_splits_into_passages_losing_nothing(tmp
     assert len({p.id for p in passages}) == len(passages)
 
 
-@pytest.mark.parametrize("content, reason", [
-    ("é".encode("utf-8")[:1] + b" and then text", "not UTF-8 text"),
-    ("text".encode("utf-16-le"), "binary file"),  # UTF-16 without a byte-order mark has NUL bytes
-    (b"\xff\xfe" + "ok".encode("utf-16-le") + b"\x00\xd8", "invalid UTF-16"),
-])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        ("é".encode("utf-8")[:1] + b" and then text", "not UTF-8 text"),
+        ("text".encode("utf-16-le"), "binary file"),  # UTF-16 without a byte-order mark has NUL bytes
+        (b"\xff\xfe" + "ok".encode("utf-16-le") + b"\x00\xd8", "invalid UTF-16"),
+    ],
+)
 def test_text_in_other_or_broken_encodings_is_refused_with_the_reason(tmp_path, content, reason):
     path = tmp_path / "odd.txt"
     path.write_bytes(content)

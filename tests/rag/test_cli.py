@@ -68,15 +68,22 @@ def test_the_installed_command_runs_without_a_traceback(store):
     env = {**os.environ, "RAG_STORE": store}
     help_text = subprocess.run([sys.executable, "-m", "rag", "--help"], capture_output=True, text=True, env=env)
     assert help_text.returncode == 0 and "ingest" in help_text.stdout
-    bad = subprocess.run([sys.executable, "-m", "rag", "search", "x", "-c", "bad/name"], capture_output=True,
-                         text=True, env=env, cwd=ROOT)
+    bad = subprocess.run(
+        [sys.executable, "-m", "rag", "search", "x", "-c", "bad/name"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and "invalid collection name" in bad.stderr
 
 
 def test_help_loads_no_heavy_library():
-    code = ("import sys, rag.cli; rag.cli.build_parser().format_help(); "
-            "print(sorted(m for m in ('torch', 'chromadb', 'llama_index', 'sentence_transformers', 'bm25s', "
-            "'litellm', 'langfuse', 'llama_cpp') if m in sys.modules))")
+    code = (
+        "import sys, rag.cli; rag.cli.build_parser().format_help(); "
+        "print(sorted(m for m in ('torch', 'chromadb', 'llama_index', 'sentence_transformers', 'bm25s', "
+        "'litellm', 'langfuse', 'llama_cpp') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0 and out.stdout.strip() == "[]"
 
@@ -98,8 +105,18 @@ def test_package_exports_resolve_to_the_functions():
 
 
 def test_ask_json_through_any_litellm_model(store, capsys, fake_provider):
-    code, out, _ = run(capsys, "ask", "What is the red planet?", "--store", store, "--model", fake_provider,
-                       "--api-base", "http://unused", "--json")
+    code, out, _ = run(
+        capsys,
+        "ask",
+        "What is the red planet?",
+        "--store",
+        store,
+        "--model",
+        fake_provider,
+        "--api-base",
+        "http://unused",
+        "--json",
+    )
     data = json.loads(out)
     assert code == 0 and set(data) >= {"answer", "sources", "model", "timings"}
     assert data["model"] == fake_provider and data["answer"].startswith("echo: ")
@@ -128,6 +145,18 @@ def test_ask_errors_are_one_line(store, capsys):
 
 
 def test_k_of_ask_is_the_number_of_passages_the_model_reads(store, capsys, fake_provider):
-    code, out, _ = run(capsys, "ask", "planets and rivers", "--store", store, "--model", fake_provider,
-                       "--api-base", "x", "-k", "2", "--json")
+    code, out, _ = run(
+        capsys,
+        "ask",
+        "planets and rivers",
+        "--store",
+        store,
+        "--model",
+        fake_provider,
+        "--api-base",
+        "x",
+        "-k",
+        "2",
+        "--json",
+    )
     assert code == 0 and len(json.loads(out)["retrieved"]) == 2

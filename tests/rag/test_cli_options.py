@@ -38,8 +38,23 @@ def test_every_flag_that_sets_a_setting_is_made_from_its_field():
     assert checked > 100
 
 
-@pytest.mark.parametrize("field", ["top_k", "context_k", "candidates", "rerank_candidates", "max_tokens", "port",
-                                   "mode", "fusion", "backend", "passage_words", "workers", "host"])
+@pytest.mark.parametrize(
+    "field",
+    [
+        "top_k",
+        "context_k",
+        "candidates",
+        "rerank_candidates",
+        "max_tokens",
+        "port",
+        "mode",
+        "fusion",
+        "backend",
+        "passage_words",
+        "workers",
+        "host",
+    ],
+)
 def test_the_help_states_the_settings_own_default(field):
     default = Settings.model_fields[field].default
     actions = [a for _, p in commands() for a in p._actions if a.dest == field and a.option_strings[0] != "--no-reader"]
@@ -68,9 +83,11 @@ def test_the_jobs_take_the_trainers_defaults():
     # a job's own meaning where the name is shared: base None = the collection's encoder (the configured one
     # for the reader); the DPR job's hard_negatives are BM25's alone, the trainer's count the dense ones too
     own = {"base": None, "hard_negatives": None}
-    for job, config, pairs in ((DPRJob, TrainConfig, {"train_batch_size": "batch_size", **own}),
-                               (ReaderJob, ReaderTrainConfig, own), (RerankerJob, RerankerConfig,
-                                                                      {"pairs_per_step": "batch_size"})):
+    for job, config, pairs in (
+        (DPRJob, TrainConfig, {"train_batch_size": "batch_size", **own}),
+        (ReaderJob, ReaderTrainConfig, own),
+        (RerankerJob, RerankerConfig, {"pairs_per_step": "batch_size"}),
+    ):
         trainer = {f.name: f.default for f in dataclasses.fields(config)}
         shared = [f for f in dataclasses.fields(job) if pairs.get(f.name, f.name) in trainer]
         assert len(shared) >= 5

@@ -35,16 +35,26 @@ def query_forever(retriever, rng, stop, seen, problems):
 
 def test_threads_and_processes_query_while_an_ingest_runs(tmp_path):
     store = tmp_path / "store"
-    ingest([str(write_records(tmp_path / "first", files=1, records=200, seed=1, prefix="a"))],
-           Settings(store=store), progress=False)
+    ingest(
+        [str(write_records(tmp_path / "first", files=1, records=200, seed=1, prefix="a"))],
+        Settings(store=store),
+        progress=False,
+    )
     with_first = Collection("default", store)
     first = set(with_first.ids())
     with_first.close()
     second = write_records(tmp_path / "second", files=4, records=300, seed=2, prefix="b")
     stop_file = tmp_path / "stop"
 
-    readers = [subprocess.Popen([sys.executable, LOOP, str(store), str(stop_file), str(seed), ",".join(WORDS)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
+    readers = [
+        subprocess.Popen(
+            [sys.executable, LOOP, str(store), str(stop_file), str(seed), ",".join(WORDS)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in (1, 2)
+    ]
     deadline = time.monotonic() + 120
     while not all(Path(f"{stop_file}.ready{seed}").exists() for seed in (1, 2)):
         assert time.monotonic() < deadline and all(r.poll() is None for r in readers), "a reader failed to start"
@@ -53,12 +63,18 @@ def test_threads_and_processes_query_while_an_ingest_runs(tmp_path):
     shared = HybridRetriever.from_defaults("default", store_dir=store, similarity_top_k=10)  # as rag serve shares one
     own = HybridRetriever.from_defaults("default", store_dir=store, similarity_top_k=10)
     stop, seen, problems = threading.Event(), {}, []
-    threads = [threading.Thread(target=query_forever, args=(r, random.Random(i), stop, seen, problems))
-               for i, r in enumerate([shared, shared, shared, shared, own])]
+    threads = [
+        threading.Thread(target=query_forever, args=(r, random.Random(i), stop, seen, problems))
+        for i, r in enumerate([shared, shared, shared, shared, own])
+    ]
     for t in threads:
         t.start()
-    writer = subprocess.run([sys.executable, "-m", "rag.cli", "ingest", str(second), "--store", str(store),
-                             "--no-progress"], capture_output=True, text=True, timeout=600)
+    writer = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "ingest", str(second), "--store", str(store), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     time.sleep(2)  # and a little after it, when the new passages are in every index
     stop.set()
     stop_file.touch()

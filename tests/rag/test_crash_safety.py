@@ -55,8 +55,9 @@ def test_ingest_killed_at_random_points_recovers_and_completes_without_duplicate
     assert vectors_module.ENCODE_CHUNK < 1200  # several Chroma writes per ingest, so kills can land between them
     docs = write_records(tmp_path / "docs")  # 1,200 records: three encoder chunks
     started = time.monotonic()
-    reference = subprocess.run(ingest_command(docs, tmp_path / "reference"), capture_output=True, text=True,
-                               timeout=600)
+    reference = subprocess.run(
+        ingest_command(docs, tmp_path / "reference"), capture_output=True, text=True, timeout=600
+    )
     duration = time.monotonic() - started
     assert reference.returncode == 0, reference.stderr
     expected = check_in_step(tmp_path / "reference")
@@ -66,8 +67,13 @@ def test_ingest_killed_at_random_points_recovers_and_completes_without_duplicate
     rng = random.Random(7)
     # Two kills right after a Chroma write (the pending list and some vectors written, the table not yet),
     # three at random times of the run.
-    triggers = [("vectors", 1), ("time", rng.uniform(0.3, 0.95)), ("vectors", 513), ("time", rng.uniform(0.3, 0.95)),
-                ("time", rng.uniform(0.3, 0.95))]
+    triggers = [
+        ("vectors", 1),
+        ("time", rng.uniform(0.3, 0.95)),
+        ("vectors", 513),
+        ("time", rng.uniform(0.3, 0.95)),
+        ("time", rng.uniform(0.3, 0.95)),
+    ]
     partial = []
     for kind, value in triggers:
         job = subprocess.Popen(ingest_command(docs, store), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

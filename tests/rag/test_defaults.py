@@ -42,8 +42,14 @@ def test_the_default_answer_path_abstains_below_the_retrieval_score_chosen_for_i
     from rag.documents.pipeline import ingest
 
     assert Settings().abstention_threshold() == ABSTAIN_SCORE == 8.3  # the reader's span leads, hybrid linear
-    for other in ({"model": "openai/gpt-4o-mini"}, {"mode": "dense"}, {"fusion": "rrf"}, {"dense_weight": 2.0},
-                  {"reader": "none"}, {"abstain_score": "none"}):
+    for other in (
+        {"model": "openai/gpt-4o-mini"},
+        {"mode": "dense"},
+        {"fusion": "rrf"},
+        {"dense_weight": 2.0},
+        {"reader": "none"},
+        {"abstain_score": "none"},
+    ):
         assert Settings(**other).abstention_threshold() is None, other  # not the path the score was chosen on
     assert Settings(mode="bm25", abstain_score=12.0).abstention_threshold() == 12.0  # a threshold set is kept
     monkeypatch.setenv("RAG_ABSTAIN_SCORE", "none")
@@ -62,17 +68,26 @@ def test_the_built_in_corpus_is_indexed_with_the_fine_tuned_encoder(tmp_path, mo
     import rag.documents.loaders
 
     corpus = tmp_path / "summaries.json"
-    corpus.write_text(json.dumps({
-        "Eiffel Tower": {"title": "Eiffel Tower", "extract": "A lattice tower in Paris designed by Gustave Eiffel."},
-        "Nile": {"title": "Nile", "extract": "The Nile flows north through eleven countries."}}))
+    corpus.write_text(
+        json.dumps(
+            {
+                "Eiffel Tower": {
+                    "title": "Eiffel Tower",
+                    "extract": "A lattice tower in Paris designed by Gustave Eiffel.",
+                },
+                "Nile": {"title": "Nile", "extract": "The Nile flows north through eleven countries."},
+            }
+        )
+    )
     monkeypatch.setattr(rag.documents.loaders, "_wiki_vital_file", lambda: corpus)
     store = str(tmp_path / "store")
     code, out, err = run(capsys, "ingest", "wiki-vital", "--store", store, "--no-progress")
     assert code == 0, err
     code, out, _ = run(capsys, "collections", "--store", store, "--json")
     assert code == 0 and {c["name"]: c["model"] for c in json.loads(out)} == {"wiki-vital": "dpr-nq"}
-    code, out, _ = run(capsys, "search", "who designed the tower in paris", "-c", "wiki-vital", "--store", store,
-                       "--json")
+    code, out, _ = run(
+        capsys, "search", "who designed the tower in paris", "-c", "wiki-vital", "--store", store, "--json"
+    )
     assert code == 0 and json.loads(out)[0]["title"] == "Eiffel Tower"
 
 
@@ -86,8 +101,9 @@ def test_rag_reindex_moves_an_existing_collection_to_the_fine_tuned_encoder(tmp_
     code, out, _ = run(capsys, "collections", "--store", store, "--json")
     models = {c["name"]: c["model"] for c in json.loads(out)}
     assert models == {"notes": "all-MiniLM-L6-v2", "notes.dpr-nq": "dpr-nq"}
-    code, out, _ = run(capsys, "search", "Who designed the tower?", "-c", "notes", "--encoder", "dpr-nq",
-                       "--store", store, "--json")
+    code, out, _ = run(
+        capsys, "search", "Who designed the tower?", "-c", "notes", "--encoder", "dpr-nq", "--store", store, "--json"
+    )
     assert code == 0 and "Eiffel" in json.loads(out)[0]["text"]
 
 
@@ -118,8 +134,11 @@ def test_the_readmes_own_folder_quickstart_runs_on_a_tiny_folder(tmp_path, capsy
     from ui.api import create_api
 
     commands = readme_block("**Your own folder.**")
-    assert [c.split()[:2] for c in commands if c.startswith("rag")] == [["rag", "ingest"], ["rag", "ask"],
-                                                                        ["rag", "serve"]]
+    assert [c.split()[:2] for c in commands if c.startswith("rag")] == [
+        ["rag", "ingest"],
+        ["rag", "ask"],
+        ["rag", "serve"],
+    ]
     folder = write_docs(tmp_path / "notes")
     store = str(tmp_path / "store")
     for command in commands:

@@ -21,9 +21,26 @@ def _dense_hits(capsys, store, question):
 @pytest.mark.slow
 def test_shard_jobs_in_parallel_processes_then_an_ingest_that_encodes_nothing(docs, tmp_path, capsys, monkeypatch):
     vectors = tmp_path / "vectors"
-    jobs = [subprocess.Popen([sys.executable, "-m", "rag.cli", "encode", str(docs), "--out", str(vectors),
-                              "--shard", f"{i}/2", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for i in range(2)]
+    jobs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "rag.cli",
+                "encode",
+                str(docs),
+                "--out",
+                str(vectors),
+                "--shard",
+                f"{i}/2",
+                "--json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
     reports = []
     for job in jobs:
         out, err = job.communicate(timeout=300)
@@ -40,8 +57,17 @@ def test_shard_jobs_in_parallel_processes_then_an_ingest_that_encodes_nothing(do
 
     with monkeypatch.context() as patch:
         patch.setattr(rag.documents.pipeline, "load_encoder", no_encoder)
-        code, out, _ = run(capsys, "ingest", str(docs), "--store", str(tmp_path / "from-shards"), "--vectors",
-                           str(vectors), "--json", "--no-progress")
+        code, out, _ = run(
+            capsys,
+            "ingest",
+            str(docs),
+            "--store",
+            str(tmp_path / "from-shards"),
+            "--vectors",
+            str(vectors),
+            "--json",
+            "--no-progress",
+        )
     assert code == 0
     report = json.loads(out)
     assert report["added"] == 5 and report["vectors"] == {"shards": 2, "reused": 5, "encoded": 0}
@@ -49,8 +75,9 @@ def test_shard_jobs_in_parallel_processes_then_an_ingest_that_encodes_nothing(do
     code, _, _ = run(capsys, "ingest", str(docs), "--store", str(tmp_path / "plain"), "--no-progress")
     assert code == 0
     for question in ("Where is the Eiffel Tower?", "Which planet is red?", "What do cats catch?"):
-        assert _dense_hits(capsys, str(tmp_path / "from-shards"), question) == \
-            _dense_hits(capsys, str(tmp_path / "plain"), question)
+        assert _dense_hits(capsys, str(tmp_path / "from-shards"), question) == _dense_hits(
+            capsys, str(tmp_path / "plain"), question
+        )
 
 
 def _shard_holding(docs, want) -> tuple[int, int, int]:
@@ -91,8 +118,9 @@ def test_a_shard_that_holds_no_passage_is_written_empty_and_counts_as_finished(d
     assert folder.name == f"shard-{index:05d}-of-{count:05d}" and header["passages"] == 0 and header["dimension"] == 384
     code, out, _ = run(capsys, "encode", str(docs), "--out", str(vectors), "--shard", spec, "--no-progress")
     assert code == 0 and "already encoded" in out
-    code, out, _ = run(capsys, "ingest", str(docs), "--store", str(tmp_path / "store"), "--vectors", str(vectors),
-                       "--no-progress")
+    code, out, _ = run(
+        capsys, "ingest", str(docs), "--store", str(tmp_path / "store"), "--vectors", str(vectors), "--no-progress"
+    )
     assert code == 0 and "vectors: 0 from 1 precomputed shards, 5 encoded here" in out
 
 
@@ -111,8 +139,9 @@ def test_passages_no_shard_holds_are_encoded_and_a_finished_shard_is_not_redone(
     code, out, _ = run(capsys, "encode", str(docs), "--out", str(vectors), "--shard", spec, "--no-progress")
     assert code == 0 and "already encoded" in out
 
-    code, out, _ = run(capsys, "ingest", str(docs), "--store", str(tmp_path / "store"), "--vectors", str(vectors),
-                       "--no-progress")
+    code, out, _ = run(
+        capsys, "ingest", str(docs), "--store", str(tmp_path / "store"), "--vectors", str(vectors), "--no-progress"
+    )
     assert code == 0
     assert f"vectors: {first['in_shard']} from 1 precomputed shards, {5 - first['in_shard']} encoded here" in out
     code, out, _ = run(capsys, "search", "Where is the Eiffel Tower?", "--store", str(tmp_path / "store"), "--json")
@@ -128,8 +157,14 @@ def test_the_shard_a_passage_falls_in_is_stable_and_even():
 
 def test_shards_of_another_model_are_refused_and_nothing_is_created(docs, tmp_path, capsys):
     vectors = tmp_path / "vectors"
-    write_shard(vectors, 0, 1, ["some text"], np.ones((1, 384), dtype=np.float32),
-                {"model": "some-other-model", "model_fingerprint": "0"})
+    write_shard(
+        vectors,
+        0,
+        1,
+        ["some text"],
+        np.ones((1, 384), dtype=np.float32),
+        {"model": "some-other-model", "model_fingerprint": "0"},
+    )
     store = tmp_path / "store"
     code, out, err = run(capsys, "ingest", str(docs), "--store", str(store), "--vectors", str(vectors))
     assert code == 1 and "error:" in err and "some-other-model" in err and "Traceback" not in err
@@ -137,11 +172,14 @@ def test_shards_of_another_model_are_refused_and_nothing_is_created(docs, tmp_pa
     assert "default" not in out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["encode", "DOCS", "--out", "OUT", "--shard", "3/2"], "between 0 and N-1"),
-    (["encode", "DOCS", "--out", "OUT", "--shard", "half"], "--shard takes I/N"),
-    (["ingest", "DOCS", "--vectors", "OUT"], "no finished vector shards"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["encode", "DOCS", "--out", "OUT", "--shard", "3/2"], "between 0 and N-1"),
+        (["encode", "DOCS", "--out", "OUT", "--shard", "half"], "--shard takes I/N"),
+        (["ingest", "DOCS", "--vectors", "OUT"], "no finished vector shards"),
+    ],
+)
 def test_bad_shard_arguments_are_one_error_line(docs, tmp_path, capsys, argv, message):
     argv = [str(docs) if a == "DOCS" else str(tmp_path / "out") if a == "OUT" else a for a in argv]
     if argv[0] == "ingest":

@@ -31,21 +31,32 @@ def test_every_new_format_is_supported():
 
 
 def test_a_word_file_is_read_by_section_with_its_heading_and_its_table_as_markdown(tmp_path):
-    data = make_docx([("Introduction", ["The orchard grows apples.", "It was planted in 1901."]),
-                      ("Prices", ["Prices are per kilogram."])], table=PRICES, title="Orchard report")
+    data = make_docx(
+        [
+            ("Introduction", ["The orchard grows apples.", "It was planted in 1901."]),
+            ("Prices", ["Prices are per kilogram."]),
+        ],
+        table=PRICES,
+        title="Orchard report",
+    )
     units = load_bytes(tmp_path, "orchard.docx", data).units
     assert [u.title for u in units] == ["Orchard report"] * 3
     intro, prices, table = units
     assert intro.text == "Introduction\nThe orchard grows apples.\nIt was planted in 1901."
     assert intro.extra == {"heading": "Introduction"} and prices.extra["heading"] == "Prices"
     assert table.whole and table.extra == {"heading": "Prices", "rows": "2-3"}
-    assert table.text == ("Prices\n| Fruit | Price | Origin |\n| --- | --- | --- |\n| Apple | 1.20 | Kent |\n"
-                          "| Mango \\| ripe | 2.50 | Goa |")
+    assert table.text == (
+        "Prices\n| Fruit | Price | Origin |\n| --- | --- | --- |\n| Apple | 1.20 | Kent |\n"
+        "| Mango \\| ripe | 2.50 | Goa |"
+    )
 
 
 def test_a_deck_is_read_by_slide_with_its_tables_and_notes(tmp_path):
-    data = make_pptx([("Harvest", "Apples are picked in September."), ("Sales", "Mangoes sold best.")],
-                     table=PRICES, notes="Mention the Kent farm.")
+    data = make_pptx(
+        [("Harvest", "Apples are picked in September."), ("Sales", "Mangoes sold best.")],
+        table=PRICES,
+        notes="Mention the Kent farm.",
+    )
     units = load_bytes(tmp_path, "deck.pptx", data).units
     assert [u.extra["slide"] for u in units] == [1, 2, 2]
     assert units[0].text == "Harvest\nApples are picked in September." and units[0].extra["heading"] == "Harvest"
@@ -101,16 +112,19 @@ def zip_of(entries: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.parametrize("name, data, reason", [
-    ("bomb.docx", zip_of({"word/document.xml": b"\x00" * (4 << 20)}), "a ZIP bomb?"),
-    ("locked.xlsx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600, "password-protected or old binary"),
-    ("broken.pptx", b"PK\x03\x04 not really a zip", "damaged ZIP container"),
-    ("random.xlsx", bytes(range(256)) * 8, "damaged ZIP container"),
-    ("empty.docx", zip_of({"hello.txt": b"hi"}), "not a readable Word file"),
-    ("chapterless.epub", zip_of({"mimetype": b"application/epub+zip"}), "not a readable EPUB"),
-    ("fake.rtf", b"just text", "not an RTF file"),
-    ("binary.csv", b"\x00\x01\x02", "binary file"),
-])
+@pytest.mark.parametrize(
+    "name, data, reason",
+    [
+        ("bomb.docx", zip_of({"word/document.xml": b"\x00" * (4 << 20)}), "a ZIP bomb?"),
+        ("locked.xlsx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600, "password-protected or old binary"),
+        ("broken.pptx", b"PK\x03\x04 not really a zip", "damaged ZIP container"),
+        ("random.xlsx", bytes(range(256)) * 8, "damaged ZIP container"),
+        ("empty.docx", zip_of({"hello.txt": b"hi"}), "not a readable Word file"),
+        ("chapterless.epub", zip_of({"mimetype": b"application/epub+zip"}), "not a readable EPUB"),
+        ("fake.rtf", b"just text", "not an RTF file"),
+        ("binary.csv", b"\x00\x01\x02", "binary file"),
+    ],
+)
 def test_bad_office_files_are_refused_with_one_reason(tmp_path, name, data, reason):
     with pytest.raises(LoadError, match=reason.replace("?", r"\?")):
         load_bytes(tmp_path, name, data)
@@ -128,7 +142,7 @@ def test_a_word_file_with_macros_is_read_as_text_and_nothing_runs(tmp_path):
     data = make_docx([("Memo", ["Plain words."])])
     with zipfile.ZipFile(io.BytesIO(data)) as original:
         entries = {i.filename: original.read(i) for i in original.infolist()}
-    entries["word/vbaProject.bin"] = b"Attribute VB_Name = \"AutoOpen\"\nShell \"rm -rf /\""
+    entries["word/vbaProject.bin"] = b'Attribute VB_Name = "AutoOpen"\nShell "rm -rf /"'
     [unit] = load_bytes(tmp_path, "macro.docx", zip_of(entries)).units
     assert unit.text == "Memo\nPlain words."
 
@@ -182,9 +196,11 @@ def test_citations_name_the_slide_sheet_or_section(tmp_path, settings):
 
 
 def test_an_html_pages_tables_become_markdown_tables_and_leave_its_text(tmp_path):
-    page = ("<html><head><title>Fruit</title></head><body><p>Prices today.</p><table><tr><th>Fruit</th><th>Price"
-            "</th></tr><tr><td><b>Apple</b></td><td>1.20</td></tr><tr><td>Mango | ripe</td><td>2.50</td></tr></table>"
-            "<table><tr><td>layout</td><td>cells</td></tr></table><p>Prices change daily.</p></body></html>")
+    page = (
+        "<html><head><title>Fruit</title></head><body><p>Prices today.</p><table><tr><th>Fruit</th><th>Price"
+        "</th></tr><tr><td><b>Apple</b></td><td>1.20</td></tr><tr><td>Mango | ripe</td><td>2.50</td></tr></table>"
+        "<table><tr><td>layout</td><td>cells</td></tr></table><p>Prices change daily.</p></body></html>"
+    )
     body, table = load_bytes(tmp_path, "fruit.html", page.encode()).units
     assert body.text == "Prices today.\n\nlayout cells\n\nPrices change daily." and not body.whole
     assert table.whole and table.title == "Fruit" and table.extra == {"rows": "2-3"}
@@ -207,8 +223,9 @@ def test_a_ruled_pdf_table_becomes_a_markdown_table_and_leaves_the_page_text(tmp
     assert text.extra == {"page": 1} and "per kilogram" in text.text and "daily" in text.text
     assert "Apple" not in text.text  # the cells are in the table, not run together in the text
     assert table.whole and table.title == "Price list" and table.extra == {"page": 1, "rows": "2-3"}
-    assert table.text == ("| Fruit | Price | Origin |\n| --- | --- | --- |\n| Apple | 1.20 | Kent |\n"
-                          "| Mango \\| ripe | 2.50 | Goa |")
+    assert table.text == (
+        "| Fruit | Price | Origin |\n| --- | --- | --- |\n| Apple | 1.20 | Kent |\n| Mango \\| ripe | 2.50 | Goa |"
+    )
 
 
 def test_a_long_pdf_table_is_cut_with_its_header_repeated_and_an_unruled_one_stays_text(tmp_path):

@@ -34,10 +34,17 @@ def test_a_file_that_breaks_keeps_what_it_had_indexed(docs, settings):
 
 
 def test_bad_inputs_are_skipped_with_reasons_and_the_rest_is_ingested(tmp_path, settings):
-    folder = write_docs(tmp_path / "mixed", {"good.txt": "Photosynthesis turns light into chemical energy.",
-                                             "empty.txt": "", "binary.md": b"\x00\x01\x02\x03",
-                                             "broken.pdf": b"%PDF-1.7 garbage", "photo.jpg": b"\xff\xd8",
-                                             "drawing.bmp": b"BM"})
+    folder = write_docs(
+        tmp_path / "mixed",
+        {
+            "good.txt": "Photosynthesis turns light into chemical energy.",
+            "empty.txt": "",
+            "binary.md": b"\x00\x01\x02\x03",
+            "broken.pdf": b"%PDF-1.7 garbage",
+            "photo.jpg": b"\xff\xd8",
+            "drawing.bmp": b"BM",
+        },
+    )
     report = ingest([str(folder), str(tmp_path / "nope.txt")], settings, progress=False)
     reasons = {path.rsplit("/", 1)[-1]: reason for path, reason in report.failed}
     assert set(reasons) == {"empty.txt", "binary.md", "broken.pdf", "photo.jpg", "nope.txt"}
@@ -53,12 +60,12 @@ def test_nothing_usable_creates_no_collection(tmp_path, settings):
 
 def test_passage_size_and_record_splitting_are_settings(tmp_path, settings):
     long_text = " ".join(f"word{i}." for i in range(250))
-    folder = write_docs(tmp_path / "long", {"a.txt": long_text,
-                                            "r.jsonl": '{"id": "r", "text": "%s"}\n' % long_text})
+    folder = write_docs(tmp_path / "long", {"a.txt": long_text, "r.jsonl": '{"id": "r", "text": "%s"}\n' % long_text})
     report = ingest([str(folder)], settings.model_copy(update={"passage_words": 50}), progress=False)
     assert report.added == 5 + 1  # the text file is split, the record is kept whole
-    split = ingest([str(folder)], settings.model_copy(update={"passage_words": 50, "split_records": True}),
-                   progress=False)
+    split = ingest(
+        [str(folder)], settings.model_copy(update={"passage_words": 50, "split_records": True}), progress=False
+    )
     # both files are read again (the settings changed); only the record yields new passages
     assert (split.files_read, split.added, split.unchanged, split.removed) == (2, 5, 5, 1)
 
@@ -127,8 +134,13 @@ def test_a_large_ingest_is_written_in_batches_with_one_bm25_build(docs, settings
 
     updates, builds = [], []
     real_update, real_save = Collection.update, Collection._save_bm25
-    monkeypatch.setattr(Collection, "update", lambda self, ups, *a, **k: updates.append(
-        sum(len(u.passages or ()) for u in ups)) or real_update(self, ups, *a, **k))
+    monkeypatch.setattr(
+        Collection,
+        "update",
+        lambda self, ups, *a, **k: (
+            updates.append(sum(len(u.passages or ()) for u in ups)) or real_update(self, ups, *a, **k)
+        ),
+    )
     monkeypatch.setattr(Collection, "_save_bm25", lambda self: builds.append(1) or real_save(self))
     batched = settings.model_copy(update={"ingest_batch": 2})
     report = ingest([str(docs)], batched, progress=False)

@@ -51,16 +51,21 @@ def write_text(folder: Path, megabytes: int, files: int) -> int:
     for f in range(files):
         with open(folder / f"part{f:03d}.txt", "w", encoding="utf-8") as handle:
             while handle.tell() < megabytes * 2**20 // files:
-                handle.write(" ".join(rng.choice(vocabulary) for _ in range(15))
-                             + (". \n\n" if rng.random() < 0.1 else ". "))
+                handle.write(
+                    " ".join(rng.choice(vocabulary) for _ in range(15)) + (". \n\n" if rng.random() < 0.1 else ". ")
+                )
                 words += 15
     return words
 
 
 def test_a_fifty_megabyte_text_file_is_ingested_within_a_bounded_memory(tmp_path):
     words = write_text(tmp_path / "docs", 50, files=1)
-    run = subprocess.run([sys.executable, "-c", INGEST_WITH_A_STUB_ENCODER, str(tmp_path / "docs"),
-                          str(tmp_path / "store"), str(ROOT)], capture_output=True, text=True, timeout=900)
+    run = subprocess.run(
+        [sys.executable, "-c", INGEST_WITH_A_STUB_ENCODER, str(tmp_path / "docs"), str(tmp_path / "store"), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["failed"] == [] and result["added"] >= words // 125  # passages of at most 125 words

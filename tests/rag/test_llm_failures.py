@@ -91,12 +91,31 @@ def test_the_engine_keeps_the_retrieved_passages_when_the_model_fails(ingested):
 def test_rag_ask_prints_the_error_line_and_still_lists_the_passages(store, capsys, monkeypatch):
     monkeypatch.setenv("RAG_LLM_RETRIES", "0")
     with ScriptedLLMServer([("status", 503)]) as server:
-        code, out, err = run(capsys, "ask", "Where is the Eiffel Tower?", "--store", store, "--model",
-                             "openai/scripted", "--api-base", server.url)
+        code, out, err = run(
+            capsys,
+            "ask",
+            "Where is the Eiffel Tower?",
+            "--store",
+            store,
+            "--model",
+            "openai/scripted",
+            "--api-base",
+            server.url,
+        )
         assert code == 1 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
         assert "paris" in out and "Traceback" not in out + err
-        code, out, _ = run(capsys, "ask", "Where is the Eiffel Tower?", "--store", store, "--model",
-                           "openai/scripted", "--api-base", server.url, "--json")
+        code, out, _ = run(
+            capsys,
+            "ask",
+            "Where is the Eiffel Tower?",
+            "--store",
+            store,
+            "--model",
+            "openai/scripted",
+            "--api-base",
+            server.url,
+            "--json",
+        )
     body = json.loads(out)
     assert code == 1 and body["error"] and body["answer"] == "" and body["retrieved"][0]["title"] == "paris"
     assert SECRET not in out + err
@@ -132,12 +151,14 @@ def test_no_key_reaches_a_log_line_a_trace_span_or_an_error(ingested, caplog):
 
     langfuse_secret = f"sk-lf-{uuid.uuid4()}"
     exporter, provider = InMemorySpanExporter(), TracerProvider()
-    tracer = LangfuseTracer(f"pk-lf-{uuid.uuid4()}", langfuse_secret, "http://127.0.0.1:9", span_exporter=exporter,
-                            tracer_provider=provider)
+    tracer = LangfuseTracer(
+        f"pk-lf-{uuid.uuid4()}", langfuse_secret, "http://127.0.0.1:9", span_exporter=exporter, tracer_provider=provider
+    )
     caplog.set_level(logging.DEBUG)
     with ScriptedLLMServer([("ok", "It is in Paris [1]."), ("status", 401)]) as server:
-        engine = Engine(open_retriever(ingested, open_collection(ingested), "hybrid"), scripted_llm(server),
-                        tracer=tracer)
+        engine = Engine(
+            open_retriever(ingested, open_collection(ingested), "hybrid"), scripted_llm(server), tracer=tracer
+        )
         answered = engine.ask("Where is the Eiffel Tower?")
         with pytest.raises(GenerationFailed) as failed:
             engine.ask("Where is the Eiffel Tower?")

@@ -32,8 +32,14 @@ def load_file(path):
 
 
 def test_each_file_type(tmp_path):
-    folder = write_docs(tmp_path / "d", {**DOCS, "report.pdf": make_pdf(["Quarterly revenue grew.", "Costs fell."]),
-                                         "list.json": json.dumps([{"_id": "d1", "title": "A", "text": "alpha"}])})
+    folder = write_docs(
+        tmp_path / "d",
+        {
+            **DOCS,
+            "report.pdf": make_pdf(["Quarterly revenue grew.", "Costs fell."]),
+            "list.json": json.dumps([{"_id": "d1", "title": "A", "text": "alpha"}]),
+        },
+    )
     by_name = {p.name: load_file(p) for p in sorted(folder.iterdir())}
     assert by_name["paris.txt"].units[0].title == "paris"
     assert by_name["rivers.md"].units[0].title == "Rivers of the world"
@@ -61,8 +67,10 @@ BAD = {
     "image.txt": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary file"),
     "latin1.txt": ("café".encode("latin-1"), "not UTF-8 text"),
     "zero.pdf": (b"", "empty file"),
-    "corrupt.pdf": (b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF",
-                    "not a readable PDF"),
+    "corrupt.pdf": (
+        b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF",
+        "not a readable PDF",
+    ),
     "junk.pdf": (b"this is not a pdf at all", "not a readable PDF"),
     "bad.json": (b'{"id": 1, "text": ', "invalid JSON at line 1"),
     "numbers.json": (b"42", "expected a list of records"),
@@ -100,17 +108,22 @@ def test_jsonl_keeps_good_lines_and_warns_about_bad_ones(tmp_path):
     path.write_text('{"id": "a", "text": "good one"}\n{broken\n\n{"id": "b"}\n{"id": "c", "text": "good two"}\n')
     loaded = load_file(path)
     assert [u.text for u in loaded.units] == ["good one", "good two"]
-    assert loaded.warnings == ['2 record(s) skipped: line 2: invalid JSON (Expecting property name enclosed in '
-                               'double quotes); line 4: no "text" field']
+    assert loaded.warnings == [
+        "2 record(s) skipped: line 2: invalid JSON (Expecting property name enclosed in "
+        'double quotes); line 4: no "text" field'
+    ]
 
 
 def test_discover_walks_folders_and_reports_what_it_cannot_use(tmp_path):
-    folder = write_docs(tmp_path / "d", {"a.txt": "x", "sub/b.md": "y", ".hidden/c.txt": "z", "img.bmp": "p",
-                                         "deep/er/still/d.html": "<p>w</p>"})
+    folder = write_docs(
+        tmp_path / "d",
+        {"a.txt": "x", "sub/b.md": "y", ".hidden/c.txt": "z", "img.bmp": "p", "deep/er/still/d.html": "<p>w</p>"},
+    )
     (folder / "loop").symlink_to(folder, target_is_directory=True)  # a symlink loop is not followed
     (tmp_path / "notes.xyz").write_text("?")
-    found = discover([str(folder), str(folder / "a.txt"), str(tmp_path / "missing"), str(tmp_path / "notes.xyz"),
-                      "wiki-vital"])
+    found = discover(
+        [str(folder), str(folder / "a.txt"), str(tmp_path / "missing"), str(tmp_path / "notes.xyz"), "wiki-vital"]
+    )
     names = [i.path.name if i.path else i.source for i in found.inputs]
     assert names == ["a.txt", "d.html", "b.md", "wiki-vital"]
     assert found.unsupported == 1

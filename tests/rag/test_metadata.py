@@ -38,16 +38,20 @@ def test_front_matter_becomes_the_title_and_metadata_and_leaves_the_text():
     assert unit.title == "Quarterly review"
     assert unit.extra == {"year": 2021, "draft": False, "tags": "finance, europe", "date": "2021-03-04"}
     assert unit.text.startswith("# Ignored heading") and "year:" not in unit.text
-    assert any("'author'" in w for w in parsed.warnings) and any("'source'" in w and "reserved" in w
-                                                                  for w in parsed.warnings)
+    assert any("'author'" in w for w in parsed.warnings) and any(
+        "'source'" in w and "reserved" in w for w in parsed.warnings
+    )
 
 
-@pytest.mark.parametrize("text,kept", [
-    ("---\n: [unclosed\n---\nbody", True),         # not YAML: the block stays in the text
-    ("---\n- a list\n---\nbody", True),            # YAML, but not a mapping
-    ("--- not front matter\nbody", True),
-    ("---\n---\nbody", False),                      # empty front matter
-])
+@pytest.mark.parametrize(
+    "text,kept",
+    [
+        ("---\n: [unclosed\n---\nbody", True),  # not YAML: the block stays in the text
+        ("---\n- a list\n---\nbody", True),  # YAML, but not a mapping
+        ("--- not front matter\nbody", True),
+        ("---\n---\nbody", False),  # empty front matter
+    ],
+)
 def test_front_matter_that_is_not_a_mapping_stays_text(text, kept):
     front, body, warnings = split_front_matter(text)
     assert (body == text) is kept
@@ -56,8 +60,18 @@ def test_front_matter_that_is_not_a_mapping_stays_text(text, kept):
 
 
 def test_record_fields_become_metadata_and_lists_of_objects_do_not():
-    lines = [{"id": 7, "title": "T", "text": "Some text.", "year": 2020, "lang": "en", "nested": {"a": 1},
-              "authors": ["Ann", "Bo"], "rows": [{"x": 1}]}]
+    lines = [
+        {
+            "id": 7,
+            "title": "T",
+            "text": "Some text.",
+            "year": 2020,
+            "lang": "en",
+            "nested": {"a": 1},
+            "authors": ["Ann", "Bo"],
+            "rows": [{"x": 1}],
+        }
+    ]
     unit = read_jsonl("\n".join(json.dumps(r) for r in lines).encode(), Path("r.jsonl")).units[0]
     assert unit.extra == {"doc_id": "7", "year": 2020, "lang": "en", "authors": "Ann, Bo"}
 
@@ -70,7 +84,11 @@ def test_user_metadata_bounds_keys_and_values():
 
 def test_meta_options_are_typed_and_checked():
     assert parse_meta(["year=2021", "team=legal", "final=true", "ratio=0.5"]) == {
-        "year": 2021, "team": "legal", "final": True, "ratio": 0.5}
+        "year": 2021,
+        "team": "legal",
+        "final": True,
+        "ratio": 0.5,
+    }
     for bad in (["novalue"], ["source=x"], ["bad key=1"]):
         with pytest.raises(RagError):
             parse_meta(bad)

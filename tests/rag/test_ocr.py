@@ -42,8 +42,9 @@ def test_images_are_read_and_every_frame_of_a_tiff_is_a_page(tmp_path):
 
 @needs_tesseract
 def test_a_long_scan_is_read_up_to_the_page_limit_and_says_what_was_skipped(tmp_path):
-    loaded = load_bytes(tmp_path, "long.pdf", make_scanned_pdf([f"Page number {n}" for n in range(1, 5)]),
-                        ReadLimits(ocr_pages=2))
+    loaded = load_bytes(
+        tmp_path, "long.pdf", make_scanned_pdf([f"Page number {n}" for n in range(1, 5)]), ReadLimits(ocr_pages=2)
+    )
     assert [u.extra["page"] for u in loaded.units] == [1, 2]
     assert loaded.warnings == ["2 scanned page(s) not read (3-4): OCR reads at most 2 a file (RAG_OCR_MAX_PAGES)"]
 

@@ -4,8 +4,13 @@ from rag.answer.presentation import agrees, best_sentences, explains, quote_arou
 def test_explanation_questions_are_told_from_short_answer_ones():
     assert explains("How does BM25 scale past one machine?") and explains("why is the sky blue")
     assert explains("What does the reader do?") and explains("Explain DPR")
-    for question in ("How many moons has Mars?", "How long is the Nile?", "Who painted the Mona Lisa?",
-                     "What is the capital of France?", "When did it open?"):
+    for question in (
+        "How many moons has Mars?",
+        "How long is the Nile?",
+        "Who painted the Mona Lisa?",
+        "What is the capital of France?",
+        "When did it open?",
+    ):
         assert not explains(question), question
 
 
@@ -26,8 +31,10 @@ def test_the_lead_escapes_markdown_in_document_text():
 
 
 def test_best_sentences_share_the_most_question_words_and_keep_passage_order():
-    passages = [(1, "Cats are mammals. The cat is kept as a house pet for catching mice."),
-                (2, "Dogs bark. People keep a cat as a pet because it catches mice.")]
+    passages = [
+        (1, "Cats are mammals. The cat is kept as a house pet for catching mice."),
+        (2, "Dogs bark. People keep a cat as a pet because it catches mice."),
+    ]
     chosen = best_sentences("Why do people keep a cat as a pet?", passages, k=2)
     assert [n for n, _ in chosen] == [1, 2] and chosen[1][1].startswith("People keep a cat")
     assert best_sentences("Quantum chromodynamics?", passages) == []

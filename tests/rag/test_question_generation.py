@@ -34,8 +34,10 @@ class Scripted(CustomLLM):
         passage = prompt.split("<passage", 1)[1].split(">\n", 1)[1].split("\n</passage>")[0]
         subject = " ".join(passage.split()[:3])
         copied = " ".join(passage.split()[:6])
-        return CompletionResponse(text=f"Here are the questions:\n1. What is known about {subject}?\n"
-                                       f"2) Where does {subject} come from?\n{copied}?")
+        return CompletionResponse(
+            text=f"Here are the questions:\n1. What is known about {subject}?\n"
+            f"2) Where does {subject} come from?\n{copied}?"
+        )
 
     def stream_complete(self, prompt, formatted=False, **kwargs):
         raise NotImplementedError
@@ -142,14 +144,25 @@ def test_llamaindex_llm_adapter_wraps_any_configured_model(fake_provider):
 
 def test_cli_generates_questions_with_any_litellm_model(store, tmp_path, capsys, question_provider):
     out = tmp_path / "q.jsonl"
-    code, stdout, err = run(capsys, "generate-questions", "--out", str(out), "--store", store, "--model",
-                            question_provider, "--passages", "3", "--no-progress")
+    code, stdout, err = run(
+        capsys,
+        "generate-questions",
+        "--out",
+        str(out),
+        "--store",
+        store,
+        "--model",
+        question_provider,
+        "--passages",
+        "3",
+        "--no-progress",
+    )
     assert code == 0, err
     assert "3 questions from 3 passages" in stdout and f"rag train --qa {out}" in stdout
     assert all(r["question"].startswith("What is said about") for r in _lines(out))
-    code, _, err = run(capsys, "generate-questions", "--out", str(out), "--store", store, "--model",
-                       question_provider)
+    code, _, err = run(capsys, "generate-questions", "--out", str(out), "--store", store, "--model", question_provider)
     assert code == 1 and "--overwrite" in err
-    code, _, err = run(capsys, "generate-questions", "--out", str(out), "--store", store, "-c", "nothing",
-                       "--model", question_provider)
+    code, _, err = run(
+        capsys, "generate-questions", "--out", str(out), "--store", store, "-c", "nothing", "--model", question_provider
+    )
     assert code == 1 and "error:" in err and "Traceback" not in err

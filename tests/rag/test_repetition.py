@@ -10,13 +10,17 @@ from prompts import PromptSet
 from rag.llm import LLM, LOCAL_MAX_TOKENS, LOCAL_MODELS, Generation, RepetitionGuard
 from rag.llm.local import _local_generate
 
-LOOP = ("Your documents are about rivers. The passages are citations from Wikipedia about the Nile. "
-        + "The passages are citations from Wikipedia about the Nile. " * 6)
+LOOP = (
+    "Your documents are about rivers. The passages are citations from Wikipedia about the Nile. "
+    + "The passages are citations from Wikipedia about the Nile. " * 6
+)
 CLEAN = "Your documents are about rivers. The passages are citations from Wikipedia about the Nile."
-NORMAL = ("Marie Curie was born in Warsaw. Marie Curie won the Nobel Prize in Physics in 1903 [1], "
-          "and Marie Curie won the Nobel Prize in Chemistry in 1911 [2]. The prize was the first of "
-          "the two, and the second made her the first person to win it twice. The the the.\n"
-          "Physics: Marie Curie.\nChemistry: Marie Curie.\nPhysics: Marie Curie.")
+NORMAL = (
+    "Marie Curie was born in Warsaw. Marie Curie won the Nobel Prize in Physics in 1903 [1], "
+    "and Marie Curie won the Nobel Prize in Chemistry in 1911 [2]. The prize was the first of "
+    "the two, and the second made her the first person to win it twice. The the the.\n"
+    "Physics: Marie Curie.\nChemistry: Marie Curie.\nPhysics: Marie Curie."
+)
 
 
 def guarded(pieces):
@@ -36,7 +40,7 @@ def split(text, seed):
     rng, pieces, i = random.Random(seed), [], 0
     while i < len(text):
         n = rng.randint(1, 6)
-        pieces.append(text[i:i + n])
+        pieces.append(text[i : i + n])
         i += n
     return pieces
 
@@ -65,8 +69,9 @@ def test_a_loop_that_starts_mid_sentence_is_cut_back_to_the_last_whole_sentence(
 
 
 def test_a_short_sentence_or_line_said_twice_stops_it():
-    guard, out, _ = guarded(split("Sources: the two passages.\nI do not know the answer.\n"
-                                  "I do not know the answer.\nI do not", 1))
+    guard, out, _ = guarded(
+        split("Sources: the two passages.\nI do not know the answer.\nI do not know the answer.\nI do not", 1)
+    )
     assert guard.stopped and out == "Sources: the two passages.\nI do not know the answer."
 
 
@@ -106,6 +111,7 @@ class LoopingLlama:
                 yield {"choices": [{"delta": {}, "finish_reason": "length"}]}
             finally:
                 self.closed = True
+
         return chunks()
 
 
@@ -133,14 +139,18 @@ def test_the_answer_cap_applies_to_the_embedded_model_only(fake_provider):
     assert LLM(fake_provider, max_tokens=1000).max_tokens == 1000
 
 
-PASSAGES = "\n".join([
-    '<passage n="1" title="Nile" source="nile.txt">\nThe Nile is a major north-flowing river in northeastern Africa. '
-    'It is the longest river in Africa and has historically been considered the longest river in the world.\n'
-    '</passage>',
-    '<passage n="2" title="Amazon" source="amazon.txt">\nThe Amazon River in South America is the largest river by '
-    'discharge volume of water in the world.\n</passage>',
-    '<passage n="3" title="Wikipedia" source="wiki.txt">\nWikipedia is a free online encyclopedia written and '
-    'maintained by a community of volunteers. Articles cite sources.\n</passage>'])
+PASSAGES = "\n".join(
+    [
+        '<passage n="1" title="Nile" source="nile.txt">\n'
+        "The Nile is a major north-flowing river in northeastern Africa. "
+        "It is the longest river in Africa and has historically been considered the longest river in the world.\n"
+        "</passage>",
+        '<passage n="2" title="Amazon" source="amazon.txt">\nThe Amazon River in South America is the largest river by '
+        "discharge volume of water in the world.\n</passage>",
+        '<passage n="3" title="Wikipedia" source="wiki.txt">\nWikipedia is a free online encyclopedia written and '
+        "maintained by a community of volunteers. Articles cite sources.\n</passage>",
+    ]
+)
 
 
 def words(text):
@@ -150,16 +160,17 @@ def words(text):
 def repeats(text, n=8):
     """Whether some run of n words occurs twice."""
     w = words(text)
-    grams = [tuple(w[i:i + n]) for i in range(len(w) - n + 1)]
+    grams = [tuple(w[i : i + n]) for i in range(len(w) - n + 1)]
     return len(grams) > len(set(grams))
 
 
 @pytest.mark.slow
 def test_the_real_model_stops_a_loop_early_within_the_cap():
     prompts = PromptSet.load()  # the shipped answer prompt, asked to sum up the documents: SmolLM2 goes round
-    messages = [{"role": "system", "content": prompts.system.format(refusal=prompts.refusal.text)},
-                {"role": "user", "content": prompts.qa.format(context=PASSAGES,
-                                                              question="Summarise all my documents.")}]
+    messages = [
+        {"role": "system", "content": prompts.system.format(refusal=prompts.refusal.text)},
+        {"role": "user", "content": prompts.qa.format(context=PASSAGES, question="Summarise all my documents.")},
+    ]
     llm = LLM(max_tokens=1000)
     llama, _ = LOCAL_MODELS.get("smollm2")
     # llama.cpp's first decoding of a prompt and its later ones (from the cached prefix) can differ in the last bits
@@ -172,10 +183,7 @@ def test_the_real_model_stops_a_loop_early_within_the_cap():
     assert tokens < LOCAL_MAX_TOKENS * 3 // 4 and streamed.rstrip().endswith((".", "]"))
 
     # unguarded, the same greedy decoding repeats itself right after
-    raw = llama.create_chat_completion(messages=messages, max_tokens=tokens + 24, temperature=0.0,
-                                       repeat_penalty=1.2)
+    raw = llama.create_chat_completion(messages=messages, max_tokens=tokens + 24, temperature=0.0, repeat_penalty=1.2)
     raw_text = raw["choices"][0]["message"]["content"]
     assert raw_text.startswith(streamed.strip()) and repeats(raw_text)
     assert llm.complete(messages).text == streamed.strip()
-
-

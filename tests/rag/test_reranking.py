@@ -74,8 +74,9 @@ def test_build_reranker_names_and_mistakes(tmp_path, cross_encoder_dir):
 
 
 def test_rerank_on_the_command_line_and_its_mistakes(store, capsys, cross_encoder_dir):
-    code, out, err = run(capsys, "search", "why is mars red", "--store", store, "--rerank", str(cross_encoder_dir),
-                         "-k", "2", "--json")
+    code, out, err = run(
+        capsys, "search", "why is mars red", "--store", store, "--rerank", str(cross_encoder_dir), "-k", "2", "--json"
+    )
     hits = json.loads(out)
     assert code == 0 and len(hits) == 2 and "iron oxide" in hits[0]["text"], err
     code, _, err = run(capsys, "search", "x", "--store", store, "--rerank", "/no/such/reranker")
@@ -90,8 +91,9 @@ def test_the_retrieval_evaluation_adds_a_reranked_row_beside_each(ingested, tmp_
     qa = tmp_path / "qa.jsonl"
     qa.write_text(json.dumps({"question": "Why is Mars red?", "answer": ["iron oxide"]}) + "\n", encoding="utf-8")
     settings = ingested.model_copy(update={"reranker": str(cross_encoder_dir), "rerank_candidates": 5})
-    report = evaluate_retrieval(settings, f"nq-open:{qa}", modes=["bm25", "hybrid-linear"], ks=[1, 5],
-                                max_answer_passages=None)
+    report = evaluate_retrieval(
+        settings, f"nq-open:{qa}", modes=["bm25", "hybrid-linear"], ks=[1, 5], max_answer_passages=None
+    )
     labels = [row["retriever"] for row in report.rows]
     assert labels == ["bm25", "bm25 + tiny-cross-encoder", "hybrid-linear", "hybrid-linear + tiny-cross-encoder"]
     assert all("ms_per_question" in row for row in report.rows)
@@ -122,14 +124,39 @@ def test_the_engine_traces_the_reranking(ingested, cross_encoder_dir):
 
 def test_train_reranker_mines_and_trains_a_cross_encoder_that_loads(store, tmp_path, capsys):
     qa = tmp_path / "qa.jsonl"
-    qa.write_text("".join(json.dumps(q) + "\n" for q in [
-        {"question": "Which tower did Gustave Eiffel build?", "answer": ["Eiffel Tower"]},
-        {"question": "What makes Mars look red?", "answer": ["iron oxide"]},
-        {"question": "Which river carries the most water?", "answer": ["Amazon"]}]), encoding="utf-8")
+    qa.write_text(
+        "".join(
+            json.dumps(q) + "\n"
+            for q in [
+                {"question": "Which tower did Gustave Eiffel build?", "answer": ["Eiffel Tower"]},
+                {"question": "What makes Mars look red?", "answer": ["iron oxide"]},
+                {"question": "Which river carries the most water?", "answer": ["Amazon"]},
+            ]
+        ),
+        encoding="utf-8",
+    )
     out = tmp_path / "reranker"
-    argv = ["train-reranker", "--qa", str(qa), "--store", store, "--out", str(out), "--epochs", "1",
-            "--batch-size", "4", "--hard-negatives", "1", "--dense-negatives", "1", "--max-length", "64",
-            "--no-progress", "--json"]
+    argv = [
+        "train-reranker",
+        "--qa",
+        str(qa),
+        "--store",
+        store,
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--hard-negatives",
+        "1",
+        "--dense-negatives",
+        "1",
+        "--max-length",
+        "64",
+        "--no-progress",
+        "--json",
+    ]
     code, out_text, err = run(capsys, *argv)
     assert code == 0, err
     record = json.loads(out_text)
@@ -138,6 +165,7 @@ def test_train_reranker_mines_and_trains_a_cross_encoder_that_loads(store, tmp_p
     assert CrossEncoderReranker(out).scores("why is mars red", [Passage(id="x", text="iron oxide")])
     code, _, err = run(capsys, *argv)
     assert code == 1 and "exists" in err and "--overwrite" in err
-    code, _, err = run(capsys, "train-reranker", "--qa", str(tmp_path / "none.jsonl"), "--store", store,
-                       "--out", str(tmp_path / "r2"))
+    code, _, err = run(
+        capsys, "train-reranker", "--qa", str(tmp_path / "none.jsonl"), "--store", store, "--out", str(tmp_path / "r2")
+    )
     assert code == 1 and "no such file" in err

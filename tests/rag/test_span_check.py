@@ -10,8 +10,10 @@ from rag.llm import LLM
 
 pytestmark = pytest.mark.slow
 
-PASSAGE = ("Eiffel Tower. The Eiffel Tower is a wrought-iron lattice tower in Paris, France. It was designed by "
-           "the engineer Gustave Eiffel and completed in 1889 for the World's Fair.")
+PASSAGE = (
+    "Eiffel Tower. The Eiffel Tower is a wrought-iron lattice tower in Paris, France. It was designed by "
+    "the engineer Gustave Eiffel and completed in 1889 for the World's Fair."
+)
 
 
 @pytest.fixture(scope="module")

@@ -26,8 +26,12 @@ def served(tmp_path):
 
 
 def test_cli_writes_refuse_while_a_server_owns_the_store(served, docs, capsys):
-    for argv in (["ingest", str(docs)], ["delete", "default"], ["delete", "default", "--source", "x.txt"],
-                 ["reindex", "default", "--encoder", "dpr-nq"]):
+    for argv in (
+        ["ingest", str(docs)],
+        ["delete", "default"],
+        ["delete", "default", "--source", "x.txt"],
+        ["reindex", "default", "--encoder", "dpr-nq"],
+    ):
         code, _, err = run(capsys, *argv, "--store", str(served))
         assert code != 0 and "rag serve (pid" in err and "/v1/ingest" in err and "Traceback" not in err, argv
     assert not (served / "collections").exists()  # nothing was written

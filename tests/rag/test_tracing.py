@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def captured():
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
-    tracer = LangfuseTracer(f"pk-{uuid.uuid4()}", "sk-test", "http://127.0.0.1:9", span_exporter=exporter,
-                            tracer_provider=provider)
+    tracer = LangfuseTracer(
+        f"pk-{uuid.uuid4()}", "sk-test", "http://127.0.0.1:9", span_exporter=exporter, tracer_provider=provider
+    )
     yield tracer, exporter
     provider.shutdown()
 
@@ -33,13 +34,23 @@ def test_one_question_is_one_trace_with_a_span_per_step(ingested, captured):
     coll = open_collection(ingested)
     llm = ScriptedLLM(["It is in Paris [1]."], condense="Where is the Eiffel Tower?")
     engine = Engine(open_retriever(ingested, coll, "hybrid"), llm, tracer=tracer)
-    history = [{"role": "user", "content": "Tell me about the Eiffel Tower."},
-               {"role": "assistant", "content": "A tower."}]
+    history = [
+        {"role": "user", "content": "Tell me about the Eiffel Tower."},
+        {"role": "assistant", "content": "A tower."},
+    ]
     answer = engine.ask("Where is it?", history)
     tracer.flush()
     spans = {s.name: s for s in exporter.get_finished_spans()}
-    assert {"rag.answer", "condense", "retrieval", "retrieve.bm25", "retrieve.dense", "retrieve.fusion", "prompt",
-            "generation"} <= set(spans)
+    assert {
+        "rag.answer",
+        "condense",
+        "retrieval",
+        "retrieve.bm25",
+        "retrieve.dense",
+        "retrieve.fusion",
+        "prompt",
+        "generation",
+    } <= set(spans)
     root = spans["rag.answer"]
     assert root.parent is None
     assert len({s.context.trace_id for s in spans.values()}) == 1  # one trace
@@ -58,8 +69,9 @@ def test_one_question_is_one_trace_with_a_span_per_step(ingested, captured):
 
 def test_an_unreachable_langfuse_never_affects_answers(ingested):
     tracer = LangfuseTracer(f"pk-{uuid.uuid4()}", "sk-test", "http://127.0.0.1:9")  # nothing listens there
-    engine = Engine(open_retriever(ingested, open_collection(ingested), "bm25"), ScriptedLLM(["Mars [1]"]),
-                    tracer=tracer)
+    engine = Engine(
+        open_retriever(ingested, open_collection(ingested), "bm25"), ScriptedLLM(["Mars [1]"]), tracer=tracer
+    )
     assert engine.ask("red planet").answer == "Mars [1]"
     tracer.flush()
 
@@ -67,7 +79,9 @@ def test_an_unreachable_langfuse_never_affects_answers(ingested):
 def test_without_keys_tracing_is_a_silent_no_op():
     assert make_tracer(None, None, None) is NULL_TRACER
     assert make_tracer("pk", None, None) is NULL_TRACER
-    code = ("import sys; from rag.tracing import make_tracer; make_tracer(None, None, None); "
-            "print('langfuse' in sys.modules)")
+    code = (
+        "import sys; from rag.tracing import make_tracer; make_tracer(None, None, None); "
+        "print('langfuse' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == "False" and out.stderr == ""

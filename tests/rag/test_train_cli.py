@@ -53,13 +53,34 @@ def test_train_reindex_search_and_evaluate_the_fine_tuned_model(store, qa, tmp_p
     models = {row["name"]: row["model"] for row in json.loads(out)}
     assert models == {"default": "all-MiniLM-L6-v2", "default.dpr": str(out_dir.resolve())}
 
-    code, out, _ = run(capsys, "eval", "retrieval", "--qa", str(qa), "--store", store, "--encoder",
-                       "all-MiniLM-L6-v2", "--encoder", str(out_dir), "-k", "1,5", "--json")
+    code, out, _ = run(
+        capsys,
+        "eval",
+        "retrieval",
+        "--qa",
+        str(qa),
+        "--store",
+        store,
+        "--encoder",
+        "all-MiniLM-L6-v2",
+        "--encoder",
+        str(out_dir),
+        "-k",
+        "1,5",
+        "--json",
+    )
     report = json.loads(out)
     assert code == 0 and report["n_questions"] == 5  # Lima is nowhere; the other answers are in one passage each
     labels = [row["retriever"] for row in report["rows"]]
-    assert labels == ["bm25", "dense (all-MiniLM-L6-v2)", "hybrid-rrf (all-MiniLM-L6-v2)",
-                      "hybrid-linear (all-MiniLM-L6-v2)", "dense (dpr)", "hybrid-rrf (dpr)", "hybrid-linear (dpr)"]
+    assert labels == [
+        "bm25",
+        "dense (all-MiniLM-L6-v2)",
+        "hybrid-rrf (all-MiniLM-L6-v2)",
+        "hybrid-linear (all-MiniLM-L6-v2)",
+        "dense (dpr)",
+        "hybrid-rrf (dpr)",
+        "hybrid-linear (dpr)",
+    ]
     assert all(row["top5"] == 100.0 for row in report["rows"])
     assert {row["collection"] for row in report["rows"]} == {"default", "default.dpr"}
 
@@ -72,8 +93,9 @@ def test_train_refuses_an_existing_output_and_resumes_only_what_was_interrupted(
     assert code == 0 and json.loads(out)["added"] == 5
     code, _, err = run(capsys, "train", "--qa", str(qa), "--store", store, "--out", str(out_dir), *TRAIN)
     assert code == 1 and "exists and is not empty" in err and "--overwrite" in err and err.count("\n") == 1
-    code, out, err = run(capsys, "train", "--qa", str(qa), "--store", store, "--out", str(out_dir), *TRAIN,
-                         "--overwrite")
+    code, out, err = run(
+        capsys, "train", "--qa", str(qa), "--store", store, "--out", str(out_dir), *TRAIN, "--overwrite"
+    )
     assert code == 0 and "saved shared encoders" in out and "next: rag reindex default" in out
     # Retrained in place: same directory, new weights. The copy is stale and is encoded again.
     code, out, _ = run(capsys, "reindex", "default", "--encoder", str(out_dir), "--store", store, "--json")
@@ -87,14 +109,19 @@ def test_train_explains_bad_input_in_one_line(store, qa, tmp_path, capsys):
     code, _, err = run(capsys, "train", "--qa", str(tmp_path / "missing.jsonl"), "--store", store)
     assert code == 1 and "no such file" in err
     unrelated = tmp_path / "unrelated.jsonl"
-    unrelated.write_text(json.dumps({"question": "capital of Peru?", "answer": ["Lima"]}) + "\n"
-                         + json.dumps({"question": "capital of Chile?", "answer": ["Santiago"]}) + "\n")
+    unrelated.write_text(
+        json.dumps({"question": "capital of Peru?", "answer": ["Lima"]})
+        + "\n"
+        + json.dumps({"question": "capital of Chile?", "answer": ["Santiago"]})
+        + "\n"
+    )
     code, _, err = run(capsys, "train", "--qa", str(unrelated), "--store", store, "--out", str(tmp_path / "m"))
     assert code == 1 and "2 of 2 questions have no answer in the top 100 BM25 passages" in err
     assert not (tmp_path / "m").exists()
     # A validation file holding the training questions leaves nothing to train on (no leak into validation).
-    code, _, err = run(capsys, "train", "--qa", str(qa), "--validation", str(qa), "--store", store,
-                       "--out", str(tmp_path / "m"))
+    code, _, err = run(
+        capsys, "train", "--qa", str(qa), "--validation", str(qa), "--store", store, "--out", str(tmp_path / "m")
+    )
     assert code == 1 and "only 0 usable training examples left after holding out the validation" in err
     code, _, err = run(capsys, "train", "--qa", str(qa), "--store", store, "--batch-size", "1")
     assert code == 1 and "batch-size must be at least 2" in err
@@ -102,8 +129,9 @@ def test_train_explains_bad_input_in_one_line(store, qa, tmp_path, capsys):
     assert code == 1 and "does not exist" in err
     code, _, err = run(capsys, "reindex", "default", "--encoder", "/no/model", "--store", store)
     assert code == 1 and "never downloaded" in err
-    code, _, err = run(capsys, "reindex", "default", "--encoder", "all-MiniLM-L6-v2", "--into", "default",
-                       "--store", store)
+    code, _, err = run(
+        capsys, "reindex", "default", "--encoder", "all-MiniLM-L6-v2", "--into", "default", "--store", store
+    )
     assert code == 1 and "--into" in err
     code, _, err = run(capsys, "eval", "retrieval", "--qa", str(tmp_path / "missing.jsonl"), "--store", store)
     assert code == 1 and "no such file" in err
@@ -123,8 +151,20 @@ def test_ctrl_c_during_training_keeps_checkpoints_and_resume_finishes(store, qa,
     real_train = training.train
     monkeypatch.setattr(training, "train", lambda *a, **kw: real_train(*a, **kw, callbacks=[CtrlC()]))
     out_dir = tmp_path / "dpr"
-    argv = ("train", "--qa", str(qa), "--store", store, "--out", str(out_dir), "--epochs", "4", "--batch-size", "2",
-            "--no-progress")
+    argv = (
+        "train",
+        "--qa",
+        str(qa),
+        "--store",
+        store,
+        "--out",
+        str(out_dir),
+        "--epochs",
+        "4",
+        "--batch-size",
+        "2",
+        "--no-progress",
+    )
     code, _, err = run(capsys, *argv)
     assert code == 130 and "run the same command with --resume" in err and "Traceback" not in err
     assert list((out_dir / "checkpoints").glob("checkpoint-*")) and not (out_dir / "rag_training.json").exists()

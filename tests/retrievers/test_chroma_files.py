@@ -30,7 +30,8 @@ def test_only_uuid_folders_that_no_segment_owns_are_swept(tmp_path):
     assert orphan_segments(root) == [root / dropped]
     assert sweep_orphan_segments(root) == 1000
     assert sorted(p.name for p in root.iterdir() if p.is_dir() and not p.is_symlink()) == sorted(
-        [live, "not-a-segment", upper])
+        [live, "not-a-segment", upper]
+    )
     assert (outside / "keep.txt").read_text() == "mine" and (root / live / "data_level0.bin").exists()
     assert sweep_orphan_segments(root) == 0
 
@@ -72,11 +73,15 @@ def test_vacuum_lets_go_of_a_dropped_collections_full_text_index(tmp_path):
     rng = random.Random(0)
     words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(8)) for _ in range(3000)]
     dropped = client.create_collection("dropped", embedding_function=None)
-    dropped.add(ids=[str(i) for i in range(2000)], embeddings=[[0.0, 1.0]] * 2000,
-                documents=[" ".join(rng.sample(words, 60)) for _ in range(2000)])
+    dropped.add(
+        ids=[str(i) for i in range(2000)],
+        embeddings=[[0.0, 1.0]] * 2000,
+        documents=[" ".join(rng.sample(words, 60)) for _ in range(2000)],
+    )
     client.delete_collection("dropped")
     assert db_file.stat().st_size > small + 2 * 2**20  # the documents and their trigram index
     assert vacuum(tmp_path) is True
     assert db_file.stat().st_size < small + 2**20
     assert keep.query(query_texts=None, query_embeddings=[[1.0, 0.0]], n_results=1)["documents"] == [
-        ["the one passage that stays"]]
+        ["the one passage that stays"]
+    ]

@@ -27,8 +27,11 @@ def start_chroma(port: int, db: Path, log_path: Path) -> subprocess.Popen:
     """`chroma run` on 127.0.0.1:port over `db`, once it answers its heartbeat."""
     chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
     log = open(log_path, "a")
-    proc = subprocess.Popen([chroma, "run", "--path", str(db), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [chroma, "run", "--path", str(db), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     log.close()
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -78,8 +81,9 @@ def test_an_unreachable_server_is_one_clear_line(docs, tmp_path, capsys):
     assert not (tmp_path / "s" / "collections" / "default").exists()  # no empty collection left behind
 
 
-def test_a_server_that_goes_down_is_a_clear_error_and_the_same_retriever_recovers_when_it_returns(docs, tmp_path,
-                                                                                                 capsys):
+def test_a_server_that_goes_down_is_a_clear_error_and_the_same_retriever_recovers_when_it_returns(
+    docs, tmp_path, capsys
+):
     from fastapi.testclient import TestClient
 
     from retrievers.errors import StoreUnavailable

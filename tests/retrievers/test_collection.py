@@ -25,8 +25,13 @@ def test_opening_a_missing_collection_says_how_to_create_it(tmp_path):
 
 def test_update_is_idempotent_and_replaces_changed_sources(tmp_path, encoder):
     coll = Collection("coll1", tmp_path, create=True)
-    stats = coll.update([SourceUpdate("a", "s1", passages("a", "alpha one", "beta two")),
-                         SourceUpdate("b", "s1", passages("b", "gamma three"))], encoder)
+    stats = coll.update(
+        [
+            SourceUpdate("a", "s1", passages("a", "alpha one", "beta two")),
+            SourceUpdate("b", "s1", passages("b", "gamma three")),
+        ],
+        encoder,
+    )
     assert (stats.added, stats.unchanged, stats.removed) == (3, 0, 0)
     again = coll.update([SourceUpdate("a", "s1", passages("a", "alpha one", "beta two"))], encoder)
     assert (again.added, again.unchanged, again.removed) == (0, 2, 0)

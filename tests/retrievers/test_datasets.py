@@ -24,17 +24,24 @@ def jsonl(*records: object) -> str:
 
 # --- NQ-open ---------------------------------------------------------------------------------------------------------
 
-NQ = jsonl({"question": "Who wrote Hamlet?", "answer": ["William Shakespeare", "Shakespeare", "Shakespeare"]},
-           {"question": "who wrote  hamlet", "answer": ["someone else"]},
-           {"question": "Nothing to answer?", "answer": ["", "  "]},
-           {"question": "Capital of France?", "answer": "Paris"}) + "\n"
+NQ = (
+    jsonl(
+        {"question": "Who wrote Hamlet?", "answer": ["William Shakespeare", "Shakespeare", "Shakespeare"]},
+        {"question": "who wrote  hamlet", "answer": ["someone else"]},
+        {"question": "Nothing to answer?", "answer": ["", "  "]},
+        {"question": "Capital of France?", "answer": "Paris"},
+    )
+    + "\n"
+)
 
 
 def test_nq_open_keeps_answered_unique_questions_with_their_answers_as_written(tmp_path):
     ds = load_dataset(str(write(tmp_path / "nq.dev.jsonl", NQ)))
     assert (ds.name, ds.format, ds.documents) == ("nq.dev", "nq-open", [])
-    assert ds.questions == [EvalQuestion("q1", "Who wrote Hamlet?", ("William Shakespeare", "Shakespeare")),
-                            EvalQuestion("q2", "Capital of France?", ("Paris",))]  # repeats and blanks dropped
+    assert ds.questions == [
+        EvalQuestion("q1", "Who wrote Hamlet?", ("William Shakespeare", "Shakespeare")),
+        EvalQuestion("q2", "Capital of France?", ("Paris",)),
+    ]  # repeats and blanks dropped
     assert all(q.gold == {} and q.reference_answer is None for q in ds.questions)
     assert ds.skipped == {"duplicate question": 1, "empty question or no answer": 1}
 
@@ -52,6 +59,7 @@ def test_nq_open_bad_line_names_file_and_line(tmp_path):
 
 # --- SQuAD -----------------------------------------------------------------------------------------------------------
 
+
 def qa(qid: str, question: str, *answers: str, impossible: bool | None = None) -> dict:
     out: dict = {"id": qid, "question": question, "answers": [{"text": a, "answer_start": 0} for a in answers]}
     if impossible is not None:
@@ -59,21 +67,45 @@ def qa(qid: str, question: str, *answers: str, impossible: bool | None = None) -
     return out
 
 
-SQUAD_V2 = {"version": "v2.0", "data": [
-    {"title": "Paris", "paragraphs": [
-        {"context": "Paris is the capital of France.", "qas": [
-            qa("a1", "What is the capital of France?", "Paris", "Paris", " Paris ", impossible=False),
-            qa("a2", "What is the capital of Spain?", impossible=True)]},
-        {"context": "The Seine flows through Paris.", "qas": [
-            qa("a3", "Which river flows through Paris?", "Seine", "the Seine"),
-            qa("a1", "Repeated id?", "x"),
-            qa("a4", "what is the capital of FRANCE", "Paris"),
-            qa("a5", "  ", "x")]}]},
-    {"title": "Nile", "paragraphs": [{"context": "The Nile is in Africa.",
-                                      "qas": [qa("b1", "Where is the Nile?", "Africa")]}]},
-    {"title": "Paris", "paragraphs": [{"context": "Paris hosted the 1900 Olympics.", "qas": [
-        qa("c1", "When did Paris host the Olympics?", "1900")]}]},
-]}
+SQUAD_V2 = {
+    "version": "v2.0",
+    "data": [
+        {
+            "title": "Paris",
+            "paragraphs": [
+                {
+                    "context": "Paris is the capital of France.",
+                    "qas": [
+                        qa("a1", "What is the capital of France?", "Paris", "Paris", " Paris ", impossible=False),
+                        qa("a2", "What is the capital of Spain?", impossible=True),
+                    ],
+                },
+                {
+                    "context": "The Seine flows through Paris.",
+                    "qas": [
+                        qa("a3", "Which river flows through Paris?", "Seine", "the Seine"),
+                        qa("a1", "Repeated id?", "x"),
+                        qa("a4", "what is the capital of FRANCE", "Paris"),
+                        qa("a5", "  ", "x"),
+                    ],
+                },
+            ],
+        },
+        {
+            "title": "Nile",
+            "paragraphs": [{"context": "The Nile is in Africa.", "qas": [qa("b1", "Where is the Nile?", "Africa")]}],
+        },
+        {
+            "title": "Paris",
+            "paragraphs": [
+                {
+                    "context": "Paris hosted the 1900 Olympics.",
+                    "qas": [qa("c1", "When did Paris host the Olympics?", "1900")],
+                }
+            ],
+        },
+    ],
+}
 
 
 def test_squad_v2_paragraphs_are_documents_and_questions_point_at_theirs(tmp_path):
@@ -82,10 +114,16 @@ def test_squad_v2_paragraphs_are_documents_and_questions_point_at_theirs(tmp_pat
     assert [d.id for d in ds.documents] == ["Paris#0", "Paris#1", "Nile#0", "Paris~2#0"]
     assert ds.documents[3] == Document("Paris~2#0", "Paris", "Paris hosted the 1900 Olympics.")
     assert ds.questions == [
-        EvalQuestion("a1", "What is the capital of France?", ("Paris",), {"Paris#0": 1},
-                     spans=(("Paris", 0), ("Paris", 1))),  # " Paris " at 0 is "Paris" at 1
-        EvalQuestion("a3", "Which river flows through Paris?", ("Seine", "the Seine"), {"Paris#1": 1},
-                     spans=(("Seine", 0), ("the Seine", 0))),
+        EvalQuestion(
+            "a1", "What is the capital of France?", ("Paris",), {"Paris#0": 1}, spans=(("Paris", 0), ("Paris", 1))
+        ),  # " Paris " at 0 is "Paris" at 1
+        EvalQuestion(
+            "a3",
+            "Which river flows through Paris?",
+            ("Seine", "the Seine"),
+            {"Paris#1": 1},
+            spans=(("Seine", 0), ("the Seine", 0)),
+        ),
         EvalQuestion("b1", "Where is the Nile?", ("Africa",), {"Nile#0": 1}, spans=(("Africa", 0),)),
         EvalQuestion("c1", "When did Paris host the Olympics?", ("1900",), {"Paris~2#0": 1}, spans=(("1900", 0),)),
     ]
@@ -96,18 +134,40 @@ def test_reader_training_reads_squad_with_the_same_reader_as_eval(tmp_path):
     """One SQuAD reader: `rag train-reader` trains on exactly the questions `rag eval` scores, with their offsets."""
     from rag.jobs.reader_training import is_squad, read_squad
 
-    data = {"data": [{"title": "Seine", "paragraphs": [{"context": "The Seine flows through Paris.", "qas": [
-        {"id": "s1", "question": "Which river flows through Paris?",
-         "answers": [{"text": "Seine", "answer_start": 4}, {"text": "Seine", "answer_start": 4}]},
-        {"id": "s2", "question": "which river flows through paris", "answers": [{"text": "Seine", "answer_start": 4}]},
-        {"id": "s3", "question": "No answer?", "answers": [], "is_impossible": True}]}]}]}
+    data = {
+        "data": [
+            {
+                "title": "Seine",
+                "paragraphs": [
+                    {
+                        "context": "The Seine flows through Paris.",
+                        "qas": [
+                            {
+                                "id": "s1",
+                                "question": "Which river flows through Paris?",
+                                "answers": [{"text": "Seine", "answer_start": 4}, {"text": "Seine", "answer_start": 4}],
+                            },
+                            {
+                                "id": "s2",
+                                "question": "which river flows through paris",
+                                "answers": [{"text": "Seine", "answer_start": 4}],
+                            },
+                            {"id": "s3", "question": "No answer?", "answers": [], "is_impossible": True},
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
     path = write(tmp_path / "train.json", data)
     assert is_squad(path) and not is_squad(write(tmp_path / "nq.jsonl", jsonl({"question": "q", "answer": ["a"]})))
     ds = load_dataset(f"squad:{path}")
-    assert read_squad(path) == [("Seine", "The Seine flows through Paris.", q.question, list(q.spans))
-                                for q in ds.questions]
-    assert read_squad(path) == [("Seine", "The Seine flows through Paris.", "Which river flows through Paris?",
-                                 [("Seine", 4)])]
+    assert read_squad(path) == [
+        ("Seine", "The Seine flows through Paris.", q.question, list(q.spans)) for q in ds.questions
+    ]
+    assert read_squad(path) == [
+        ("Seine", "The Seine flows through Paris.", "Which river flows through Paris?", [("Seine", 4)])
+    ]
 
 
 def test_squad_question_missing_its_text_names_the_json_path(tmp_path):
@@ -126,18 +186,32 @@ def test_invalid_json_names_line_and_column(tmp_path):
 
 # --- BEIR ------------------------------------------------------------------------------------------------------------
 
+
 def beir(folder: Path) -> Path:
-    write(folder / "corpus.jsonl", jsonl({"_id": "d1", "title": "Cats", "text": "Cats purr."},
-                                         {"_id": "d2", "title": "Dogs", "text": "Dogs bark."},
-                                         {"_id": "d3", "text": "Birds sing.", "metadata": {}}))
-    write(folder / "queries.jsonl", jsonl({"_id": "q1", "text": "Do cats purr?"},
-                                          {"_id": "q2", "text": "Which animals sing?"},
-                                          {"_id": "q3", "text": "What do fish do?"},
-                                          {"_id": "q4", "text": "Do dogs bark?"}))
-    write(folder / "qrels" / "test.tsv", "query-id\tcorpus-id\tscore\n"
-                                         "q1\td1\t1\nq1\td2\t0\n"         # a zero-score pair is not gold
-                                         "q2\td3\t2\nq2\tdX\t1\n"         # dX is not in the corpus
-                                         "q3\tdY\t1\n")                   # q3 has no known relevant document
+    write(
+        folder / "corpus.jsonl",
+        jsonl(
+            {"_id": "d1", "title": "Cats", "text": "Cats purr."},
+            {"_id": "d2", "title": "Dogs", "text": "Dogs bark."},
+            {"_id": "d3", "text": "Birds sing.", "metadata": {}},
+        ),
+    )
+    write(
+        folder / "queries.jsonl",
+        jsonl(
+            {"_id": "q1", "text": "Do cats purr?"},
+            {"_id": "q2", "text": "Which animals sing?"},
+            {"_id": "q3", "text": "What do fish do?"},
+            {"_id": "q4", "text": "Do dogs bark?"},
+        ),
+    )
+    write(
+        folder / "qrels" / "test.tsv",
+        "query-id\tcorpus-id\tscore\n"
+        "q1\td1\t1\nq1\td2\t0\n"  # a zero-score pair is not gold
+        "q2\td3\t2\nq2\tdX\t1\n"  # dX is not in the corpus
+        "q3\tdY\t1\n",
+    )  # q3 has no known relevant document
     write(folder / "qrels" / "dev.tsv", "query-id\tcorpus-id\tscore\nq4\td2\t1\n")
     return folder
 
@@ -145,10 +219,15 @@ def beir(folder: Path) -> Path:
 def test_beir_questions_are_the_queries_with_positive_qrels(tmp_path):
     ds = load_dataset(str(beir(tmp_path / "scifact")))
     assert (ds.name, ds.format, ds.path) == ("scifact", "beir", str(tmp_path / "scifact"))
-    assert ds.documents == [Document("d1", "Cats", "Cats purr."), Document("d2", "Dogs", "Dogs bark."),
-                            Document("d3", "", "Birds sing.")]
-    assert ds.questions == [EvalQuestion("q1", "Do cats purr?", (), {"d1": 1}),
-                            EvalQuestion("q2", "Which animals sing?", (), {"d3": 2})]
+    assert ds.documents == [
+        Document("d1", "Cats", "Cats purr."),
+        Document("d2", "Dogs", "Dogs bark."),
+        Document("d3", "", "Birds sing."),
+    ]
+    assert ds.questions == [
+        EvalQuestion("q1", "Do cats purr?", (), {"d1": 1}),
+        EvalQuestion("q2", "Which animals sing?", (), {"d3": 2}),
+    ]
     assert ds.skipped == {"unknown document in qrels": 2, "no relevant document": 1}  # q4: another split
 
 
@@ -180,20 +259,30 @@ def test_beir_missing_field_names_file_line_and_field(tmp_path):
 
 # --- LlamaIndex ------------------------------------------------------------------------------------------------------
 
+
 def ctx_id(text: str) -> str:
     return "ctx-" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
 
 
 def example(query: str, contexts: list[str] | None, answer: str) -> dict:
-    return {"query": query, "query_by": {"model_name": "gpt-4", "type": "ai"}, "reference_contexts": contexts,
-            "reference_answer": answer, "reference_answer_by": None}
+    return {
+        "query": query,
+        "query_by": {"model_name": "gpt-4", "type": "ai"},
+        "reference_contexts": contexts,
+        "reference_answer": answer,
+        "reference_answer_by": None,
+    }
 
 
 A, B = "Cats purr when content.", "Dogs bark at strangers."
-LLAMA = {"examples": [example("Why do cats purr?", [A, B], "Contentment."),
-                      example("When do dogs bark?", [B], "At strangers."),
-                      example("Unsupported?", None, "No context."),
-                      example("why do cats purr", [A], "Duplicate.")]}
+LLAMA = {
+    "examples": [
+        example("Why do cats purr?", [A, B], "Contentment."),
+        example("When do dogs bark?", [B], "At strangers."),
+        example("Unsupported?", None, "No context."),
+        example("why do cats purr", [A], "Duplicate."),
+    ]
+}
 
 
 def test_llamaindex_reference_contexts_are_shared_documents(tmp_path):
@@ -216,6 +305,7 @@ def test_llamaindex_missing_query_names_the_example(tmp_path):
 
 # --- detection and specs ---------------------------------------------------------------------------------------------
 
+
 def test_detect_format_on_each_format(tmp_path):
     assert detect_format(write(tmp_path / "nq.jsonl", NQ)) == "nq-open"
     assert detect_format(write(tmp_path / "squad.json", SQUAD_V2)) == "squad"
@@ -223,12 +313,20 @@ def test_detect_format_on_each_format(tmp_path):
     assert detect_format(str(write(tmp_path / "llama.json", LLAMA))) == "llamaindex"
 
 
-@pytest.mark.parametrize("name, content", [("other.json", {"rows": [1, 2]}),
-                                           ("other.jsonl", jsonl({"text": "no question here"})),
-                                           ("notes.txt", "just some words\n")])
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("other.json", {"rows": [1, 2]}),
+        ("other.jsonl", jsonl({"text": "no question here"})),
+        ("notes.txt", "just some words\n"),
+    ],
+)
 def test_detect_format_refuses_an_unknown_file(tmp_path, name, content):
-    with pytest.raises(DatasetError, match=r"cannot tell the dataset format.*nq-open, squad, beir, llamaindex.*"
-                                           r"FORMAT:PATH"):
+    with pytest.raises(
+        DatasetError,
+        match=r"cannot tell the dataset format.*nq-open, squad, beir, llamaindex.*"
+        r"FORMAT:PATH",
+    ):
         detect_format(write(tmp_path / name, content))
     with pytest.raises(DatasetError, match="cannot tell"):
         detect_format(tmp_path)  # a folder without corpus.jsonl

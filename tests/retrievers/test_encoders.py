@@ -50,8 +50,12 @@ def test_a_directory_that_is_not_a_model_is_refused(tmp_path):
 
 
 def test_bf16_vectors_are_float32_unit_length_and_rank_like_fp32(encoder):
-    texts = ["The Eiffel Tower is in Paris.", "Cats are small mammals.", "Mars is the fourth planet from the Sun.",
-             "The Nile is a river in Africa. " * 40]  # the last one is cut at 256 tokens
+    texts = [
+        "The Eiffel Tower is in Paris.",
+        "Cats are small mammals.",
+        "Mars is the fourth planet from the Sun.",
+        "The Nile is a river in Africa. " * 40,
+    ]  # the last one is cut at 256 tokens
     bf16 = load_encoder(DEFAULT_MODEL, backend="torch-bf16")
     assert bf16.precision == "bf16" and bf16._passage_model is not encoder._passage_model
     ours, ref = bf16.encode_passage(texts), encoder.encode_passage(texts)

@@ -17,7 +17,11 @@ def test_loading_code_changes_the_environment_only_through_quiet_offline():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    offenders = [str(p.relative_to(root)) for package in ("rag", "retrievers", "eval", "ui", "prompts")
-                 for p in (root / package).rglob("*.py") if p.name != "environment.py"
-                 and any(f'setdefault("{name}"' in p.read_text(encoding="utf-8") for name in SWITCHES)]
+    offenders = [
+        str(p.relative_to(root))
+        for package in ("rag", "retrievers", "eval", "ui", "prompts")
+        for p in (root / package).rglob("*.py")
+        if p.name != "environment.py"
+        and any(f'setdefault("{name}"' in p.read_text(encoding="utf-8") for name in SWITCHES)
+    ]
     assert offenders == []

@@ -22,8 +22,10 @@ DOCS = {  # source -> (title, text, metadata)
 @pytest.fixture
 def coll(tmp_path, encoder):
     collection = Collection("filters", tmp_path / "store", create=True)
-    updates = [SourceUpdate(source, "sig", make_passages(source, [(title, text, extra)]))
-               for source, (title, text, extra) in DOCS.items()]
+    updates = [
+        SourceUpdate(source, "sig", make_passages(source, [(title, text, extra)]))
+        for source, (title, text, extra) in DOCS.items()
+    ]
     collection.update(updates, encoder)
     yield collection
     collection.close()
@@ -33,12 +35,15 @@ def sources(hits):
     return sorted(p.source.rsplit("/", 1)[-1] for p, _ in hits)
 
 
-@pytest.mark.parametrize("make", [
-    lambda c: DPRRetriever.from_defaults(c, similarity_top_k=10),
-    lambda c: BM25Retriever.from_defaults(c, similarity_top_k=10),
-    lambda c: HybridRetriever.from_defaults(c, similarity_top_k=10, fusion="linear"),
-    lambda c: HybridRetriever.from_defaults(c, similarity_top_k=10, fusion="rrf"),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda c: DPRRetriever.from_defaults(c, similarity_top_k=10),
+        lambda c: BM25Retriever.from_defaults(c, similarity_top_k=10),
+        lambda c: HybridRetriever.from_defaults(c, similarity_top_k=10, fusion="linear"),
+        lambda c: HybridRetriever.from_defaults(c, similarity_top_k=10, fusion="rrf"),
+    ],
+)
 def test_every_retriever_returns_only_what_the_filters_allow(coll, make):
     retriever = make(coll)
     question = "Who designed the Eiffel Tower?"
@@ -50,10 +55,13 @@ def test_every_retriever_returns_only_what_the_filters_allow(coll, make):
     dense_like = not isinstance(retriever, BM25Retriever)
     if dense_like:  # every passage has a vector: all that match come back, none other, k honoured
         assert sources(retriever.search(question, filters=["year!=80"])) == [
-            "paris.md", "report.pdf", "slides.pptx", "tower.txt"]
+            "paris.md",
+            "report.pdf",
+            "slides.pptx",
+            "tower.txt",
+        ]
         assert len(retriever.search(question, 2, filters=["year!=80"])) == 2
-        assert sources(retriever.search(question, filters={"filters": [{"key": "page", "value": 3}]})) == [
-            "report.pdf"]
+        assert sources(retriever.search(question, filters={"filters": [{"key": "page", "value": 3}]})) == ["report.pdf"]
 
 
 def test_bm25_leaves_out_a_filtered_passage_even_when_nothing_else_scores(coll):
@@ -69,8 +77,9 @@ def test_a_retrievers_own_filters_apply_to_every_search_and_llamaindex_metadata_
     retriever = HybridRetriever.from_defaults(coll, similarity_top_k=5, filters=filters)
     nodes = retriever.retrieve("tower")
     assert sorted(n.node.metadata["source"].rsplit("/", 1)[-1] for n in nodes) == ["report.pdf", "tower.txt"]
-    either = MetadataFilters(filters=[MetadataFilter(key="team", value="sales"),
-                                      MetadataFilter(key="page", value=3)], condition="or")
+    either = MetadataFilters(
+        filters=[MetadataFilter(key="team", value="sales"), MetadataFilter(key="page", value=3)], condition="or"
+    )
     assert sources(retriever.search("tower", filters=either)) == ["report.pdf", "slides.pptx"]
 
 
@@ -85,23 +94,31 @@ def test_filters_persist_with_the_retriever(coll, tmp_path):
 def test_where_expressions_and_json_mean_the_same_filters():
     where = parse_where(["source=docs/*", "year>=2020", "type=pdf|docx", "lang!=fr", "score<0.5", "draft=false"])
     assert [(c.key, c.op, c.value) for c in where.conditions] == [
-        ("source", "glob", "docs/*"), ("year", ">=", 2020), ("type", "in", ("pdf", "docx")), ("lang", "!=", "fr"),
-        ("score", "<", 0.5), ("draft", "==", False)]
+        ("source", "glob", "docs/*"),
+        ("year", ">=", 2020),
+        ("type", "in", ("pdf", "docx")),
+        ("lang", "!=", "fr"),
+        ("score", "<", 0.5),
+        ("draft", "==", False),
+    ]
     assert from_json(where.to_dict()) == where and as_filters(where.to_dict()) == where
 
 
-@pytest.mark.parametrize("bad, reason", [
-    (["year"], "expected KEY=VALUE"),
-    (["bad key=1"], "expected KEY=VALUE"),
-    ({"filters": [{"key": "x"}]}, "needs a key and a value"),
-    ({"filters": [{"key": "x", "value": 1, "operator": "regex"}]}, "supported are"),
-    ({"filters": [{"key": "x", "value": [1], "operator": "=="}]}, "values are numbers"),
-    ({"filters": [{"key": "x", "value": 1}], "condition": "not"}, "must be 'and' or 'or'"),
-    ({"filters": [{"key": "x", "value": 1}] * 33}, "at most 32"),
-    ({"filters": [{"key": "x", "value": "a" * 1001}]}, "at most 1,000 characters"),
-    ({"filters": [{"key": "x'); DROP TABLE passages; --", "value": 1}]}, "letters, digits"),
-    (42, "cannot use a int"),
-])
+@pytest.mark.parametrize(
+    "bad, reason",
+    [
+        (["year"], "expected KEY=VALUE"),
+        (["bad key=1"], "expected KEY=VALUE"),
+        ({"filters": [{"key": "x"}]}, "needs a key and a value"),
+        ({"filters": [{"key": "x", "value": 1, "operator": "regex"}]}, "supported are"),
+        ({"filters": [{"key": "x", "value": [1], "operator": "=="}]}, "values are numbers"),
+        ({"filters": [{"key": "x", "value": 1}], "condition": "not"}, "must be 'and' or 'or'"),
+        ({"filters": [{"key": "x", "value": 1}] * 33}, "at most 32"),
+        ({"filters": [{"key": "x", "value": "a" * 1001}]}, "at most 1,000 characters"),
+        ({"filters": [{"key": "x'); DROP TABLE passages; --", "value": 1}]}, "letters, digits"),
+        (42, "cannot use a int"),
+    ],
+)
 def test_bad_filters_are_one_clear_error(bad, reason):
     with pytest.raises(FilterError, match=reason.replace("(", r"\(")):
         as_filters(bad)
@@ -124,6 +141,12 @@ def test_values_compare_only_with_values_of_their_kind():
 def test_a_collection_change_is_seen_by_the_next_filtered_search(coll, encoder):
     retriever = DPRRetriever.from_defaults(coll)
     assert sources(retriever.search("tower", filters=["year=2021"])) == []
-    coll.update([SourceUpdate("/data/new.txt", "sig", make_passages("/data/new.txt", [("New", "A new tower.",
-                                                                                        {"year": 2021})]))], encoder)
+    coll.update(
+        [
+            SourceUpdate(
+                "/data/new.txt", "sig", make_passages("/data/new.txt", [("New", "A new tower.", {"year": 2021})])
+            )
+        ],
+        encoder,
+    )
     assert sources(retriever.search("tower", filters=["year=2021"])) == ["new.txt"]

@@ -4,15 +4,21 @@ import pytest
 
 from retrievers import HybridRetriever
 
-QUESTIONS = ["Who designed the Eiffel Tower?", "Which river carries the most water?", "red planet iron oxide",
-             "house pet that catches mice", "How long does the Moon take to orbit Earth?"]
+QUESTIONS = [
+    "Who designed the Eiffel Tower?",
+    "Which river carries the most water?",
+    "red planet iron oxide",
+    "house pet that catches mice",
+    "How long does the Moon take to orbit Earth?",
+]
 
 
 @pytest.mark.parametrize("fusion", ["rrf", "linear"])
 def test_concurrent_hybrid_returns_what_sequential_does(ingested, fusion):
     concurrent = HybridRetriever.from_defaults("default", store_dir=ingested.store, fusion=fusion, similarity_top_k=4)
-    sequential = HybridRetriever(concurrent.dense, concurrent.sparse, fusion=fusion, similarity_top_k=4,
-                                 concurrent=False)
+    sequential = HybridRetriever(
+        concurrent.dense, concurrent.sparse, fusion=fusion, similarity_top_k=4, concurrent=False
+    )
     assert concurrent.concurrent and sequential._pool is None
     for question in QUESTIONS:
         a = [(p.id, round(s, 6)) for p, s in concurrent.search(question)]

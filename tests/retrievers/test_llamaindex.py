@@ -30,8 +30,9 @@ def test_each_retriever_returns_nodes_with_scores(ingested):
 
 
 def test_linear_fusion_uses_exact_scores_from_both_retrievers(ingested):
-    hybrid = HybridRetriever.from_defaults("default", store_dir=ingested.store, fusion="linear",
-                                           normalization="none", dense_weight=1.1, similarity_top_k=5)
+    hybrid = HybridRetriever.from_defaults(
+        "default", store_dir=ingested.store, fusion="linear", normalization="none", dense_weight=1.1, similarity_top_k=5
+    )
     query = "Eiffel tower in Paris"
     fused = hybrid.search(query)
     ids = [p.id for p, _ in fused]
@@ -42,11 +43,14 @@ def test_linear_fusion_uses_exact_scores_from_both_retrievers(ingested):
 
 
 def test_built_from_llamaindex_nodes_then_persisted_and_reloaded(tmp_path):
-    docs = [Document(text="Honey bees make honey from flower nectar.", metadata={"title": "Bees"}),
-            Document(text="Penguins are flightless birds of the southern hemisphere.", metadata={"title": "Penguins"})]
+    docs = [
+        Document(text="Honey bees make honey from flower nectar.", metadata={"title": "Bees"}),
+        Document(text="Penguins are flightless birds of the southern hemisphere.", metadata={"title": "Penguins"}),
+    ]
     nodes = SentenceSplitter(chunk_size=64, chunk_overlap=0).get_nodes_from_documents(docs)
-    retriever = HybridRetriever.from_defaults("from-nodes", store_dir=tmp_path / "store", nodes=nodes,
-                                              similarity_top_k=1)
+    retriever = HybridRetriever.from_defaults(
+        "from-nodes", store_dir=tmp_path / "store", nodes=nodes, similarity_top_k=1
+    )
     assert retriever.retrieve("birds that cannot fly")[0].node.node_id == nodes[1].node_id
     retriever.persist(tmp_path / "saved")
     again = HybridRetriever.from_persist_dir(tmp_path / "saved")

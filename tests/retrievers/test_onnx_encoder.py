@@ -51,9 +51,11 @@ def test_int8_vectors_stay_close_and_rank_alike(int8, encoder):
 
 
 def test_batching_and_length_sorting_do_not_change_a_vector(fp32, int8):
-    for enc, close in ((fp32, lambda a, b: np.allclose(a, b, atol=1e-4)),
-                       # dynamic quantisation scales activations per batch, so int8 vectors move a little
-                       (int8, lambda a, b: (a * b).sum(axis=1).min() > 0.98)):
+    for enc, close in (
+        (fp32, lambda a, b: np.allclose(a, b, atol=1e-4)),
+        # dynamic quantisation scales activations per batch, so int8 vectors move a little
+        (int8, lambda a, b: (a * b).sum(axis=1).min() > 0.98),
+    ):
         alone = np.vstack([enc.encode_passage([t]) for t in TEXTS])
         enc.batch_size = 2
         try:

@@ -13,8 +13,10 @@ from ..rag.conftest import run
 
 pytestmark = pytest.mark.slow
 
-TEXTS = [f"Passage {i} is about {topic}." * (1 + i % 4) for i, topic in
-         enumerate(["rivers", "mountains", "planets", "painters", "engines", "treaties", "glaciers"] * 3)]
+TEXTS = [
+    f"Passage {i} is about {topic}." * (1 + i % 4)
+    for i, topic in enumerate(["rivers", "mountains", "planets", "painters", "engines", "treaties", "glaciers"] * 3)
+]
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnx-int8"])
@@ -44,12 +46,14 @@ def test_a_missing_model_fails_before_any_worker_starts():
 
 def test_ingest_with_two_workers_searches_like_one(docs, tmp_path, capsys):
     for name, workers in (("one", "1"), ("two", "2")):
-        code, out, _ = run(capsys, "ingest", str(docs), "--store", str(tmp_path / name), "--workers", workers,
-                           "--no-progress")
+        code, out, _ = run(
+            capsys, "ingest", str(docs), "--store", str(tmp_path / name), "--workers", workers, "--no-progress"
+        )
         assert code == 0 and "5 added" in out
     hits = {}
     for name in ("one", "two"):
-        code, out, _ = run(capsys, "search", "Which planet is red?", "--store", str(tmp_path / name), "--mode", "dense",
-                           "--json")
+        code, out, _ = run(
+            capsys, "search", "Which planet is red?", "--store", str(tmp_path / name), "--mode", "dense", "--json"
+        )
         hits[name] = [(h["id"], round(h["score"], 5)) for h in json.loads(out)]
     assert hits["one"] == hits["two"]

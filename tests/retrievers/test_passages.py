@@ -102,9 +102,33 @@ def _split_all_at_once(text: str, passage_words: int) -> list[str]:
 
 
 @hsettings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(["w", "end.", "q?", "x!)", "  ", "\n\n", "\t", "é", "a.b", "?!", "x.\"'", "\u00a0",
-                                 "\u3000", "\x1c", "n.\u2003", ".)]", "\u200b"]), max_size=600),
-       st.integers(min_value=0, max_value=40))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "w",
+                "end.",
+                "q?",
+                "x!)",
+                "  ",
+                "\n\n",
+                "\t",
+                "é",
+                "a.b",
+                "?!",
+                "x.\"'",
+                "\u00a0",
+                "\u3000",
+                "\x1c",
+                "n.\u2003",
+                ".)]",
+                "\u200b",
+            ]
+        ),
+        max_size=600,
+    ),
+    st.integers(min_value=0, max_value=40),
+)
 def test_the_streaming_splitter_cuts_exactly_where_the_whole_text_splitter_did(tokens, size):
     text = " ".join(tokens)
     assert split_text(text, size) == _split_all_at_once(text, size)
@@ -116,7 +140,7 @@ def test_a_long_single_line_is_split_lazily():
     text = words(100_000, sentence_every=37)
     pieces = iter_split_text(text, 100)
     first = next(pieces)  # a generator: the first passage comes before the rest are cut
-    assert first.split() == text.split()[:len(first.split())]
+    assert first.split() == text.split()[: len(first.split())]
     assert [first, *pieces] == _split_all_at_once(text, 100)
 
 
@@ -128,7 +152,10 @@ def test_ids_keep_their_published_form():
         return hashlib.sha1(f"{source}\x00{occurrence}\x00{text}".encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
     source = "/docs/caf\udce9.txt"  # a file name that was not UTF-8, as Python decodes it
-    assert passage_ids(source, ["alpha", "beta", "alpha"]) == \
-        [expected(source, 0, "alpha"), expected(source, 0, "beta"), expected(source, 1, "alpha")]
+    assert passage_ids(source, ["alpha", "beta", "alpha"]) == [
+        expected(source, 0, "alpha"),
+        expected(source, 0, "beta"),
+        expected(source, 1, "alpha"),
+    ]
     made = make_passages("s.txt", [("T", "one two", {})], 100)
     assert made[0].id == expected("s.txt", 0, "T\x00one two")

@@ -72,18 +72,42 @@ def test_gold_spans_from_squad_offsets_or_by_string_when_the_offset_is_off():
 
 
 EXAMPLES = [
-    ("Who designed the Eiffel Tower?", ["Gustave Eiffel"],
-     ["The Eiffel Tower in Paris was designed by the engineer Gustave Eiffel and completed in 1889.",
-      "The Nile flows north through eleven countries.", "Cats are small carnivorous mammals."]),
-    ("Which river flows through eleven countries?", ["the Nile"],
-     ["The Nile flows north through eleven countries into the Mediterranean Sea.",
-      "The Amazon carries more water than any other river.", "Mars is the fourth planet."]),
-    ("What is the fourth planet from the Sun?", ["Mars"],
-     ["Mars is the fourth planet from the Sun, called the Red Planet.", "The Moon orbits the Earth.",
-      "The Eiffel Tower is in Paris."]),
-    ("What do domestic cats catch?", ["mice"],
-     ["The domestic cat is often kept as a house pet for catching mice.", "Mars is red.",
-      "The Amazon is in South America."]),
+    (
+        "Who designed the Eiffel Tower?",
+        ["Gustave Eiffel"],
+        [
+            "The Eiffel Tower in Paris was designed by the engineer Gustave Eiffel and completed in 1889.",
+            "The Nile flows north through eleven countries.",
+            "Cats are small carnivorous mammals.",
+        ],
+    ),
+    (
+        "Which river flows through eleven countries?",
+        ["the Nile"],
+        [
+            "The Nile flows north through eleven countries into the Mediterranean Sea.",
+            "The Amazon carries more water than any other river.",
+            "Mars is the fourth planet.",
+        ],
+    ),
+    (
+        "What is the fourth planet from the Sun?",
+        ["Mars"],
+        [
+            "Mars is the fourth planet from the Sun, called the Red Planet.",
+            "The Moon orbits the Earth.",
+            "The Eiffel Tower is in Paris.",
+        ],
+    ),
+    (
+        "What do domestic cats catch?",
+        ["mice"],
+        [
+            "The domestic cat is often kept as a house pet for catching mice.",
+            "Mars is red.",
+            "The Amazon is in South America.",
+        ],
+    ),
 ]
 
 
@@ -91,8 +115,9 @@ EXAMPLES = [
 def trained(tmp_path_factory):
     examples, _ = label_all(EXAMPLES)
     out = tmp_path_factory.mktemp("reader")
-    config = ReaderTrainConfig(epochs=12, passages=3, questions_per_step=2, learning_rate=1e-4,
-                               head_learning_rate=3e-3, warmup_ratio=0.0)
+    config = ReaderTrainConfig(
+        epochs=12, passages=3, questions_per_step=2, learning_rate=1e-4, head_learning_rate=3e-3, warmup_ratio=0.0
+    )
     result = train_reader(examples, out, config, validation=EXAMPLES, progress=False)
     return result, out
 
@@ -178,7 +203,7 @@ def test_a_saved_reader_loads_with_its_heads_and_reads_the_same(trained):
     assert again.trained and again.passage_choice == choice["chosen"]
     question, answers, contexts = EXAMPLES[0]
     span = again.read(question, contexts)[0]
-    assert span.passage == 0 and span.text == contexts[0][span.start:span.end]
+    assert span.passage == 0 and span.text == contexts[0][span.start : span.end]
     assert evaluate_reader(again, EXAMPLES) == choice[choice["chosen"]]
     assert Reader().trained is False and read_reader_record(out.parent) is None
 
@@ -222,8 +247,9 @@ def test_lora_members_average_their_deltas_exactly_and_the_delta_rebuilds_the_sa
     from retrievers.encoders.lora import ADAPTER_FILE, load_delta, merge_lora
 
     examples, _ = label_all(EXAMPLES)
-    config = ReaderTrainConfig(epochs=2, passages=2, questions_per_step=2, learning_rate=1e-3,
-                               head_learning_rate=3e-3, seeds=2, lora_rank=4)
+    config = ReaderTrainConfig(
+        epochs=2, passages=2, questions_per_step=2, learning_rate=1e-3, head_learning_rate=3e-3, seeds=2, lora_rank=4
+    )
     result = train_reader(examples, tmp_path / "r", config, validation=EXAMPLES, progress=False)
     assert result.soup["questions"] == len(EXAMPLES)
     assert (tmp_path / "r" / ADAPTER_FILE).stat().st_size < 1_000_000
@@ -263,14 +289,22 @@ class _FixedReader:
         return _FixedReading(self.text)
 
 
-@pytest.mark.parametrize("predicted, gold, em", [("Beatles", "the Beatles", 1.0), ("the Beatles!", "Beatles", 1.0),
-                                                 ("Paris", "Paris, France", 0.0), ("1972", "1972.", 1.0)])
+@pytest.mark.parametrize(
+    "predicted, gold, em",
+    [
+        ("Beatles", "the Beatles", 1.0),
+        ("the Beatles!", "Beatles", 1.0),
+        ("Paris", "Paris, France", 0.0),
+        ("1972", "1972.", 1.0),
+    ],
+)
 def test_reader_training_scores_answers_as_rag_eval_answers_does(predicted, gold, em):
     """One answer normalisation: the EM and F1 that pick the reader's best epoch are SQuAD's, as reported."""
     from eval.metrics import exact_match, token_f1
 
-    outcome = rule_outcomes(_FixedReader(predicted), [("q?", [gold], ["The Beatles played in Paris, France in 1972."])],
-                            ["selection"])["selection"][0]
+    outcome = rule_outcomes(
+        _FixedReader(predicted), [("q?", [gold], ["The Beatles played in Paris, France in 1972."])], ["selection"]
+    )["selection"][0]
     assert outcome.em == exact_match(predicted, [gold]) == em  # "the Beatles" is "Beatles" in both
     assert outcome.f1 == pytest.approx(token_f1(predicted, [gold]))
 
@@ -295,9 +329,10 @@ def test_concurrent_readings_run_one_at_a_time_and_read_as_alone(monkeypatch):
 
     monkeypatch.setattr(reader, "forward", counted)
     results = []
-    threads = [threading.Thread(target=lambda: results.append(reader.score("Where is the Nile?",
-                                                                           ["The Nile is in Africa."])))
-               for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: results.append(reader.score("Where is the Nile?", ["The Nile is in Africa."])))
+        for _ in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:

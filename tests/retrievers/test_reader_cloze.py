@@ -23,19 +23,22 @@ def test_answer_candidates_are_dates_numbers_and_names_without_overlaps():
     found = {(wh, sentence[a:b]) for wh, a, b in answer_candidates(sentence)}
     assert ("when", "20 July 1969") in found and ("what", "the Moon") in found and ("what", "Neil Armstrong") in found
     assert not any(text in ("1969", "20") for _, text in found)  # inside the date, taken already
-    assert ("how many", "330") in {(wh, s[a:b]) for s in ["It is 330 metres tall."]
-                                   for wh, a, b in answer_candidates(s)}
+    assert ("how many", "330") in {
+        (wh, s[a:b]) for s in ["It is 330 metres tall."] for wh, a, b in answer_candidates(s)
+    }
     assert answer_candidates("the cat sat on the mat.") == []
 
 
 def test_a_cloze_question_puts_the_wh_word_first_and_leaves_the_answer_out():
     sentence = "The tower was designed by the engineer Gustave Eiffel and completed in 1889."
     start = sentence.index("1889")
-    question = cloze_question(sentence, start, start + 4, "when", random.Random(0), window=20, drop=0.0,
-                              shuffle_window=1)
+    question = cloze_question(
+        sentence, start, start + 4, "when", random.Random(0), window=20, drop=0.0, shuffle_window=1
+    )
     assert question == "When The tower was designed by the engineer Gustave Eiffel and completed in?"
-    question = cloze_question(sentence, start, start + 4, "when", random.Random(0), window=3, drop=0.0,
-                              shuffle_window=1)
+    question = cloze_question(
+        sentence, start, start + 4, "when", random.Random(0), window=3, drop=0.0, shuffle_window=1
+    )
     assert question == "When and completed in?"  # only the words near the blank
     noisy = cloze_question(sentence, start, start + 4, "when", random.Random(1), drop=0.3, shuffle_window=3)
     assert noisy.startswith("When ") and noisy.endswith("?") and "1889" not in noisy
@@ -43,14 +46,17 @@ def test_a_cloze_question_puts_the_wh_word_first_and_leaves_the_answer_out():
 
 def test_sentences_split_after_the_stop_before_a_capital_or_digit():
     assert sentences("Eiffel Tower. It was built in 1889. 330 metres tall! e.g. this.") == [
-        "Eiffel Tower.", "It was built in 1889.", "330 metres tall! e.g. this."]
+        "Eiffel Tower.",
+        "It was built in 1889.",
+        "330 metres tall! e.g. this.",
+    ]
 
 
 def test_cloze_examples_point_at_every_occurrence_of_their_answer():
     examples = cloze_examples(PASSAGES, 100, seed=3, per_passage=2)
     assert examples and len(examples) <= 6  # at most two from each of the three usable passages
     for example in examples:
-        (context, spans), = example.positives
+        ((context, spans),) = example.positives
         assert context in PASSAGES and spans
         assert all(context[a:b].lower() == example.answers[0].lower() for a, b in spans)
         assert example.question.split()[0] in ("What", "When", "How") and example.question.endswith("?")
@@ -69,9 +75,12 @@ def test_a_pass_of_cloze_training_lowers_the_span_loss(encoder):
     examples = cloze_examples(PASSAGES[:3], 6, seed=3, per_passage=2) * 16
     reader = Reader(max_length=64)
     before = float(span_loss_batch(reader, examples[:6]).detach())
-    record = pretrain_spans(reader, examples, ReaderTrainConfig(cloze_batch=6, learning_rate=3e-4,
-                                                                 head_learning_rate=3e-3, warmup_ratio=0.0),
-                            progress=False)
+    record = pretrain_spans(
+        reader,
+        examples,
+        ReaderTrainConfig(cloze_batch=6, learning_rate=3e-4, head_learning_rate=3e-3, warmup_ratio=0.0),
+        progress=False,
+    )
     after = float(span_loss_batch(reader, examples[:6]).detach())
     assert record["examples"] == len(examples) and record["steps"] == 16
     assert after < 0.5 * before, (before, after)

@@ -56,8 +56,13 @@ def test_a_bad_reranker_directory_is_one_clear_error(tmp_path):
 def coll(tmp_path, encoder):
     collection = Collection("reranked", tmp_path / "store", create=True)
     texts = sorted({p for _, p, _ in PAIRS})
-    collection.update([SourceUpdate(f"/docs/{i}.txt", "s", make_passages(f"/docs/{i}.txt", [("", t, {})]))
-                       for i, t in enumerate(texts)], encoder)
+    collection.update(
+        [
+            SourceUpdate(f"/docs/{i}.txt", "s", make_passages(f"/docs/{i}.txt", [("", t, {})]))
+            for i, t in enumerate(texts)
+        ],
+        encoder,
+    )
     yield collection
     collection.close()
 
@@ -86,8 +91,10 @@ def test_the_postprocessor_works_inside_a_llamaindex_query_engine(coll, cross_en
 
     first = HybridRetriever.from_defaults(coll, similarity_top_k=4)
     engine = RetrieverQueryEngine.from_args(
-        first, llm=MockLLM(), node_postprocessors=[RerankPostprocessor(CrossEncoderReranker(cross_encoder_dir),
-                                                                       top_n=1)])
+        first,
+        llm=MockLLM(),
+        node_postprocessors=[RerankPostprocessor(CrossEncoderReranker(cross_encoder_dir), top_n=1)],
+    )
     response = engine.query("what do cats chase")
     assert len(response.source_nodes) == 1 and "mice" in response.source_nodes[0].node.get_content()
 

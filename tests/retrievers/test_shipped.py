@@ -50,9 +50,13 @@ def test_the_shipped_reader_loads_and_reads_a_span(models_copy):
 
     reader = Reader("reader-nq")
     assert reader.trained
-    spans = reader.read("Who painted A Sunday Afternoon on the Island of La Grande Jatte?",
-                        ["A Sunday Afternoon on the Island of La Grande Jatte is a painting by Georges Seurat, "
-                         "painted from 1884 to 1886."])
+    spans = reader.read(
+        "Who painted A Sunday Afternoon on the Island of La Grande Jatte?",
+        [
+            "A Sunday Afternoon on the Island of La Grande Jatte is a painting by Georges Seurat, "
+            "painted from 1884 to 1886."
+        ],
+    )
     assert spans and "Seurat" in spans[0].text
 
 

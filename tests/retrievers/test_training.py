@@ -21,8 +21,16 @@ FACTS = [
 ]
 
 
-TOPICS = ["football results", "a bread recipe", "train timetables", "knitting patterns", "tax forms",
-          "guitar chords", "garden hoses", "office chairs"]
+TOPICS = [
+    "football results",
+    "a bread recipe",
+    "train timetables",
+    "knitting patterns",
+    "tax forms",
+    "guitar chords",
+    "garden hoses",
+    "office chairs",
+]
 
 
 def examples(n_negatives: int = 1) -> list[TrainingExample]:
@@ -35,8 +43,12 @@ def examples(n_negatives: int = 1) -> list[TrainingExample]:
 
 
 def validation() -> ValidationSet:
-    return ValidationSet([q for q, _, _ in FACTS], [[normalize(a)] for _, _, a in FACTS], [p for _, p, _ in FACTS],
-                         [p for _, p, _ in FACTS])
+    return ValidationSet(
+        [q for q, _, _ in FACTS],
+        [[normalize(a)] for _, _, a in FACTS],
+        [p for _, p, _ in FACTS],
+        [p for _, p, _ in FACTS],
+    )
 
 
 def config(**kw) -> TrainConfig:
@@ -47,8 +59,7 @@ def config(**kw) -> TrainConfig:
 @pytest.mark.slow
 def test_training_lowers_the_loss_and_saves_a_model_that_loads(tmp_path):
     out = tmp_path / "model"
-    result = train(examples(), out, config(), validation=validation(), progress=False,
-                   provenance={"file": "facts"})
+    result = train(examples(), out, config(), validation=validation(), progress=False, provenance={"file": "facts"})
     first, last = result.train_loss[0][1], result.train_loss[-1][1]
     assert result.steps == 6 and last < first * 0.8, result.train_loss
     record = read_training_record(out)
@@ -67,8 +78,9 @@ def test_training_lowers_the_loss_and_saves_a_model_that_loads(tmp_path):
 @pytest.mark.slow
 def test_separate_encoders_give_two_towers_and_cached_loss_trains_too(tmp_path):
     out = tmp_path / "two"
-    result = train(examples(2), out, config(separate_encoders=True, mini_batch_size=2, hard_negatives=2),
-                   progress=False)
+    result = train(
+        examples(2), out, config(separate_encoders=True, mini_batch_size=2, hard_negatives=2), progress=False
+    )
     assert result.record["encoders"] == "separate"
     assert result.record["loss"] == "CachedMultipleNegativesRankingLoss"
     assert (out / "router_config.json").is_file()
@@ -129,8 +141,10 @@ def test_negatives_are_cut_only_when_no_duplicate_free_batch_could_form():
     # Five passages shared by all questions: with two negatives each example holds three of the five,
     # so no two examples fit one batch without a repeat; with one negative some pairs do.
     passages = [f"passage {i}" for i in range(5)]
-    tiny = [TrainingExample(f"question {i}", passages[i], [passages[(i + 1) % 5], passages[(i + 2) % 5]], ["x"])
-            for i in range(5)]
+    tiny = [
+        TrainingExample(f"question {i}", passages[i], [passages[(i + 1) % 5], passages[(i + 2) % 5]], ["x"])
+        for i in range(5)
+    ]
     assert negatives_that_fit(tiny, batch_size=2, hard_negatives=2) == 1
     assert negatives_that_fit(tiny, batch_size=3, hard_negatives=2) == 0  # one negative: 3 rows need 6 of 5 passages
     assert negatives_that_fit(examples(3), batch_size=4, hard_negatives=3) == 3  # distinct texts: nothing cut
@@ -161,8 +175,10 @@ def test_lora_training_saves_a_small_delta_whose_merge_is_the_saved_model(tmp_pa
     changed = [k for k in saved if not np.allclose(saved[k].numpy(), mine[k].numpy(), atol=1e-6)]
     assert not changed, changed[:3]
     base = build_model(TrainConfig())[0].auto_model.state_dict()
-    assert not np.allclose(base["encoder.layer.0.attention.self.query.weight"].numpy(),
-                           mine["encoder.layer.0.attention.self.query.weight"].numpy())
+    assert not np.allclose(
+        base["encoder.layer.0.attention.self.query.weight"].numpy(),
+        mine["encoder.layer.0.attention.self.query.weight"].numpy(),
+    )
 
 
 def test_lora_cannot_resume_or_train_two_towers(tmp_path):

@@ -27,8 +27,9 @@ TEXTS = {
 @pytest.fixture
 def coll(tmp_path, encoder):
     coll = Collection("mine", tmp_path, create=True)
-    coll.update([SourceUpdate(name, "s", make_passages(name, [("", text, {})], 100)) for name, text in TEXTS.items()],
-                encoder)
+    coll.update(
+        [SourceUpdate(name, "s", make_passages(name, [("", text, {})], 100)) for name, text in TEXTS.items()], encoder
+    )
     yield coll
     coll.close()
 
@@ -43,11 +44,16 @@ def text_of(coll, name):
 
 
 def test_positive_is_the_best_bm25_passage_with_the_answer_and_negatives_the_best_without(coll):
-    qa = read_qa(write_jsonl(coll.dir / "qa.jsonl", [
-        {"question": "who built the tower in paris", "answer": ["Gustave Eiffel"]},
-        {"question": "which river is the longest river", "answer": ["Nile", "Amazon"]},
-        {"question": "what is the capital of peru", "answer": ["Lima"]},
-    ]))
+    qa = read_qa(
+        write_jsonl(
+            coll.dir / "qa.jsonl",
+            [
+                {"question": "who built the tower in paris", "answer": ["Gustave Eiffel"]},
+                {"question": "which river is the longest river", "answer": ["Nile", "Amazon"]},
+                {"question": "what is the capital of peru", "answer": ["Lima"]},
+            ],
+        )
+    )
     bm25 = coll.bm25()
     examples, unmatched = mine_examples(qa.questions, coll, hard_negatives=2)
     assert [q.question for q in unmatched] == ["what is the capital of peru"]
@@ -75,30 +81,41 @@ def test_dense_negatives_are_added_without_repeats(coll):
 
 
 def test_bad_records_are_counted_not_fatal(coll):
-    path = write_jsonl(coll.dir / "qa.jsonl", [
-        {"question": "who built the tower", "answer": ["Gustave Eiffel"]},
-        "{not json",
-        {"question": "no answer field"},
-        {"question": "empty answers", "answer": ["", "  "]},
-        {"question": "Who built the tower?", "answer": ["Eiffel"]},  # the same question again
-        {"question": "what is the capital of peru", "answer": ["Lima"]},
-        {"question": 7, "answer": ["x"]},
-    ])
+    path = write_jsonl(
+        coll.dir / "qa.jsonl",
+        [
+            {"question": "who built the tower", "answer": ["Gustave Eiffel"]},
+            "{not json",
+            {"question": "no answer field"},
+            {"question": "empty answers", "answer": ["", "  "]},
+            {"question": "Who built the tower?", "answer": ["Eiffel"]},  # the same question again
+            {"question": "what is the capital of peru", "answer": ["Lima"]},
+            {"question": 7, "answer": ["x"]},
+        ],
+    )
     examples, report = build_examples(path, coll)
     assert len(examples) == 1
-    assert (report.lines_read, report.malformed, report.no_answer, report.duplicates, report.no_positive) == \
-        (7, 3, 1, 1, 1)
+    assert (report.lines_read, report.malformed, report.no_answer, report.duplicates, report.no_positive) == (
+        7,
+        3,
+        1,
+        1,
+        1,
+    )
     assert "1 with no passage containing an answer dropped" in report.summary()
     assert "line 2" in report.first_problem
 
 
 def test_pair_files_are_read_as_given(tmp_path):
-    path = write_jsonl(tmp_path / "pairs.jsonl", [
-        {"question": "q1", "positive": "p1", "negatives": ["n1", "n2", "p1"]},
-        {"question": "q2", "positive": "p2"},
-        {"question": "q3"},
-        {"question": "q1", "positive": "again"},
-    ])
+    path = write_jsonl(
+        tmp_path / "pairs.jsonl",
+        [
+            {"question": "q1", "positive": "p1", "negatives": ["n1", "n2", "p1"]},
+            {"question": "q2", "positive": "p2"},
+            {"question": "q3"},
+            {"question": "q1", "positive": "again"},
+        ],
+    )
     assert detect_training_format(path) == "pairs"
     examples, report = read_pairs(path, hard_negatives=1)
     # q2 has no negative of its own: another question's positive stands in (a random negative).
@@ -108,18 +125,27 @@ def test_pair_files_are_read_as_given(tmp_path):
 
 def test_llamaindex_datasets_are_read_query_by_query(tmp_path):
     """`EmbeddingQAFinetuneDataset.save_json` output (indented JSON): each query with its passage."""
-    dataset = {"queries": {"a": "Who built it?", "b": "Which river?", "c": "who built it?", "d": "Orphan?", "e": " "},
-               "corpus": {"n1": "Eiffel built it.", "n2": "The Nile."},
-               "relevant_docs": {"a": ["n1"], "b": ["n2"], "c": ["n1"], "d": ["gone"], "e": ["n2"]},
-               "mode": "text"}
+    dataset = {
+        "queries": {"a": "Who built it?", "b": "Which river?", "c": "who built it?", "d": "Orphan?", "e": " "},
+        "corpus": {"n1": "Eiffel built it.", "n2": "The Nile."},
+        "relevant_docs": {"a": ["n1"], "b": ["n2"], "c": ["n1"], "d": ["gone"], "e": ["n2"]},
+        "mode": "text",
+    }
     path = tmp_path / "dataset.json"
     path.write_text(json.dumps(dataset, indent=4), encoding="utf-8")
     assert detect_training_format(path) == "llamaindex"
     examples, report = build_examples(path, None, hard_negatives=1)
     assert [(e.question, e.positive, e.negatives) for e in examples] == [
-        ("Who built it?", "Eiffel built it.", ["The Nile."]), ("Which river?", "The Nile.", ["Eiffel built it."])]
+        ("Who built it?", "Eiffel built it.", ["The Nile."]),
+        ("Which river?", "The Nile.", ["Eiffel built it."]),
+    ]
     assert (report.format, report.lines_read, report.malformed, report.duplicates, report.no_answer) == (
-        "llamaindex", 5, 1, 1, 1)
+        "llamaindex",
+        5,
+        1,
+        1,
+        1,
+    )
     assert "query 'd'" in report.first_problem
     broken = tmp_path / "broken.json"
     broken.write_text('{"queries": {"a": "q"},\n "corpus": ', encoding="utf-8")
@@ -139,8 +165,12 @@ def test_a_question_file_needs_a_collection_and_a_file_of_neither_kind_is_refuse
 
 
 def test_validation_split_is_seeded_and_disjoint(coll):
-    qa = read_qa(write_jsonl(coll.dir / "qa.jsonl", [
-        {"question": f"who built the tower number {i}", "answer": ["Eiffel"]} for i in range(20)]))
+    qa = read_qa(
+        write_jsonl(
+            coll.dir / "qa.jsonl",
+            [{"question": f"who built the tower number {i}", "answer": ["Eiffel"]} for i in range(20)],
+        )
+    )
     examples, _ = mine_examples(qa.questions, coll)
     train_a, held_a = split_validation(examples, 0.25, 100, seed=1)
     train_b, held_b = split_validation(examples, 0.25, 100, seed=1)
@@ -152,10 +182,13 @@ def test_validation_split_is_seeded_and_disjoint(coll):
 
 
 def test_answers_found_in_too_many_passages_can_be_dropped(coll):
-    path = write_jsonl(coll.dir / "qa.jsonl", [
-        {"question": "who built the tower in paris", "answer": ["Gustave Eiffel"]},  # in one passage
-        {"question": "which river is the longest river", "answer": ["river"]},  # in three
-    ])
+    path = write_jsonl(
+        coll.dir / "qa.jsonl",
+        [
+            {"question": "who built the tower in paris", "answer": ["Gustave Eiffel"]},  # in one passage
+            {"question": "which river is the longest river", "answer": ["river"]},  # in three
+        ],
+    )
     examples, report = build_examples(path, coll, max_answer_passages=2)
     assert [e.question for e in examples] == ["who built the tower in paris"] and report.common_answer == 1
     assert "1 with an answer found in too many passages dropped" in report.summary()

@@ -24,6 +24,7 @@ LIMIT_S = 5.0  # each input here is about 200 KB: linear parsing takes well unde
 @contextmanager
 def finishes_within(seconds: float = LIMIT_S):
     """Fail the test, instead of hanging for hours on a backtracking parser, once the block runs past `seconds`."""
+
     def expired(signum, frame):  # noqa: ARG001
         pytest.fail(f"still running after {seconds} s")
 
@@ -70,10 +71,12 @@ def test_the_markdown_title_is_the_first_heading_with_text_on_one_short_line(tmp
 
 
 def test_html_text_keeps_what_a_reader_sees_and_drops_the_rest(tmp_path):
-    page = ("<!DOCTYPE html><html><head><title>Cats &amp; dogs</title><style>p {color: red}</style>"
-            "<script>var s = '</div><p>not text';</script><body><svg><title>icon</title></svg>"
-            "<!-- <p>commented out</p> --><h1>Pets</h1><p class=\"x\" title='a > b'>Cats <b>purr</b>; 1 < 2.</p>"
-            "<noscript>enable scripts</noscript><p>End<!-- an unclosed comment runs to the end <p>gone")
+    page = (
+        "<!DOCTYPE html><html><head><title>Cats &amp; dogs</title><style>p {color: red}</style>"
+        "<script>var s = '</div><p>not text';</script><body><svg><title>icon</title></svg>"
+        "<!-- <p>commented out</p> --><h1>Pets</h1><p class=\"x\" title='a > b'>Cats <b>purr</b>; 1 < 2.</p>"
+        "<noscript>enable scripts</noscript><p>End<!-- an unclosed comment runs to the end <p>gone"
+    )
     unit = load_file(tmp_path, "page.html", page).units[0]
     assert unit.title == "Cats & dogs"
     assert unit.text == "Pets\n\nCats purr; 1 < 2.\n\nEnd"
@@ -94,11 +97,15 @@ def test_deeply_nested_json_is_refused_with_a_reason(tmp_path):
     assert [u.text for u in loaded.units] == ["kept"] and "line 2: JSON nested too deeply" in loaded.warnings[0]
 
 
-
-
 def test_a_deeply_nested_json_file_fails_alone_and_the_rest_is_ingested(tmp_path, settings):
-    folder = write_docs(tmp_path / "d", {"deep.json": DEEP, "deep.jsonl": DEEP + '\n{"text": "A record kept."}\n',
-                                         "ok.txt": "A plain file that goes in."})
+    folder = write_docs(
+        tmp_path / "d",
+        {
+            "deep.json": DEEP,
+            "deep.jsonl": DEEP + '\n{"text": "A record kept."}\n',
+            "ok.txt": "A plain file that goes in.",
+        },
+    )
     report = ingest([str(folder)], settings, progress=False)
     assert [(p.rsplit("/", 1)[-1], "nested too deeply" in r) for p, r in report.failed] == [("deep.json", True)]
     assert texts(settings) == ["A plain file that goes in.", "A record kept."]
@@ -112,18 +119,22 @@ def failing_on_b_and_c(real):
         if item.path.name in errors:
             raise errors[item.path.name]
         return real(item, loaded, settings, meta)
+
     return passages_of
 
 
 def test_recursion_and_memory_errors_fail_their_file_only_and_are_logged(tmp_path, settings, monkeypatch, caplog):
-    folder = write_docs(tmp_path / "d", {"a.txt": "Alpha is fine.", "b.txt": "Beta recurses.", "c.txt": "Gamma is big.",
-                                         "d.txt": "Delta is fine."})
+    folder = write_docs(
+        tmp_path / "d",
+        {"a.txt": "Alpha is fine.", "b.txt": "Beta recurses.", "c.txt": "Gamma is big.", "d.txt": "Delta is fine."},
+    )
     monkeypatch.setattr(ingestion_module, "passages_of", failing_on_b_and_c(ingestion_module.passages_of))
     with caplog.at_level(logging.WARNING, logger="rag.documents.pipeline"):
         report = ingest([str(folder)], settings, progress=False)
     assert [(p.rsplit("/", 1)[-1], r) for p, r in report.failed] == [
         ("b.txt", "nested too deeply to read (RecursionError)"),
-        ("c.txt", "too large to read in the memory available (MemoryError)")]
+        ("c.txt", "too large to read in the memory available (MemoryError)"),
+    ]
     assert texts(settings) == ["Alpha is fine.", "Delta is fine."] and report.files_read == 2
     assert sum("b.txt" in r.getMessage() or "c.txt" in r.getMessage() for r in caplog.records) == 2
 
@@ -132,8 +143,10 @@ def test_rag_encode_contains_recursion_and_memory_errors_per_file_too(tmp_path, 
     import rag.documents.encoding as encoding_module
     from rag.documents.encoding import encode
 
-    folder = write_docs(tmp_path / "d", {"a.txt": "Alpha is fine.", "b.txt": "Beta recurses.", "c.txt": "Gamma is big.",
-                                         "deep.json": DEEP})
+    folder = write_docs(
+        tmp_path / "d",
+        {"a.txt": "Alpha is fine.", "b.txt": "Beta recurses.", "c.txt": "Gamma is big.", "deep.json": DEEP},
+    )
     monkeypatch.setattr(encoding_module, "passages_of", failing_on_b_and_c(encoding_module.passages_of))
     with caplog.at_level(logging.WARNING, logger="rag.documents.encoding"):
         report = encode([str(folder)], settings, tmp_path / "vectors", progress=False)
@@ -149,9 +162,11 @@ def test_bad_jsonl_lines_cost_a_counter_and_a_file_of_them_stops_being_read(tmp_
     good = "".join(f'{{"title": "t", "text": "Good record {i}."}}\n' for i in range(2000))
     loaded = load_file(tmp_path, "some-bad.jsonl", good + "x\n" * 1500)  # bad: over the limit, under the good
     assert len(loaded.units) == 2000
-    assert loaded.warnings == ["1500 record(s) skipped: line 2001: invalid JSON (Expecting value); "
-                               "line 2002: invalid JSON (Expecting value); line 2003: invalid JSON (Expecting value); "
-                               "and 1497 more"]
+    assert loaded.warnings == [
+        "1500 record(s) skipped: line 2001: invalid JSON (Expecting value); "
+        "line 2002: invalid JSON (Expecting value); line 2003: invalid JSON (Expecting value); "
+        "and 1497 more"
+    ]
     with finishes_within():  # ten million bad lines would take a minute to read to the end
         with pytest.raises(LoadError, match="more than 1000 malformed lines, and more than good ones"):
             load_file(tmp_path, "bad.jsonl", '{"title": "t", "text": "The good one."}\n' + "x\n" * 10_000_000)
@@ -186,14 +201,20 @@ def test_a_records_file_over_the_passage_limit_stops_being_read_at_the_record_pa
 
 
 def test_an_ingest_bounded_in_passages_refuses_the_file_that_passes_it_and_keeps_the_rest(tmp_path, settings):
-    folder = write_docs(tmp_path / "d", {
-        "a.jsonl": "".join(f'{{"text": "Alpha record {i}."}}\n' for i in range(3)),
-        "b.jsonl": "".join(f'{{"text": "Beta record {i}."}}\n' for i in range(3)),  # 3 + 3 > 5: refused whole
-        "c.txt": " ".join(f"word{i}" for i in range(400)),  # 4 passages of 100 words: over the 2 left
-        "d.txt": "Delta is one passage."})
+    folder = write_docs(
+        tmp_path / "d",
+        {
+            "a.jsonl": "".join(f'{{"text": "Alpha record {i}."}}\n' for i in range(3)),
+            "b.jsonl": "".join(f'{{"text": "Beta record {i}."}}\n' for i in range(3)),  # 3 + 3 > 5: refused whole
+            "c.txt": " ".join(f"word{i}" for i in range(400)),  # 4 passages of 100 words: over the 2 left
+            "d.txt": "Delta is one passage.",
+        },
+    )
     report = ingest([str(folder)], settings, progress=False, max_passages=5)
-    assert {p.rsplit("/", 1)[-1]: "RAG_UPLOAD_MAX_PASSAGES" in r for p, r in report.failed} == {"b.jsonl": True,
-                                                                                               "c.txt": True}
+    assert {p.rsplit("/", 1)[-1]: "RAG_UPLOAD_MAX_PASSAGES" in r for p, r in report.failed} == {
+        "b.jsonl": True,
+        "c.txt": True,
+    }
     assert "more than 2 passages" in dict((p.rsplit("/", 1)[-1], r) for p, r in report.failed)["b.jsonl"]
     assert texts(settings) == ["Alpha record 0.", "Alpha record 1.", "Alpha record 2.", "Delta is one passage."]
     unbounded = ingest([str(folder)], settings, progress=False)  # the command line has no such bound

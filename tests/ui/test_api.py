@@ -20,6 +20,7 @@ def scripted_engines(settings):
         llm = ScriptedLLM([ANSWER], max_tokens=s.max_tokens)
         llm.temperature = s.temperature
         return Engine(open_retriever(s, open_collection(s, name)), llm)
+
     return Engines(settings, factory)
 
 
@@ -95,8 +96,9 @@ def test_retrieve_returns_passages(client):
 
 def test_retrieve_and_chat_take_metadata_filters(client):
     def retrieve(filters, mode="hybrid"):
-        return client.post("/v1/retrieve", json={"query": "the river with the most water", "k": 5, "mode": mode,
-                                                 "filters": filters})
+        return client.post(
+            "/v1/retrieve", json={"query": "the river with the most water", "k": 5, "mode": mode, "filters": filters}
+        )
 
     llamaindex_json = {"filters": [{"key": "source", "value": "*rivers*", "operator": "glob"}], "condition": "and"}
     for filters in (llamaindex_json, ["source=*rivers*"]):
@@ -104,8 +106,12 @@ def test_retrieve_and_chat_take_metadata_filters(client):
             body = retrieve(filters, mode).json()
             assert body["data"] and all(h["source"].endswith("rivers.md") for h in body["data"]), (filters, mode)
     assert retrieve(["type=none"]).json()["data"] == []
-    for bad in ({"filters": [{"key": "x"}]}, ["no operator"], {"filters": [{"key": "x", "value": 1,
-                                                                               "operator": "text_match"}]}, 7):
+    for bad in (
+        {"filters": [{"key": "x"}]},
+        ["no operator"],
+        {"filters": [{"key": "x", "value": 1, "operator": "text_match"}]},
+        7,
+    ):
         r = retrieve(bad)
         assert r.status_code in (400, 422) and "filter" in r.json()["error"]["message"].lower(), bad
     body = client.post("/v1/chat/completions", json=ask(filters=["source=*rivers*"])).json()
@@ -130,8 +136,9 @@ def test_uploads_are_ingested_with_safe_names_and_limits(ingested, tmp_path):
     settings = ingested.model_copy(update={"upload_max_mb": 0.001, "upload_max_files": 2})  # about 1 KB
     client = TestClient(create_api(settings, engines=scripted_engines(settings)))
     text = b"Saturn has the most prominent rings of any planet in the Solar System."
-    r = client.post("/v1/ingest", files=[("files", ("../../escape.txt", text, "text/plain"))],
-                    data={"collection": "uploads"})
+    r = client.post(
+        "/v1/ingest", files=[("files", ("../../escape.txt", text, "text/plain"))], data={"collection": "uploads"}
+    )
     assert r.status_code == 200, r.text
     assert r.json()["files"] == ["escape.txt"] and r.json()["added"] == 1
     assert (settings.store / "uploads" / "uploads" / "escape.txt").read_bytes() == text
@@ -153,9 +160,14 @@ def test_an_upload_past_its_passage_limit_is_refused_per_file_and_leaves_no_file
     settings = ingested.model_copy(update={"upload_max_passages": 2})
     client = TestClient(create_api(settings, engines=scripted_engines(settings)))
     records = "".join(f'{{"text": "Tiny record {i}."}}\n' for i in range(3)).encode()
-    r = client.post("/v1/ingest", data={"collection": "uploads"},
-                    files=[("files", ("tiny.jsonl", records, "application/json")),
-                           ("files", ("venus.txt", b"Venus is the hottest planet.", "text/plain"))])
+    r = client.post(
+        "/v1/ingest",
+        data={"collection": "uploads"},
+        files=[
+            ("files", ("tiny.jsonl", records, "application/json")),
+            ("files", ("venus.txt", b"Venus is the hottest planet.", "text/plain")),
+        ],
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert [f["path"].rsplit("/", 1)[-1] for f in body["failed"]] == ["tiny.jsonl"]
@@ -166,18 +178,29 @@ def test_an_upload_past_its_passage_limit_is_refused_per_file_and_leaves_no_file
 
 def test_upload_metadata_reaches_every_passage_and_filters_on_it(ingested):
     client = TestClient(create_api(ingested, engines=scripted_engines(ingested)))
-    r = client.post("/v1/ingest", data={"collection": "tagged", "meta": ["year=2024", "team=ops"]},
-                    files=[("files", ("runbook.txt", b"Restart the queue worker when it stalls.", "text/plain"))])
+    r = client.post(
+        "/v1/ingest",
+        data={"collection": "tagged", "meta": ["year=2024", "team=ops"]},
+        files=[("files", ("runbook.txt", b"Restart the queue worker when it stalls.", "text/plain"))],
+    )
     assert r.status_code == 200, r.text
-    client.post("/v1/ingest", data={"collection": "tagged", "meta": "year=2019"},
-                files=[("files", ("old.txt", b"Restart the old queue by hand.", "text/plain"))])
-    hits = client.post("/v1/retrieve", json={"query": "restart queue", "collection": "tagged", "mode": "bm25",
-                                             "filters": ["year>=2020"]}).json()["data"]
+    client.post(
+        "/v1/ingest",
+        data={"collection": "tagged", "meta": "year=2019"},
+        files=[("files", ("old.txt", b"Restart the old queue by hand.", "text/plain"))],
+    )
+    hits = client.post(
+        "/v1/retrieve",
+        json={"query": "restart queue", "collection": "tagged", "mode": "bm25", "filters": ["year>=2020"]},
+    ).json()["data"]
     assert [h["source"].rsplit("/", 1)[-1] for h in hits] == ["runbook.txt"]
     assert hits[0]["metadata"]["year"] == 2024 and hits[0]["metadata"]["team"] == "ops"
     for bad in (["no-equals"], ["source=x"], ["k=" + "v" * 5000]):  # malformed, reserved, too long
-        r = client.post("/v1/ingest", data={"collection": "tagged", "meta": bad},
-                        files=[("files", ("bad.txt", b"Never kept.", "text/plain"))])
+        r = client.post(
+            "/v1/ingest",
+            data={"collection": "tagged", "meta": bad},
+            files=[("files", ("bad.txt", b"Never kept.", "text/plain"))],
+        )
         assert r.status_code == 400 and r.json()["error"]["code"] == "upload_rejected", r.text
     assert not (ingested.store / "uploads" / "tagged" / "bad.txt").exists()  # refused before any file is kept
 
@@ -197,8 +220,9 @@ def test_the_openai_client_works_unchanged(server):
     assert completion.model_extra["sources"][0]["title"] == "Mars"
 
     pieces, sources = [], None
-    for chunk in client.chat.completions.create(model="rag", stream=True,
-                                                messages=[{"role": "user", "content": "red planet?"}]):
+    for chunk in client.chat.completions.create(
+        model="rag", stream=True, messages=[{"role": "user", "content": "red planet?"}]
+    ):
         if chunk.choices and chunk.choices[0].delta.content:
             pieces.append(chunk.choices[0].delta.content)
         sources = (chunk.model_extra or {}).get("sources") or sources
@@ -217,8 +241,12 @@ def test_a_reader_short_answer_and_its_highlight_come_with_the_completion(ingest
     from tests.rag.test_engine import PointingReader
 
     def factory(s, name):
-        return Engine(open_retriever(s, open_collection(s, name)), ScriptedLLM([ANSWER]),
-                      reader=PointingReader("fourth planet"), reader_k=5)
+        return Engine(
+            open_retriever(s, open_collection(s, name)),
+            ScriptedLLM([ANSWER]),
+            reader=PointingReader("fourth planet"),
+            reader_k=5,
+        )
 
     client = TestClient(create_api(ingested, engines=Engines(ingested, factory)))
     body = client.post("/v1/chat/completions", json=ask()).json()

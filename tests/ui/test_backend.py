@@ -36,15 +36,17 @@ def test_respond_shows_errors_in_the_chat_and_ignores_empty_questions(ingested):
 
     backend = Backend(ingested, broken)
     assert list(backend.respond("   ", [], "default")) == [([], "")]
-    (chat, _), = list(backend.respond("Hello?", [], "default"))
+    ((chat, _),) = list(backend.respond("Hello?", [], "default"))
     assert chat[-1]["content"].startswith("⚠️ no API key")
 
 
 def test_history_in_gradio_part_form_reaches_the_engine(ingested):
     llm = ScriptedLLM([ANSWER], condense="Why is Mars red?")
     backend = Backend(ingested, lambda s, n: Engine(open_retriever(s, open_collection(s, n), "bm25"), llm))
-    history = [{"role": "user", "content": [{"type": "text", "text": "Tell me about Mars"}]},
-               {"role": "assistant", "content": "It is a planet."}]
+    history = [
+        {"role": "user", "content": [{"type": "text", "text": "Tell me about Mars"}]},
+        {"role": "assistant", "content": "It is a planet."},
+    ]
     list(backend.respond("Why is it red?", history, "default"))
     assert "Tell me about Mars" in json.dumps(llm.calls[0])  # the condense step saw the earlier turn
     assert message_text([{"type": "text", "text": "a"}, "b"]) == "ab"
@@ -113,8 +115,12 @@ def test_the_sources_panel_leads_with_the_short_answer_in_bold_in_its_passage(in
     from tests.rag.test_engine import PointingReader
 
     def with_reader(settings, name):
-        return Engine(open_retriever(settings, open_collection(settings, name), settings.mode), ScriptedLLM([ANSWER]),
-                      reader=PointingReader("iron oxide"), reader_k=5)
+        return Engine(
+            open_retriever(settings, open_collection(settings, name), settings.mode),
+            ScriptedLLM([ANSWER]),
+            reader=PointingReader("iron oxide"),
+            reader_k=5,
+        )
 
     chat, sources = list(Backend(ingested, with_reader).respond("Why is Mars red?", [], "default"))[-1]
     assert sources.startswith("**Short answer: iron oxide** [1]") and "**iron oxide**" in sources
@@ -126,8 +132,12 @@ def test_a_refused_answer_is_marked_in_the_chat(ingested):
     from ui.backend import REFUSED_MARK
 
     def abstaining(settings, name):
-        return Engine(open_retriever(settings, open_collection(settings, name), settings.mode), ScriptedLLM([ANSWER]),
-                      reader=PointingReader("Mars"), abstain_below=1e9)
+        return Engine(
+            open_retriever(settings, open_collection(settings, name), settings.mode),
+            ScriptedLLM([ANSWER]),
+            reader=PointingReader("Mars"),
+            abstain_below=1e9,
+        )
 
     chat, _ = list(Backend(ingested, abstaining).respond("Which planet is red?", [], "default", mode="bm25"))[-1]
     assert chat[-1]["content"].startswith("The retrieved documents don't say.")
@@ -148,6 +158,8 @@ def test_filter_box_text_is_comma_separated_where_expressions():
     from ui.backend import filter_box
 
     assert filter_box("source=docs/*, page<=3").to_dict()["filters"] == [
-        {"key": "source", "operator": "glob", "value": "docs/*"}, {"key": "page", "operator": "<=", "value": 3}]
+        {"key": "source", "operator": "glob", "value": "docs/*"},
+        {"key": "page", "operator": "<=", "value": 3},
+    ]
     assert filter_box(r"title=a\, b").conditions[0].value == "a, b"
     assert not filter_box("  ")

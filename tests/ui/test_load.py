@@ -28,8 +28,9 @@ def test_rag_loadtest_counts_refused_requests_as_failures(ingested, capsys):
         assert code == 1 and refused["failures"] == 12 and refused["errors"][0].startswith("HTTP 401")
     # a new server: this one now throttles the address that failed 12 times, right token or not
     with running(create_api(secured, engines=scripted_engines(secured))) as url:
-        code, out, _ = run(capsys, "loadtest", "--url", url, "--requests", "12", "--concurrency", "3",
-                           "--api-token", "s3cret-token")
+        code, out, _ = run(
+            capsys, "loadtest", "--url", url, "--requests", "12", "--concurrency", "3", "--api-token", "s3cret-token"
+        )
         assert code == 0 and "12 ok, 0 failed" in out and "p95" in out
     code, out, _ = run(capsys, "loadtest", "--url", url, "--requests", "2", "--timeout", "2")  # the server is gone
     assert code == 1 and "0 ok, 2 failed" in out and "ConnectError" in out

@@ -25,10 +25,14 @@ router = APIRouter(dependencies=[Depends(authorized)])
 @router.get("/v1/models")
 def models(request: Request) -> dict:
     who = principal(request)
-    names = [DEFAULT_MODEL_ID, *(n for n in list_collections(services(request).settings.store)
-                                 if who.allows("read", n))]
-    return {"object": "list", "data": [{"id": n, "object": "model", "created": 0, "owned_by": "dpr-rag"}
-                                       for n in names]}
+    names = [
+        DEFAULT_MODEL_ID,
+        *(n for n in list_collections(services(request).settings.store) if who.allows("read", n)),
+    ]
+    return {
+        "object": "list",
+        "data": [{"id": n, "object": "model", "created": 0, "owned_by": "dpr-rag"} for n in names],
+    }
 
 
 @router.post("/v1/chat/completions")
@@ -47,8 +51,9 @@ def chat_completions(body: ChatRequest, request: Request) -> Any:
             return JSONResponse(failure(failed), status_code=502)
     include_usage = bool((body.stream_options or {}).get("include_usage"))
     events = _events(engine.stream(question, history, filters), body.model, completion_id, created, include_usage)
-    return StreamingResponse(events, media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        events, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
 
 
 def _events(stream: Any, model: str, completion_id: str, created: int, include_usage: bool) -> Iterator[str]:
@@ -68,10 +73,25 @@ def _events(stream: Any, model: str, completion_id: str, created: int, include_u
         yield "data: [DONE]\n\n"
         return
     final = completion(answer, model, completion_id, created)
-    yield chunk(completion_id, created, model, {}, "stop", sources=final["sources"], refused=answer.refused,
-                short_answer=final["short_answer"], grounded_answer=final["grounded_answer"])
+    yield chunk(
+        completion_id,
+        created,
+        model,
+        {},
+        "stop",
+        sources=final["sources"],
+        refused=answer.refused,
+        short_answer=final["short_answer"],
+        grounded_answer=final["grounded_answer"],
+    )
     if include_usage:
-        usage = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
-                 "choices": [], "usage": final["usage"]}
+        usage = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [],
+            "usage": final["usage"],
+        }
         yield f"data: {json.dumps(usage)}\n\n"
     yield "data: [DONE]\n\n"

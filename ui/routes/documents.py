@@ -33,23 +33,47 @@ def retrieve(body: RetrieveRequest, request: Request) -> dict:
     options = {k: v for k, v in {"mode": body.mode, "fusion": body.fusion}.items() if v}
     filters = body.metadata_filters()
     hits = ctx.engines.get(name, **options).search(body.query, body.k, filters)  # the chat's retriever, loaded once
-    return {"object": "list", "collection": name, "mode": body.mode or ctx.settings.mode,
-            "filters": filters.to_dict() if filters else None,
-            "data": [{"id": p.id, "score": round(float(s), 6), "title": p.title, "source": p.source,
-                      "text": p.text, "position": p.position, "metadata": dict(p.extra)} for p, s in hits]}
+    return {
+        "object": "list",
+        "collection": name,
+        "mode": body.mode or ctx.settings.mode,
+        "filters": filters.to_dict() if filters else None,
+        "data": [
+            {
+                "id": p.id,
+                "score": round(float(s), 6),
+                "title": p.title,
+                "source": p.source,
+                "text": p.text,
+                "position": p.position,
+                "metadata": dict(p.extra),
+            }
+            for p, s in hits
+        ],
+    }
 
 
 @router.post("/v1/ingest")
-def ingest_files(request: Request, files: list[UploadFile] = File(...),
-                 collection: Optional[str] = Form(None),
-                 meta: Annotated[Optional[list[str]], Form()] = None) -> Any:
+def ingest_files(
+    request: Request,
+    files: list[UploadFile] = File(...),
+    collection: Optional[str] = Form(None),
+    meta: Annotated[Optional[list[str]], Form()] = None,
+) -> Any:
     ctx = services(request)
     name = resolve_collection(ctx.settings, collection or ctx.settings.collection or "default")
     who = allow(request, "ingest", name)
     try:
-        done = upload_and_ingest(ctx.settings, [(f.filename or "", f.file) for f in files], name,
-                                 engines=ctx.engines, record=ctx.credentials.audit.record, actor=actor(who),
-                                 limits=ctx.limits, meta=meta or ())
+        done = upload_and_ingest(
+            ctx.settings,
+            [(f.filename or "", f.file) for f in files],
+            name,
+            engines=ctx.engines,
+            record=ctx.credentials.audit.record,
+            actor=actor(who),
+            limits=ctx.limits,
+            meta=meta or (),
+        )
     except UploadRejected as exc:
         return error_response(exc.status, str(exc), code="upload_rejected")
     return {"collection": done.collection, "files": done.files, **done.report.to_dict()}
