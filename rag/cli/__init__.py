@@ -10,13 +10,13 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from rag.cli import answers, documents, evaluation, serving, training
+from rag.cli import answers, benchmarks, documents, evaluation, serving, training
 from rag.cli.common import settings_from
 from rag.cli.parser import build_parser
 
 COMMANDS = {
-    "bench": evaluation.cmd_bench,
-    "loadtest": evaluation.cmd_loadtest,
+    "bench": benchmarks.cmd_bench,
+    "loadtest": benchmarks.cmd_loadtest,
     "ingest": documents.cmd_ingest,
     "encode": documents.cmd_encode,
     "generate-questions": training.cmd_generate_questions,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from rag.cli import answers, documents, evaluation, serving, training
+from rag.cli import answers, benchmarks, documents, evaluation, serving, training
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,8 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.eval_parser(sub)
     serving.serve_parser(sub)
     evaluation.tune_parser(sub)
-    evaluation.bench_parser(sub)
-    evaluation.loadtest_parser(sub)
+    benchmarks.bench_parser(sub)
+    benchmarks.loadtest_parser(sub)
     documents.collections_parser(sub)
     documents.sources_parser(sub)
     documents.delete_parser(sub)
