@@ -19,6 +19,7 @@ from ..encoders import DEFAULT_MODEL, model_name, resolve_model_path
 from ..encoders.lora import LoraSpec, add_lora, lora_state, merge_lora
 from ..environment import quiet_offline
 from ..errors import RagError
+from .callbacks import BestDelta, curves
 from .data import TrainingExample, ValidationSet
 from .model_dir import CHECKPOINTS, STATE_FILE, check_out_dir, save_model, versions
 
@@ -181,57 +182,31 @@ def train(
     config.validate()
     out_dir = Path(out_dir).expanduser()
     checkpoint = check_out_dir(out_dir, config, overwrite=overwrite, resume=resume)
-    batch_size = min(config.batch_size, len(examples))
-    negatives = negatives_that_fit(examples, batch_size, config.hard_negatives)
-    dataset = _dataset(examples, negatives)
-    if len(dataset) < 2:
-        raise RagError(
-            f"{len(dataset)} usable training examples (with at least {negatives} hard "
-            "negatives); training needs at least 2"
-        )
+    dataset, negatives = _usable_dataset(examples, config)
     _quiet_libraries()
     from sentence_transformers import SentenceTransformerTrainer
-    from sentence_transformers.sentence_transformer.losses import (
-        CachedMultipleNegativesRankingLoss,
-        MultipleNegativesRankingLoss,
-    )
-    from transformers import EarlyStoppingCallback, PrinterCallback, set_seed
+    from transformers import PrinterCallback, set_seed
 
     from .evaluator import AccuracyEvaluator
 
     set_seed(config.seed)
     model = build_model(config)
-    if config.mini_batch_size < config.batch_size:
-        loss = CachedMultipleNegativesRankingLoss(model, scale=config.scale, mini_batch_size=config.mini_batch_size)
-    else:
-        loss = MultipleNegativesRankingLoss(model, scale=config.scale)
-
-    batch_size = min(config.batch_size, len(dataset))
-    steps_per_epoch = max(1, len(dataset) // batch_size)
-    eval_every = max(1, steps_per_epoch // config.evaluations_per_epoch)
+    loss = _loss(model, config)
     evaluator = AccuracyEvaluator(validation) if validation is not None and validation.questions else None
     checkpoints = out_dir / CHECKPOINTS
     checkpoints.mkdir(parents=True, exist_ok=True)
     run_state = {"config": config.comparable(), "started": time.time(), "examples": len(dataset)}
     (checkpoints / STATE_FILE).write_text(json.dumps(run_state, indent=2), encoding="utf-8")
-
     args = _training_arguments(
         config,
         checkpoints,
-        batch_size=batch_size,
-        eval_every=eval_every,
+        batch_size=min(config.batch_size, len(dataset)),
         evaluator=evaluator,
         examples=len(dataset),
         negatives=negatives,
         progress=progress,
     )
-    all_callbacks = list(callbacks)
-    best_delta = None
-    if config.lora() is not None and evaluator is not None:
-        best_delta = BestDelta(model[0].auto_model, f"eval_{evaluator.primary_metric}")
-        all_callbacks.append(best_delta.callback)
-    if evaluator is not None and config.patience:
-        all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.patience))
+    all_callbacks, best_delta = _callbacks(config, model, evaluator, callbacks)
     trainer = SentenceTransformerTrainer(
         model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator, callbacks=all_callbacks
     )
@@ -243,8 +218,7 @@ def train(
     if best_delta is not None:
         best_delta.restore()
     final = evaluator.evaluate(model.encode_query, model.encode_document) if evaluator else None
-    losses, history = _curves(trainer.state.log_history)  # restored from the checkpoint too when resumed
-
+    losses, history = curves(trainer.state.log_history)  # restored from the checkpoint too when resumed
     best = max(history, key=lambda row: row["mrr@20"]) if history else None
     record = _record(
         config,
@@ -260,15 +234,60 @@ def train(
         seconds=seconds,
         checkpoint=checkpoint,
     )
+    _save(model, config, out_dir, record)
+    return TrainResult(
+        out_dir, int(output.global_step), record["epochs_run"], losses, history, best, seconds, checkpoint, record
+    )
+
+
+def _usable_dataset(examples: Sequence[TrainingExample], config: TrainConfig) -> tuple[Any, int]:
+    """The examples as the trainer's columns, with as many hard negatives as a duplicate-free batch allows."""
+    negatives = negatives_that_fit(examples, min(config.batch_size, len(examples)), config.hard_negatives)
+    dataset = _dataset(examples, negatives)
+    if len(dataset) < 2:
+        raise RagError(
+            f"{len(dataset)} usable training examples (with at least {negatives} hard "
+            "negatives); training needs at least 2"
+        )
+    return dataset, negatives
+
+
+def _save(model: Any, config: TrainConfig, out_dir: Path, record: dict) -> None:
+    """Save the model with its record; a LoRA delta is saved rounded as shipped, and the model is that delta
+    merged, so what is evaluated later is what ships."""
     delta = None
-    if config.lora() is not None:  # saved rounded as shipped, and the model saved is that delta merged
+    if config.lora() is not None:
         delta = {k: v.half().float() for k, v in lora_state(model[0].auto_model).items()}
         model = merged_model(config, delta)
         record["lora"] = config.lora().to_dict()
     save_model(model, out_dir, record, delta=delta, spec=config.lora())
-    return TrainResult(
-        out_dir, int(output.global_step), record["epochs_run"], losses, history, best, seconds, checkpoint, record
+
+
+def _loss(model: Any, config: TrainConfig) -> Any:
+    """In-batch negatives plus hard negatives (DPR's loss); cached (GradCache) when mini-batches are smaller."""
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedMultipleNegativesRankingLoss,
+        MultipleNegativesRankingLoss,
     )
+
+    if config.mini_batch_size < config.batch_size:
+        return CachedMultipleNegativesRankingLoss(model, scale=config.scale, mini_batch_size=config.mini_batch_size)
+    return MultipleNegativesRankingLoss(model, scale=config.scale)
+
+
+def _callbacks(
+    config: TrainConfig, model: Any, evaluator: Any, extra: Sequence[Any]
+) -> tuple[list[Any], BestDelta | None]:
+    """The caller's callbacks, plus early stopping and (for LoRA) the best evaluation's delta kept aside."""
+    from transformers import EarlyStoppingCallback
+
+    callbacks, best_delta = list(extra), None
+    if config.lora() is not None and evaluator is not None:
+        best_delta = BestDelta(model[0].auto_model, f"eval_{evaluator.primary_metric}")
+        callbacks.append(best_delta.callback)
+    if evaluator is not None and config.patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.patience))
+    return callbacks, best_delta
 
 
 def _record(
@@ -316,14 +335,14 @@ def _training_arguments(
     checkpoints: Path,
     *,
     batch_size: int,
-    eval_every: int,
     evaluator: Any,
     examples: int,
     negatives: int,
     progress: bool,
 ) -> Any:
     """sentence-transformers' arguments for `train`: no duplicate texts in a batch, an evaluation and a
-    checkpoint every `eval_every` steps, the best evaluation's weights kept."""
+    checkpoint `config.evaluations_per_epoch` times an epoch, the best evaluation's weights kept."""
+    eval_every = max(1, max(1, examples // batch_size) // config.evaluations_per_epoch)
     from sentence_transformers import SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
 
@@ -362,40 +381,3 @@ def _training_arguments(
         use_cpu=(config.device == "cpu"),
         dataloader_pin_memory=False,
     )
-
-
-class BestDelta:
-    """A trainer callback that keeps the LoRA delta of the best evaluation and puts it back at the end."""
-
-    def __init__(self, module: Any, metric: str) -> None:
-        from transformers import TrainerCallback
-
-        self.module, self.metric, self.best, self.state = module, metric, None, None
-        self.callback = type("BestDeltaCallback", (TrainerCallback,), {"on_evaluate": self._on_evaluate})()
-
-    def _on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kwargs: Any) -> None:
-        value = (metrics or {}).get(self.metric)
-        if value is not None and (self.best is None or value > self.best):
-            self.best, self.state = value, lora_state(self.module)
-
-    def restore(self) -> None:
-        """Put the best evaluation's adapter back (the last step's may be worse)."""
-        import torch
-
-        if self.state is None:
-            return
-        params = {name.replace(".default", ""): p for name, p in self.module.named_parameters() if ".lora_" in name}
-        with torch.no_grad():
-            for key, value in self.state.items():
-                params[key].copy_(value)
-
-
-def _curves(log_history: list[dict]) -> tuple[list[tuple[int, float]], list[dict[str, float]]]:
-    """The training loss and the held-out figures, from the trainer's log."""
-    losses = [(int(row["step"]), float(row["loss"])) for row in log_history if "loss" in row]
-    history = []
-    for row in log_history:
-        metrics = {k.removeprefix("eval_heldout_"): float(v) for k, v in row.items() if k.startswith("eval_heldout_")}
-        if metrics:
-            history.append({"step": int(row["step"]), "epoch": round(float(row.get("epoch") or 0), 2), **metrics})
-    return losses, history
