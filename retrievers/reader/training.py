@@ -23,6 +23,7 @@ from ..encoders.lora import LoraSpec, add_lora, concatenate, merge_lora, save_de
 from ..errors import RagError
 from .evaluation import Item, choose_passage_rule, evaluate_reader
 from .labels import ReaderExample
+from .losses import example_loss, span_loss_batch
 from .model import Reader
 
 
@@ -78,25 +79,6 @@ class ReaderTrainResult:
     record: dict = field(default_factory=dict)
 
 
-def token_spans(batch: Any, row: int, spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Character spans of the passage in `row` as token spans; spans cut off by truncation are dropped."""
-    out = []
-    for start, end in spans:
-        s = batch.char_to_token(row, start, sequence_index=1)
-        e = batch.char_to_token(row, end - 1, sequence_index=1)
-        if s is not None and e is not None and s <= e:
-            out.append((s, e))
-    return out
-
-
-def marginal_span_loss(start: Any, end: Any, gold: Sequence[tuple[int, int]]) -> Any:
-    """-log of the summed probability of the gold token spans, from one passage's start and end logits."""
-    import torch
-
-    log_start, log_end = torch.log_softmax(start, dim=-1), torch.log_softmax(end, dim=-1)
-    return -torch.logsumexp(torch.stack([log_start[s] + log_end[e] for s, e in gold]), dim=0)
-
-
 def _optimizer(reader: Reader, config: ReaderTrainConfig, *, select: bool = True) -> Any:
     """AdamW with the encoder at `learning_rate` and the heads (the selection head only if `select`)
     at `head_learning_rate`."""
@@ -108,41 +90,6 @@ def _optimizer(reader: Reader, config: ReaderTrainConfig, *, select: bool = True
         [{"params": encoder, "lr": config.learning_rate}, {"params": heads, "lr": config.head_learning_rate}],
         weight_decay=0.01,
     )
-
-
-def example_loss(reader: Reader, example: ReaderExample, passages: int, rng: random.Random) -> Any:
-    """The loss of one question (None when truncation cut every gold span out of its positive)."""
-    import torch
-
-    context, spans = rng.choice(example.positives)
-    contexts = [context] + example.negatives[: passages - 1]
-    batch = reader.tokenize(example.question, contexts)
-    gold = token_spans(batch, 0, spans)
-    if not gold:
-        return None
-    start, end, select = reader.forward(batch)
-    span_loss = marginal_span_loss(start[0], end[0], gold)
-    if len(contexts) == 1:
-        return span_loss
-    select_loss = torch.nn.functional.cross_entropy(
-        select.unsqueeze(0), torch.zeros(1, dtype=torch.long, device=select.device)
-    )
-    return span_loss + select_loss
-
-
-def span_loss_batch(reader: Reader, examples: Sequence[ReaderExample]) -> Any:
-    """Mean span loss of single-passage examples read in one batch (each its first positive), or None
-    when truncation cut every gold span out."""
-    import torch
-
-    batch = reader.tokenize([e.question for e in examples], [e.positives[0][0] for e in examples])
-    start, end, _ = reader.forward(batch)
-    losses = []
-    for row, example in enumerate(examples):
-        gold = token_spans(batch, row, example.positives[0][1])
-        if gold:
-            losses.append(marginal_span_loss(start[row], end[row], gold))
-    return torch.stack(losses).mean() if losses else None
 
 
 def _length_batches(
@@ -357,10 +304,23 @@ def train_reader(
             )
     choice = choose_passage_rule(reader, validation) if validation else None
     result.seconds = round(time.perf_counter() - started, 1)
-    result.record = {
+    result.record = _record(config, result, len(usable), provenance, step, choice)
+    if delta is not None:
+        result.record["lora"] = spec.to_dict()
+    reader.save(out_dir, {"training": result.record})
+    if delta is not None:
+        save_delta(out_dir, delta, spec)
+    return result
+
+
+def _record(
+    config: ReaderTrainConfig, result: ReaderTrainResult, examples: int, provenance: dict | None, step: int, choice: Any
+) -> dict:
+    """What `rag_training.json` says of a reader: its base, recipe, data, curves and held-out figures."""
+    return {
         "base_model": model_name(config.base),
         "config": {k: v for k, v in asdict(config).items() if k != "device"},
-        "data": {"examples": len(usable), "provenance": provenance or {}},
+        "data": {"examples": examples, "provenance": provenance or {}},
         "pretraining": result.pretraining or None,
         "steps": step,
         "best_epoch": result.best_epoch,
@@ -374,12 +334,6 @@ def train_reader(
         "averaged": result.soup or None,
         "passage_choice": choice,
     }
-    if delta is not None:
-        result.record["lora"] = spec.to_dict()
-    reader.save(out_dir, {"training": result.record})
-    if delta is not None:
-        save_delta(out_dir, delta, spec)
-    return result
 
 
 def _train_members(

@@ -18,8 +18,9 @@ from retrievers.reader import (
     train_reader,
 )
 from retrievers.reader.evaluation import rule_outcomes
+from retrievers.reader.losses import token_spans
 from retrievers.reader.model import best_spans, passage_token_mask
-from retrievers.reader.training import average_states, token_spans
+from retrievers.reader.training import average_states
 
 
 def test_best_span_is_the_highest_start_plus_end_within_the_passage_and_length():

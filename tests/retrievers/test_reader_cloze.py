@@ -70,7 +70,8 @@ def test_cloze_examples_point_at_every_occurrence_of_their_answer():
 @pytest.mark.slow
 def test_a_pass_of_cloze_training_lowers_the_span_loss(encoder):
     from retrievers.reader import Reader
-    from retrievers.reader.training import ReaderTrainConfig, pretrain_spans, span_loss_batch
+    from retrievers.reader.losses import span_loss_batch
+    from retrievers.reader.training import ReaderTrainConfig, pretrain_spans
 
     examples = cloze_examples(PASSAGES[:3], 6, seed=3, per_passage=2) * 16
     reader = Reader(max_length=64)
