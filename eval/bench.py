@@ -13,13 +13,10 @@ repeat it with perturbed copies (about one word in ten dropped, titles marked "v
 
 from __future__ import annotations
 
-import json
-import math
 import multiprocessing
 import os
 import platform
 import random
-import resource
 import shutil
 import statistics
 import tempfile
@@ -30,7 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eval.bench_corpus import builtin_records, corpus_records, write_corpus
 from eval.bench_report import MODES, BenchReport, headline_size
+from eval.measures import folder_mb, peak_rss_mb, percentiles
 from rag.config import Settings
 from retrievers.errors import RagError
 
@@ -55,70 +54,6 @@ class BenchOptions:
     baseline: bool = True  # also time the stock LlamaIndex pipeline
     answers: int = 5  # questions answered for time to first token (0 = skip)
     work_dir: str | None = None  # where stores are built (default: a temporary folder, removed after)
-
-
-def percentiles(ms: Sequence[float]) -> dict[str, float]:
-    """p50/p95/p99 and the mean of a list of milliseconds (nearest-rank percentiles)."""
-    ordered = sorted(ms)
-
-    def rank(p: float) -> float:
-        return ordered[min(len(ordered), max(1, math.ceil(p / 100 * len(ordered)))) - 1]
-
-    return {
-        "p50": round(rank(50), 2),
-        "p95": round(rank(95), 2),
-        "p99": round(rank(99), 2),
-        "mean": round(statistics.fmean(ordered), 2),
-        "n": len(ordered),
-    }
-
-
-def peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
-
-
-def folder_mb(path: Path) -> float:
-    total = sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
-    return round(total / 2**20, 1)
-
-
-# ---- corpora -------------------------------------------------------------------------------
-
-
-def builtin_records() -> list[dict]:
-    """The built-in corpus as records `{"id", "title", "text"}`, exactly the passages `rag ingest wiki-vital` makes."""
-    from rag.documents.loaders import discover, load
-
-    loaded = load(discover(["wiki-vital"]).inputs[0])
-    assert loaded is not None
-    return [
-        {"id": u.extra.get("doc_id", u.title), "title": u.title, "text": u.text, "topic": u.extra.get("topic", "")}
-        for u in loaded.units
-    ]
-
-
-def corpus_records(size: int, base: Sequence[dict]) -> list[dict]:
-    """`size` records: a seeded sample of `base`, or `base` followed by perturbed copies of it."""
-    if size <= len(base):
-        picked = sorted(random.Random(0).sample(range(len(base)), size))
-        return [base[i] for i in picked]
-    out = list(base)
-    copy = 0
-    while len(out) < size:
-        copy += 1
-        rng = random.Random(copy)
-        for record in base[: size - len(out)]:
-            words = record["text"].split()
-            kept = [w for w in words if rng.random() >= 0.1] or words[:1]
-            title = f"{record['title']} (variant {copy})"
-            out.append({"id": f"{record['id']}~{copy}", "title": title, "text": f"{title}. {' '.join(kept)}"})
-    return out
-
-
-def write_corpus(records: Sequence[dict], path: Path) -> Path:
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
-    return path
 
 
 def timing_queries(options: BenchOptions, base: Sequence[dict]) -> list[str]:
@@ -349,6 +284,45 @@ def _in_fresh_process(fn: Callable[[dict], dict], spec: dict) -> dict:
 # ---- the whole benchmark -------------------------------------------------------------------
 
 
+# The settings every measured run shares with the caller's (the store, backend and collection are the run's own).
+_SHARED_SETTINGS = {
+    "encoder", "batch_size", "cache_dir", "model", "api_base", "context_k", "max_tokens", "fusion", "candidates",
+    "rrf_k", "dense_weight", "normalization", "llm_timeout",
+}  # fmt: skip
+
+
+def _corpus_notes(options: BenchOptions, base: int) -> list[str]:
+    """What the report says of the corpora it was measured on."""
+    notes = []
+    if any(size > base for size in options.sizes):
+        notes.append(
+            f"corpora above {base} passages are the built-in corpus followed by perturbed "
+            "copies of it (about one word in ten dropped, titles marked 'variant N')"
+        )
+    if any(size < base for size in options.sizes):
+        notes.append("corpora below the full built-in corpus are seeded samples of it")
+    if options.qa:
+        notes.append(
+            f"top-20 is measured on the full built-in corpus only ({base} passages, the nq-vital "
+            "benchmark); timed queries are the question file's"
+        )
+    return notes
+
+
+def _export_models(options: BenchOptions, fields: dict) -> list[str]:
+    """Export each ONNX backend's model once, untimed (a one-off cost, not ingest throughput)."""
+    notes = []
+    for backend in dict.fromkeys(split_backend(b)[0] for b in options.backends):
+        if backend.startswith("onnx"):
+            started = time.perf_counter()
+            _in_fresh_process(_export, {"settings": {**fields, "backend": backend}})
+            notes.append(
+                f"{backend}: the ONNX export was made (or found cached) before timing, in "
+                f"{time.perf_counter() - started:.1f} s"
+            )
+    return notes
+
+
 def run_bench(settings: Settings, options: BenchOptions, log: Callable[[str], None] = lambda line: None) -> BenchReport:
     """Run every (size, backend) and the LlamaIndex baseline; each in a fresh process and store."""
     base = builtin_records()
@@ -360,49 +334,14 @@ def run_bench(settings: Settings, options: BenchOptions, log: Callable[[str], No
             "python": platform.python_version(),
         }
     )
-    if any(size > len(base) for size in options.sizes):
-        report.notes.append(
-            f"corpora above {len(base)} passages are the built-in corpus followed by perturbed "
-            "copies of it (about one word in ten dropped, titles marked 'variant N')"
-        )
-    if any(size < len(base) for size in options.sizes):
-        report.notes.append("corpora below the full built-in corpus are seeded samples of it")
-    if options.qa:
-        report.notes.append(
-            f"top-20 is measured on the full built-in corpus only ({len(base)} passages, the nq-vital "
-            "benchmark); timed queries are the question file's"
-        )
+    report.notes += _corpus_notes(options, len(base))
     queries = timing_queries(options, base)
     work = Path(options.work_dir) if options.work_dir else Path(tempfile.mkdtemp(prefix="rag-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     headline = headline_size(options.sizes)
-    fields = settings.model_dump(
-        include={
-            "encoder",
-            "batch_size",
-            "cache_dir",
-            "model",
-            "api_base",
-            "context_k",
-            "max_tokens",
-            "fusion",
-            "candidates",
-            "rrf_k",
-            "dense_weight",
-            "normalization",
-            "llm_timeout",
-        }
-    )
-    fields = {k: v for k, v in fields.items() if v is not None}
+    fields = {k: v for k, v in settings.model_dump(include=_SHARED_SETTINGS).items() if v is not None}
     fast = options.backends[-1]
-    for backend in dict.fromkeys(split_backend(b)[0] for b in options.backends):
-        if backend.startswith("onnx"):  # export once, untimed: a one-off cost, not ingest throughput
-            started = time.perf_counter()
-            _in_fresh_process(_export, {"settings": {**fields, "backend": backend}})
-            report.notes.append(
-                f"{backend}: the ONNX export was made (or found cached) before timing, in "
-                f"{time.perf_counter() - started:.1f} s"
-            )
+    report.notes += _export_models(options, fields)
     try:
         for size in options.sizes:
             corpus = write_corpus(corpus_records(size, base), work / f"corpus-{size}.jsonl")

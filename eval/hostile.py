@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .bench import percentiles
 from .hostile_attacks import ATTACKS, Target
 from .load import DEFAULT_QUESTIONS, LoadReport, load_test
+from .measures import percentiles
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .bench import percentiles
+from .measures import percentiles
 
 ENDPOINTS = ("retrieve", "chat", "health")
 DEFAULT_QUESTIONS = (

@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from eval.bench import BenchReport, corpus_records, percentiles
+from eval.bench import BenchReport
+from eval.bench_corpus import corpus_records
+from eval.measures import percentiles
 from tests.conftest import run
 
 BASE = [

@@ -26,7 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from eval.bench import builtin_records, folder_mb, percentiles  # noqa: E402
+from eval.bench_corpus import builtin_records  # noqa: E402
+from eval.measures import folder_mb, percentiles  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.documents.pipeline import ingest  # noqa: E402
 from rag.retrieval import open_collection, open_retriever  # noqa: E402

@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from eval.bench import builtin_records  # noqa: E402
+from eval.bench_corpus import builtin_records  # noqa: E402
 from retrievers.encoders import DEFAULT_MODEL, load_encoder, resolve_model_path  # noqa: E402
 from retrievers.encoders.onnx import export_onnx  # noqa: E402
 
