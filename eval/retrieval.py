@@ -9,7 +9,7 @@ re-encoded copy of the collection (`rag reindex`); the original vectors are neve
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -26,6 +26,7 @@ from retrievers.stores import Collection
 
 from .metrics import first_answer_rank, mrr_at_k, ndcg_at_k, recall_at_k, unique_ids
 from .nq_vital import select
+from .retrieval_report import RetrievalReport
 
 DEFAULT_MODES = ("bm25", "dense", "hybrid-rrf", "hybrid-linear")
 KNOWN_MODES = (*DEFAULT_MODES, "hybrid", "hybrid-rsf", "hybrid-dbsf")
@@ -158,62 +159,6 @@ def summarize(records: Sequence[dict], ks: Sequence[int]) -> dict[str, float]:
 
 def _pct(hits: int, n: int) -> float:
     return round(100.0 * hits / max(1, n), 1)
-
-
-@dataclass
-class RetrievalReport:
-    dataset: str
-    collection: str
-    questions_read: int
-    questions: int
-    ks: list[int]
-    rows: list[dict] = field(default_factory=list)
-    details: list[dict] = field(default_factory=list)  # one record per question and retriever
-    warnings: list[str] = field(default_factory=list)
-    format: str = "nq-open"
-
-    @property
-    def results(self) -> dict[str, dict[str, float]]:
-        return {row["retriever"]: {k: v for k, v in row.items() if k not in _ROW_FACTS} for row in self.rows}
-
-    def to_dict(self) -> dict:
-        return {
-            "dataset": self.dataset,
-            "format": self.format,
-            "collection": self.collection,
-            "questions_read": self.questions_read,
-            "n_questions": self.questions,
-            "ks": self.ks,
-            "results": self.results,
-            "rows": self.rows,
-            "warnings": self.warnings,
-        }
-
-    def metric_names(self) -> list[str]:
-        names: list[str] = []
-        for row in self.rows:
-            names += [k for k in row if k not in _ROW_FACTS and k != "ms_per_question" and k not in names]
-        return names
-
-    def table(self) -> str:
-        names = self.metric_names()
-        lines = [
-            f"{self.questions} of {self.questions_read} questions ({self.dataset}) over {self.collection}",
-            "| retriever | " + " | ".join(_heading(n) for n in names) + " | ms/q |",
-            "|---|" + "---|" * (len(names) + 1),
-        ]
-        for row in self.rows:
-            cells = [f"{row[n]:.1f}" if n in row else "" for n in names]
-            lines.append(f"| {row['retriever']} | " + " | ".join(cells) + f" | {row['ms_per_question']:.0f} |")
-        lines += [f"warning: {w}" for w in self.warnings]
-        return "\n".join(lines)
-
-
-_ROW_FACTS = ("retriever", "mode", "fusion", "model", "collection")
-
-
-def _heading(metric: str) -> str:
-    return f"top-{metric[3:]}" if metric.startswith("top") else metric
 
 
 def evaluate_retrievers(
@@ -360,60 +305,58 @@ def evaluate_retrieval(
         report = RetrievalReport(
             data.path, source.name, len(data.questions), len(questions), list(ks), format=data.format
         )
-        gold_ids = {d for q in questions for d in q.gold}
-        gold_metrics = not gold_ids or not gold_ids.isdisjoint(passage_doc_id(p) for p in passages)
-        if not gold_metrics:
-            report.warnings.append(
-                "no passage of the collection carries one of the dataset's gold document ids, so "
-                "recall, MRR and nDCG are left out (leave out --collection to search the "
-                "dataset's own documents)"
-            )
+        gold_metrics = _gold_in(questions, passages, report)
         several = len(encoders) > 1
-        reranker = build_reranker(settings)  # reranked rows beside the first stage's (`--rerank`)
-        first_stage = settings.model_copy(update={"reranker": None})
+        rows = _row_maker(settings, report, questions, gold_metrics, progress)
         for index, encoder in enumerate(encoders):
             coll = collection_for_encoder(settings, source, encoder, progress=progress)
-            model = coll.model or "?"
             for label in labels:
-                mode, _, fusion = label.partition("-")
-                if mode == "bm25" and index > 0:
-                    continue  # BM25 does not depend on the encoder
-                options: dict = {"fusion": fusion} if fusion else {}
-                retriever = open_retriever(first_stage.model_copy(update=options), coll, mode)
-                name = label if mode == "bm25" or not several else f"{label} ({model_label(model)})"
-                facts = {
-                    "mode": mode,
-                    "fusion": fusion or None,
-                    "model": None if mode == "bm25" else model,
-                    "collection": coll.name,
-                }
-                add_row(
-                    report,
-                    name,
-                    questions,
-                    search_function(retriever),
-                    progress=progress,
-                    gold_metrics=gold_metrics,
-                    retriever=retriever,
-                    **facts,
-                )
-                if reranker is not None:
-                    reranked = RerankedRetriever(retriever, reranker, candidates=settings.rerank_candidates)
-                    add_row(
-                        report,
-                        f"{name} + {reranker.name}",
-                        questions,
-                        search_function(reranked),
-                        progress=progress,
-                        gold_metrics=gold_metrics,
-                        retriever=reranked,
-                        **facts,
-                    )
+                if not (label.startswith("bm25") and index > 0):  # BM25 does not depend on the encoder
+                    rows(label, coll, name_models=several)
             if coll is not source:
                 coll.close()
     finally:
         source.close()
     return report
+
+
+def _gold_in(questions: Sequence[EvalQuestion], passages: Sequence[Any], report: RetrievalReport) -> bool:
+    """Whether the collection carries the dataset's gold document ids (recall, MRR and nDCG need them)."""
+    gold_ids = {d for q in questions for d in q.gold}
+    if not gold_ids or not gold_ids.isdisjoint(passage_doc_id(p) for p in passages):
+        return True
+    report.warnings.append(
+        "no passage of the collection carries one of the dataset's gold document ids, so "
+        "recall, MRR and nDCG are left out (leave out --collection to search the "
+        "dataset's own documents)"
+    )
+    return False
+
+
+def _row_maker(
+    settings: Settings, report: RetrievalReport, questions: Sequence[EvalQuestion], gold_metrics: bool, progress: bool
+) -> Callable[..., None]:
+    """A function adding one mode's row (and its reranked row, with `--rerank`) over a collection."""
+    reranker = build_reranker(settings)
+    first_stage = settings.model_copy(update={"reranker": None})
+
+    def rows(label: str, coll: Collection, name_models: bool) -> None:
+        model = coll.model or "?"
+        mode, _, fusion = label.partition("-")
+        options: dict = {"fusion": fusion} if fusion else {}
+        retriever = open_retriever(first_stage.model_copy(update=options), coll, mode)
+        name = label if mode == "bm25" or not name_models else f"{label} ({model_label(model)})"
+        facts = {"mode": mode, "fusion": fusion or None, "model": None if mode == "bm25" else model}
+        facts["collection"] = coll.name
+        score = {"progress": progress, "gold_metrics": gold_metrics, **facts}
+        add_row(report, name, questions, search_function(retriever), retriever=retriever, **score)
+        if reranker is not None:
+            reranked = RerankedRetriever(retriever, reranker, candidates=settings.rerank_candidates)
+            add_row(
+                report, f"{name} + {reranker.name}", questions, search_function(reranked), retriever=reranked, **score
+            )
+
+    return rows
 
 
 def _progress(items: Sequence, enabled: bool, label: str):  # type: ignore[no-untyped-def]
