@@ -264,19 +264,8 @@ def hostile_load_test(
         extra=extra,
     )
 
-    # warm the server (models load on first use: that is not growth under attack), then the unloaded probe
-    warm = load_test(url, requests=min(requests, concurrency), concurrency=concurrency, **load)
-    if warm.failures:
-        report.normal = warm.to_dict()
-        report.failures.append(f"the server failed {warm.failures} of {warm.requests} warm-up requests")
+    if not _warm_and_probe(report, min(requests, concurrency), concurrency, load, probes):
         return report
-    unloaded, errors = _probe(
-        url, token, collection, n=probes, stop=threading.Event(), timeout=timeout, questions=questions
-    )
-    if not unloaded:
-        report.failures.append(f"no unloaded retrieval succeeded: {errors[:1]}")
-        return report
-    report.probe_unloaded_ms = percentiles(unloaded)
 
     stop = threading.Event()
     sampler = _Sampler(pid, stop) if pid else None
@@ -307,6 +296,30 @@ def hostile_load_test(
     _judge(report, normal, attacker_, probe_result, sampler)
     report.seconds = round(time.perf_counter() - started, 1)
     return report
+
+
+def _warm_and_probe(report: HostileReport, requests: int, concurrency: int, load: dict, probes: int) -> bool:
+    """Warm the server (models load on first use: that is not growth under attack), then time retrieval
+    unloaded, the probe's baseline; False (with the failure in the report) when either fails."""
+    warm = load_test(report.url, requests=requests, concurrency=concurrency, **load)
+    if warm.failures:
+        report.normal = warm.to_dict()
+        report.failures.append(f"the server failed {warm.failures} of {warm.requests} warm-up requests")
+        return False
+    unloaded, errors = _probe(
+        report.url,
+        load["token"],
+        load["collection"],
+        n=probes,
+        stop=threading.Event(),
+        timeout=load["timeout"],
+        questions=load["questions"],
+    )
+    if not unloaded:
+        report.failures.append(f"no unloaded retrieval succeeded: {errors[:1]}")
+        return False
+    report.probe_unloaded_ms = percentiles(unloaded)
+    return True
 
 
 def _judge(
