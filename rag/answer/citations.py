@@ -1,5 +1,6 @@
-"""Citations: the [n] markers an answer carries, the cited passage that best supports a sentence, and a short
-generated answer tied to the span of a cited passage it matches (`snap_to_span`)."""
+"""Citations: the [n] markers an answer carries, an answer's citations checked (`cite`: an uncited answer is
+tied to the passage that supports it, or refused), and a short generated answer tied to the span of a cited
+passage it matches (`snap_to_span`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from .types import ShortAnswer, Source
 CITATION = re.compile(r"\[(\d{1,3})\]")
 _WORD = re.compile(r"[a-z0-9]{3,}")
 _SPAN_WORD = re.compile(r"\w+")
+_PREAMBLE = re.compile(r"^(the )?answer( to (this|the) question)?( is)?\s*:\s*", re.IGNORECASE)
 
 
 def snap_to_span(answer: str, cited: Sequence[Source], max_words: int = 12) -> ShortAnswer | None:
@@ -74,3 +76,34 @@ def best_support(text: str, sources: list[Source]) -> tuple[Source | None, int]:
         return None, 0
     overlap, _, best = max(scored, key=lambda item: (item[0], item[1]))
     return best, overlap
+
+
+def strip_preamble(text: str) -> str:
+    """The answer without the model's "The answer is:" opening."""
+    return _PREAMBLE.sub("", text.strip()).strip()
+
+
+def is_refusal(text: str, refusal: str) -> bool:
+    low = text.lower()
+    return refusal.lower().rstrip(".") in low or low.startswith(("i don't know", "i do not know"))
+
+
+def cite(text: str, sources: list[Source], refusal: str) -> tuple[str, bool, str]:
+    """Mark cited sources; an uncited answer is tied to the passage it overlaps most, or refused.
+
+    Returns the final text, whether it is a refusal, and any text appended to the stream.
+    """
+    text = strip_preamble(text)
+    if not text or is_refusal(text, refusal):
+        return refusal, True, "" if text else refusal
+    numbers = {int(n) for n in CITATION.findall(text)}
+    valid = {s.n for s in sources}
+    for source in sources:
+        source.cited = source.n in numbers
+    if numbers & valid:
+        return text, False, ""
+    best, overlap = best_support(text, sources)
+    if best is None or overlap < 2:  # cites nothing and shares nothing with the passages: invented
+        return refusal, True, f"\n{refusal}"
+    best.cited = True
+    return f"{text} [{best.n}]", False, f" [{best.n}]"

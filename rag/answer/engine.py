@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import re
 import time
 from typing import Any, Generator, Sequence
 
@@ -24,14 +23,13 @@ from retrievers.reader import rerank
 from retrievers.reranking import RerankedRetriever
 from retrievers.tracing import NULL_TRACER, Tracer
 
-from .citations import CITATION, best_support, format_passage, snap_to_span
+from .citations import CITATION, cite, is_refusal, snap_to_span, strip_preamble
 from .presentation import agrees, best_sentences, explains, quote_around, sentences_lead, span_lead
-from .prompting import clean_question, fit_tokens, is_refusal
+from .prompting import clean_question, fit_tokens, pack_passages
 from .types import Answer, AnswerStream, AsyncAnswerStream, GenerationFailed, ShortAnswer, Source
 
 logger = logging.getLogger(__name__)
 
-_PREAMBLE = re.compile(r"^(the )?answer( to (this|the) question)?( is)?\s*:\s*", re.IGNORECASE)
 _HISTORY_TURNS = 6
 
 
@@ -181,36 +179,13 @@ class Engine:
                 messages, sources = self._prompt(standalone, sources, short if self.reader_hint else None)
                 if lead:  # a passage the lead quotes stays listed even if the prompt had no room for it
                     sources = [s for s in shown if s in sources or f"[{s.n}]" in lead]
-                generation = Generation()
-                with self.tracer.span(
-                    "generation",
-                    as_type="generation",
-                    input=messages,
-                    model=self.llm.model,
-                    model_parameters={"max_tokens": self.llm.max_tokens, "temperature": self.llm.temperature},
-                ) as span:
-                    try:
-                        for piece in self.llm.stream(messages, generation):
-                            if not lead:  # after a lead, the prose is shown only if it agrees with it
-                                yield piece
-                    except RagError as exc:
-                        span.update(level="ERROR", status_message=str(exc))
-                        if not lead:
-                            raise GenerationFailed(str(exc), question, sources, short) from exc
-                        generation.text = ""  # the lead stands on its own
-                    span.update(
-                        output=generation.text,
-                        usage_details={
-                            "input": generation.usage.prompt_tokens,
-                            "output": generation.usage.completion_tokens,
-                        },
-                    )
+                generation = yield from self._generate(messages, lead, question, sources, short)
                 if lead:
                     text, refused = self._after_lead(lead, lead_answer, generation.text, sources)
                     if text != lead:
                         yield text[len(lead) :]
                 else:
-                    text, refused, extra = self._cite(generation.text, sources)
+                    text, refused, extra = cite(generation.text, sources, self.refusal)
                     if extra:
                         yield extra
                 grounded = None if refused or lead else snap_to_span(text, [s for s in sources if s.cited])
@@ -235,6 +210,30 @@ class Engine:
             short_answer=short,
             grounded=grounded,
         )
+
+    def _generate(
+        self, messages: list[Message], lead: str, question: str, sources: list[Source], short: ShortAnswer | None
+    ) -> Generator[str, None, Generation]:
+        """Stream the LLM's answer in a tracing span. After a lead the prose is held back (shown only if it agrees
+        with the lead) and a failure leaves the lead standing; without one, a failure is `GenerationFailed`, which
+        keeps the retrieved passages."""
+        generation = Generation()
+        parameters = {"max_tokens": self.llm.max_tokens, "temperature": self.llm.temperature}
+        with self.tracer.span(
+            "generation", as_type="generation", input=messages, model=self.llm.model, model_parameters=parameters
+        ) as span:
+            try:
+                for piece in self.llm.stream(messages, generation):
+                    if not lead:
+                        yield piece
+            except RagError as exc:
+                span.update(level="ERROR", status_message=str(exc))
+                if not lead:
+                    raise GenerationFailed(str(exc), question, sources, short) from exc
+                generation.text = ""
+            usage = {"input": generation.usage.prompt_tokens, "output": generation.usage.completion_tokens}
+            span.update(output=generation.text, usage_details=usage)
+        return generation
 
     def _condense(self, question: str, history: list[Message], timings: dict, usage: dict) -> str:
         """A follow-up question rewritten to stand alone (no LLM call without history)."""
@@ -344,7 +343,7 @@ class Engine:
         """The lead, then the model's prose when it agrees with it; the lead's citations mark the sources."""
         cited = {int(n) for n in CITATION.findall(lead)}
         text = lead
-        prose = _PREAMBLE.sub("", prose.strip()).strip()
+        prose = strip_preamble(prose)
         if prose and not is_refusal(prose, self.refusal) and agrees(prose, lead_answer, lead):
             text = f"{lead}\n\n{prose}"
             cited |= {int(n) for n in CITATION.findall(prose)}
@@ -375,45 +374,13 @@ class Engine:
             budget -= self.llm.count_tokens(system + self.prompts.qa.format(context="", question="") + hint_text)
             question = fit_tokens(question, max(16, budget // 4), self.llm.count_tokens)
             budget -= self.llm.count_tokens(question)
-            blocks: list[str] = []
-            used: list[Source] = []
-            for source in sources:
-                block = format_passage(source.n, source.passage)
-                cost = self.llm.count_tokens(block) + 1
-                if cost > budget:
-                    if budget > 48:  # room for part of it: better than nothing
-                        blocks.append(fit_tokens(block, budget, self.llm.count_tokens) + "\n</passage>")
-                        used.append(source)
-                    break
-                blocks.append(block)
-                used.append(source)
-                budget -= cost
+            blocks, used = pack_passages(sources, budget, self.llm.count_tokens)
             if hint is not None and any(s.n == hint.source for s in used):
                 question = f"{question}\n{hint_text}"
             user = self.prompts.qa.format(context="\n".join(blocks), question=question)
             messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
             span.update(output=messages, metadata={"prompts": self.prompts.versions(), "passages_used": len(used)})
         return messages, used
-
-    def _cite(self, text: str, sources: list[Source]) -> tuple[str, bool, str]:
-        """Mark cited sources; an uncited answer is tied to the passage it overlaps most, or refused.
-
-        Returns the final text, whether it is a refusal, and any text appended to the stream.
-        """
-        text = _PREAMBLE.sub("", text.strip()).strip()
-        if not text or is_refusal(text, self.refusal):
-            return self.refusal, True, "" if text else self.refusal
-        numbers = {int(n) for n in CITATION.findall(text)}
-        valid = {s.n for s in sources}
-        for source in sources:
-            source.cited = source.n in numbers
-        if numbers & valid:
-            return text, False, ""
-        best, overlap = best_support(text, sources)
-        if best is None or overlap < 2:  # cites nothing and shares nothing with the passages: invented
-            return self.refusal, True, f"\n{self.refusal}"
-        best.cited = True
-        return f"{text} [{best.n}]", False, f" [{best.n}]"
 
     def as_query_engine(self) -> Any:
         """This engine as a LlamaIndex query engine (`.query(str)` returns a `Response` with sources)."""

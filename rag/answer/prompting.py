@@ -1,10 +1,13 @@
-"""Text fitting for prompts: a passage cut to a token budget, a condensed question cleaned of the model's
-labels, a refusal recognised in an answer."""
+"""Text fitting for prompts: passages packed into a token budget, a passage cut to it, a condensed question
+cleaned of the model's labels."""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Sequence
+
+from .citations import format_passage
+from .types import Source
 
 
 def fit_tokens(text: str, tokens: int, count: Any) -> str:
@@ -27,6 +30,20 @@ def clean_question(text: str, fallback: str) -> str:
     return line
 
 
-def is_refusal(text: str, refusal: str) -> bool:
-    low = text.lower()
-    return refusal.lower().rstrip(".") in low or low.startswith(("i don't know", "i do not know"))
+def pack_passages(sources: Sequence[Source], budget: int, count: Any) -> tuple[list[str], list[Source]]:
+    """The passages' prompt blocks, in order, while they fit `budget` tokens; the first that does not fit is cut
+    to the room left (when there is some), as part of a passage is better than nothing."""
+    blocks: list[str] = []
+    used: list[Source] = []
+    for source in sources:
+        block = format_passage(source.n, source.passage)
+        cost = count(block) + 1
+        if cost > budget:
+            if budget > 48:
+                blocks.append(fit_tokens(block, budget, count) + "\n</passage>")
+                used.append(source)
+            break
+        blocks.append(block)
+        used.append(source)
+        budget -= cost
+    return blocks, used
