@@ -176,30 +176,7 @@ def generate_pairs(
                     continue
                 failures = 0
                 report.passages += 1
-                kept = 0
-                for line in [t for t in reply.splitlines() if t.strip()][: per_passage + _SPARE_LINES]:
-                    question, why = clean_question(line, passage.indexed_text)
-                    if question is not None and normalize(question) in seen:
-                        question, why = None, "duplicate"
-                    if question is None or kept == per_passage:
-                        if question is None:
-                            report.dropped[why] += 1
-                        continue
-                    seen.add(normalize(question))
-                    kept += 1
-                    report.questions += 1
-                    fh.write(
-                        json.dumps(
-                            {
-                                "question": question,
-                                "positive": passage.indexed_text,
-                                "passage_id": pid,
-                                "title": passage.title,
-                            },
-                            ensure_ascii=False,
-                        )
-                        + "\n"
-                    )
+                kept = _write_questions(fh, reply, pid, passage, per_passage, seen, report)
                 if not kept:  # remembered as done, so --resume does not ask again; dropped by _finish
                     fh.write(json.dumps({"passage_id": pid, "questions": 0}) + "\n")
                 fh.flush()
@@ -208,6 +185,28 @@ def generate_pairs(
     _finish(partial, out)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _write_questions(
+    fh: Any, reply: str, pid: str, passage: Any, per_passage: int, seen: set[str], report: GenerationReport
+) -> int:
+    """Write up to `per_passage` clean, new questions of the model's reply as pairs with their passage; the
+    rest are counted in the report by why they were dropped. Returns how many were written."""
+    kept = 0
+    for line in [t for t in reply.splitlines() if t.strip()][: per_passage + _SPARE_LINES]:
+        question, why = clean_question(line, passage.indexed_text)
+        if question is not None and normalize(question) in seen:
+            question, why = None, "duplicate"
+        if question is None or kept == per_passage:
+            if question is None:
+                report.dropped[why] += 1
+            continue
+        seen.add(normalize(question))
+        kept += 1
+        report.questions += 1
+        pair = {"question": question, "positive": passage.indexed_text, "passage_id": pid, "title": passage.title}
+        fh.write(json.dumps(pair, ensure_ascii=False) + "\n")
+    return kept
 
 
 def _finish(partial: Path, out: Path) -> None:

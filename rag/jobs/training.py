@@ -59,7 +59,7 @@ def _open(settings: Settings, name: str | None, needed: bool) -> Collection | No
 
 def run_training(settings: Settings, job: DPRJob, *, progress: bool = True) -> TrainingRun:
     """Everything `rag train` does (see `rag train --help`)."""
-    from retrievers.training import TrainConfig, train
+    from retrievers.training import train
 
     qa_path = Path(job.qa)
     if not qa_path.is_file():
@@ -70,22 +70,7 @@ def run_training(settings: Settings, job: DPRJob, *, progress: bool = True) -> T
         if coll is not None and coll.count() == 0:
             raise CollectionNotFound(f"collection {coll.name!r} is empty: ingest documents before training on it")
         base = job.base or (coll.model if coll is not None and coll.model else settings.encoder)
-        config = TrainConfig(
-            base=base,
-            epochs=job.epochs,
-            batch_size=job.train_batch_size,
-            mini_batch_size=job.mini_batch_size,
-            learning_rate=job.learning_rate,
-            hard_negatives=job.hard_negatives + job.dense_negatives,
-            separate_encoders=job.separate_encoders,
-            seed=job.seed,
-            patience=job.patience,
-            max_seq_length=job.max_seq_length,
-            lora_rank=job.lora_rank,
-            lora_alpha=job.lora_alpha,
-            device=settings.device,
-        )
-        config.validate()
+        config = _train_config(settings, job, base)
         if not 0 <= job.validation_fraction < 1:
             raise RagError("--validation-fraction must be at least 0 and below 1")
         name = coll.name if coll is not None else qa_path.stem
@@ -102,18 +87,7 @@ def run_training(settings: Settings, job: DPRJob, *, progress: bool = True) -> T
             "max_answer_passages": job.max_answer_passages or None,
             "seed": job.seed,
         }
-        examples, report = build_examples(qa_path, coll, **mining_options)
-        _say(report.summary(), progress)
-        if job.validation:
-            held_out, val_report = build_examples(job.validation, coll, **mining_options)
-            held_out = held_out[:MAX_VALIDATION_QUESTIONS]
-            train_examples = _without(examples, held_out)
-            _say("validation: " + val_report.summary(), progress)
-        else:
-            train_examples, held_out = split_validation(
-                examples, job.validation_fraction, MAX_VALIDATION_QUESTIONS, job.seed
-            )
-        _check_enough(report, train_examples, job.depth)
+        train_examples, held_out, report = _examples(qa_path, coll, job, mining_options, progress)
         validation = validation_set(held_out, coll, seed=job.seed) if held_out else None
         _say(
             f"training on {len(train_examples)} examples, validating on {len(held_out)} held-out questions"
@@ -150,6 +124,49 @@ def run_training(settings: Settings, job: DPRJob, *, progress: bool = True) -> T
         if coll is not None:
             coll.close()
     return TrainingRun(result.record, _summary(result, coll.name if coll is not None else None), out_dir)
+
+
+def _train_config(settings: Settings, job: DPRJob, base: str) -> Any:
+    """The trainer's configuration from the job (BM25's and the dense retriever's negatives together), checked."""
+    from retrievers.training import TrainConfig
+
+    config = TrainConfig(
+        base=base,
+        epochs=job.epochs,
+        batch_size=job.train_batch_size,
+        mini_batch_size=job.mini_batch_size,
+        learning_rate=job.learning_rate,
+        hard_negatives=job.hard_negatives + job.dense_negatives,
+        separate_encoders=job.separate_encoders,
+        seed=job.seed,
+        patience=job.patience,
+        max_seq_length=job.max_seq_length,
+        lora_rank=job.lora_rank,
+        lora_alpha=job.lora_alpha,
+        device=settings.device,
+    )
+    config.validate()
+    return config
+
+
+def _examples(
+    qa_path: Path, coll: Collection | None, job: DPRJob, mining: dict, progress: bool
+) -> tuple[list[TrainingExample], list[TrainingExample], DataReport]:
+    """The mined training examples and the held-out ones: the validation file's, or a split of the training
+    file's (questions in both are left out of training)."""
+    examples, report = build_examples(qa_path, coll, **mining)
+    _say(report.summary(), progress)
+    if job.validation:
+        held_out, val_report = build_examples(job.validation, coll, **mining)
+        held_out = held_out[:MAX_VALIDATION_QUESTIONS]
+        train_examples = _without(examples, held_out)
+        _say("validation: " + val_report.summary(), progress)
+    else:
+        train_examples, held_out = split_validation(
+            examples, job.validation_fraction, MAX_VALIDATION_QUESTIONS, job.seed
+        )
+    _check_enough(report, train_examples, job.depth)
+    return train_examples, held_out, report
 
 
 def _say(line: str, progress: bool) -> None:
