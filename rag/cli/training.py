@@ -150,6 +150,25 @@ def train_parser(sub: Any) -> None:
         "--base", help="model to start from: a shipped name or a model directory (default: the collection's encoder)"
     )
     p.add_argument("--out", help="model directory to write (default STORE/models/dpr-COLLECTION[-separate])")
+    _dpr_training_options(p)
+    p.add_argument(
+        "--validation",
+        metavar="FILE",
+        help="held-out questions (same formats); default: --validation-fraction of the training file",
+    )
+    config_option(
+        p, DPRJob, "validation_fraction", help="questions of the training file held out, without --validation"
+    )
+    config_option(p, DPRJob, "patience", help="evaluations without improvement before stopping")
+    config_option(p, DPRJob, "seed", help="data order, mining and initialisation")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--json", action="store_true", help="print the training record as JSON")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+
+
+def _dpr_training_options(p: Any) -> None:
+    """`rag train`'s hyper-parameters and mining rules."""
     config_option(p, DPRJob, "epochs", metavar="N", help="passes over the data")
     config_option(
         p,
@@ -203,20 +222,6 @@ def train_parser(sub: Any) -> None:
         "made); 0 = full fine-tuning",
     )
     config_option(p, DPRJob, "lora_alpha", help="LoRA scaling numerator (scale = alpha / rank)")
-    p.add_argument(
-        "--validation",
-        metavar="FILE",
-        help="held-out questions (same formats); default: --validation-fraction of the training file",
-    )
-    config_option(
-        p, DPRJob, "validation_fraction", help="questions of the training file held out, without --validation"
-    )
-    config_option(p, DPRJob, "patience", help="evaluations without improvement before stopping")
-    config_option(p, DPRJob, "seed", help="data order, mining and initialisation")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
-    p.add_argument("--json", action="store_true", help="print the training record as JSON")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
 
 
 def train_reader_parser(sub: Any) -> None:
