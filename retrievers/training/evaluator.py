@@ -8,7 +8,7 @@ import numpy as np
 from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
 from ..answer_text import has_answer, normalize
-from .data import ValidationSet
+from .validation import ValidationSet
 
 
 class AccuracyEvaluator(BaseEvaluator):

@@ -20,8 +20,9 @@ from ..encoders.lora import LoraSpec, add_lora, lora_state, merge_lora
 from ..environment import quiet_offline
 from ..errors import RagError
 from .callbacks import BestDelta, curves
-from .data import TrainingExample, ValidationSet
+from .data import TrainingExample
 from .model_dir import CHECKPOINTS, STATE_FILE, check_out_dir, save_model, versions
+from .validation import ValidationSet
 
 
 @dataclass
