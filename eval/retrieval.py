@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from rag.config import Settings
-from rag.documents.pipeline import reindex
+from rag.documents.reindexing import reindex
 from rag.reranking import build_reranker
 from rag.retrieval import open_collection, open_retriever, reindexed_name
 from retrievers.answer_text import Question, normalize

@@ -123,7 +123,7 @@ def _size_mb(settings: Any) -> float:
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
-    from rag.documents.pipeline import reindex
+    from rag.documents.reindexing import reindex
 
     settings = settings_from(args)
     check_writable(settings, "reindex")
