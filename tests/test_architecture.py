@@ -30,3 +30,15 @@ def test_no_function_is_over_80_lines():
                 if (n := node.end_lineno - node.lineno + 1) > FUNCTION_LINES:
                     too_long[f"{path.relative_to(ROOT)}:{node.name}"] = n
     assert too_long == {}
+
+
+def test_every_package_lists_its_public_api():
+    """Each package's `__init__` names what it offers (`__all__`), and every name there resolves."""
+    import importlib
+
+    for init in sorted(p for package in PACKAGES for p in (ROOT / package).rglob("__init__.py")):
+        name = ".".join(init.parent.relative_to(ROOT).parts)
+        module = importlib.import_module(name)
+        assert getattr(module, "__all__", None), f"{name} has no __all__"
+        missing = [n for n in module.__all__ if not hasattr(module, n)]
+        assert missing == [], f"{name}: {missing}"
