@@ -62,7 +62,8 @@ def check_writable(store: Path, what: str) -> None:
         url = record.get("url", "the server")
         raise StoreBusy(
             f"rag serve (pid {record['pid']}, {url}) is using the store {store}: {what} through it "
-            f"(POST {url}/v1/ingest, DELETE {url}/v1/collections/NAME/sources, or the UI), "
+            f"(POST {url}/v1/ingest, DELETE {url}/v1/collections/NAME/sources, "
+            f"POST {url}/v1/collections/NAME/compact, or the UI), "
             "or stop it first"
         )
 

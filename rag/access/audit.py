@@ -10,7 +10,7 @@ from typing import Callable
 
 from .database import AccessError, Database, iso_utc
 
-AUDIT_ACTIONS = frozenset({"ingest", "delete", "key.add", "key.revoke"})
+AUDIT_ACTIONS = frozenset({"ingest", "delete", "compact", "key.add", "key.revoke"})
 _MAX_ACTOR, _MAX_TARGET, _MAX_DETAIL = 200, 1000, 4000
 
 

@@ -74,9 +74,13 @@ def cmd_delete(args: argparse.Namespace) -> int:
     if args.list_sources:
         return _print_sources(list_sources(settings, args.name), json_out=False)
     if args.source:
+        advice = None
         for source in args.source:
-            removed = delete_source(settings, args.name, source)
-            print(f"deleted {source} from {args.name}: {removed} passages")
+            done = delete_source(settings, args.name, source)
+            print(f"deleted {source} from {args.name}: {done.removed} passages")
+            advice = done.advice
+        if advice:
+            print(f"advice: {advice}")
         return 0
     Collection(args.name, settings.store, chroma_url=settings.chroma_url).drop()
     print(f"deleted collection {args.name}")
@@ -102,24 +106,16 @@ def _print_sources(infos: list, json_out: bool) -> int:
 
 
 def cmd_compact(args: argparse.Namespace) -> int:
-    from rag.retrieval import resolve_collection
-    from retrievers.stores import Collection
+    from rag.documents.compaction import compact
 
     settings = settings_from(args)
     check_writable(settings, "compact")
-    name = resolve_collection(settings, args.name)
-    coll = Collection(name, settings.store, chroma_url=settings.chroma_url)
-    try:
-        before = _size_mb(settings)
-        coll.compact()
-    finally:
-        coll.close()
-    print(f"compacted {name}: the store is {_size_mb(settings):.1f} MB (was {before:.1f} MB)")
+    done = compact(settings, args.name)
+    print(
+        f"compacted {done.collection} in {done.seconds:.1f} s: the store is {done.store_mb_after:.1f} MB "
+        f"(was {done.store_mb_before:.1f} MB)"
+    )
     return 0
-
-
-def _size_mb(settings: Any) -> float:
-    return sum(f.stat().st_size for f in settings.store.rglob("*") if f.is_file()) / 2**20
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:

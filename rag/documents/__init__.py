@@ -6,10 +6,15 @@ to a collection.
     loaders.py     inputs found and read: files by type (`rag.formats`), folders, the built-in corpora
     encoding.py    `rag encode`: one shard of the passage vectors, encoded ahead for a later ingest
     sources.py     a collection's sources listed, one deleted
+    compaction.py  `compact`: what deletions left behind given back, and when to advise it
 """
 
+from .compaction import Compaction, compact, compaction_advice
 from .pipeline import IngestReport, ingest
 from .reindexing import reindex
-from .sources import SourceNotFound, delete_source, list_sources
+from .sources import Deletion, SourceNotFound, delete_source, list_sources
 
-__all__ = ["IngestReport", "SourceNotFound", "delete_source", "ingest", "list_sources", "reindex"]
+__all__ = [
+    "Compaction", "Deletion", "IngestReport", "SourceNotFound", "compact", "compaction_advice", "delete_source",
+    "ingest", "list_sources", "reindex",
+]  # fmt: skip

@@ -22,6 +22,7 @@ from retrievers.errors import CollectionNotFound
 from retrievers.passages import MetadataValue, Passage, make_passages, text_digest
 from retrievers.stores import Collection, SourceUpdate
 
+from .compaction import compaction_advice
 from .loaders import BUILTIN_CORPORA, Input, LoadedSource, LoadError, TooManyPassages, discover, load
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class IngestReport:
     timings: dict[str, float] = field(default_factory=dict)
     # each input as given: (its name, "indexed" / "unchanged" / "failed", its passages now indexed)
     per_file: list[tuple[str, str, int]] = field(default_factory=list)
+    advice: str | None = None  # `rag compact`, once enough of the collection was deleted or replaced
 
     @property
     def ok(self) -> bool:
@@ -74,6 +76,7 @@ class IngestReport:
             )
         lines += [f"  failed: {path}: {reason}" for path, reason in self.failed]
         lines += [f"  warning: {path}: {warning}" for path, warning in self.warnings]
+        lines += [f"advice: {self.advice}"] if self.advice else []
         return "\n".join(lines)
 
 
@@ -245,6 +248,7 @@ def _ingest_into(
     report.timings["parse"] = parsing
     report.timings.update(batch.timings)
     report.total_passages = coll.count()
+    report.advice = compaction_advice(coll)
     return report
 
 

@@ -17,6 +17,8 @@ from rag.retrieval import resolve_collection
 from retrievers.errors import RagError
 from retrievers.stores import Collection, SourceUpdate
 
+from .compaction import compaction_advice
+
 logger = logging.getLogger(__name__)
 
 
@@ -52,8 +54,15 @@ def list_sources(settings: Settings, collection: str | None = None) -> list[Sour
         coll.close()
 
 
-def delete_source(settings: Settings, collection: str, source: str) -> int:
-    """Remove one source's passages (and its uploaded copy); returns how many passages went."""
+@dataclass(frozen=True)
+class Deletion:
+    removed: int  # passages
+    advice: str | None = None  # `rag compact`, once enough of the collection was deleted (`compaction_advice`)
+
+
+def delete_source(settings: Settings, collection: str, source: str) -> Deletion:
+    """Remove one source's passages (and its uploaded copy): how many passages went, and whether the collection
+    is now worth compacting."""
     name = resolve_collection(settings, collection)
     coll = _open(settings, name)
     try:
@@ -67,6 +76,7 @@ def delete_source(settings: Settings, collection: str, source: str) -> int:
                 )
             source = uploaded
         stats = coll.update([SourceUpdate(source, None, None)])
+        advice = compaction_advice(coll)
     finally:
         coll.close()
     uploads = (settings.store / "uploads" / name).resolve()
@@ -74,4 +84,4 @@ def delete_source(settings: Settings, collection: str, source: str) -> int:
     if path.is_absolute() and path.resolve().parent == uploads and path.is_file():
         path.unlink()
         logger.info("deleted the uploaded copy %s", path)
-    return stats.removed
+    return Deletion(stats.removed, advice)

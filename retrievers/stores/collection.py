@@ -1,11 +1,10 @@
 """A collection on disk: the passage table, the Chroma vectors and the BM25 index, kept in step (where each
-lives: `layout`).
+lives: `layout`; the table itself: `passage_table`).
 
-Every change goes through `Collection.update`, which writes a pending list first (a write-ahead
-manifest), then the vectors, then the passage table in one transaction, then BM25. After a
-crash, `recover` finishes the work the manifest names, so Chroma, the table and BM25 agree again.
-A large ingest may write several updates and BM25 only with the last (`index_bm25`); `recover` also
-rebuilds a saved BM25 index that a kill left behind the table. The table itself is `passage_table`.
+Every change goes through `Collection.update`, which writes a pending list first (a write-ahead manifest),
+then the vectors, then the passage table in one transaction, then BM25. After a crash, `recover` finishes
+the work the manifest names, so Chroma, the table and BM25 agree again. A large ingest may write several
+updates and BM25 only with the last (`index_bm25`); `recover` also rebuilds a BM25 index a kill left behind.
 """
 
 from __future__ import annotations
@@ -140,6 +139,10 @@ class Collection:
     def count(self) -> int:
         return self.table.count()
 
+    def deleted_share(self) -> float:
+        """Vectors deleted or replaced since the last compaction, as a share of the passages (0 when empty)."""
+        return self.table.deleted_since_compaction() / count if (count := self.count()) else 0.0
+
     def generation(self) -> int:
         return self.table.generation()
 
@@ -209,11 +212,9 @@ class Collection:
     ) -> UpdateStats:
         """Bring the given sources to their new passages: encode and add what is new, drop what is gone.
 
-        Passages whose id and content are already indexed are left alone (no re-encoding).
-        `index_bm25=False` leaves the saved BM25 index behind the table, for a large ingest written
-        in several updates: the last one (or the next `recover`) rebuilds it once, and readers
-        meanwhile build their own from the table.
-        """
+        Passages whose id and content are already indexed are left alone (no re-encoding). `index_bm25=False`
+        leaves the saved BM25 index behind the table, for a large ingest written in several updates: the last
+        one (or the next `recover`) rebuilds it once, and readers meanwhile build their own from the table."""
         encoder = encoder if encoder is not None else self.encoder()  # an encoder may define __len__
         with self._writing():
             self._recover_locked()
@@ -246,6 +247,8 @@ class Collection:
                     else:
                         self.table.sign(update.source, update.signature, now)
                 self.table.clear_pending()
+                if to_remove or stats.replaced:
+                    self.table.count_deleted(len(to_remove) + stats.replaced)
                 if changed:
                     self.table.bump_generation()
             stats.timings["table"] = time.perf_counter() - started
@@ -278,6 +281,7 @@ class Collection:
                 self.dense().compact()
                 with self.table.transaction():  # other processes see a new version and open the new collection
                     self.table.bump_generation()
+                    self.table.compacted()
                 self._dense.written(self.generation())
                 self._save_bm25()
             self.table.vacuum()

@@ -45,6 +45,7 @@ class UpdateStats:
     added: int = 0
     unchanged: int = 0
     removed: int = 0
+    replaced: int = 0  # of the added, passages that took the place of a changed one with the same id
     sources: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # source -> (added, unchanged, removed)
     # seconds spent per step of the update: "encode", "store" (Chroma writes), "table" (SQLite), "bm25"
     timings: dict[str, float] = field(default_factory=dict)
@@ -68,6 +69,11 @@ class PassageTable:
         with self.lock:
             row = self._db.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
         return row[0] if row else None
+
+    def deleted_since_compaction(self) -> int:
+        """Vectors removed or replaced since the collection was built or last compacted: the slots that Chroma's
+        index and SQLite file keep until `rag compact`."""
+        return int(self.recorded("deleted_since_compaction") or 0)
 
     def count(self) -> int:
         with self.lock:
@@ -171,6 +177,7 @@ class PassageTable:
             to_remove.extend((pid, update.source) for pid in removed)
             stats.added += len(added)
             stats.removed += len(removed)
+            stats.replaced += sum(1 for p in added if p.id in old)
             stats.unchanged += unchanged
             stats.sources[update.source] = (len(added), unchanged, len(removed))
         return stats, to_add, to_remove, relabel
@@ -279,6 +286,18 @@ class PassageTable:
             "INSERT INTO state(key, value) VALUES ('generation', '1') "
             "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
         )
+
+    def count_deleted(self, n: int) -> None:
+        """In a transaction: `n` more vectors deleted or replaced (`deleted_since_compaction`)."""
+        self._db.execute(
+            "INSERT INTO state(key, value) VALUES ('deleted_since_compaction', ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + ?",
+            (str(n), n),
+        )
+
+    def compacted(self) -> None:
+        """In a transaction: the collection was rebuilt, so no deleted vector is left in it."""
+        self._db.execute("DELETE FROM state WHERE key='deleted_since_compaction'")
 
     def vacuum(self) -> None:
         """Give the pages of deleted rows back to the file system (outside any transaction)."""

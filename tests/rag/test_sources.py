@@ -13,7 +13,8 @@ def test_a_deleted_source_leaves_every_index(ingested, docs):
     before = {i.source: i.passages for i in list_sources(ingested)}
     paris = str(docs / "paris.txt")
     assert before[paris] >= 1 and len(before) == 4
-    assert delete_source(ingested, "default", paris) == before[paris]
+    done = delete_source(ingested, "default", paris)
+    assert done.removed == before[paris] and done.advice is None  # one small file of four: not worth compacting
     coll = open_collection(ingested)
     try:
         assert paris not in coll.signatures() and all(p.source != paris for p in coll.passages())
@@ -41,8 +42,12 @@ def test_the_cli_lists_and_deletes_sources(ingested, docs, capsys, monkeypatch):
 def test_compact_on_the_command_line_keeps_the_collection_searchable(ingested, docs, capsys, monkeypatch):
     monkeypatch.setenv("RAG_STORE", str(ingested.store))
     run(capsys, "delete", "default", "--source", str(docs / "rivers.md"))
+    code, out, _ = run(capsys, "delete", "default", "--source", str(docs / "paris.txt"))
+    assert code == 0 and "advice: " in out and "`rag compact default`" in out  # half of the passages went
     code, out, err = run(capsys, "compact", "default")
-    assert code == 0 and out.startswith("compacted default: the store is"), err
+    assert code == 0 and out.startswith("compacted default in ") and "the store is" in out, err
+    code, out, _ = run(capsys, "ingest", str(docs / "paris.txt"), "--collection", "default")
+    assert code == 0 and "advice" not in out  # compaction starts the count again
     code, out, _ = run(capsys, "search", "Eiffel tower", "--json", "--mode", "dense")
     assert code == 0 and "paris" in out
     code, _, err = run(capsys, "compact", "nope")

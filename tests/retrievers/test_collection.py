@@ -173,3 +173,22 @@ def test_deleting_a_collection_removes_its_vector_files(tmp_path, encoder):
     assert set(segment_dirs(chroma_dir)) == both - doomed and not orphan_segments(chroma_dir)
     assert [p.text for p in kept.passages()] == ["gamma three"] and in_step(kept)
     kept.close()
+
+
+def test_the_share_deleted_since_compaction_counts_removed_and_replaced_vectors(tmp_path, encoder):
+    coll = Collection("counted", tmp_path, create=True)
+    assert coll.deleted_share() == 0.0  # empty
+    coll.update(
+        [SourceUpdate(f"s{i}", "v1", passages(f"s{i}", f"passage {i} about rivers")) for i in range(10)], encoder
+    )
+    assert coll.deleted_share() == 0.0  # adding leaves nothing behind
+    coll.update([SourceUpdate("s0", None, None), SourceUpdate("s1", None, None)], encoder)
+    assert coll.deleted_share() == 2 / 8
+    coll.update([SourceUpdate("s2", "v2", passages("s2", "passage 2 rewritten about lakes"))], encoder)  # changed
+    assert coll.deleted_share() == 3 / 8
+    coll.update([SourceUpdate("s3", "v1", passages("s3", "passage 3 about rivers"))], encoder)  # unchanged
+    assert coll.deleted_share() == 3 / 8
+    coll.compact()
+    assert coll.deleted_share() == 0.0 and coll.count() == 8 and in_step(coll)
+    assert Collection("counted", tmp_path).deleted_share() == 0.0  # recorded in the table, not in memory
+    coll.close()

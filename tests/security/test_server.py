@@ -303,6 +303,12 @@ def test_a_source_is_deleted_through_the_api_by_a_writer_and_audited(strict):
         assert httpx.delete(base, params={"source": "/etc/passwd"}, headers=write).status_code == 404
         gone = httpx.delete(base, params={"source": "venus.txt"}, headers=write, timeout=60)
         assert gone.status_code == 200 and gone.json()["removed"] == 1
+        assert "rag compact notes" in gone.json()["advice"]  # half of the collection went
+        compact = f"{url}/v1/collections/notes/compact"
+        assert httpx.post(compact, headers=read).status_code == 403
+        done = httpx.post(compact, headers=write, timeout=120)
+        assert done.status_code == 200 and done.json()["collection"] == "notes", done.text
+        assert done.json()["deleted_share"] == 1.0 and done.json()["store_mb_after"] > 0
         assert [Path(i["source"]).name for i in httpx.get(base, headers=read).json()["data"]] == ["mars.txt"]
         hits = httpx.post(
             f"{url}/v1/retrieve",
@@ -313,4 +319,5 @@ def test_a_source_is_deleted_through_the_api_by_a_writer_and_audited(strict):
         assert [Path(h["source"]).name for h in hits] == ["mars.txt"]  # the engine saw the deletion
     assert not (strict.store / "uploads" / "notes" / "venus.txt").exists()
     entries = KeyStore(strict.store).audit.entries()
-    assert entries[0].action == "delete" and "venus.txt" in entries[0].detail and "dana" in entries[0].actor
+    assert entries[0].action == "compact" and "dana" in entries[0].actor
+    assert entries[1].action == "delete" and "venus.txt" in entries[1].detail and "dana" in entries[1].actor

@@ -1,12 +1,14 @@
 """The document routes: `/v1/retrieve` (passages only), `/v1/ingest` (uploads, through the one
-upload-and-ingest service), a collection's sources (listed, one deleted) and `/healthz`."""
+upload-and-ingest service), a collection's sources (listed, one deleted), its compaction and `/healthz`."""
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated, Any, Optional
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 
+from rag.documents.compaction import compact
 from rag.documents.sources import SourceNotFound, delete_source, list_sources
 from rag.retrieval import resolve_collection
 from retrievers.stores import list_collections
@@ -93,9 +95,29 @@ def delete_sources(name: str, source: str, request: Request) -> Any:
     name = resolve_collection(ctx.settings, name)
     who = allow(request, "ingest", name)
     try:
-        removed = delete_source(ctx.settings, name, source)
+        done = delete_source(ctx.settings, name, source)
     except SourceNotFound as exc:
         return error_response(404, str(exc), code="source_not_found")
     ctx.engines.forget(name)
-    ctx.credentials.audit.record(actor(who), "delete", name, f"source={source} removed={removed}")
-    return {"collection": name, "source": source, "removed": removed}
+    ctx.credentials.audit.record(actor(who), "delete", name, f"source={source} removed={done.removed}")
+    return {"collection": name, "source": source, "removed": done.removed, "advice": done.advice}
+
+
+_compacting = threading.Lock()  # one compaction at a time: each rebuilds a collection's index
+
+
+@router.post("/v1/collections/{name}/compact")
+def compact_collection(name: str, request: Request) -> Any:
+    """Give back what deletions left in the collection's index and files (`rag compact`); searches go on."""
+    ctx = services(request)
+    name = resolve_collection(ctx.settings, name)
+    who = allow(request, "ingest", name)
+    if not _compacting.acquire(blocking=False):
+        return error_response(409, "a compaction is already running; try again when it is done", code="busy")
+    try:
+        done = compact(ctx.settings, name)
+    finally:
+        _compacting.release()
+    ctx.engines.forget(name)
+    ctx.credentials.audit.record(actor(who), "compact", name, f"{done.store_mb_before} -> {done.store_mb_after} MB")
+    return done.to_dict()
