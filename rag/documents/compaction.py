@@ -46,9 +46,10 @@ def compact(settings: Settings, collection: str | None = None) -> Compaction:
 
 
 def compaction_advice(coll: Collection) -> str | None:
-    """A line advising compaction when deletions have left enough behind in the collection, else None."""
+    """A line advising compaction when deletions have left enough behind in the collection, else None (always
+    for vectors on a Chroma server, which compacts its own)."""
     share = coll.deleted_share()
-    if share < COMPACT_AT:
+    if share < COMPACT_AT or coll.chroma_url is not None:
         return None
     return (
         f"{share:.0%} of collection {coll.name!r} was deleted or replaced since it was last compacted: "

@@ -12,6 +12,7 @@ import pytest
 
 from rag.cli import main
 from rag.documents.pipeline import ingest
+from rag.documents.sources import delete_source
 from rag.retrieval import open_collection, open_retriever
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
@@ -70,6 +71,10 @@ def test_ingest_and_search_through_a_chroma_server(chroma_server, docs, settings
         assert hits[0][0].title == "Mars"
     again = ingest([str(docs)], remote, collection="served", progress=False)
     assert again.added == 0 and again.unchanged == 5
+    coll.close()
+    for name in ("paris.txt", "rivers.md"):
+        done = delete_source(remote, "served", str(docs / name))
+    assert done.removed >= 1 and done.advice is None  # more than 30% went, but a Chroma server compacts its own
 
 
 def test_an_unreachable_server_is_one_clear_line(docs, tmp_path, capsys):
