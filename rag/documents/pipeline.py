@@ -245,8 +245,7 @@ def _ingest_into(
         batch.finish()
     finally:
         batch.close()
-    report.timings["parse"] = parsing
-    report.timings.update(batch.timings)
+    report.timings.update({"parse": parsing, **batch.timings})
     report.total_passages = coll.count()
     report.advice = compaction_advice(coll)
     return report
