@@ -8,6 +8,8 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
+from retrievers.stores import folder_bytes
+
 
 def percentiles(ms: Sequence[float]) -> dict[str, float]:
     """p50/p95/p99 and the mean of a list of milliseconds (nearest-rank percentiles)."""
@@ -31,6 +33,5 @@ def peak_rss_mb() -> float:
 
 
 def folder_mb(path: Path) -> float:
-    """The size of the files under `path` in MB."""
-    total = sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
-    return round(total / 2**20, 1)
+    """The size of the files under `path` in MB (links not followed)."""
+    return round(folder_bytes(Path(path)) / 2**20, 1)

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 
 from rag.config import Settings
 from rag.retrieval import resolve_collection
-from retrievers.stores import Collection
+from retrievers.stores import Collection, folder_bytes
 
 # Advise compaction once this share of a collection was deleted or replaced since it was built or last
 # compacted: 30% churn left a 10k store at 1.21x its fresh size (docs/experiments/churn/results.md).
@@ -30,7 +30,7 @@ class Compaction:
 
 def store_mb(settings: Settings) -> float:
     """The store directory's size in MB."""
-    return round(sum(f.stat().st_size for f in settings.store.rglob("*") if f.is_file()) / 2**20, 1)
+    return round(folder_bytes(settings.store) / 2**20, 1)
 
 
 def compact(settings: Settings, collection: str | None = None) -> Compaction:

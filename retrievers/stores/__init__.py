@@ -14,6 +14,7 @@ vectors.py         `encode_into`: passages encoded and written to a dense store 
 from .bm25_index import BM25Index
 from .chroma import ChromaStore, Store, validate_collection_name
 from .chroma_clients import chroma_client
+from .chroma_files import folder_bytes
 from .collection import Collection
 from .filter_index import FilterIndex
 from .layout import default_store_dir, list_collections
@@ -28,6 +29,7 @@ __all__ = [
     "Store",
     "UpdateStats",
     "chroma_client",
+    "folder_bytes",
     "default_store_dir",
     "list_collections",
     "validate_collection_name",
