@@ -306,6 +306,11 @@ def test_a_source_is_deleted_through_the_api_by_a_writer_and_audited(strict):
         assert "rag compact notes" in gone.json()["advice"]  # half of the collection went
         compact = f"{url}/v1/collections/notes/compact"
         assert httpx.post(compact, headers=read).status_code == 403
+        from ui.routes.documents import _compacting
+
+        with _compacting:  # another compaction under way
+            busy = httpx.post(compact, headers=write, timeout=60)
+        assert busy.status_code == 409 and "already running" in busy.json()["error"]["message"]
         done = httpx.post(compact, headers=write, timeout=120)
         assert done.status_code == 200 and done.json()["collection"] == "notes", done.text
         assert done.json()["deleted_share"] == 1.0 and done.json()["store_mb_after"] > 0
