@@ -10,7 +10,7 @@ whatever LLM writes the answer.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -51,7 +51,8 @@ class SpanChecker:
             return None
         llama, lock = LOCAL_MODELS.get(self.model)
         if self._chat is None:
-            self._chat = _chat_template(llama)
+            formatter = LOCAL_MODELS.formatter(llama)
+            self._chat = lambda turn: formatter([{"role": "user", "content": turn}]).prompt
         user = self.user_prompt(question, context)
         if not lock.acquire(timeout=LOCAL_TIMEOUT_S):
             raise RagError(f"the local model stayed busy for {LOCAL_TIMEOUT_S:g} s: the span check was skipped")
@@ -62,29 +63,14 @@ class SpanChecker:
                 return None
 
             def score() -> list[float]:
-                llama.reset()
-                llama.eval(head)
+                held = LOCAL_MODELS.prefixes(llama).prepare(llama, head)  # the fixed instructions, kept
+                llama.eval(head[held:])
                 first = _log_softmax(_last_logits(llama))
                 return [_mean_logprob(llama, len(head), first, tail) for tail in tails]
 
             return run_at_low_priority(score)
         finally:
             lock.release()
-
-
-def _chat_template(llama: Any) -> Callable[[str], str]:
-    """user turn -> the prompt in the model's own chat template, ready for the assistant's reply."""
-    template = llama.metadata.get("tokenizer.chat_template")
-    if not template:
-        return lambda user: f"{user}\nAnswer: "
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-    eos = llama.detokenize([llama.token_eos()], special=True).decode("utf-8", "ignore")
-    bos = (
-        llama.detokenize([llama.token_bos()], special=True).decode("utf-8", "ignore") if llama.token_bos() >= 0 else ""
-    )
-    formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)  # compiles the template once
-    return lambda user: formatter(messages=[{"role": "user", "content": user}]).prompt
 
 
 def _last_logits(llama: Any) -> np.ndarray:

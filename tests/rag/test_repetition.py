@@ -8,6 +8,7 @@ import pytest
 
 from prompts import PromptSet
 from rag.llm import LLM, LOCAL_MAX_TOKENS, LOCAL_MODELS, Generation, RepetitionGuard
+from rag.llm.chat_template import chat_tokens
 from rag.llm.local import _local_generate
 
 LOOP = (
@@ -93,22 +94,25 @@ def test_normal_text_with_repeated_names_and_short_words_is_left_alone(seed):
 class LoopingLlama:
     """Stands in for llama.cpp: streams a loop one word a token, noting what it was asked and read."""
 
+    metadata: dict = {}  # no chat template: the plain layout
+
     def __init__(self):
         self.params, self.read, self.closed = None, 0, False
+        self.input_ids, self.n_tokens = [], 0
 
-    def tokenize(self, data, add_bos=False):
+    def tokenize(self, data, add_bos=False, special=False):
         return data.split()
 
-    def create_chat_completion(self, messages, stream=False, **params):
-        assert stream
+    def create_completion(self, prompt, stream=False, **params):
+        assert stream and prompt
         self.params, self.read, self.closed = params, 0, False
 
         def chunks():
             try:
                 for word in LOOP.split(" "):
                     self.read += 1
-                    yield {"choices": [{"delta": {"content": word + " "}, "finish_reason": None}]}
-                yield {"choices": [{"delta": {}, "finish_reason": "length"}]}
+                    yield {"choices": [{"text": word + " ", "finish_reason": None}]}
+                yield {"choices": [{"text": "", "finish_reason": "length"}]}
             finally:
                 self.closed = True
 
@@ -166,24 +170,23 @@ def repeats(text, n=8):
 
 @pytest.mark.slow
 def test_the_real_model_stops_a_loop_early_within_the_cap():
-    prompts = PromptSet.load()  # the shipped answer prompt, asked to sum up the documents: SmolLM2 goes round
+    prompts = PromptSet.load()  # the shipped answer prompt, asked for everything the documents say: SmolLM2 goes round
     messages = [
         {"role": "system", "content": prompts.system.format(refusal=prompts.refusal.text)},
-        {"role": "user", "content": prompts.qa.format(context=PASSAGES, question="Summarise all my documents.")},
+        {"role": "user", "content": prompts.qa.format(context=PASSAGES, question="List everything the documents say.")},
     ]
     llm = LLM(max_tokens=1000)
     llama, _ = LOCAL_MODELS.get("smollm2")
-    # llama.cpp's first decoding of a prompt and its later ones (from the cached prefix) can differ in the last bits
-    # on some CPUs (seen on AMD EPYC), enough to change a greedy choice: every decoding compared here is a later one
-    llama.create_chat_completion(messages=messages, max_tokens=32, temperature=0.0, repeat_penalty=1.2)
     generation = Generation()
     streamed = "".join(llm.stream(messages, generation))
     tokens = generation.usage.completion_tokens
     assert streamed and not repeats(streamed) and len(sentences(streamed)) == len(set(sentences(streamed)))
     assert tokens < LOCAL_MAX_TOKENS * 3 // 4 and streamed.rstrip().endswith((".", "]"))
 
-    # unguarded, the same greedy decoding repeats itself right after
-    raw = llama.create_chat_completion(messages=messages, max_tokens=tokens + 24, temperature=0.0, repeat_penalty=1.2)
-    raw_text = raw["choices"][0]["message"]["content"]
+    # unguarded, the same greedy decoding (the same prompt tokens, from the kept prefix) repeats itself right after
+    prompt, stop = chat_tokens(llama, LOCAL_MODELS.formatter(llama), messages)
+    LOCAL_MODELS.prefixes(llama).prepare(llama, prompt)
+    raw = llama.create_completion(prompt=prompt, max_tokens=tokens + 24, temperature=0.0, repeat_penalty=1.2, stop=stop)
+    raw_text = raw["choices"][0]["text"]
     assert raw_text.startswith(streamed.strip()) and repeats(raw_text)
     assert llm.complete(messages).text == streamed.strip()

@@ -25,18 +25,21 @@ def thread_nice() -> int:
 class FakeLlama:
     """Streams `tokens` words, `delay` seconds apart; counts what it produced."""
 
+    metadata: dict = {}  # no chat template: the plain layout
+
     def __init__(self, tokens: int = 50, delay: float = 0.0) -> None:
         self.tokens, self.delay, self.produced = tokens, delay, 0
+        self.input_ids, self.n_tokens = [], 0
 
-    def tokenize(self, data: bytes, add_bos: bool = False) -> list[int]:
+    def tokenize(self, data: bytes, add_bos: bool = False, special: bool = False) -> list[int]:
         return list(range(len(data.split())))
 
-    def create_chat_completion(self, messages, stream, **params):
+    def create_completion(self, prompt, stream, **params):
         for i in range(self.tokens):
             time.sleep(self.delay)
             self.produced += 1
-            yield {"choices": [{"delta": {"content": f" w{i}."}, "finish_reason": None}]}
-        yield {"choices": [{"delta": {}, "finish_reason": "stop"}]}
+            yield {"choices": [{"text": f" w{i}.", "finish_reason": None}]}
+        yield {"choices": [{"text": "", "finish_reason": "stop"}]}
 
 
 @pytest.fixture
@@ -91,7 +94,7 @@ def test_waiting_for_a_busy_model_is_an_error_not_a_hang(fake):
 
 def test_model_errors_reach_the_caller_and_free_the_lock(fake):
     class Broken(FakeLlama):
-        def create_chat_completion(self, messages, stream, **params):
+        def create_completion(self, prompt, stream, **params):
             raise ValueError("llama.cpp failed")
             yield  # pragma: no cover
 
@@ -106,9 +109,9 @@ def test_the_model_generates_at_a_lower_cpu_priority_than_the_requests(fake):
     seen = []
 
     class Recording(FakeLlama):
-        def create_chat_completion(self, messages, stream, **params):
+        def create_completion(self, prompt, stream, **params):
             seen.append(thread_nice())
-            yield from super().create_chat_completion(messages, stream, **params)
+            yield from super().create_completion(prompt, stream, **params)
 
     fake["llama"] = Recording(tokens=3)
     assert "".join(generate()).strip()
@@ -118,8 +121,11 @@ def test_the_model_generates_at_a_lower_cpu_priority_than_the_requests(fake):
 class ScoringLlama:
     """Enough of llama.cpp for the span check: it records the priority it computes at, then fails."""
 
+    metadata: dict = {}
+
     def __init__(self) -> None:
         self.nice: list[int] = []
+        self.input_ids, self.n_tokens = [], 0
 
     def tokenize(self, data: bytes, add_bos: bool = False, special: bool = False) -> list[int]:
         return list(range(len(data.split())))
