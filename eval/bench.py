@@ -29,6 +29,7 @@ from typing import Any
 
 from eval.bench_corpus import builtin_records, corpus_records, write_corpus
 from eval.bench_report import MODES, BenchReport, headline_size
+from eval.machine import cpu_features, cpu_name
 from eval.measures import folder_mb, peak_rss_mb, percentiles
 from rag.config import Settings
 from retrievers.errors import RagError
@@ -159,35 +160,47 @@ def run_ours(spec: dict) -> dict:
     return result
 
 
-def _answer_path(settings: Settings, questions: Sequence[str]) -> dict[str, float]:
-    """Time to first token (from the question: retrieval and reading the prompt included) and the
-    decoding speed after it (completion tokens after the first, over the time they took)."""
+def _answer_path(settings: Settings, questions: Sequence[str]) -> dict[str, Any]:
+    """Medians over the questions, from the question (retrieval included): the first useful token (the first
+    text streamed: the reader's lead by default, else the LLM's first token), the LLM's own first token, and
+    the whole answer; then the decoding speed (completion tokens after the first, over the time they took)."""
     from rag.assembly import build_engine
 
     engine = build_engine(settings.model_copy(update={"abstain_score": None}), COLLECTION)  # every answer generated
-    engine.ask(questions[0])  # loads the LLM
-    first, rates, prompt_tokens = [], [], []
+    engine.ask(questions[0])  # loads the models (and shows the local model its fixed prompt beginning once)
+    useful, llm_first, whole, rates, prompt_tokens = [], [], [], [], []
     for question in questions:
         started = time.perf_counter()
         stream = engine.stream(question)
         pieces = iter(stream)
         if next(pieces, None) is None:
             continue
-        first_at = time.perf_counter()
-        first.append(1000 * (first_at - started))
+        useful.append(1000 * (time.perf_counter() - started))
         for _ in pieces:
             pass
-        decode_s = time.perf_counter() - first_at
         answer = stream.finish()
+        whole.append(1000 * (time.perf_counter() - started))
+        timings = answer.timings
+        if "first_token_ms" in timings:  # after the prompt was sent: add what came before generation
+            before = timings["total_ms"] - timings.get("generation_ms", 0.0)
+            llm_first.append(before + timings["first_token_ms"])
         tokens = answer.usage.get("completion_tokens", 0)
         prompt_tokens.append(answer.usage.get("prompt_tokens", 0))
+        decode_s = (timings.get("generation_ms", 0.0) - timings.get("first_token_ms", 0.0)) / 1000
         if tokens > 1 and decode_s > 0:
             rates.append((tokens - 1) / decode_s)
+
+    def median(values: list[float], digits: int = 1) -> float | None:
+        return round(statistics.median(values), digits) if values else None
+
     return {
-        "ttft_ms": round(statistics.median(first), 1) if first else None,
-        "tokens_per_s": round(statistics.median(rates), 1) if rates else None,
+        "first_useful_ms": median(useful),
+        "ttft_ms": median(llm_first),
+        "answer_ms": median(whole),
+        "tokens_per_s": median(rates),
         "prompt_tokens": round(statistics.median(prompt_tokens)) if prompt_tokens else None,
         "model": engine.llm.model,
+        "lead": bool(engine.lead),
     }
 
 
@@ -330,6 +343,8 @@ def run_bench(settings: Settings, options: BenchOptions, log: Callable[[str], No
         options={
             **{k: v for k, v in vars(options).items()},
             "cpus": os.cpu_count(),
+            "cpu": cpu_name(),
+            "cpu_features": cpu_features(),
             "machine": platform.machine(),
             "python": platform.python_version(),
         }

@@ -83,11 +83,13 @@ class BenchReport:
         return {**self.summary(), "options": self.options, "runs": self.runs, "notes": self.notes}
 
     def table(self) -> str:
+        features = ", ".join(self.options.get("cpu_features") or []) or "none of AVX2, AVX-512, VNNI, BF16, AMX"
         lines = [
+            f"machine: {self.options.get('cpu', '?')}, {self.options.get('cpus', '?')} cores ({features})",
             f"{'pipeline':<11} {'backend':<10} {'passages':>8} {'ingest p/s':>10} {'encode s':>9} {'chroma s':>8} "
             f"{'bm25 s':>7} "
             + " ".join(f"{m + ' p50/p95/p99 ms':>22}" for m in MODES)
-            + f" {'top20':>6} {'RSS MB':>7} {'disk MB':>7}"
+            + f" {'top20':>6} {'RSS MB':>7} {'disk MB':>7}",
         ]
         for r in self.runs:
             steps = r.get("ingest", {}).get("steps_s", {})
@@ -101,10 +103,12 @@ class BenchReport:
         summary = self.summary()
         lines.append("")
         if "answer_ttft_ms" in summary:
+            useful = "the reader's lead" if summary.get("answer_lead") else "the LLM's first token"
             lines.append(
-                f"answer path ({summary['backend']}, {summary.get('answer_model')}): time to first token "
-                f"{summary['answer_ttft_ms']} ms (median, {summary.get('answer_prompt_tokens')} prompt "
-                f"tokens), then {summary['answer_tokens_per_s']} tokens/s"
+                f"answer path ({summary['backend']}, {summary.get('answer_model')}), medians from the question: "
+                f"first useful token {summary.get('answer_first_useful_ms')} ms ({useful}), the LLM's first token "
+                f"{summary['answer_ttft_ms']} ms ({summary.get('answer_prompt_tokens')} prompt tokens), whole answer "
+                f"{summary.get('answer_answer_ms')} ms, {summary['answer_tokens_per_s']} tokens/s"
             )
         if "ingest_speedup_vs_torch_fp32" in summary:
             lines.append(

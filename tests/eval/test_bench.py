@@ -59,7 +59,9 @@ def test_quick_bench_runs_and_reports_every_figure(capsys, tmp_path, monkeypatch
     assert all(v > 0 for v in report["query_p50_ms"].values())
     assert report["ingest_passages_per_s"] > 0 and report["llamaindex_query_p50_ms"] > 0
     assert report["speedup_vs_llamaindex"] > 0 and report["peak_rss_mb"] > 100 and report["store_mb"] > 0
-    assert report["answer_ttft_ms"] > 0
+    assert 0 < report["answer_first_useful_ms"] <= report["answer_answer_ms"]  # the reader's lead, by default
+    assert report["answer_lead"] and 0 < report["answer_ttft_ms"] <= report["answer_answer_ms"]
+    assert isinstance(report["options"]["cpu_features"], list) and report["options"]["cpu"]
     filtered = report["filtered_hybrid"]  # one topic: a fraction of the sample, timed like the rest
     assert filtered["filter"] == "topic=Geography" and 0 < filtered["matching"] < 200 and filtered["p50_ms"] > 0
     pipelines = [(r["pipeline"], r["backend"]) for r in report["runs"]]
