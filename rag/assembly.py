@@ -62,6 +62,7 @@ def build_engine(settings: Settings, collection: str | None = None) -> Engine:
         check_k=settings.reader_check_k,
         check_weight=settings.reader_check_weight,
         lead=settings.leads(),
+        trim_sentences=settings.trims(),
         abstain_below=abstain_below,
         abstain_min_passages=0 if chosen else settings.candidates,
         max_question_chars=settings.question_max_chars,

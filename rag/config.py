@@ -37,6 +37,9 @@ logger = logging.getLogger(__name__)
 # answer path abstains: on nq-vital validation it refuses half the questions whose passages hold no answer for
 # 0.7 points of F1 on the others; the reader's own scores separate them worse (docs/experiments/abstention).
 ABSTAIN_SCORE = 8.3
+# Sentences per passage in the embedded model's prompt: its whole answers come 30% sooner (prompt 554 -> 349 tokens)
+# with the same answers contained on nq-vital and the SQuAD-style check (docs/performance.md, "Answer path").
+EMBEDDED_PROMPT_SENTENCES = 2
 
 
 def config_files() -> list[Path]:
@@ -152,6 +155,13 @@ class Settings(BaseSettings):
         "limit or server error (waits 0.5 s, 1 s, ...)",
     )
     prompts_dir: Optional[Path] = Field(None, description="directory of prompt overrides (NAME.txt)")
+    prompt_sentences: Optional[int] = Field(
+        None,
+        ge=0,
+        description="cut each passage in the LLM's prompt to its N sentences sharing most words with the question, "
+        "plus the one holding the reader's span (shown and cited passages stay whole); 0 = whole passages; "
+        f"unset = {EMBEDDED_PROMPT_SENTENCES} for the embedded model, whole passages for others",
+    )
     reader: Optional[str] = Field(
         "reader-nq",
         description="reader for short answers: the shipped reader-nq, a "
@@ -272,11 +282,15 @@ class Settings(BaseSettings):
     def _none(cls, value: object) -> object:
         return None if isinstance(value, str) and value.strip().lower() in ("", "none", "off") else value
 
+    def embedded(self) -> bool:
+        """Whether answers come from the embedded local model (the default) rather than a litellm provider's."""
+        return self.model is None or self.model.startswith("local/")
+
     def leads(self) -> bool:
         """Whether answers lead with the passages' words: as set, else for the embedded model."""
         if self.answer_lead is not None:
             return self.answer_lead
-        return self.model is None or self.model.startswith("local/")
+        return self.embedded()
 
     def abstention_threshold(self) -> float | None:
         """The retrieval score below which answers abstain: as set, else the one chosen for the default answer
@@ -290,6 +304,13 @@ class Settings(BaseSettings):
             and self.dense_weight in (None, DEFAULT_LINEAR_WEIGHT)
         )
         return ABSTAIN_SCORE if self.reader and self.leads() and fused_as_measured else None
+
+    def trims(self) -> int:
+        """Sentences kept per passage in the LLM's prompt (0 = whole): as set, else `EMBEDDED_PROMPT_SENTENCES`
+        for the embedded model, which reads its prompt at about 200 tokens/s on 2 cores."""
+        if self.prompt_sentences is not None:
+            return self.prompt_sentences
+        return EMBEDDED_PROMPT_SENTENCES if self.embedded() else 0
 
     def hints(self) -> bool:
         """Whether the LLM gets the reader's span as a hint: as set, else when the answer does not lead with it."""

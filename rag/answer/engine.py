@@ -13,7 +13,6 @@ import time
 from typing import Any, Generator, Sequence
 
 from prompts import PromptSet
-from prompts.delimiters import passage_block
 from rag.llm import LLM, Generation, Message
 from retrievers.errors import RagError
 from retrievers.filters import Filters
@@ -25,7 +24,7 @@ from retrievers.tracing import NULL_TRACER, Tracer
 
 from .citations import CITATION, cite, is_refusal, snap_to_span, strip_preamble
 from .presentation import agrees, best_sentences, explains, quote_around, sentences_lead, span_lead
-from .prompting import clean_question, fit_tokens, pack_passages
+from .prompting import build_messages, clean_question
 from .types import Answer, AnswerStream, AsyncAnswerStream, GenerationFailed, ShortAnswer, Source
 
 logger = logging.getLogger(__name__)
@@ -52,6 +51,9 @@ class Engine:
         lead: start the answer with what the passages say (`rag.answer.presentation`): the reader's span in its
             sentence, or for how/why questions the best supporting sentences, quoted and cited; the LLM's
             prose follows only when it agrees with that lead. Suits a small local model.
+        trim_sentences: cut each passage in the prompt to its this many sentences sharing most words with the
+            question, plus the one holding the reader's span (`rag.answer.trimming`); 0 = whole passages. The
+            sources shown and cited stay whole.
         abstain_below: answer "the documents don't say" (listing the closest passages) when the best
             retrieved passage scores below this (on the retriever's scale), without reading or generating,
             instead of letting the models invent an answer; how/why questions are always answered.
@@ -74,6 +76,7 @@ class Engine:
         check_k: int = 5,
         check_weight: float = 2.0,
         lead: bool = False,
+        trim_sentences: int = 0,
         abstain_below: float | None = None,
         abstain_min_passages: int = 0,
         max_question_chars: int | None = None,
@@ -90,6 +93,7 @@ class Engine:
         self.check_k = check_k
         self.check_weight = check_weight
         self.lead = lead
+        self.trim_sentences = trim_sentences
         self.abstain_below = abstain_below
         self.abstain_min_passages = abstain_min_passages
         self.max_question_chars = max_question_chars
@@ -176,7 +180,7 @@ class Engine:
                         timings["lead_ms"] = round(1000 * (time.perf_counter() - start), 1)
                         yield lead
                 shown = sources
-                messages, sources = self._prompt(standalone, sources, short if self.reader_hint else None)
+                messages, sources = self._prompt(standalone, sources, short, hint=self.reader_hint)
                 if lead:  # a passage the lead quotes stays listed even if the prompt had no room for it
                     sources = [s for s in shown if s in sources or f"[{s.n}]" in lead]
                 generation = yield from self._generate(messages, lead, question, sources, short)
@@ -361,24 +365,13 @@ class Engine:
         return shown
 
     def _prompt(
-        self, question: str, sources: list[Source], hint: ShortAnswer | None = None
+        self, question: str, sources: list[Source], short: ShortAnswer | None = None, hint: bool = False
     ) -> tuple[list[Message], list[Source]]:
-        """The messages, with as many passages as fit the model's context (the last one cut if needed);
-        with a `hint`, the reader's span goes under the question if its passage made it into the prompt."""
+        """The messages and the passages they hold (`rag.answer.prompting.build_messages`), in a tracing span."""
         with self.tracer.span("prompt", input={"question": question, "passages": len(sources)}) as span:
-            system = self.prompts.system.format(refusal=self.refusal)
-            hint_text = (
-                "" if hint is None else self.prompts.hint.format(answer=passage_block(hint.text), source=hint.source)
+            messages, used = build_messages(
+                self.prompts, self.llm, question, sources, short=short, hint=hint, trim_sentences=self.trim_sentences
             )
-            budget = self.llm.context_window - self.llm.max_tokens - 64
-            budget -= self.llm.count_tokens(system + self.prompts.qa.format(context="", question="") + hint_text)
-            question = fit_tokens(question, max(16, budget // 4), self.llm.count_tokens)
-            budget -= self.llm.count_tokens(question)
-            blocks, used = pack_passages(sources, budget, self.llm.count_tokens)
-            if hint is not None and any(s.n == hint.source for s in used):
-                question = f"{question}\n{hint_text}"
-            user = self.prompts.qa.format(context="\n".join(blocks), question=question)
-            messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
             span.update(output=messages, metadata={"prompts": self.prompts.versions(), "passages_used": len(used)})
         return messages, used
 

@@ -67,19 +67,20 @@ def span_lead(span: str, source: int, quote: str) -> str:
     return f"**{escape_markdown(span)}** [{source}] — “{escape_markdown(quote)}”"
 
 
-def _content(text: str) -> set[str]:
+def content_terms(text: str) -> set[str]:
+    """The words of `text` that say what it is about: lower-cased, without stop words and single letters."""
     return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
 
 
 def best_sentences(question: str, passages: Sequence[tuple[int, str]], k: int = 2) -> list[tuple[int, str]]:
     """The `k` sentences of `passages` (numbered as cited) sharing most content words with the question,
     in passage order; none when no sentence shares a word."""
-    wanted = _content(question)
+    wanted = content_terms(question)
     scored = []
     for rank, (n, text) in enumerate(passages):
         for i, (a, b) in enumerate(sentences(text)):
             sentence = text[a:b].strip()
-            overlap = len(wanted & _content(sentence))
+            overlap = len(wanted & content_terms(sentence))
             if overlap:
                 scored.append((-overlap, rank, i, n, sentence))
     top = sorted(scored)[:k]
@@ -97,8 +98,8 @@ def agrees(prose: str, lead_answer: str | None, lead_text: str) -> bool:
     if lead_answer is not None:
         answer = normalize(lead_answer)
         return answer.strip() != "" and answer in normalize(prose)
-    words = _content(prose)
-    return bool(words) and len(words & _content(lead_text)) >= 0.5 * len(words)
+    words = content_terms(prose)
+    return bool(words) and len(words & content_terms(lead_text)) >= 0.5 * len(words)
 
 
 def _cut(sentence: str, limit: int = QUOTE_CHARS) -> str:

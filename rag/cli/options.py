@@ -148,6 +148,7 @@ def answer_options(parser: argparse.ArgumentParser) -> None:
     )
     setting(parser, "api_base")
     setting(parser, "max_tokens")
+    setting(parser, "prompt_sentences")
     setting(parser, "prompts_dir")
     setting(parser, "reader", metavar="DIR")
     parser.add_argument(

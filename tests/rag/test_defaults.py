@@ -36,6 +36,23 @@ def test_the_defaults_are_the_shipped_models():
     assert Settings(reader="none").reader is None and not Settings(reader="none").hints()
 
 
+def test_the_embedded_model_reads_trimmed_passages_and_other_models_whole_ones(tmp_path, monkeypatch):
+    from rag.assembly import build_engine
+    from rag.config import EMBEDDED_PROMPT_SENTENCES
+    from rag.documents.pipeline import ingest
+
+    assert Settings().trims() == EMBEDDED_PROMPT_SENTENCES == 2
+    assert Settings(model="local/smollm2").trims() == 2 and Settings(model="openai/gpt-4o-mini").trims() == 0
+    assert Settings(prompt_sentences=0).trims() == 0 and Settings(model="openai/x", prompt_sentences=3).trims() == 3
+    monkeypatch.setenv("RAG_PROMPT_SENTENCES", "4")
+    assert Settings().trims() == 4
+    monkeypatch.delenv("RAG_PROMPT_SENTENCES")
+    settings = Settings(store=tmp_path / "store", reader="none")
+    ingest([str(write_docs(tmp_path / "docs"))], settings, progress=False)
+    assert build_engine(settings).trim_sentences == 2
+    assert build_engine(settings.model_copy(update={"model": "openai/gpt-4o-mini"})).trim_sentences == 0
+
+
 def test_the_default_answer_path_abstains_below_the_retrieval_score_chosen_for_it(tmp_path, monkeypatch):
     from rag.assembly import build_engine
     from rag.config import ABSTAIN_SCORE

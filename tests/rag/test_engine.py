@@ -289,7 +289,7 @@ def test_no_hint_when_the_readers_passage_did_not_fit_the_prompt(ingested):
     short = engine._read("Which river?", engine._retrieve("Which river carries the most water?", {}, 5), {})
     sources = engine._retrieve("Which river carries the most water?", {}, 1)
     assert short is not None and short.source > 1
-    messages, used = engine._prompt("Which river?", sources, short)  # only passage 1 is offered
+    messages, used = engine._prompt("Which river?", sources, short, hint=True)  # only passage 1 is offered
     assert [s.n for s in used] == [1] and "Hint:" not in messages[1]["content"]
 
 
