@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextvars
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -133,23 +133,24 @@ class HybridRetriever(PersistMixin, BaseRetriever):
         k = k or self.similarity_top_k
         depth = max(self.candidates, k)
         ids = self.allowed_ids(filters)
+        exact = self.fusion is not Fusion.RRF
         sparse_future = None
         if self._pool is not None:
             context = contextvars.copy_context()  # so the BM25 span nests under the caller's span
-            # runs while we encode
-            sparse_future = self._pool.submit(context.run, self._sparse_run, query, depth, tracer, ids)
+            # runs while we encode: BM25, then (for exact scores) the stored vectors of what it found
+            sparse_future = self._pool.submit(context.run, self._sparse_side, query, depth, tracer, ids, exact)
         with tracer.span("retrieve.dense", input={"query": query, "k": depth}) as span:
             vector = self.dense.encode_query(query)
             dense_run = self.dense.search_ids(vector, depth, ids)
             span.update(output=run_summary(dense_run))
-        sparse_run = (
-            sparse_future.result() if sparse_future is not None else self._sparse_run(query, depth, tracer, ids)
+        sparse_run, stored = (
+            sparse_future.result() if sparse_future is not None else self._sparse_side(query, depth, tracer, ids, exact)
         )
         with tracer.span("retrieve.fusion", input={"method": self.fusion.value, "k": k}) as span:
-            if self.fusion is Fusion.RRF:
+            if not exact:
                 fused = reciprocal_rank_fusion([sparse_run, dense_run], k=self.rrf_k, weights=[1.0, self.dense_weight])
             else:
-                sparse_scores, dense_scores = self.exact_scores(query, vector, sparse_run, dense_run)
+                sparse_scores, dense_scores = self.exact_scores(query, vector, sparse_run, dense_run, stored)
                 fused = linear_fusion(
                     sparse_scores,
                     dense_scores,
@@ -166,12 +167,17 @@ class HybridRetriever(PersistMixin, BaseRetriever):
         vector: np.ndarray,
         sparse_run: Sequence[tuple[str, float]],
         dense_run: Sequence[tuple[str, float]],
+        stored: Mapping[str, np.ndarray] | None = None,
     ) -> tuple[dict[str, float], dict[str, float]]:
         """Both runs' scores over their union: a passage found by one retriever gets its exact score from the
-        other (BM25 scores it, or its stored vector's inner product with the question's)."""
+        other (BM25 scores it, or its stored vector's inner product with the question's; `stored` holds vectors
+        already read, as the BM25 thread reads those of its run while the question is encoded)."""
         sparse_scores, dense_scores = dict(sparse_run), dict(dense_run)
         sparse_scores.update(self.sparse.score(query, [pid for pid in dense_scores if pid not in sparse_scores]))
-        dense_scores.update(self.dense.score_vector(vector, [pid for pid in sparse_scores if pid not in dense_scores]))
+        stored = stored or {}
+        missing = [pid for pid in sparse_scores if pid not in dense_scores]
+        dense_scores.update({pid: float(stored[pid] @ vector) for pid in missing if pid in stored})
+        dense_scores.update(self.dense.score_vector(vector, [pid for pid in missing if pid not in stored]))
         return sparse_scores, dense_scores
 
     def _with_texts(self, fused: list[tuple[str, float]], k: int) -> list[tuple[Passage, float]]:
@@ -192,6 +198,13 @@ class HybridRetriever(PersistMixin, BaseRetriever):
     def prime(self, queries: Sequence[str]) -> None:
         """Batch-encode questions ahead of an evaluation run (see `DPRRetriever.prime`)."""
         self.dense.prime(queries)
+
+    def _sparse_side(
+        self, query: str, depth: int, tracer: Tracer, ids: Sequence[str] | None, with_vectors: bool
+    ) -> tuple[list[tuple[str, float]], Mapping[str, np.ndarray]]:
+        """BM25's run and, for exact fusion, the stored vectors of its passages (read here, off the encoder's path)."""
+        run = self._sparse_run(query, depth, tracer, ids)
+        return run, self.dense.store.embeddings([pid for pid, _ in run]) if with_vectors and run else {}
 
     def _sparse_run(self, query: str, depth: int, tracer: Tracer, ids: Sequence[str] | None) -> list[tuple[str, float]]:
         with tracer.span("retrieve.bm25", input={"query": query, "k": depth}) as span:

@@ -3,6 +3,7 @@
 import pytest
 
 from retrievers import HybridRetriever
+from retrievers.tracing import NULL_TRACER
 
 QUESTIONS = [
     "Who designed the Eiffel Tower?",
@@ -24,6 +25,19 @@ def test_concurrent_hybrid_returns_what_sequential_does(ingested, fusion):
         a = [(p.id, round(s, 6)) for p, s in concurrent.search(question)]
         b = [(p.id, round(s, 6)) for p, s in sequential.search(question)]
         assert a == b and len(a) == 4
+
+
+def test_vectors_read_beside_bm25_give_the_exact_scores_read_after_it(ingested):
+    hybrid = HybridRetriever.from_defaults("default", store_dir=ingested.store, fusion="linear", candidates=3)
+    for question in QUESTIONS:
+        vector = hybrid.dense.encode_query(question)
+        dense_run = hybrid.dense.search_ids(vector, 3, None)
+        sparse_run, stored = hybrid._sparse_side(question, 3, NULL_TRACER, None, True)
+        assert set(stored) == {pid for pid, _ in sparse_run}
+        read_after = hybrid.exact_scores(question, vector, sparse_run, dense_run)
+        read_beside = hybrid.exact_scores(question, vector, sparse_run, dense_run, stored)
+        assert read_beside[0] == read_after[0] and read_beside[1].keys() == read_after[1].keys()
+        assert all(read_beside[1][pid] == pytest.approx(read_after[1][pid], abs=1e-6) for pid in read_after[1])
 
 
 def test_primed_questions_skip_the_encoder_and_give_the_same_results(ingested):
