@@ -20,6 +20,7 @@ from ..errors import CollectionNotFound, RagError, StoreUnavailable
 from ..passages import MetadataValue, Passage
 from .chroma_clients import FixedClient, SharedClient, attach, chroma_client, detach, first_line
 from .chroma_files import sweep_orphan_segments, vacuum
+from .vector_cache import VectorCache
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,8 @@ class ChromaStore:
         # make itself means another process wrote, and the shared client is opened anew before the next call
         self._version = version if isinstance(self._shared, SharedClient) else None
         self._seen = version() if self._version is not None else None
+        # vectors read for exact fusion, kept while the version stays (a server's writers cannot be seen: none)
+        self._vectors = VectorCache(self._version) if self._version is not None else None
 
     @property
     def client(self) -> Any:
@@ -238,6 +241,7 @@ class ChromaStore:
             raise self._translate(exc) from exc
 
     def upsert(self, passages: Sequence[Passage], embeddings: np.ndarray) -> None:
+        self._forget_vectors()
         batch = max(1, min(5000, self._with_client("get_max_batch_size")))
         for start in range(0, len(passages), batch):
             chunk = passages[start : start + batch]
@@ -264,6 +268,7 @@ class ChromaStore:
             self._call("update", ids=[p.id for p in chunk], metadatas=metadatas)
 
     def delete(self, ids: Sequence[str]) -> None:
+        self._forget_vectors()
         for start in range(0, len(ids), 5000):
             self._call("delete", ids=list(ids[start : start + 5000]))
 
@@ -303,11 +308,21 @@ class ChromaStore:
         return [(pid, 1.0 - float(dist)) for pid, dist in zip(result["ids"][0], result["distances"][0])]
 
     def embeddings(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        """Stored vectors by id (ids that are absent are left out)."""
+        """Stored vectors by id (ids that are absent are left out); an embedded store keeps what it read
+        (`VectorCache`) until the collection is written."""
         if not ids:
             return {}
-        got = self._call("get", ids=list(ids), include=["embeddings"])
+        if self._vectors is not None:
+            return self._vectors.get(ids, self._read_embeddings)
+        return self._read_embeddings(list(ids))
+
+    def _read_embeddings(self, ids: list[str]) -> dict[str, np.ndarray]:
+        got = self._call("get", ids=ids, include=["embeddings"])
         return {pid: np.asarray(vec, dtype=np.float32) for pid, vec in zip(got["ids"], got["embeddings"])}
+
+    def _forget_vectors(self) -> None:
+        if self._vectors is not None:
+            self._vectors.clear()
 
     def passages(self, ids: Sequence[str]) -> list[Passage]:
         """Stored passages (text and metadata) by id; ids that are absent are left out."""
@@ -334,6 +349,7 @@ class ChromaStore:
 
     def drop(self) -> None:
         """Delete the whole Chroma collection."""
+        self._forget_vectors()
         try:
             self._with_client("delete_collection", self.name)
         except CollectionNotFound:
