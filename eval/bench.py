@@ -163,7 +163,7 @@ def run_ours(spec: dict) -> dict:
 def _answer_path(settings: Settings, questions: Sequence[str]) -> dict[str, Any]:
     """Medians over the questions, from the question (retrieval included): the first useful token (the first
     text streamed: the reader's lead by default, else the LLM's first token), the LLM's own first token, and
-    the whole answer; then the decoding speed (completion tokens after the first, over the time they took)."""
+    the whole answer; then the generation's speed (completion tokens over the whole generation's time)."""
     from rag.assembly import build_engine
 
     engine = build_engine(settings.model_copy(update={"abstain_score": None}), COLLECTION)  # every answer generated
@@ -186,9 +186,11 @@ def _answer_path(settings: Settings, questions: Sequence[str]) -> dict[str, Any]
             llm_first.append(before + timings["first_token_ms"])
         tokens = answer.usage.get("completion_tokens", 0)
         prompt_tokens.append(answer.usage.get("prompt_tokens", 0))
-        decode_s = (timings.get("generation_ms", 0.0) - timings.get("first_token_ms", 0.0)) / 1000
-        if tokens > 1 and decode_s > 0:
-            rates.append((tokens - 1) / decode_s)
+        # over the whole generation, reading the prompt included: the first token streamed comes when the
+        # repetition guard lets a sentence through, so the time after it would overstate the decoding speed
+        generation_s = timings.get("generation_ms", 0.0) / 1000
+        if tokens > 0 and generation_s > 0:
+            rates.append(tokens / generation_s)
 
     def median(values: list[float], digits: int = 1) -> float | None:
         return round(statistics.median(values), digits) if values else None

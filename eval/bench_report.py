@@ -108,7 +108,8 @@ class BenchReport:
                 f"answer path ({summary['backend']}, {summary.get('answer_model')}), medians from the question: "
                 f"first useful token {summary.get('answer_first_useful_ms')} ms ({useful}), the LLM's first token "
                 f"{summary['answer_ttft_ms']} ms ({summary.get('answer_prompt_tokens')} prompt tokens), whole answer "
-                f"{summary.get('answer_answer_ms')} ms, {summary['answer_tokens_per_s']} tokens/s"
+                f"{summary.get('answer_answer_ms')} ms, {summary['answer_tokens_per_s']} tokens/s over the whole "
+                "generation"
             )
         if "ingest_speedup_vs_torch_fp32" in summary:
             lines.append(
