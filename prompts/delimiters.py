@@ -18,6 +18,13 @@ _LESS_THAN = re.compile("[<\ufe64\uff1c]")  # the characters whose NFKC form is 
 _LOOK_ALIKE_START = re.compile(r"[<\ufe64\uff1c](?=[\s/]*+(?:[pP]|[^\x00-\x7f\ufe64\uff1c]))")
 
 
+def before_delimiter(text: str) -> str:
+    """`text` up to the first `<passage` or `</passage` in it: where a small model starts echoing its prompt's
+    markup, nothing after is an answer."""
+    found = _DELIMITER.search(text)
+    return text[: found.start()].rstrip() if found else text
+
+
 def passage_block(text: str, **attributes: Any) -> str:
     """Document text between <passage> delimiters, as every prompt that carries document text has it: the
     attributes on the one header line, escaped, and the text as it is but for delimiters in it, defused."""

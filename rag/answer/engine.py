@@ -13,6 +13,7 @@ import time
 from typing import Any, Generator, Sequence
 
 from prompts import PromptSet
+from prompts.delimiters import before_delimiter
 from rag.llm import LLM, Generation, Message
 from retrievers.errors import RagError
 from retrievers.filters import Filters
@@ -347,7 +348,7 @@ class Engine:
         """The lead, then the model's prose when it agrees with it; the lead's citations mark the sources."""
         cited = {int(n) for n in CITATION.findall(lead)}
         text = lead
-        prose = strip_preamble(prose)
+        prose = strip_preamble(before_delimiter(prose))  # a small model may go on to echo the passage markup
         if prose and not is_refusal(prose, self.refusal) and agrees(prose, lead_answer, lead):
             text = f"{lead}\n\n{prose}"
             cited |= {int(n) for n in CITATION.findall(prose)}

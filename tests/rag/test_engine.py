@@ -354,6 +354,29 @@ def test_with_a_lead_prose_that_contradicts_the_span_is_dropped(ingested):
     assert len(llm.calls) == 1  # the model still ran, for the API's timings, but its prose is not shown
 
 
+def test_with_a_lead_prose_stops_where_the_model_echoes_the_passage_markup(ingested):
+    echo = (
+        'The tower was designed by Gustave Eiffel [1].\n<passage n="4" title="Gustave Eiffel designed it">\n</passage>'
+    )
+    engine = engine_for(
+        ingested, ScriptedLLM([echo]), context_k=2, reader=PointingReader("Gustave Eiffel"), reader_k=5, lead=True
+    )
+    answer = engine.ask("Who designed the Eiffel Tower?")
+    assert (
+        answer.answer.endswith("\n\nThe tower was designed by Gustave Eiffel [1].")
+        and "passage n=" not in answer.answer
+    )
+    only_markup = engine_for(
+        ingested,
+        ScriptedLLM(['<passage n="4" title="Gustave Eiffel, the designer">']),
+        context_k=2,
+        reader=PointingReader("Gustave Eiffel"),
+        reader_k=5,
+        lead=True,
+    ).ask("Who designed the Eiffel Tower?")
+    assert only_markup.answer.startswith("**Gustave Eiffel**") and "<passage" not in only_markup.answer
+
+
 def test_a_how_question_leads_with_the_passages_best_sentences(ingested):
     llm = ScriptedLLM(["Cats catch mice [1]."])
     engine = engine_for(ingested, llm, context_k=3, reader=PointingReader("Gustave Eiffel"), reader_k=5, lead=True)
