@@ -142,7 +142,8 @@ class HybridRetriever(PersistMixin, BaseRetriever):
         with tracer.span("retrieve.dense", input={"query": query, "k": depth}) as span:
             vector = self.dense.encode_query(query)
             dense_run = self.dense.search_ids(vector, depth, ids)
-            span.update(output=run_summary(dense_run))
+            if tracer is not NULL_TRACER:  # the summary costs more than the fusion
+                span.update(output=run_summary(dense_run))
         sparse_run, stored = (
             sparse_future.result() if sparse_future is not None else self._sparse_side(query, depth, tracer, ids, exact)
         )
@@ -158,7 +159,8 @@ class HybridRetriever(PersistMixin, BaseRetriever):
                     normalization=fusion_normalization(self.fusion, self.normalization),
                 )
             hits = self._with_texts(fused, k)
-            span.update(output=run_summary([(p.id, score) for p, score in hits]))
+            if tracer is not NULL_TRACER:
+                span.update(output=run_summary([(p.id, score) for p, score in hits]))
         return hits
 
     def exact_scores(
@@ -176,7 +178,9 @@ class HybridRetriever(PersistMixin, BaseRetriever):
         sparse_scores.update(self.sparse.score(query, [pid for pid in dense_scores if pid not in sparse_scores]))
         stored = stored or {}
         missing = [pid for pid in sparse_scores if pid not in dense_scores]
-        dense_scores.update({pid: float(stored[pid] @ vector) for pid in missing if pid in stored})
+        held = [pid for pid in missing if pid in stored]
+        if held:
+            dense_scores.update(zip(held, (np.stack([stored[pid] for pid in held]) @ vector).tolist()))
         dense_scores.update(self.dense.score_vector(vector, [pid for pid in missing if pid not in stored]))
         return sparse_scores, dense_scores
 
@@ -209,7 +213,8 @@ class HybridRetriever(PersistMixin, BaseRetriever):
     def _sparse_run(self, query: str, depth: int, tracer: Tracer, ids: Sequence[str] | None) -> list[tuple[str, float]]:
         with tracer.span("retrieve.bm25", input={"query": query, "k": depth}) as span:
             run = self.sparse.search_ids(query, depth, ids)
-            span.update(output=run_summary(run))
+            if tracer is not NULL_TRACER:
+                span.update(output=run_summary(run))
         return run
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:

@@ -77,6 +77,7 @@ class BM25Index:
         self.language = language
         self.generation = generation
         self._lock = threading.Lock()
+        self._last: tuple[str, np.ndarray] | None = None  # hybrid search scores one question twice: run, then exact
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -127,11 +128,17 @@ class BM25Index:
     def _scores(self, query: str) -> np.ndarray:
         if self._model is None:
             return np.zeros(0, dtype=np.float32)
+        last = self._last
+        if last is not None and last[0] == query:
+            return last[1]
         token_ids = self._model.get_tokens_ids(tokenize([query], self.language)[0])
         if not token_ids:
             return np.zeros(len(self.ids), dtype=np.float32)
         with self._lock:  # bm25s keeps per-call state on the model
-            return np.asarray(self._model.get_scores_from_ids(token_ids), dtype=np.float32)
+            scores = np.asarray(self._model.get_scores_from_ids(token_ids), dtype=np.float32)
+        scores.flags.writeable = False  # shared with the next call for the same question
+        self._last = (query, scores)
+        return scores
 
     def search(self, query: str, k: int, ids: Sequence[str] | None = None) -> list[tuple[str, float]]:
         """Top-k passage ids by BM25 score (among `ids`, when given); passages sharing no term with the query

@@ -20,6 +20,7 @@ from ..errors import CollectionNotFound, RagError, StoreUnavailable
 from ..passages import MetadataValue, Passage
 from .chroma_clients import FixedClient, SharedClient, attach, chroma_client, detach, first_line
 from .chroma_files import sweep_orphan_segments, vacuum
+from .exact_index import ExactIndex, Loader
 from .vector_cache import VectorCache
 
 logger = logging.getLogger(__name__)
@@ -95,7 +96,9 @@ class ChromaStore:
         # make itself means another process wrote, and the shared client is opened anew before the next call
         self._version = version if isinstance(self._shared, SharedClient) else None
         self._seen = version() if self._version is not None else None
-        # vectors read for exact fusion, kept while the version stays (a server's writers cannot be seen: none)
+        # while the version stays (a server's writers cannot be seen: neither): all vectors for exact search when
+        # they fit, else those read for exact fusion
+        self._exact = ExactIndex(self._version) if self._version is not None else None
         self._vectors = VectorCache(self._version) if self._version is not None else None
 
     @property
@@ -277,6 +280,10 @@ class ChromaStore:
         k = k if ids is None else min(k, len(ids))
         if k <= 0:
             return []
+        exact = self._exact_search(embedding, k, ids)
+        if exact is not None:
+            found = {p.id: p for p in self.passages([pid for pid, _ in exact])}
+            return [(found[pid], score) for pid, score in exact if pid in found]
         result = self._call(
             "query",
             query_embeddings=np.asarray(embedding, dtype=np.float32).reshape(1, -1),
@@ -298,6 +305,9 @@ class ChromaStore:
         k = k if ids is None else min(k, len(ids))
         if k <= 0:
             return []
+        exact = self._exact_search(embedding, k, ids)
+        if exact is not None:
+            return exact
         result = self._call(
             "query",
             query_embeddings=np.asarray(embedding, dtype=np.float32).reshape(1, -1),
@@ -312,6 +322,9 @@ class ChromaStore:
         (`VectorCache`) until the collection is written."""
         if not ids:
             return {}
+        held = self._exact.vectors(ids) if self._exact is not None else None
+        if held is not None:
+            return held
         if self._vectors is not None:
             return self._vectors.get(ids, self._read_embeddings)
         return self._read_embeddings(list(ids))
@@ -320,7 +333,27 @@ class ChromaStore:
         got = self._call("get", ids=ids, include=["embeddings"])
         return {pid: np.asarray(vec, dtype=np.float32) for pid, vec in zip(got["ids"], got["embeddings"])}
 
+    def _exact_search(self, embedding: np.ndarray, k: int, ids: Sequence[str] | None) -> list[tuple[str, float]] | None:
+        """Exact search over the vectors held in memory (`ExactIndex`), or None where HNSW must answer."""
+        return None if self._exact is None else self._exact.search(embedding, k, ids, self._loader)
+
+    def _loader(self) -> Loader:
+        first = self._call("get", include=["embeddings"], limit=1)
+        dim = len(first["embeddings"][0]) if len(first["ids"]) else 0
+        return Loader(self.count(), dim, self._read_all)
+
+    def _read_all(self) -> tuple[list[str], np.ndarray]:
+        ids: list[str] = []
+        parts: list[np.ndarray] = []
+        for offset in range(0, self.count(), 5000):
+            got = self._call("get", include=["embeddings"], limit=5000, offset=offset)
+            ids.extend(got["ids"])
+            parts.append(np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1))
+        return ids, (np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32))
+
     def _forget_vectors(self) -> None:
+        if self._exact is not None:
+            self._exact.clear()
         if self._vectors is not None:
             self._vectors.clear()
 

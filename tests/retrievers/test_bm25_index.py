@@ -25,6 +25,18 @@ def test_score_gives_exact_scores_for_any_ids():
     assert scores["p3"] == 0.0 and scores["unknown"] == 0.0
 
 
+def test_a_question_scored_again_reuses_its_scores_and_another_question_does_not():
+    index = BM25Index.build(IDS, TEXTS)
+    calls = []
+    scorer = index._model.get_scores_from_ids
+    index._model.get_scores_from_ids = lambda ids: calls.append(ids) or scorer(ids)
+    assert [pid for pid, _ in index.search("paris nile", 3, ["p2"])] == ["p2"]  # a filter does not alter them
+    assert index.score("paris nile", ["p1", "p2"]) == dict(BM25Index.build(IDS, TEXTS).search("paris nile", 3))
+    assert len(calls) == 1
+    assert index.score("cats", ["p1", "p3"])["p3"] > 0 and index.score("cats", ["p1"])["p1"] == 0.0
+    assert len(calls) == 2
+
+
 def test_save_and_load_round_trip_with_atomic_pointer(tmp_path):
     index = BM25Index.build(IDS, TEXTS, generation=7)
     index.save(tmp_path / "bm25")
