@@ -24,7 +24,7 @@ from pydantic_settings import (
 )
 
 from rag.formats import ReadLimits
-from retrievers.encoders import DEFAULT_MODEL, FINETUNED_MODEL
+from retrievers.encoders import DEFAULT_BACKEND, DEFAULT_MODEL, FINETUNED_MODEL, resolve_backend
 from retrievers.encoders.onnx import default_cache_dir
 from retrievers.errors import RagError
 from retrievers.fusion import DEFAULT_LINEAR_WEIGHT, DEFAULT_RRF_DENSE_WEIGHT, DEFAULT_SCALED_WEIGHT
@@ -77,11 +77,12 @@ class Settings(BaseSettings):
     )
     device: Optional[str] = Field(None, description="torch device for the encoder, e.g. cpu or cuda")
     batch_size: int = Field(32, ge=1, description="encoder batch size")
-    backend: Literal["torch", "torch-bf16", "onnx", "onnx-int8"] = Field(
-        "torch",
-        description="encoder runtime: torch = sentence-transformers fp32, torch-bf16 = bfloat16 weights "
-        "(fastest on CPUs with AMX/AVX512-BF16, and on GPUs), onnx = ONNX Runtime fp32, onnx-int8 = ONNX Runtime "
-        "with int8 weights (fastest on other CPUs; ONNX models are exported locally on first use and cached)",
+    backend: Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"] = Field(
+        DEFAULT_BACKEND,
+        description="encoder runtime: auto = onnx-int8 on the CPU, torch on a GPU; torch = sentence-transformers "
+        "fp32 (bit for bit what training evaluates); torch-bf16 = bfloat16 weights (for GPUs, and ingest on CPUs "
+        "with AMX); onnx = ONNX Runtime fp32; onnx-int8 = ONNX Runtime with int8 weights (fastest on CPUs; ONNX "
+        "models are exported locally on first use and cached)",
     )
     cache_dir: Path = Field(default_factory=default_cache_dir, description="cache for exported ONNX models")
     workers: int = Field(
@@ -340,10 +341,14 @@ class Settings(BaseSettings):
         """`encoder_options` plus the worker processes: for ingesting, where passages are encoded in bulk."""
         return {**self.encoder_options(), "workers": self.workers}
 
+    def encoder_backend(self) -> str:
+        """The backend encoders run on ("auto" resolved for this device)."""
+        return resolve_backend(self.backend, self.device)
+
     def encoder_options(self) -> dict:
         return {
             "batch_size": self.batch_size,
             "device": self.device,
-            "backend": self.backend,
+            "backend": self.encoder_backend(),
             "cache_dir": self.cache_dir,
         }

@@ -113,7 +113,7 @@ def encode(
         header = {
             "model": encoder.name,
             "model_fingerprint": fingerprint,
-            "backend": settings.backend,
+            "backend": settings.encoder_backend(),
             "passage_words": settings.passage_words,
             "split_records": settings.split_records,
             "inputs": [str(p) for p in paths],

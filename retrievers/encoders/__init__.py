@@ -18,14 +18,16 @@ from .base import (
     model_name,
     resolve_model_path,
 )
-from .factory import BACKENDS, load_encoder, native_bf16, opened_encoder
+from .factory import AUTO, BACKENDS, DEFAULT_BACKEND, load_encoder, native_bf16, opened_encoder, resolve_backend
 from .onnx import OnnxEncoder, export_onnx
 from .parallel import ParallelEncoder
 from .precomputed import PrecomputedEncoder
 from .sentence_transformers import DPREncoder
 
 __all__ = [
+    "AUTO",
     "BACKENDS",
+    "DEFAULT_BACKEND",
     "DEFAULT_MODEL",
     "DPREncoder",
     "Encoder",
@@ -40,5 +42,6 @@ __all__ = [
     "model_name",
     "native_bf16",
     "opened_encoder",
+    "resolve_backend",
     "resolve_model_path",
 ]

@@ -28,24 +28,37 @@ def native_bf16() -> bool:
 
 
 BACKENDS = ("torch", "torch-bf16", "onnx", "onnx-int8")
+AUTO = "auto"
+DEFAULT_BACKEND = AUTO
+
+
+def resolve_backend(backend: str, device: str | None = None) -> str:
+    """The backend "auto" stands for: `onnx-int8` on the CPU, the fastest measured on both 2-core machines for
+    passages and questions alike (2.6-3.1x fp32 sentence-transformers at ingest on AMD, 1.4x on Intel with AMX;
+    questions 2.5x) with nq-vital top-20 within a point of fp32; `torch` on any other device (a GPU). Any
+    other backend is itself."""
+    if backend != AUTO:
+        return backend
+    return "onnx-int8" if (device or "cpu") == "cpu" else "torch"
 
 
 def load_encoder(
     model: str | os.PathLike[str] = DEFAULT_MODEL,
     *,
-    backend: str = "torch",
+    backend: str = DEFAULT_BACKEND,
     cache_dir: str | os.PathLike[str] | None = None,
     workers: int = 1,
     **options: Any,
 ) -> Encoder:
-    """An encoder for `model` on one backend: "torch" (sentence-transformers, fp32), "torch-bf16"
-    (sentence-transformers, bfloat16 weights), "onnx" (ONNX Runtime, fp32) or "onnx-int8" (ONNX
+    """An encoder for `model` on one backend: "auto" (`resolve_backend`), "torch" (sentence-transformers, fp32),
+    "torch-bf16" (sentence-transformers, bfloat16 weights), "onnx" (ONNX Runtime, fp32) or "onnx-int8" (ONNX
     Runtime, int8 weights). ONNX exports are made locally and cached under `cache_dir`.
 
     `workers > 1` encodes passages in that many processes (a `ParallelEncoder`; close it when done).
     """
+    backend = resolve_backend(backend, options.get("device"))
     if backend not in BACKENDS:
-        raise ValueError(f"encoder backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+        raise ValueError(f"encoder backend must be one of {AUTO}, {', '.join(BACKENDS)}, not {backend!r}")
     if workers > 1:
         return ParallelEncoder(
             str(model), workers=workers, load=load_encoder, backend=backend, cache_dir=cache_dir, **options

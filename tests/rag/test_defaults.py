@@ -36,6 +36,12 @@ def test_the_defaults_are_the_shipped_models():
     assert Settings(reader="none").reader is None and not Settings(reader="none").hints()
 
 
+def test_encoders_run_on_int8_onnx_by_default_on_the_cpu():
+    assert Settings().backend == "auto" and Settings().encoder_options()["backend"] == "onnx-int8"
+    assert Settings(device="cuda").encoder_backend() == "torch"
+    assert Settings(backend="torch").encoder_options()["backend"] == "torch"
+
+
 def test_the_embedded_model_reads_trimmed_passages_and_other_models_whole_ones(tmp_path, monkeypatch):
     from rag.assembly import build_engine
     from rag.config import EMBEDDED_PROMPT_SENTENCES

@@ -5,7 +5,7 @@ import shutil
 import numpy as np
 import pytest
 
-from retrievers.encoders import DEFAULT_MODEL, load_encoder, resolve_model_path
+from retrievers.encoders import DEFAULT_MODEL, load_encoder, resolve_backend, resolve_model_path
 from retrievers.encoders.onnx import OnnxEncoder, export_onnx
 
 pytestmark = pytest.mark.slow
@@ -96,5 +96,12 @@ def test_a_separate_encoder_pair_exports_both_towers(tmp_path, onnx_cache, encod
 def test_backends_are_chosen_by_name(onnx_cache):
     assert isinstance(load_encoder(backend="onnx-int8", cache_dir=onnx_cache, device="cpu"), OnnxEncoder)
     assert load_encoder(backend="torch-bf16").precision == "bf16"
-    with pytest.raises(ValueError, match="torch, torch-bf16, onnx, onnx-int8"):
+    with pytest.raises(ValueError, match="auto, torch, torch-bf16, onnx, onnx-int8"):
         load_encoder(backend="tensorrt")
+
+
+def test_auto_is_int8_onnx_on_the_cpu_and_torch_elsewhere(onnx_cache):
+    assert resolve_backend("auto") == resolve_backend("auto", "cpu") == "onnx-int8"
+    assert resolve_backend("auto", "cuda") == "torch" and resolve_backend("torch-bf16", "cpu") == "torch-bf16"
+    default = load_encoder(cache_dir=onnx_cache)  # the library's default, as the CLI's (tests/rag/test_defaults.py)
+    assert isinstance(default, OnnxEncoder) and default.precision == "int8"

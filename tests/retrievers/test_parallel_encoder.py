@@ -44,16 +44,39 @@ def test_a_missing_model_fails_before_any_worker_starts():
         load_encoder("/no/such/model", workers=2)
 
 
-def test_ingest_with_two_workers_searches_like_one(docs, tmp_path, capsys):
+@pytest.mark.parametrize("backend", ["torch", "auto"])
+def test_ingest_with_two_workers_searches_like_one(docs, tmp_path, capsys, backend):
     for name, workers in (("one", "1"), ("two", "2")):
         code, out, _ = run(
-            capsys, "ingest", str(docs), "--store", str(tmp_path / name), "--workers", workers, "--no-progress"
+            capsys,
+            "ingest",
+            str(docs),
+            "--store",
+            str(tmp_path / name),
+            "--workers",
+            workers,
+            "--backend",
+            backend,
+            "--no-progress",
         )
         assert code == 0 and "5 added" in out
     hits = {}
     for name in ("one", "two"):
         code, out, _ = run(
-            capsys, "search", "Which planet is red?", "--store", str(tmp_path / name), "--mode", "dense", "--json"
+            capsys,
+            "search",
+            "Which planet is red?",
+            "--store",
+            str(tmp_path / name),
+            "--mode",
+            "dense",
+            "--backend",
+            backend,
+            "--json",
         )
         hits[name] = [(h["id"], round(h["score"], 5)) for h in json.loads(out)]
-    assert hits["one"] == hits["two"]
+    if backend == "torch":
+        assert hits["one"] == hits["two"]
+    else:  # int8's dynamic quantisation scales activations per batch, and two workers batch passages otherwise
+        assert [pid for pid, _ in hits["one"]] == [pid for pid, _ in hits["two"]]
+        assert max(abs(a - b) for (_, a), (_, b) in zip(hits["one"], hits["two"])) < 0.02
