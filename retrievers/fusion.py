@@ -68,22 +68,25 @@ def reciprocal_rank_fusion(
     return _top(fused, top_k)
 
 
+def _scaled(values: np.ndarray, method: Normalization) -> np.ndarray:
+    if method is Normalization.NONE or not len(values):
+        return values
+    if method is Normalization.MINMAX:
+        low, span = values.min(), values.max() - values.min()
+        return (values - low) / span if span > 0 else np.zeros_like(values)
+    std = values.std()
+    if method is Normalization.DBSF:
+        return (values - (values.mean() - 3 * std)) / (6 * std) if std > 0 else np.zeros_like(values)
+    return (values - values.mean()) / std if std > 0 else np.zeros_like(values)
+
+
 def normalize_scores(scores: Mapping[str, float], method: Normalization | str) -> dict[str, float]:
     """Put one run's scores on a common scale before they are added to another's."""
     method = Normalization(method)
     if method is Normalization.NONE or not scores:
         return dict(scores)
     values = np.fromiter(scores.values(), dtype=np.float64, count=len(scores))
-    if method is Normalization.MINMAX:
-        low, span = values.min(), values.max() - values.min()
-        scaled = (values - low) / span if span > 0 else np.zeros_like(values)
-    elif method is Normalization.DBSF:
-        std = values.std()
-        scaled = (values - (values.mean() - 3 * std)) / (6 * std) if std > 0 else np.zeros_like(values)
-    else:
-        std = values.std()
-        scaled = (values - values.mean()) / std if std > 0 else np.zeros_like(values)
-    return dict(zip(scores.keys(), scaled.tolist()))
+    return dict(zip(scores.keys(), _scaled(values, method).tolist()))
 
 
 def linear_fusion(
@@ -101,14 +104,17 @@ def linear_fusion(
     raw BERT inner products next to raw BM25; with normalised vectors the scales differ, hence
     the per-run normalisation (z-score by default) applied over the candidate union.
     """
-    ids = set(sparse) | set(dense)
+    ids = list(dict.fromkeys([*sparse, *dense]))
     if not ids:
         return []
+    method = Normalization(normalization)
 
-    def complete(run: Mapping[str, float]) -> dict[str, float]:
+    def column(run: Mapping[str, float]) -> np.ndarray:
         floor = min(run.values()) if run else 0.0
-        return {pid: float(run.get(pid, floor)) for pid in ids}
+        return _scaled(np.fromiter((run.get(pid, floor) for pid in ids), dtype=np.float64, count=len(ids)), method)
 
-    s = normalize_scores(complete(sparse), normalization)
-    d = normalize_scores(complete(dense), normalization)
-    return _top({pid: s[pid] + weight * d[pid] for pid in ids}, top_k)
+    fused = column(sparse) + weight * column(dense)
+    order = np.lexsort((np.array(ids), -fused))  # best first, ties by id
+    if top_k is not None:
+        order = order[:top_k]
+    return [(ids[i], float(fused[i])) for i in order]
