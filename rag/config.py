@@ -342,13 +342,14 @@ class Settings(BaseSettings):
         return {**self.encoder_options(), "workers": self.workers}
 
     def encoder_backend(self) -> str:
-        """The backend encoders run on ("auto" resolved for this device)."""
+        """The backend encoders run on ("auto" resolved for this device; `load_encoder` may still fall back to
+        torch for a model ONNX Runtime cannot run)."""
         return resolve_backend(self.backend, self.device)
 
     def encoder_options(self) -> dict:
         return {
             "batch_size": self.batch_size,
             "device": self.device,
-            "backend": self.encoder_backend(),
+            "backend": self.backend,
             "cache_dir": self.cache_dir,
         }

@@ -6,14 +6,18 @@ in this process or spread over worker processes; `opened_encoder` closes those w
 
 from __future__ import annotations
 
+import logging
 import os
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from .base import DEFAULT_MODEL, Encoder, close_encoder
+from ..errors import ModelNotFound
+from .base import DEFAULT_MODEL, Encoder, close_encoder, resolve_model_path
 from .onnx import OnnxEncoder
 from .parallel import ParallelEncoder
 from .sentence_transformers import DPREncoder
+
+logger = logging.getLogger(__name__)
 
 
 def native_bf16() -> bool:
@@ -54,15 +58,31 @@ def load_encoder(
     "torch-bf16" (sentence-transformers, bfloat16 weights), "onnx" (ONNX Runtime, fp32) or "onnx-int8" (ONNX
     Runtime, int8 weights). ONNX exports are made locally and cached under `cache_dir`.
 
-    `workers > 1` encodes passages in that many processes (a `ParallelEncoder`; close it when done).
+    `workers > 1` encodes passages in that many processes (a `ParallelEncoder`; close it when done). With
+    "auto", a model that ONNX Runtime cannot run (no fast tokenizer, an architecture the export fails on) is
+    encoded with torch, with a warning in the log.
     """
-    backend = resolve_backend(backend, options.get("device"))
-    if backend not in BACKENDS:
+    chosen = resolve_backend(backend, options.get("device"))
+    if chosen not in BACKENDS:
         raise ValueError(f"encoder backend must be one of {AUTO}, {', '.join(BACKENDS)}, not {backend!r}")
     if workers > 1:
         return ParallelEncoder(
             str(model), workers=workers, load=load_encoder, backend=backend, cache_dir=cache_dir, **options
         )
+    if backend == AUTO and chosen.startswith("onnx"):
+        resolve_model_path(model)  # a missing model is its own error, not a reason to try torch
+        try:
+            return _backend_encoder(model, chosen, cache_dir, options)
+        except (ModelNotFound, RuntimeError) as exc:
+            logger.warning("%s cannot run on ONNX Runtime (%s): encoding with torch instead", model, exc)
+            chosen = "torch"
+    return _backend_encoder(model, chosen, cache_dir, options)
+
+
+def _backend_encoder(
+    model: str | os.PathLike[str], backend: str, cache_dir: str | os.PathLike[str] | None, options: dict
+) -> Encoder:
+    options = dict(options)
     if backend in ("torch", "torch-bf16"):
         if backend == "torch-bf16" and (options.get("device") or "cpu") == "cpu" and not native_bf16():
             import warnings
@@ -71,7 +91,7 @@ def load_encoder(
                 "this CPU has no native bfloat16 (AVX512-BF16 or AMX): torch-bf16 is emulated and slower "
                 "than fp32; use onnx-int8 instead",
                 RuntimeWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         return DPREncoder(model, precision="bf16" if backend == "torch-bf16" else "fp32", **options)
     if backend in ("onnx", "onnx-int8"):

@@ -105,3 +105,21 @@ def test_auto_is_int8_onnx_on_the_cpu_and_torch_elsewhere(onnx_cache):
     assert resolve_backend("auto", "cuda") == "torch" and resolve_backend("torch-bf16", "cpu") == "torch-bf16"
     default = load_encoder(cache_dir=onnx_cache)  # the library's default, as the CLI's (tests/rag/test_defaults.py)
     assert isinstance(default, OnnxEncoder) and default.precision == "int8"
+
+
+def test_auto_encodes_with_torch_a_model_onnx_runtime_cannot_run_and_says_so(onnx_cache, monkeypatch, caplog):
+    import retrievers.encoders.factory as factory
+    from retrievers.encoders import DPREncoder
+    from retrievers.errors import ModelNotFound
+
+    def unexportable(*args, **kwargs):
+        raise RuntimeError("Exporting the operator 'aten::fancy' to ONNX opset version 17 is not supported")
+
+    monkeypatch.setattr(factory, "OnnxEncoder", unexportable)
+    with caplog.at_level("WARNING", logger="retrievers.encoders.factory"):
+        encoder = load_encoder(cache_dir=onnx_cache)
+    assert isinstance(encoder, DPREncoder) and "encoding with torch instead" in caplog.text
+    with pytest.raises(RuntimeError, match="aten::fancy"):  # asked for by name, ONNX is not silently replaced
+        load_encoder(backend="onnx-int8", cache_dir=onnx_cache)
+    with pytest.raises(ModelNotFound):  # a missing model is reported as missing, not retried on torch
+        load_encoder("/no/such/model", cache_dir=onnx_cache)
