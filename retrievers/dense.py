@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -99,9 +99,17 @@ class DPRRetriever(PersistMixin, BaseRetriever):
         """The top passage ids (among `ids`, when given) with their inner products (no texts fetched)."""
         return self.store.query_ids(vector, k, ids)
 
-    def score_vector(self, vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
-        """Exact inner products of given passages with a question vector."""
-        return {pid: float(vec @ vector) for pid, vec in self.store.embeddings(ids).items()}
+    def score_vector(
+        self, vector: np.ndarray, ids: Sequence[str], stored: Mapping[str, np.ndarray] | None = None
+    ) -> dict[str, float]:
+        """Exact inner products of given passages with a question vector; vectors in `stored` (already read) are
+        used as they are, the others read from the store."""
+        stored = stored or {}
+        vectors = {pid: stored[pid] for pid in ids if pid in stored}
+        vectors.update(self.store.embeddings([pid for pid in ids if pid not in stored]))
+        if not vectors:
+            return {}
+        return dict(zip(vectors, (np.stack(list(vectors.values())) @ vector).tolist()))
 
     def search(self, query: str, k: int | None = None, *, filters: Any = None) -> list[tuple[Passage, float]]:
         """The top passages with their inner-product scores, under `filters` (else the retriever's own)."""

@@ -30,7 +30,7 @@ from .passages import Passage
 from .persist import DEFAULT_TOP_K, PersistMixin, collection_for
 from .sparse import BM25Retriever
 from .stores import Collection
-from .tracing import NULL_TRACER, Tracer, run_summary
+from .tracing import NULL_TRACER, Tracer, record_run
 
 DEFAULT_CANDIDATES = 100
 
@@ -142,8 +142,7 @@ class HybridRetriever(PersistMixin, BaseRetriever):
         with tracer.span("retrieve.dense", input={"query": query, "k": depth}) as span:
             vector = self.dense.encode_query(query)
             dense_run = self.dense.search_ids(vector, depth, ids)
-            if tracer is not NULL_TRACER:  # the summary costs more than the fusion
-                span.update(output=run_summary(dense_run))
+            record_run(tracer, span, dense_run)
         sparse_run, stored = (
             sparse_future.result() if sparse_future is not None else self._sparse_side(query, depth, tracer, ids, exact)
         )
@@ -159,8 +158,7 @@ class HybridRetriever(PersistMixin, BaseRetriever):
                     normalization=fusion_normalization(self.fusion, self.normalization),
                 )
             hits = self._with_texts(fused, k)
-            if tracer is not NULL_TRACER:
-                span.update(output=run_summary([(p.id, score) for p, score in hits]))
+            record_run(tracer, span, [(p.id, score) for p, score in hits])
         return hits
 
     def exact_scores(
@@ -176,12 +174,8 @@ class HybridRetriever(PersistMixin, BaseRetriever):
         already read, as the BM25 thread reads those of its run while the question is encoded)."""
         sparse_scores, dense_scores = dict(sparse_run), dict(dense_run)
         sparse_scores.update(self.sparse.score(query, [pid for pid in dense_scores if pid not in sparse_scores]))
-        stored = stored or {}
         missing = [pid for pid in sparse_scores if pid not in dense_scores]
-        held = [pid for pid in missing if pid in stored]
-        if held:
-            dense_scores.update(zip(held, (np.stack([stored[pid] for pid in held]) @ vector).tolist()))
-        dense_scores.update(self.dense.score_vector(vector, [pid for pid in missing if pid not in stored]))
+        dense_scores.update(self.dense.score_vector(vector, missing, stored))
         return sparse_scores, dense_scores
 
     def _with_texts(self, fused: list[tuple[str, float]], k: int) -> list[tuple[Passage, float]]:
@@ -213,8 +207,7 @@ class HybridRetriever(PersistMixin, BaseRetriever):
     def _sparse_run(self, query: str, depth: int, tracer: Tracer, ids: Sequence[str] | None) -> list[tuple[str, float]]:
         with tracer.span("retrieve.bm25", input={"query": query, "k": depth}) as span:
             run = self.sparse.search_ids(query, depth, ids)
-            if tracer is not NULL_TRACER:
-                span.update(output=run_summary(run))
+            record_run(tracer, span, run)
         return run
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:

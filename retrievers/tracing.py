@@ -38,3 +38,9 @@ NULL_TRACER = NullTracer()
 def run_summary(run: list[tuple[str, float]]) -> list[dict[str, Any]]:
     """A retrieval run as span output: passage ids with scores."""
     return [{"id": pid, "score": round(float(score), 6)} for pid, score in run]
+
+
+def record_run(tracer: Tracer, span: Span, run: list[tuple[str, float]]) -> None:
+    """A retrieval run as `span`'s output, unless nothing traces: the summary costs more than fusing the runs."""
+    if tracer is not NULL_TRACER:
+        span.update(output=run_summary(run))

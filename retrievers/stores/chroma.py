@@ -20,7 +20,7 @@ from ..errors import CollectionNotFound, RagError, StoreUnavailable
 from ..passages import MetadataValue, Passage
 from .chroma_clients import FixedClient, SharedClient, attach, chroma_client, detach, first_line
 from .chroma_files import sweep_orphan_segments, vacuum
-from .exact_index import ExactIndex, Loader
+from .exact_index import ExactIndex
 from .vector_cache import VectorCache
 
 logger = logging.getLogger(__name__)
@@ -335,17 +335,12 @@ class ChromaStore:
 
     def _exact_search(self, embedding: np.ndarray, k: int, ids: Sequence[str] | None) -> list[tuple[str, float]] | None:
         """Exact search over the vectors held in memory (`ExactIndex`), or None where HNSW must answer."""
-        return None if self._exact is None else self._exact.search(embedding, k, ids, self._loader)
+        return None if self._exact is None else self._exact.search(embedding, k, ids, self.count, self._read_all)
 
-    def _loader(self) -> Loader:
-        first = self._call("get", include=["embeddings"], limit=1)
-        dim = len(first["embeddings"][0]) if len(first["ids"]) else 0
-        return Loader(self.count(), dim, self._read_all)
-
-    def _read_all(self) -> tuple[list[str], np.ndarray]:
+    def _read_all(self, count: int) -> tuple[list[str], np.ndarray]:
         ids: list[str] = []
         parts: list[np.ndarray] = []
-        for offset in range(0, self.count(), 5000):
+        for offset in range(0, count, 5000):
             got = self._call("get", include=["embeddings"], limit=5000, offset=offset)
             ids.extend(got["ids"])
             parts.append(np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1))

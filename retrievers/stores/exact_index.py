@@ -46,11 +46,18 @@ class ExactIndex:
         self._lock = threading.Lock()
 
     def search(
-        self, vector: np.ndarray, k: int, ids: Sequence[str] | None, load: Callable[[], "Loader"]
+        self,
+        vector: np.ndarray,
+        k: int,
+        ids: Sequence[str] | None,
+        count: Callable[[], int],
+        read: Callable[[int], tuple[list[str], np.ndarray]],
     ) -> list[tuple[str, float]] | None:
         """The `k` ids (among `ids`, when given) with the highest inner product with `vector`, best first, or
-        None when the collection is not held (too large, or written while it was being read)."""
-        matrix = self._current(load)
+        None when the collection is not held (too large, or written while it was being read). When the matrix is
+        not held at the current version, `count()` says how many vectors there are and `read(count)` reads them
+        all (ids and vectors)."""
+        matrix = self._current(len(vector), count, read)
         if matrix is None:
             return None
         if not matrix.ids:
@@ -82,7 +89,9 @@ class ExactIndex:
             self._matrix = None
             self._too_big = None
 
-    def _current(self, load: Callable[[], "Loader"]) -> _Matrix | None:
+    def _current(
+        self, dim: int, count: Callable[[], int], read: Callable[[int], tuple[list[str], np.ndarray]]
+    ) -> _Matrix | None:
         version = self._version()
         matrix = self._matrix
         if matrix is not None and matrix.version == version:
@@ -94,22 +103,13 @@ class ExactIndex:
             if matrix is not None and matrix.version == version:
                 return matrix
             self._matrix = None
-            loader = load()
-            if loader.count * loader.dim * 4 > self.max_bytes:
+            n = count()
+            if n * dim * 4 > self.max_bytes:
                 self._too_big = version
-                logger.info("%d vectors exceed the exact index's %d bytes: HNSW searches", loader.count, self.max_bytes)
+                logger.info("%d vectors exceed the exact index's %d bytes: HNSW searches", n, self.max_bytes)
                 return None
-            ids, vectors = loader.read()
+            ids, vectors = read(n)
             if self._version() != version:  # written while being read: the next search reads it again
                 return None
             self._matrix = _Matrix(version, ids, vectors, {pid: row for row, pid in enumerate(ids)})
             return self._matrix
-
-
-@dataclass(frozen=True)
-class Loader:
-    """How many vectors a collection holds, of what dimension, and how to read them all."""
-
-    count: int
-    dim: int
-    read: Callable[[], tuple[list[str], np.ndarray]]

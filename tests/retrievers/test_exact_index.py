@@ -6,7 +6,7 @@ import pytest
 
 from retrievers.passages import Passage
 from retrievers.stores.chroma import ChromaStore
-from retrievers.stores.exact_index import ExactIndex, Loader
+from retrievers.stores.exact_index import ExactIndex
 
 
 def unit(rows: np.ndarray) -> np.ndarray:
@@ -14,14 +14,17 @@ def unit(rows: np.ndarray) -> np.ndarray:
 
 
 def loader(ids: list[str], matrix: np.ndarray, reads: list[int] | None = None, during=None):
-    def read():
+    """`ExactIndex.search`'s `count` and `read` for a collection holding `matrix`."""
+
+    def read(count):
+        assert count == len(ids)
         if reads is not None:
             reads.append(1)
         if during is not None:
             during()
         return list(ids), matrix
 
-    return lambda: Loader(len(ids), matrix.shape[1], read)
+    return lambda: len(ids), read
 
 
 def truth(matrix: np.ndarray, ids: list[str], query: np.ndarray, k: int) -> list[str]:
@@ -36,10 +39,10 @@ def test_it_returns_the_true_top_k_best_first_with_inner_products():
     index = ExactIndex(lambda: 1)
     for _ in range(10):
         query = unit(rng.normal(size=(1, 16)))[0]
-        hits = index.search(query, 10, None, loader(ids, matrix))
+        hits = index.search(query, 10, None, *loader(ids, matrix))
         assert [pid for pid, _ in hits] == truth(matrix, ids, query, 10)
         assert hits[0][1] == pytest.approx(float(matrix[int(hits[0][0][1:])] @ query), abs=1e-6)
-    assert len(index.search(query, 1000, None, loader(ids, matrix))) == 500
+    assert len(index.search(query, 1000, None, *loader(ids, matrix))) == 500
 
 
 def test_an_id_restriction_searches_only_those_ids_and_ignores_unknown_ones():
@@ -48,9 +51,9 @@ def test_an_id_restriction_searches_only_those_ids_and_ignores_unknown_ones():
     ids = [f"p{i}" for i in range(200)]
     allowed = ids[50:80] + ["absent"]
     query = unit(rng.normal(size=(1, 8)))[0]
-    hits = ExactIndex(lambda: 1).search(query, 5, allowed, loader(ids, matrix))
+    hits = ExactIndex(lambda: 1).search(query, 5, allowed, *loader(ids, matrix))
     assert [pid for pid, _ in hits] == truth(matrix[50:80], ids[50:80], query, 5)
-    assert ExactIndex(lambda: 1).search(query, 5, ["absent"], loader(ids, matrix)) == []
+    assert ExactIndex(lambda: 1).search(query, 5, ["absent"], *loader(ids, matrix)) == []
 
 
 def test_it_is_read_once_per_version_and_again_after_a_write():
@@ -60,13 +63,13 @@ def test_it_is_read_once_per_version_and_again_after_a_write():
     index = ExactIndex(lambda: version[0])
     assert index.vectors(["a"]) is None  # nothing held before a search
     for _ in range(3):
-        index.search(matrix[0], 2, None, loader(ids, matrix, reads))
+        index.search(matrix[0], 2, None, *loader(ids, matrix, reads))
     assert len(reads) == 1 and set(index.vectors(["a", "z"])) == {"a"}
     version[0] = 2
     assert index.vectors(["a"]) is None  # stale vectors are never served
-    index.search(matrix[0], 2, None, loader(ids, matrix, reads))
+    index.search(matrix[0], 2, None, *loader(ids, matrix, reads))
     index.clear()
-    index.search(matrix[0], 2, None, loader(ids, matrix, reads))
+    index.search(matrix[0], 2, None, *loader(ids, matrix, reads))
     assert len(reads) == 3
 
 
@@ -75,8 +78,8 @@ def test_a_collection_over_its_bytes_is_left_to_hnsw_and_not_read():
     matrix = unit(np.ones((10, 4)))
     index = ExactIndex(lambda: 1, max_bytes=10 * 4 * 4 - 1)
     ids = [str(i) for i in range(10)]
-    assert index.search(matrix[0], 3, None, loader(ids, matrix, reads)) is None
-    assert index.search(matrix[0], 3, None, loader(ids, matrix, reads)) is None and reads == []
+    assert index.search(matrix[0], 3, None, *loader(ids, matrix, reads)) is None
+    assert index.search(matrix[0], 3, None, *loader(ids, matrix, reads)) is None and reads == []
 
 
 def test_vectors_read_while_a_write_happens_are_not_kept():
@@ -87,7 +90,7 @@ def test_vectors_read_while_a_write_happens_are_not_kept():
     def write():
         version[0] += 1
 
-    assert index.search(matrix[0], 2, None, loader(["a", "b", "c"], matrix, during=write)) is None
+    assert index.search(matrix[0], 2, None, *loader(["a", "b", "c"], matrix, during=write)) is None
     assert index.vectors(["a"]) is None
 
 
