@@ -318,7 +318,7 @@ def train_reranker_parser(sub: Any) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="the reranker directory to write")
     config_option(p, RerankerJob, "base", help="model to start from")
     config_option(p, RerankerJob, "epochs", help="passes over the pairs")
-    config_option(p, RerankerJob, "pairs_per_step", "--batch-size", help="pairs per step")
+    config_option(p, RerankerJob, "questions_per_step", help="questions per step (each with its negatives)")
     config_option(p, RerankerJob, "learning_rate", help="peak learning rate")
     config_option(p, RerankerJob, "max_length", help="tokens of question and passage")
     config_option(p, RerankerJob, "hard_negatives", help="BM25 hard negatives per question")

@@ -75,7 +75,7 @@ class RerankerJob:
     out: str
     base: str = RerankerConfig.base
     epochs: int = RerankerConfig.epochs
-    pairs_per_step: int = RerankerConfig.batch_size
+    questions_per_step: int = RerankerConfig.questions_per_step
     learning_rate: float = RerankerConfig.learning_rate
     max_length: int = RerankerConfig.max_length
     hard_negatives: int = 3

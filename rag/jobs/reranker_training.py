@@ -27,7 +27,7 @@ def run_reranker_training(settings: Settings, job: RerankerJob, *, progress: boo
     config = RerankerConfig(
         base=job.base,
         epochs=job.epochs,
-        batch_size=job.pairs_per_step,
+        questions_per_step=job.questions_per_step,
         learning_rate=job.learning_rate,
         max_length=job.max_length,
         seed=job.seed,

@@ -86,7 +86,7 @@ def test_the_jobs_take_the_trainers_defaults():
     for job, config, pairs in (
         (DPRJob, TrainConfig, {"train_batch_size": "batch_size", **own}),
         (ReaderJob, ReaderTrainConfig, own),
-        (RerankerJob, RerankerConfig, {"pairs_per_step": "batch_size"}),
+        (RerankerJob, RerankerConfig, {}),
     ):
         trainer = {f.name: f.default for f in dataclasses.fields(config)}
         shared = [f for f in dataclasses.fields(job) if pairs.get(f.name, f.name) in trainer]
@@ -101,8 +101,8 @@ def test_a_command_gives_its_job_every_option(tmp_path):
     args = build_parser().parse_args(["train", "--qa", "q.jsonl", "--epochs", "2", "--batch-size", "8"])
     job = job_from(DPRJob, args)
     assert (job.qa, job.epochs, job.train_batch_size, job.dense_negatives) == ("q.jsonl", 2, 8, 1)
-    args = build_parser().parse_args(["train-reranker", "--qa", "q.jsonl", "--out", "o", "--batch-size", "4"])
-    assert job_from(RerankerJob, args).pairs_per_step == 4
+    args = build_parser().parse_args(["train-reranker", "--qa", "q.jsonl", "--out", "o", "--questions-per-step", "4"])
+    assert job_from(RerankerJob, args).questions_per_step == 4
     args = build_parser().parse_args(["train-reader", "--qa", "a.jsonl", "b.json", "--cloze", "50"])
     assert (job_from(ReaderJob, args).qa, job_from(ReaderJob, args).cloze) == (["a.jsonl", "b.json"], 50)
 

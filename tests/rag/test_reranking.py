@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 
 import pytest
 
@@ -145,9 +146,11 @@ def test_train_reranker_mines_and_trains_a_cross_encoder_that_loads(store, tmp_p
         "--out",
         str(out),
         "--epochs",
+        "6",
+        "--questions-per-step",
         "1",
-        "--batch-size",
-        "4",
+        "--learning-rate",
+        "1e-4",
         "--hard-negatives",
         "1",
         "--dense-negatives",
@@ -161,7 +164,10 @@ def test_train_reranker_mines_and_trains_a_cross_encoder_that_loads(store, tmp_p
     assert code == 0, err
     record = json.loads(out_text)
     assert record["examples"] == 3 and (out / "reranker.json").is_file()
-    assert json.loads((out / "reranker.json").read_text())["pairs"] == 9  # each positive with two negatives
+    trained = json.loads((out / "reranker.json").read_text())
+    assert (trained["groups"], trained["pairs"]) == (3, 9)  # each positive with two negatives
+    # it learns beyond the prior: a constant score leaves the loss at log(3) for groups of three
+    assert trained["epoch_losses"][-1] < 0.9 * math.log(3) < trained["epoch_losses"][0] * 1.1
     assert CrossEncoderReranker(out).scores("why is mars red", [Passage(id="x", text="iron oxide")])
     code, _, err = run(capsys, *argv)
     assert code == 1 and "exists" in err and "--overwrite" in err
@@ -169,3 +175,17 @@ def test_train_reranker_mines_and_trains_a_cross_encoder_that_loads(store, tmp_p
         capsys, "train-reranker", "--qa", str(tmp_path / "none.jsonl"), "--store", store, "--out", str(tmp_path / "r2")
     )
     assert code == 1 and "no such file" in err
+
+
+def test_the_group_loss_cannot_be_lowered_by_a_constant_score():
+    import torch
+
+    from retrievers.training.cross_encoder import group_loss
+
+    sizes = [3, 4]
+    constant = torch.zeros(7)
+    assert float(group_loss(constant, sizes)) == pytest.approx((math.log(3) + math.log(4)) / 2)
+    assert float(group_loss(constant + 5.0, sizes)) == pytest.approx(float(group_loss(constant, sizes)))
+    ranked = torch.tensor([4.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0])  # each group's positive (its first) on top
+    assert float(group_loss(ranked, sizes)) < 0.1
+    assert float(group_loss(-ranked, sizes)) > float(group_loss(constant, sizes))
