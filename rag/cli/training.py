@@ -69,11 +69,12 @@ def cmd_package_model(args: argparse.Namespace) -> int:
     if SHIPPED.get(args.name) == "reader":  # a reader's training record is in its reader.json, beside its heads
         from retrievers.reader import HEADS_FILE, READER_FILE, read_reader_record
 
-        trained, files = (read_reader_record(args.model_dir) or {}).get("training"), [HEADS_FILE, READER_FILE]
+        trained = [(read_reader_record(d) or {}).get("training") for d in args.model_dir]
+        files = [HEADS_FILE, READER_FILE]
     else:
         from retrievers.training import read_training_record
 
-        trained, files = read_training_record(args.model_dir), []
+        trained, files = [read_training_record(d) for d in args.model_dir], []
     target = package(args.model_dir, args.name, trained=trained, files=files, recipe=args.recipe, commit=commit)
     print(f"shipped {args.name} in {target} (trained at commit {commit or 'unknown'})")
     return 0
@@ -371,6 +372,11 @@ def package_model_parser(sub: Any) -> None:
         "shipped model (dpr-nq: `rag train`; reader-nq: `rag train-reader`), with a "
         "record of its recipe, data, validation figures, commit and checksums.",
     )
-    p.add_argument("model_dir", metavar="DIR")
+    p.add_argument(
+        "model_dir",
+        metavar="DIR",
+        nargs="+",
+        help="the trained model; several encoders (same LoRA settings) ship as their uniform soup, the mean delta",
+    )
     p.add_argument("--name", required=True, choices=["dpr-nq", "reader-nq"])
     p.add_argument("--recipe", required=True, help="the command that trained it (kept in the record)")

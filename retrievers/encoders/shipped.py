@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ..errors import ModelNotFound
-from .lora import ADAPTER_CONFIG, ADAPTER_FILE, load_delta, merge_lora
+from .lora import ADAPTER_CONFIG, ADAPTER_FILE, concatenate, load_delta, merge_lora, save_delta
 
 logger = logging.getLogger(__name__)
 
@@ -130,10 +130,10 @@ def _builder(name: str) -> Builder:
 
 
 def package(
-    model_dir: str | Path,
+    model_dir: str | Path | Sequence[str | Path],
     name: str,
     *,
-    trained: dict | None,
+    trained: dict | Sequence[dict] | None,
     files: Sequence[str] = (),
     recipe: str,
     commit: str | None,
@@ -141,35 +141,61 @@ def package(
 ) -> Path:
     """Copy the LoRA delta of a model trained with `--lora-rank` (by `rag train` or `rag train-reader`)
     into the package as shipped model `name`, with the other `files` it needs (a reader's heads), and a
-    record of how it was made (`trained`: its training record) and every file's sha256."""
+    record of how it was made (`trained`: its training record) and every file's sha256.
+
+    Several encoder directories (with their records, in the same order) ship as one uniform model soup: the
+    mean of their deltas, exactly, as one delta of their summed rank (`lora.concatenate`)."""
     if name not in SHIPPED:
         raise ModelNotFound(f"no shipped model {name!r}; shipped: {', '.join(SHIPPED)}")
-    source = Path(model_dir)
+    sources = [Path(model_dir)] if isinstance(model_dir, (str, Path)) else [Path(d) for d in model_dir]
+    records = [trained] if trained is None or isinstance(trained, dict) else list(trained)
     kind = SHIPPED[name]
-    if not trained or "lora" not in trained or not (source / ADAPTER_FILE).is_file():
-        raise ModelNotFound(f"{source} holds no {kind} trained with --lora-rank: train one first (see `make models`)")
+    for source, record in zip(sources, records, strict=True):
+        if not record or "lora" not in record or not (source / ADAPTER_FILE).is_file():
+            raise ModelNotFound(
+                f"{source} holds no {kind} trained with --lora-rank: train one first (see `make models`)"
+            )
+    if len(sources) > 1 and (kind != "encoder" or len({json.dumps(r["lora"], sort_keys=True) for r in records}) > 1):
+        raise ModelNotFound("only encoders with the same LoRA settings ship as one soup (a reader: --seeds N)")
     files = [ADAPTER_FILE, ADAPTER_CONFIG, *files]
     target = out_root / name
     staging = out_root / f".{name}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    for file in files:
-        shutil.copyfile(source / file, staging / file)
+    for file in files[2:] if len(sources) > 1 else files:
+        shutil.copyfile(sources[0] / file, staging / file)
+    if len(sources) > 1:
+        deltas = [load_delta(source) for source in sources]
+        state, spec = concatenate([d for d, _ in deltas], deltas[0][1])
+        save_delta(staging, state, spec)
+    first = records[0]
     record = {
         "name": name,
         "kind": kind,
-        "base_model": trained["base_model"],
-        "max_seq_length": (trained.get("config") or {}).get("max_seq_length") if kind == "encoder" else None,
+        "base_model": first["base_model"],
+        "max_seq_length": (first.get("config") or {}).get("max_seq_length") if kind == "encoder" else None,
         "recipe": recipe,
         "commit": commit,
-        "lora": trained["lora"],
-        "data": trained.get("data"),
-        "validation": trained.get("validation"),
-        "created": trained.get("created"),
-        "seconds": trained.get("seconds"),
+        "lora": load_delta(staging)[1].to_dict() if len(sources) > 1 else first["lora"],
+        "data": first.get("data"),
+        "validation": first.get("validation"),
+        "created": first.get("created"),
+        "seconds": sum(r.get("seconds") or 0 for r in records) if len(sources) > 1 else first.get("seconds"),
+        **({"soup": [_member(s, r) for s, r in zip(sources, records)]} if len(sources) > 1 else {}),
         "files": {file: _sha256(staging / file) for file in files},
     }
     (staging / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     shutil.rmtree(target, ignore_errors=True)
     os.replace(staging, target)
     return target
+
+
+def _member(source: Path, record: dict) -> dict:
+    """What a soup's record keeps of each member: where it was, its settings and its own validation figures."""
+    return {
+        "dir": str(source),
+        "config": record.get("config"),
+        "lora": record.get("lora"),
+        "validation": record.get("validation"),
+        "seconds": record.get("seconds"),
+    }
