@@ -11,7 +11,8 @@ from pydantic import ValidationError
 
 from rag.config import Settings
 from retrievers.dense import DPRRetriever
-from retrievers.encoders import load_encoder, model_name
+from retrievers.encoders import load_encoder, model_fingerprint, model_name
+from retrievers.encoders.shipped import SHIPPED
 from retrievers.errors import CollectionNotFound, RagError
 from retrievers.hybrid import HybridRetriever
 from retrievers.reranking import RerankedRetriever
@@ -112,8 +113,10 @@ def _first_stage(settings: Settings, collection: Collection, mode: str | None) -
     k = settings.top_k
     if mode == "bm25":
         return BM25Retriever.from_defaults(collection, similarity_top_k=k)
-    encoder = load_encoder(settings.encoder_for(collection.model), **settings.encoder_options())
+    model = settings.encoder_for(collection.model)
+    encoder = load_encoder(model, **settings.encoder_options())
     collection.check_model(encoder.name)
+    check_fingerprint(collection, model)
     if mode == "dense":
         return DPRRetriever.from_defaults(collection, encoder=encoder, similarity_top_k=k)
     if mode == "hybrid":
@@ -128,3 +131,24 @@ def _first_stage(settings: Settings, collection: Collection, mode: str | None) -
             normalization=settings.normalization,
         )
     raise RagError(f"unknown retrieval mode {mode!r}: use dense, bm25 or hybrid")
+
+
+def check_fingerprint(collection: Collection, model: str) -> None:
+    """Refuse a collection whose vectors another version of its shipped model made (the package was upgraded
+    with a retrained `dpr-nq`): its questions would be encoded by the new weights and searched against the old
+    vectors. A new collection records the version it is encoded with; collections made before versions were
+    recorded, and collections of your own models (whose folders may move), are taken as they are."""
+    if model_name(model) not in SHIPPED:
+        return
+    fingerprint = model_fingerprint(model)
+    recorded = collection.meta.get("model_fingerprint")
+    if recorded is None:
+        if collection.count() == 0:
+            collection.annotate(model_fingerprint=fingerprint)
+        return
+    if recorded != fingerprint:
+        raise RagError(
+            f"collection {collection.name!r} was encoded by an earlier version of {model_name(model)!r}: encode it "
+            f"again with `rag reindex {collection.name} --encoder {model_name(model)} --into NEW_NAME`, or delete "
+            f"it with `rag delete {collection.name}` and ingest it again"
+        )

@@ -75,6 +75,20 @@ def ingested(docs: Path, settings):
     return settings
 
 
+@pytest.fixture
+def models_copy(tmp_path, monkeypatch):
+    """The shipped models copied into a temporary package folder, with an empty cache of merged models."""
+    import shutil
+
+    from retrievers.encoders import shipped
+
+    root = tmp_path / "models"
+    shutil.copytree(shipped.MODELS_DIR, root)
+    monkeypatch.setattr(shipped, "MODELS_DIR", root)
+    monkeypatch.setattr(shipped, "default_models_cache", lambda: tmp_path / "cache")
+    return root
+
+
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     """Run the `rag` command line in-process: (exit code, stdout, stderr)."""
     code = main(list(argv))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from rag.config import Settings
+from rag.retrieval import check_fingerprint
 from retrievers.encoders import close_encoder, load_encoder, model_name, opened_encoder
 from retrievers.encoders.precomputed import PrecomputedEncoder
 from retrievers.errors import CollectionNotFound
@@ -184,6 +185,7 @@ def _ingest_into(
     coll.recover()
     model = settings.encoder_for(coll.model, builtin=bool(inputs) and all(i.path is None for i in inputs))
     coll.check_model(model_name(model))  # before any work, not after reading everything
+    check_fingerprint(coll, model)
     precomputed = None
     if vectors is not None:
         precomputed = PrecomputedEncoder(
@@ -348,6 +350,7 @@ def ingest_records(
         coll.recover()
         model = settings.encoder_for(coll.model)
         coll.check_model(model_name(model))
+        check_fingerprint(coll, model)
         key = f"{signature}:w{settings.passage_words}{'s' if settings.split_records else ''}"
         stored = coll.signatures()
         updates = [u for u in extra_updates if stored.get(u.source) != u.signature or u.signature is None]

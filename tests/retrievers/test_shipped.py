@@ -1,23 +1,12 @@
 """The shipped models: present, matching their records' checksums, loading offline, and failing in one line."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 
 from retrievers.encoders import DPREncoder, model_fingerprint, resolve_model_path, shipped
 from retrievers.errors import ModelNotFound
-
-
-@pytest.fixture
-def models_copy(tmp_path, monkeypatch):
-    """The shipped models copied into a temporary package folder, with an empty cache of merged models."""
-    root = tmp_path / "models"
-    shutil.copytree(shipped.MODELS_DIR, root)
-    monkeypatch.setattr(shipped, "MODELS_DIR", root)
-    monkeypatch.setattr(shipped, "default_models_cache", lambda: tmp_path / "cache")
-    return root
 
 
 def test_every_shipped_model_has_a_record_that_its_files_match_and_is_small():
