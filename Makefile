@@ -61,7 +61,7 @@ bench-dpr: install
 
 # Retrain the shipped models (docs/training.md, "The shipped models") from ../shared data with the project's
 # own commands, in a store of their own, and package their LoRA deltas into retrievers/models/ with a record
-# (recipe, data, validation figures, commit, sha256). About 1.7 hours on 2 cores. Vectors are fp32 (torch) here, as
+# (recipe, data, validation figures, commit, sha256). About 2.5 hours on 2 cores. Vectors are fp32 (torch) here, as
 # when the shipped models were trained: the mined negatives and validation figures are then reproducible.
 MODELS_STORE ?= build/models-store
 # dpr-nq is the uniform soup (mean delta) of two runs that differ only in learning rate (docs/experiments/dpr-soup).
