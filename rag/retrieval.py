@@ -115,8 +115,7 @@ def _first_stage(settings: Settings, collection: Collection, mode: str | None) -
         return BM25Retriever.from_defaults(collection, similarity_top_k=k)
     model = settings.encoder_for(collection.model)
     encoder = load_encoder(model, **settings.encoder_options())
-    collection.check_model(encoder.name)
-    check_fingerprint(collection, model)
+    check_encoder(collection, model)
     if mode == "dense":
         return DPRRetriever.from_defaults(collection, encoder=encoder, similarity_top_k=k)
     if mode == "hybrid":
@@ -133,11 +132,12 @@ def _first_stage(settings: Settings, collection: Collection, mode: str | None) -
     raise RagError(f"unknown retrieval mode {mode!r}: use dense, bm25 or hybrid")
 
 
-def check_fingerprint(collection: Collection, model: str) -> None:
-    """Refuse a collection whose vectors another version of its shipped model made (the package was upgraded
-    with a retrained `dpr-nq`): its questions would be encoded by the new weights and searched against the old
-    vectors. A new collection records the version it is encoded with; collections made before versions were
-    recorded, and collections of your own models (whose folders may move), are taken as they are."""
+def check_encoder(collection: Collection, model: str) -> None:
+    """Refuse a collection whose vectors another model made, or another version of its shipped model (the package
+    was upgraded with a retrained `dpr-nq`): its questions would be encoded by the new weights and searched against
+    the old vectors. A new collection records the version it is encoded with; collections made before versions
+    were recorded, and collections of your own models (whose folders may move), are taken as they are."""
+    collection.check_model(model_name(model))
     if model_name(model) not in SHIPPED:
         return
     fingerprint = model_fingerprint(model)

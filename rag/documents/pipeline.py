@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from rag.config import Settings
-from rag.retrieval import check_fingerprint
-from retrievers.encoders import close_encoder, load_encoder, model_name, opened_encoder
+from rag.retrieval import check_encoder
+from retrievers.encoders import close_encoder, load_encoder, opened_encoder
 from retrievers.encoders.precomputed import PrecomputedEncoder
 from retrievers.errors import CollectionNotFound
 from retrievers.passages import MetadataValue, Passage, make_passages, text_digest
@@ -184,8 +184,7 @@ def _ingest_into(
 ) -> IngestReport:
     coll.recover()
     model = settings.encoder_for(coll.model, builtin=bool(inputs) and all(i.path is None for i in inputs))
-    coll.check_model(model_name(model))  # before any work, not after reading everything
-    check_fingerprint(coll, model)
+    check_encoder(coll, model)  # before any work, not after reading everything
     precomputed = None
     if vectors is not None:
         precomputed = PrecomputedEncoder(
@@ -349,8 +348,7 @@ def ingest_records(
     try:
         coll.recover()
         model = settings.encoder_for(coll.model)
-        coll.check_model(model_name(model))
-        check_fingerprint(coll, model)
+        check_encoder(coll, model)
         key = f"{signature}:w{settings.passage_words}{'s' if settings.split_records else ''}"
         stored = coll.signatures()
         updates = [u for u in extra_updates if stored.get(u.source) != u.signature or u.signature is None]
