@@ -11,8 +11,8 @@ from pydantic import ValidationError
 
 from rag.config import Settings
 from retrievers.dense import DPRRetriever
-from retrievers.encoders import load_encoder, model_fingerprint, model_name
-from retrievers.encoders.shipped import SHIPPED
+from retrievers.encoders import load_encoder, model_name
+from retrievers.encoders.shipped import SHIPPED, record_hash
 from retrievers.errors import CollectionNotFound, RagError
 from retrievers.hybrid import HybridRetriever
 from retrievers.reranking import RerankedRetriever
@@ -137,10 +137,11 @@ def check_encoder(collection: Collection, model: str) -> None:
     was upgraded with a retrained `dpr-nq`): its questions would be encoded by the new weights and searched against
     the old vectors. A new collection records the version it is encoded with; collections made before versions
     were recorded, and collections of your own models (whose folders may move), are taken as they are."""
-    collection.check_model(model_name(model))
-    if model_name(model) not in SHIPPED:
+    name = model_name(model)
+    collection.check_model(name)
+    if name not in SHIPPED:
         return
-    fingerprint = model_fingerprint(model)
+    fingerprint = record_hash(name)  # a shipped model's `model_fingerprint`, without verifying its files again
     recorded = collection.meta.get("model_fingerprint")
     if recorded is None:
         if collection.count() == 0:
@@ -148,7 +149,7 @@ def check_encoder(collection: Collection, model: str) -> None:
         return
     if recorded != fingerprint:
         raise RagError(
-            f"collection {collection.name!r} was encoded by an earlier version of {model_name(model)!r}: encode it "
-            f"again with `rag reindex {collection.name} --encoder {model_name(model)} --into NEW_NAME`, or delete "
+            f"collection {collection.name!r} was encoded by an earlier version of {name!r}: encode it "
+            f"again with `rag reindex {collection.name} --encoder {name} --into NEW_NAME`, or delete "
             f"it with `rag delete {collection.name}` and ingest it again"
         )

@@ -149,26 +149,31 @@ def package(
         raise ModelNotFound(f"no shipped model {name!r}; shipped: {', '.join(SHIPPED)}")
     sources = [Path(model_dir)] if isinstance(model_dir, (str, Path)) else [Path(d) for d in model_dir]
     records = [trained] if trained is None or isinstance(trained, dict) else list(trained)
-    kind = SHIPPED[name]
+    kind, soup = SHIPPED[name], len(sources) > 1
     for source, record in zip(sources, records, strict=True):
         if not record or "lora" not in record or not (source / ADAPTER_FILE).is_file():
             raise ModelNotFound(
                 f"{source} holds no {kind} trained with --lora-rank: train one first (see `make models`)"
             )
-    if len(sources) > 1 and (kind != "encoder" or len({json.dumps(r["lora"], sort_keys=True) for r in records}) > 1):
+    if soup and (kind != "encoder" or len({json.dumps(r["lora"], sort_keys=True) for r in records}) > 1):
         raise ModelNotFound("only encoders with the same LoRA settings ship as one soup (a reader: --seeds N)")
-    files = [ADAPTER_FILE, ADAPTER_CONFIG, *files]
     target = out_root / name
     staging = out_root / f".{name}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    for file in files[2:] if len(sources) > 1 else files:
-        shutil.copyfile(sources[0] / file, staging / file)
-    if len(sources) > 1:
+    first = records[0]
+    if soup:
         deltas = [load_delta(source) for source in sources]
         state, spec = concatenate([d for d, _ in deltas], deltas[0][1])
         save_delta(staging, state, spec)
-    first = records[0]
+        lora = spec.to_dict()
+    else:
+        for file in (ADAPTER_FILE, ADAPTER_CONFIG):
+            shutil.copyfile(sources[0] / file, staging / file)
+        lora = first["lora"]
+    for file in files:
+        shutil.copyfile(sources[0] / file, staging / file)
+    files = [ADAPTER_FILE, ADAPTER_CONFIG, *files]
     record = {
         "name": name,
         "kind": kind,
@@ -176,12 +181,12 @@ def package(
         "max_seq_length": (first.get("config") or {}).get("max_seq_length") if kind == "encoder" else None,
         "recipe": recipe,
         "commit": commit,
-        "lora": load_delta(staging)[1].to_dict() if len(sources) > 1 else first["lora"],
+        "lora": lora,
         "data": first.get("data"),
         "validation": first.get("validation"),
         "created": first.get("created"),
-        "seconds": sum(r.get("seconds") or 0 for r in records) if len(sources) > 1 else first.get("seconds"),
-        **({"soup": [_member(s, r) for s, r in zip(sources, records)]} if len(sources) > 1 else {}),
+        "seconds": sum(r.get("seconds") or 0 for r in records) if soup else first.get("seconds"),
+        **({"soup": [_member(s, r) for s, r in zip(sources, records)]} if soup else {}),
         "files": {file: _sha256(staging / file) for file in files},
     }
     (staging / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

@@ -23,7 +23,7 @@ from rag.assembly import open_collection, open_retriever  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.reader import load_reader  # noqa: E402
 from retrievers.answer_text import answer_passage_counts, has_answer, normalize  # noqa: E402
-from retrievers.reader.model import passage_token_mask  # noqa: E402
+from retrievers.reader.model import Reading, passage_token_mask  # noqa: E402
 
 
 def read(reader, question: str, contexts: list[str]) -> dict:
@@ -38,8 +38,6 @@ def read(reader, question: str, contexts: list[str]) -> dict:
         select = reader.select_head(hidden[:, 0]).squeeze(-1)
         cls_null = logits[:, 0, 0] + logits[:, 0, 1]
     reading_spans = []
-    from retrievers.reader.model import Reading
-
     reading = Reading(list(contexts), start.numpy(), end.numpy(), select.numpy(), batch["offset_mapping"].numpy(),
                       mask.numpy(), reader.max_answer_tokens)
     for p in range(len(contexts)):
@@ -77,8 +75,7 @@ def main() -> int:
         contexts = [p.indexed_text for p, _ in hits]
         rows["fused"].append([s for _, s in hits])
         rows["dense"].append([s for _, s in retriever.dense.search_ids(vector, 5)])
-        rows["bm25"].append([s for _, s in retriever.sparse.search_ids(q.question, 5)] + [0.0] * 5)
-        rows["bm25"][-1] = rows["bm25"][-1][:5]
+        rows["bm25"].append(([s for _, s in retriever.sparse.search_ids(q.question, 5)] + [0.0] * 5)[:5])
         rows["has"].append([has_answer(q.answers, normalize(c)) for c in contexts])
         for k, v in read(reader, q.question, contexts).items():
             rows[k].append(v)
