@@ -114,8 +114,8 @@ def _first_stage(settings: Settings, collection: Collection, mode: str | None) -
     if mode == "bm25":
         return BM25Retriever.from_defaults(collection, similarity_top_k=k)
     model = settings.encoder_for(collection.model)
+    check_encoder(collection, model)  # before loading the model: a refused collection costs no load
     encoder = load_encoder(model, **settings.encoder_options())
-    check_encoder(collection, model)
     if mode == "dense":
         return DPRRetriever.from_defaults(collection, encoder=encoder, similarity_top_k=k)
     if mode == "hybrid":
