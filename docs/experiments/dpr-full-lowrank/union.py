@@ -14,13 +14,12 @@ import json
 import sys
 from collections import defaultdict
 
-from rag.documents.loaders import _load_builtin
+from eval.bench_corpus import builtin_records
 from retrievers.answer_text import has_answer, normalize
 
 
 def main() -> int:
-    corpus = _load_builtin("wiki-vital", lambda signature: False)
-    text = {unit.title: normalize(unit.text) for unit in corpus.units}
+    text = {record["title"]: normalize(record["text"]) for record in builtin_records()}
     runs: dict[str, dict[str, dict]] = defaultdict(dict)
     with open(sys.argv[1], encoding="utf-8") as fh:
         for line in fh:
