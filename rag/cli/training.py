@@ -200,6 +200,14 @@ def _dpr_training_options(p: Any) -> None:
         help="also this many hard negatives from the collection's dense retriever (1: +2 points of "
         "top-20 on nq-vital; 0 = BM25 negatives only, as DPR)",
     )
+    config_option(
+        p,
+        DPRJob,
+        "dense_positives",
+        action="store_true",
+        help="a question with no answer in BM25's top --depth takes the dense retriever's best passage "
+        "with one as its positive (DPR: BM25's only)",
+    )
     config_option(p, DPRJob, "depth", help="BM25 passages searched for a positive")
     config_option(
         p,

@@ -83,6 +83,7 @@ def run_training(settings: Settings, job: DPRJob, *, progress: bool = True) -> T
         mining_options = {
             "hard_negatives": job.hard_negatives,
             "dense_negatives": job.dense_negatives,
+            "dense_positives": job.dense_positives,
             "depth": job.depth,
             "max_answer_passages": job.max_answer_passages or None,
             "seed": job.seed,

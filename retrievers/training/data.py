@@ -240,11 +240,15 @@ def mine_examples(
     depth: int = 100,
     hard_negatives: int = 1,
     dense_negatives: int = 0,
+    dense_positives: bool = False,
     encoder: Encoder | None = None,
     seed: int = 0,
 ) -> tuple[list[TrainingExample], list[Question]]:
     """DPR's recipe for data without gold passages; returns the examples and the questions with no positive.
 
+    The positive is the top-ranked BM25 passage with an answer; with `dense_positives`, a question whose
+    BM25 top `depth` holds none takes the top-ranked one of the dense retriever's instead (BM25 misses the
+    questions that share few words with their passage, the ones a dense encoder most needs to learn).
     Hard negatives are the top-ranked BM25 passages without an answer; with `dense_negatives` (and
     the collection's `encoder`), that many top dense passages without an answer are added too.
     When the rankings hold too few, random passages without an answer make up the number (DPR's
@@ -257,20 +261,24 @@ def mine_examples(
     examples: list[TrainingExample] = []
     unmatched: list[Question] = []
     query_vectors = None
-    if dense_negatives:
+    if dense_negatives or dense_positives:
         encoder = encoder or collection.encoder()
         query_vectors = encoder.encode_query([q.question for q in questions])
     for i, q in enumerate(questions):
         ranked = [pid for pid, _ in bm25.search(q.question, depth)]
         cache.load(ranked)
+        dense_ranked: list[str] = []
+        if query_vectors is not None:
+            dense_ranked = [p.id for p, _ in collection.dense().query(query_vectors[i], depth)]
+            cache.load(dense_ranked)
         positive = next((pid for pid in ranked if cache.answers(pid, q.answers)), None)
+        if positive is None and dense_positives:
+            positive = next((pid for pid in dense_ranked if cache.answers(pid, q.answers)), None)
         if positive is None:
             unmatched.append(q)
             continue
         negatives = [pid for pid in ranked if not cache.answers(pid, q.answers)][:hard_negatives]
-        if dense_negatives and query_vectors is not None:
-            dense_ranked = [p.id for p, _ in collection.dense().query(query_vectors[i], depth)]
-            cache.load(dense_ranked)
+        if dense_negatives:
             chosen = set(negatives) | {positive}
             negatives += [pid for pid in dense_ranked if pid not in chosen and not cache.answers(pid, q.answers)][
                 :dense_negatives
@@ -318,6 +326,7 @@ def build_examples(
     *,
     hard_negatives: int = 1,
     dense_negatives: int = 0,
+    dense_positives: bool = False,
     depth: int = 100,
     max_answer_passages: int | None = None,
     seed: int = 0,
@@ -347,7 +356,13 @@ def build_examples(
         first_problem=qa.invalid[0] if qa.invalid else "",
     )
     examples, unmatched = mine_examples(
-        qa.questions, collection, depth=depth, hard_negatives=hard_negatives, dense_negatives=dense_negatives, seed=seed
+        qa.questions,
+        collection,
+        depth=depth,
+        hard_negatives=hard_negatives,
+        dense_negatives=dense_negatives,
+        dense_positives=dense_positives,
+        seed=seed,
     )
     report.no_positive = len(unmatched)
     if max_answer_passages:

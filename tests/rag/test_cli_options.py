@@ -101,6 +101,9 @@ def test_a_command_gives_its_job_every_option(tmp_path):
     args = build_parser().parse_args(["train", "--qa", "q.jsonl", "--epochs", "2", "--batch-size", "8"])
     job = job_from(DPRJob, args)
     assert (job.qa, job.epochs, job.train_batch_size, job.dense_negatives) == ("q.jsonl", 2, 8, 1)
+    assert not job.dense_positives
+    args = build_parser().parse_args(["train", "--qa", "q.jsonl", "--dense-positives"])
+    assert job_from(DPRJob, args).dense_positives
     args = build_parser().parse_args(["train-reranker", "--qa", "q.jsonl", "--out", "o", "--questions-per-step", "4"])
     assert job_from(RerankerJob, args).questions_per_step == 4
     args = build_parser().parse_args(["train-reader", "--qa", "a.jsonl", "b.json", "--cloze", "50"])

@@ -80,6 +80,16 @@ def test_dense_negatives_are_added_without_repeats(coll):
     assert all("eiffel" not in normalize(n) for n in example.negatives)
 
 
+def test_dense_positives_cover_questions_bm25_finds_no_answer_for(coll):
+    # No word of the question is in the cat passage, so BM25's top passage lacks the answer; the encoder's holds it.
+    record = {"question": "which feline pet do people keep", "answer": ["cat"]}
+    qa = read_qa(write_jsonl(coll.dir / "qa.jsonl", [record]))
+    assert mine_examples(qa.questions, coll, depth=1, hard_negatives=1)[0] == []
+    (example,), unmatched = mine_examples(qa.questions, coll, depth=1, hard_negatives=1, dense_positives=True)
+    assert unmatched == [] and example.positive == text_of(coll, "cats")
+    assert len(example.negatives) == 1 and "cat" not in normalize(example.negatives[0])
+
+
 def test_bad_records_are_counted_not_fatal(coll):
     path = write_jsonl(
         coll.dir / "qa.jsonl",
