@@ -21,7 +21,7 @@ from retrievers.errors import CollectionNotFound, RagError, StoreUnavailable
 from .credentials import Credentials
 from .engines import Engines
 from .guard import Guard, GuardConfig
-from .openai_schema import error_response
+from .openai_schema import COMMON_ERRORS, error_response, error_responses
 from .routes import chat_router, documents_router
 from .routes.access import Services
 from .uploads import Limits
@@ -56,8 +56,8 @@ def create_api(
     app.state.guard = guard_config(settings, limits, credentials)
     app.add_middleware(Guard, config=app.state.guard)
     _error_handlers(app)
-    app.include_router(documents_router)
-    app.include_router(chat_router)
+    app.include_router(documents_router, responses=error_responses(*COMMON_ERRORS))
+    app.include_router(chat_router, responses=error_responses(*COMMON_ERRORS))
     return app
 
 

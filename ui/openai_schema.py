@@ -73,6 +73,42 @@ class RetrieveRequest(BaseModel):
         return as_filters(self.filters)
 
 
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: Optional[str] = None
+    code: Optional[str] = None
+
+
+class ErrorBody(BaseModel):
+    """OpenAI's error shape, which every error of this API takes (validation errors included)."""
+
+    error: ErrorDetail
+
+
+_ERRORS = {
+    400: "Bad input: an invalid collection name, filter or option (the message says which)",
+    401: "No API key, or an unknown one, where the server needs one",
+    403: "The key may not use this collection for this (read or ingest), or a cross-site request (Origin)",
+    404: "No such collection, or no such source in it",
+    408: "The request body did not arrive in time",
+    409: "A compaction of the collection is already running",
+    413: "The body, an upload or one of its files is over its limit",
+    415: "An uploaded file's type is not one that can be ingested",
+    421: "The Host header names no host this server answers for",
+    422: "The request does not match this schema",
+    429: "Too many requests for this key; retry after the time in the Retry-After header",
+    502: "The answer LLM failed",
+    503: "The vector store is unavailable",
+}
+COMMON_ERRORS = (400, 401, 403, 404, 408, 413, 421, 422, 429, 503)  # what any /v1 route may answer
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for error statuses, each in OpenAI's error shape (replacing FastAPI's own 422 body)."""
+    return {status: {"model": ErrorBody, "description": _ERRORS[status]} for status in statuses}
+
+
 def error_response(
     status: int, message: str, kind: str = "invalid_request_error", code: str | None = None
 ) -> JSONResponse:

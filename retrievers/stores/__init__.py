@@ -12,7 +12,7 @@ vectors.py         `encode_into`: passages encoded and written to a dense store 
 """
 
 from .bm25_index import BM25Index
-from .chroma import ChromaStore, Store, validate_collection_name
+from .chroma import COLLECTION_NAME_PATTERN, ChromaStore, Store, validate_collection_name
 from .chroma_clients import chroma_client
 from .chroma_files import folder_bytes
 from .collection import Collection
@@ -22,6 +22,7 @@ from .passage_table import SourceUpdate, UpdateStats
 
 __all__ = [
     "BM25Index",
+    "COLLECTION_NAME_PATTERN",
     "ChromaStore",
     "Collection",
     "FilterIndex",

@@ -29,7 +29,8 @@ logger = logging.getLogger(__name__)
 _BUGS = (TypeError, AttributeError, NameError, AssertionError)
 
 # Chroma allows 512 characters; a name is also a directory name (255 bytes at most), so 200
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,198}[A-Za-z0-9]$")
+COLLECTION_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{1,198}[A-Za-z0-9]$"  # and no ".." anywhere
+_NAME = re.compile(COLLECTION_NAME_PATTERN)
 
 
 def validate_collection_name(name: str) -> str:

@@ -87,6 +87,30 @@ def test_bad_requests_get_422_with_a_reason(client):
     assert client.post("/v1/retrieve", json={"query": ""}).status_code == 422
 
 
+def test_the_schema_documents_the_errors_as_they_are_sent(client):
+    spec = client.get("/openapi.json").json()
+    error = spec["components"]["schemas"]["ErrorBody"]
+    assert error["required"] == ["error"]
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            if not path.startswith("/v1/"):
+                continue
+            responses = operation["responses"]
+            for status in ("400", "401", "403", "404", "413", "422", "429", "503"):
+                schema = responses[status]["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, status)
+    assert "502" in spec["paths"]["/v1/chat/completions"]["post"]["responses"]
+    assert "409" in spec["paths"]["/v1/collections/{name}/compact"]["post"]["responses"]
+    assert "415" in spec["paths"]["/v1/ingest"]["post"]["responses"]
+    name = spec["paths"]["/v1/collections/{name}/sources"]["get"]["parameters"][0]["schema"]
+    assert (name["minLength"], name["maxLength"]) == (3, 200) and name["pattern"].startswith("^[A-Za-z0-9]")
+    # What is sent has the documented shape: a validation error, and a name outside the documented pattern.
+    detail = set(spec["components"]["schemas"]["ErrorDetail"]["properties"])
+    for r in (client.post("/v1/retrieve", json={"query": ""}), client.get("/v1/collections/0/sources")):
+        assert r.status_code in (400, 422) and set(r.json()) == {"error"} and set(r.json()["error"]) == detail
+    assert "invalid collection name" in client.get("/v1/collections/0/sources").json()["error"]["message"]
+
+
 def test_retrieve_returns_passages(client):
     body = client.post("/v1/retrieve", json={"query": "red planet", "k": 2, "mode": "bm25"}).json()
     assert body["collection"] == "default" and body["data"][0]["title"] == "Mars"

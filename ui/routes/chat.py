@@ -16,7 +16,7 @@ from retrievers.errors import RagError
 from retrievers.stores import list_collections
 
 from ..engines import DEFAULT_MODEL_ID
-from ..openai_schema import ChatRequest, chunk, completion, failure, split_messages
+from ..openai_schema import ChatRequest, chunk, completion, error_responses, failure, split_messages
 from .access import allow, authorized, principal, services
 
 router = APIRouter(dependencies=[Depends(authorized)])
@@ -35,7 +35,7 @@ def models(request: Request) -> dict:
     }
 
 
-@router.post("/v1/chat/completions")
+@router.post("/v1/chat/completions", responses=error_responses(502))
 def chat_completions(body: ChatRequest, request: Request) -> Any:
     engines = services(request).engines
     question, history = split_messages(body.messages)

@@ -6,19 +6,28 @@ from __future__ import annotations
 import threading
 from typing import Annotated, Any, Optional
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Request, UploadFile
 
 from rag.documents.compaction import compact
 from rag.documents.sources import SourceNotFound, delete_source, list_sources
 from rag.retrieval import resolve_collection
-from retrievers.stores import list_collections
+from retrievers.stores import COLLECTION_NAME_PATTERN, list_collections
 
 from ..credentials import actor
-from ..openai_schema import RetrieveRequest, error_response
+from ..openai_schema import RetrieveRequest, error_response, error_responses
 from ..uploads import UploadRejected, upload_and_ingest
 from .access import allow, authorized, services
 
 router = APIRouter()
+
+# The name's rule is shown in the schema but checked by the store, whose 400 says what a name may hold.
+CollectionName = Annotated[
+    str,
+    Path(
+        description="a collection's name (`rag` = the server's default collection)",
+        json_schema_extra={"pattern": COLLECTION_NAME_PATTERN, "minLength": 3, "maxLength": 200},
+    ),
+]
 
 
 @router.get("/healthz")
@@ -55,7 +64,7 @@ def retrieve(body: RetrieveRequest, request: Request) -> dict:
     }
 
 
-@router.post("/v1/ingest")
+@router.post("/v1/ingest", responses=error_responses(415))
 def ingest_files(
     request: Request,
     files: list[UploadFile] = File(...),
@@ -82,7 +91,7 @@ def ingest_files(
 
 
 @router.get("/v1/collections/{name}/sources")
-def sources(name: str, request: Request) -> dict:
+def sources(name: CollectionName, request: Request) -> dict:
     settings = services(request).settings
     name = resolve_collection(settings, name)
     allow(request, "read", name)
@@ -90,7 +99,7 @@ def sources(name: str, request: Request) -> dict:
 
 
 @router.delete("/v1/collections/{name}/sources")
-def delete_sources(name: str, source: str, request: Request) -> Any:
+def delete_sources(name: CollectionName, source: str, request: Request) -> Any:
     ctx = services(request)
     name = resolve_collection(ctx.settings, name)
     who = allow(request, "ingest", name)
@@ -106,8 +115,8 @@ def delete_sources(name: str, source: str, request: Request) -> Any:
 _compacting = threading.Lock()  # one compaction at a time: each rebuilds a collection's index
 
 
-@router.post("/v1/collections/{name}/compact")
-def compact_collection(name: str, request: Request) -> Any:
+@router.post("/v1/collections/{name}/compact", responses=error_responses(409))
+def compact_collection(name: CollectionName, request: Request) -> Any:
     """Give back what deletions left in the collection's index and files (`rag compact`); searches go on."""
     ctx = services(request)
     name = resolve_collection(ctx.settings, name)
