@@ -11,9 +11,10 @@ the Host, Origin and body limits by `ui.guard` before a byte of the body is read
 
 from __future__ import annotations
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException  # FastAPI's own subclasses it; routing raises Starlette's
 
 from rag.config import Settings
 from retrievers.errors import CollectionNotFound, RagError, StoreUnavailable

@@ -109,6 +109,10 @@ def test_the_schema_documents_the_errors_as_they_are_sent(client):
     for r in (client.post("/v1/retrieve", json={"query": ""}), client.get("/v1/collections/0/sources")):
         assert r.status_code in (400, 422) and set(r.json()) == {"error"} and set(r.json()["error"]) == detail
     assert "invalid collection name" in client.get("/v1/collections/0/sources").json()["error"]["message"]
+    # Errors raised by the framework itself take the same shape: a body that is not text, no such route or method.
+    garbled = client.post("/v1/retrieve", content=b"=t\xff\x12", headers={"content-type": "application/json"})
+    for r, status in ((garbled, 400), (client.get("/v1/nothing"), 404), (client.put("/v1/retrieve"), 405)):
+        assert r.status_code == status and set(r.json()) == {"error"} and set(r.json()["error"]) == detail
 
 
 def test_retrieve_returns_passages(client):
