@@ -122,6 +122,7 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=1)
     dense_weight: Optional[float] = Field(
         None,
+        ge=0,
         description=f"lambda of linear fusion ({DEFAULT_LINEAR_WEIGHT:g}), "
         f"the dense run's weight in RRF ({DEFAULT_RRF_DENSE_WEIGHT:g}) or in rsf "
         f"and dbsf ({DEFAULT_SCALED_WEIGHT:g}); a collection tuned by `rag tune` "

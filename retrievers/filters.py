@@ -113,6 +113,11 @@ def parse_where(expressions: Sequence[str]) -> Filters:
         key, op, raw = match.groups()
         if op in _ORDER and not raw:
             raise FilterError(f"filter {expression[:80]!r}: {key}{op} needs a value to compare with")
+        if raw[:1] in ("<", ">", "=", "!"):  # `year>>3`, `year=>3`: a mistyped operator, not a value
+            raise FilterError(
+                f"filter {expression[:80]!r}: the value {raw[:40]!r} starts with an operator; write one of "
+                f"{key}=V, {key}!=V, {key}>=N, {key}<=N, {key}>N, {key}<N"
+            )
         if op in ("=", "==") and "|" in raw:
             conditions.append(_condition(key, "in", [typed(v) for v in raw.split("|")]))
         elif op in ("=", "==") and _GLOB_CHARS.search(raw):

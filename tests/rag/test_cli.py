@@ -48,6 +48,8 @@ def test_user_mistakes_give_one_line_and_a_nonzero_exit(store, tmp_path, capsys)
     assert code == 2 and "empty" in err
     code, _, err = run(capsys, "search", "x", "--store", store, "-k", "0")
     assert code == 2 and err.startswith("error: invalid setting: top_k")
+    code, _, err = run(capsys, "search", "x", "--store", store, "--dense-weight", "-1")
+    assert code == 2 and err.startswith("error: invalid setting: dense_weight")
     code, _, err = run(capsys, "search", "x", "--store", store, "--encoder", "/no/model")
     assert code == 1 and "never downloaded" in err
     code, out, _ = run(capsys, "ingest", str(tmp_path / "none"), "--store", store)

@@ -109,6 +109,9 @@ def test_where_expressions_and_json_mean_the_same_filters():
     [
         (["year"], "expected KEY=VALUE"),
         (["bad key=1"], "expected KEY=VALUE"),
+        (["year>>3"], "starts with an operator"),
+        (["year=>2020"], "starts with an operator"),
+        (["year<=!5"], "starts with an operator"),
         ({"filters": [{"key": "x"}]}, "needs a key and a value"),
         ({"filters": [{"key": "x", "value": 1, "operator": "regex"}]}, "supported are"),
         ({"filters": [{"key": "x", "value": [1], "operator": "=="}]}, "values are numbers"),
