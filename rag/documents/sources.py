@@ -70,8 +70,9 @@ def delete_source(settings: Settings, collection: str, source: str) -> Deletion:
         if source not in known:
             uploaded = str(settings.store / "uploads" / name / source)  # an upload may be named by its file name
             if uploaded not in known:
+                shown = repr(source) if len(source) <= 200 else f"{source[:200]!r}... ({len(source):,} characters)"
                 raise SourceNotFound(
-                    f"collection {name!r} has no source {source!r}; `rag sources {name}` "
+                    f"collection {name!r} has no source {shown}; `rag sources {name}` "
                     "(or GET /v1/collections/NAME/sources) lists them"
                 )
             source = uploaded

@@ -24,6 +24,9 @@ def test_a_deleted_source_leaves_every_index(ingested, docs):
         coll.close()
     with pytest.raises(SourceNotFound, match="no source"):
         delete_source(ingested, "default", paris)
+    with pytest.raises(SourceNotFound, match=r"\(20,000 characters\)") as refused:  # the name is not echoed whole
+        delete_source(ingested, "default", "a" * 20_000)
+    assert len(str(refused.value)) < 400
     assert docs.joinpath("paris.txt").is_file()  # the user's own file is never touched
 
 
