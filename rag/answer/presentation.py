@@ -51,8 +51,15 @@ def sentences(text: str) -> list[tuple[int, int]]:
 
 
 def quote_around(context: str, start: int, end: int, limit: int = QUOTE_CHARS) -> str:
-    """The sentence of `context` that holds `[start, end)`, cut to about `limit` characters around it."""
-    a, b = next(((a, b) for a, b in sentences(context) if a <= start < b), (start, end))
+    """The sentence of `context` that holds `[start, end)`, cut to about `limit` characters around it.
+
+    A sentence that is the span alone (a passage's title line, "Jackie Robinson.") would show nothing of
+    what the passage says about it, so the next sentence comes with it."""
+    spans = sentences(context)
+    i = next((i for i, (a, b) in enumerate(spans) if a <= start < b), None)
+    a, b = spans[i] if i is not None else (start, end)
+    if i is not None and i + 1 < len(spans) and normalize(context[a:b]) == normalize(context[start:end]):
+        b = spans[i + 1][1]
     b = max(b, end)
     if b - a > limit:
         room = max(0, limit - (end - start)) // 2

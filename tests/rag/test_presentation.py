@@ -23,6 +23,10 @@ def test_the_quote_is_the_sentence_holding_the_span_cut_around_it_when_long():
     quote = quote_around(long, start, start + 14, limit=60)
     assert quote.startswith("…") and quote.endswith("…") and "Georges Seurat" in quote and len(quote) <= 64
     assert sentences("One. Two! Three") == [(0, 4), (5, 9), (10, 15)]
+    # A span that is its whole sentence (a title line) is quoted with the sentence that follows it.
+    titled = "Jackie Robinson. Jackie Robinson was an American baseball player. He played for the Dodgers."
+    assert quote_around(titled, 0, 15) == "Jackie Robinson. Jackie Robinson was an American baseball player."
+    assert quote_around("Jackie Robinson.", 0, 15) == "Jackie Robinson."
 
 
 def test_the_lead_escapes_markdown_in_document_text():
