@@ -14,6 +14,7 @@ from retrievers.answer_text import normalize
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 _WORD = re.compile(r"[a-z0-9]+")
+_BREAK = re.compile(r"\n[ \t]*\n\s*|(?m:^[ \t]*#{1,6}[ \t][^\n]*(?:\n|$))")  # a paragraph break, a heading line
 # Questions whose answer is an explanation, not a short span ("how many" and "how long" are spans).
 _EXPLAIN = re.compile(
     r"^\s*(why|explain|describe|summari[sz]e|compare|how (?!many|much|long|old|far|tall|big|high|large|often|deep)"
@@ -40,14 +41,32 @@ def explains(question: str) -> bool:
 
 
 def sentences(text: str) -> list[tuple[int, int]]:
-    """The character spans of the sentences of `text` (a light split: end punctuation, then a capital)."""
-    spans, start = [], 0
-    for match in _SENTENCE_END.finditer(text):
-        spans.append((start, match.start()))
-        start = match.end()
-    if start < len(text):
-        spans.append((start, len(text)))
-    return [(a, b) for a, b in spans if text[a:b].strip()]
+    """The character spans of the sentences of `text` (a light split: end punctuation, then a capital).
+
+    A paragraph break ends a sentence too, and Markdown heading lines are not sentences: a heading would
+    otherwise run into the first sentence under it."""
+    spans = []
+    for block_start, block_end in _blocks(text):
+        start = block_start
+        for match in _SENTENCE_END.finditer(text, block_start, block_end):
+            spans.append((start, match.start()))
+            start = match.end()
+        spans.append((start, block_end))
+    trimmed = [
+        (a + len(text[a:b]) - len(text[a:b].lstrip()), b - len(text[a:b]) + len(text[a:b].rstrip())) for a, b in spans
+    ]
+    return [(a, b) for a, b in trimmed if a < b]
+
+
+def _blocks(text: str) -> list[tuple[int, int]]:
+    """The stretches of `text` between paragraph breaks and heading lines."""
+    cuts = [(m.start(), m.end()) for m in _BREAK.finditer(text)]
+    blocks, start = [], 0
+    for a, b in cuts:
+        blocks.append((start, a))
+        start = b
+    blocks.append((start, len(text)))
+    return [(a, b) for a, b in blocks if a < b]
 
 
 def quote_around(context: str, start: int, end: int, limit: int = QUOTE_CHARS) -> str:

