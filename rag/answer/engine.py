@@ -24,7 +24,15 @@ from retrievers.reranking import RerankedRetriever
 from retrievers.tracing import NULL_TRACER, Tracer
 
 from .citations import CITATION, cite, is_refusal, snap_to_span, strip_preamble
-from .presentation import agrees, best_sentences, explains, quote_around, sentences_lead, span_lead
+from .presentation import (
+    agrees,
+    best_sentences,
+    explains,
+    grounded_sentences,
+    quote_around,
+    sentences_lead,
+    span_lead,
+)
 from .prompting import build_messages, clean_question
 from .types import Answer, AnswerStream, AsyncAnswerStream, GenerationFailed, ShortAnswer, Source
 
@@ -186,7 +194,7 @@ class Engine:
                     sources = [s for s in shown if s in sources or f"[{s.n}]" in lead]
                 generation = yield from self._generate(messages, lead, question, sources, short)
                 if lead:
-                    text, refused = self._after_lead(lead, lead_answer, generation.text, sources)
+                    text, refused = self._after_lead(lead, lead_answer, generation.text, sources, standalone)
                     if text != lead:
                         yield text[len(lead) :]
                 else:
@@ -344,11 +352,14 @@ class Engine:
         chosen = best_sentences(question, [(s.n, s.passage.text) for s in sources])
         return sentences_lead(chosen), None
 
-    def _after_lead(self, lead: str, lead_answer: str | None, prose: str, sources: list[Source]) -> tuple[str, bool]:
-        """The lead, then the model's prose when it agrees with it; the lead's citations mark the sources."""
+    def _after_lead(
+        self, lead: str, lead_answer: str | None, prose: str, sources: list[Source], question: str
+    ) -> tuple[str, bool]:
+        """The lead, then the model's grounded prose when it agrees with it; the lead's citations mark the sources."""
         cited = {int(n) for n in CITATION.findall(lead)}
         text = lead
         prose = strip_preamble(before_delimiter(prose))  # a small model may go on to echo the passage markup
+        prose = grounded_sentences(prose, [question, *(s.passage.indexed_text for s in sources)])
         if prose and not is_refusal(prose, self.refusal) and agrees(prose, lead_answer, lead):
             text = f"{lead}\n\n{prose}"
             cited |= {int(n) for n in CITATION.findall(prose)}

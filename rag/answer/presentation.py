@@ -118,6 +118,22 @@ def sentences_lead(chosen: Sequence[tuple[int, str]]) -> str:
     return " ".join(f"“{escape_markdown(sentence)}” [{n}]" for n, sentence in chosen)
 
 
+GROUNDED_SHARE = 0.6  # of a prose sentence's content words that the passages (or the question) must hold
+
+
+def grounded_sentences(prose: str, texts: Sequence[str]) -> str:
+    """The sentences of `prose` whose content words are mostly (`GROUNDED_SHARE`) in `texts` (the passages the
+    model read and the question), in order: a small model's talk about "the passage" and "the original text",
+    and the names, numbers and links it makes up, go; what it restates from the passages stays."""
+    known = set().union(*(content_terms(t) for t in texts)) if texts else set()
+    kept = []
+    for a, b in sentences(prose):
+        words = content_terms(prose[a:b])
+        if words and len(words & known) >= GROUNDED_SHARE * len(words):
+            kept.append(prose[a:b].strip())
+    return " ".join(kept)
+
+
 def agrees(prose: str, lead_answer: str | None, lead_text: str) -> bool:
     """Whether the model's prose supports the lead: it contains the span, or (for quoted sentences) most
     of its content words are in them."""

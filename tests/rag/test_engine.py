@@ -354,6 +354,20 @@ def test_with_a_lead_prose_that_contradicts_the_span_is_dropped(ingested):
     assert len(llm.calls) == 1  # the model still ran, for the API's timings, but its prose is not shown
 
 
+def test_with_a_lead_only_the_prose_the_passages_bear_out_follows_it(ingested):
+    made_up = "It is an answer to the original text. Gustave Eiffel lives at [his site](https://eiffel.example) [1]."
+    llm = ScriptedLLM([made_up + " The tower was designed by Gustave Eiffel [1]."])
+    engine = engine_for(ingested, llm, context_k=2, reader=PointingReader("Gustave Eiffel"), reader_k=5, lead=True)
+    answer = engine.ask("Who designed the Eiffel Tower?")
+    assert answer.answer.endswith("\n\nThe tower was designed by Gustave Eiffel [1].")
+    assert "original text" not in answer.answer and "eiffel.example" not in answer.answer
+    # Prose that names the span but is all made up goes whole: the lead stands alone.
+    alone = engine_for(
+        ingested, ScriptedLLM([made_up]), context_k=2, reader=PointingReader("Gustave Eiffel"), reader_k=5, lead=True
+    ).ask("Who designed the Eiffel Tower?")
+    assert alone.answer.startswith("**Gustave Eiffel**") and "\n\n" not in alone.answer
+
+
 def test_with_a_lead_prose_stops_where_the_model_echoes_the_passage_markup(ingested):
     echo = (
         'The tower was designed by Gustave Eiffel [1].\n<passage n="4" title="Gustave Eiffel designed it">\n</passage>'

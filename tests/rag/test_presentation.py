@@ -1,4 +1,12 @@
-from rag.answer.presentation import agrees, best_sentences, explains, quote_around, sentences, span_lead
+from rag.answer.presentation import (
+    agrees,
+    best_sentences,
+    explains,
+    grounded_sentences,
+    quote_around,
+    sentences,
+    span_lead,
+)
 
 
 def test_explanation_questions_are_told_from_short_answer_ones():
@@ -63,3 +71,15 @@ def test_prose_agrees_when_it_states_the_span_or_mostly_repeats_the_quotes():
     lead = "“People keep a cat as a pet because it catches mice.” [2]"
     assert agrees("A cat catches mice.", None, lead)
     assert not agrees("Citations from Wikipedia, citations from Wikipedia.", None, lead)
+
+
+def test_only_prose_sentences_the_passages_bear_out_are_kept():
+    passage = "A Sunday Afternoon on the Island of La Grande Jatte was painted from 1884 to 1886 by Georges Seurat."
+    question = "Who painted A Sunday Afternoon?"
+    prose = (
+        "The passage is not a question. It was painted by Georges Seurat [1]. "
+        "Seurat lived at 127.0.3.89, see [his site](https://github.com/seurat-fan)."
+    )
+    assert grounded_sentences(prose, [question, passage]) == "It was painted by Georges Seurat [1]."
+    assert grounded_sentences("The original text contains citations.", [question, passage]) == ""
+    assert grounded_sentences(prose, []) == ""
