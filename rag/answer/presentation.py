@@ -14,6 +14,7 @@ from retrievers.answer_text import normalize
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 _WORD = re.compile(r"[a-z0-9]+")
+_NOT_PROSE = re.compile(r"```|(?m:^[ \t]*\|.*\|[ \t]*$)|(?:\|[^|\n]*){3,}\|")  # a code fence, table rows
 _BREAK = re.compile(r"\n[ \t]*\n\s*|(?m:^[ \t]*#{1,6}[ \t][^\n]*(?:\n|$))")  # a paragraph break, a heading line
 # Questions whose answer is an explanation, not a short span ("how many" and "how long" are spans).
 _EXPLAIN = re.compile(
@@ -100,12 +101,14 @@ def content_terms(text: str) -> set[str]:
 
 def best_sentences(question: str, passages: Sequence[tuple[int, str]], k: int = 2) -> list[tuple[int, str]]:
     """The `k` sentences of `passages` (numbered as cited) sharing most content words with the question,
-    in passage order; none when no sentence shares a word."""
+    in passage order; none when no sentence shares a word. Code blocks and table rows are not quoted."""
     wanted = content_terms(question)
     scored = []
     for rank, (n, text) in enumerate(passages):
         for i, (a, b) in enumerate(sentences(text)):
             sentence = text[a:b].strip()
+            if _NOT_PROSE.search(sentence):  # a code block or table rows read badly as a quote
+                continue
             overlap = len(wanted & content_terms(sentence))
             if overlap:
                 scored.append((-overlap, rank, i, n, sentence))

@@ -83,3 +83,13 @@ def test_only_prose_sentences_the_passages_bear_out_are_kept():
     assert grounded_sentences(prose, [question, passage]) == "It was painted by Georges Seurat [1]."
     assert grounded_sentences("The original text contains citations.", [question, passage]) == ""
     assert grounded_sentences(prose, []) == ""
+
+
+def test_code_blocks_and_tables_are_not_quoted_as_sentences():
+    text = (
+        "```bash\nrag tune -c notes --qa questions.jsonl\n```\n\n| setting | top-1 |\n|---|---|\n| tune | 97 |\n\n"
+        "The tune command chooses the fusion for a collection."
+    )
+    assert best_sentences("what does rag tune choose for a collection", [(1, text)]) == [
+        (1, "The tune command chooses the fusion for a collection.")
+    ]
