@@ -23,16 +23,8 @@ from retrievers.reader import rerank
 from retrievers.reranking import RerankedRetriever
 from retrievers.tracing import NULL_TRACER, Tracer
 
+from . import presentation
 from .citations import CITATION, cite, is_refusal, snap_to_span, strip_preamble
-from .presentation import (
-    agrees,
-    best_sentences,
-    explains,
-    grounded_sentences,
-    quote_around,
-    sentences_lead,
-    span_lead,
-)
 from .prompting import build_messages, clean_question
 from .types import Answer, AnswerStream, AsyncAnswerStream, GenerationFailed, ShortAnswer, Source
 
@@ -335,7 +327,7 @@ class Engine:
     def _abstains(self, question: str, sources: list[Source], filters: Filters | None = None) -> bool:
         """With a threshold: the best passage retrieved for a short-answer question scores below it. Filters
         that leave fewer passages than the threshold was chosen over put scores on another scale: no abstention."""
-        if self.abstain_below is None or not sources or explains(question):
+        if self.abstain_below is None or not sources or presentation.explains(question):
             return False
         if filters and len(self.retriever.allowed_ids(filters)) < self.abstain_min_passages:
             return False
@@ -347,10 +339,12 @@ class Engine:
 
     def _lead(self, question: str, sources: list[Source], short: ShortAnswer | None) -> tuple[str, str | None]:
         """The answer's opening (see `lead`) and the span it states (None for quoted sentences)."""
-        if short is not None and not explains(question):
-            return span_lead(short.text, short.source, quote_around(short.context, short.start, short.end)), short.text
-        chosen = best_sentences(question, [(s.n, s.passage.text) for s in sources])
-        return sentences_lead(chosen), None
+        if short is not None and not presentation.explains(question):
+            return presentation.span_lead(
+                short.text, short.source, presentation.quote_around(short.context, short.start, short.end)
+            ), short.text
+        chosen = presentation.best_sentences(question, [(s.n, s.passage.text) for s in sources])
+        return presentation.sentences_lead(chosen), None
 
     def _after_lead(
         self, lead: str, lead_answer: str | None, prose: str, sources: list[Source], question: str
@@ -359,8 +353,8 @@ class Engine:
         cited = {int(n) for n in CITATION.findall(lead)}
         text = lead
         prose = strip_preamble(before_delimiter(prose))  # a small model may go on to echo the passage markup
-        prose = grounded_sentences(prose, [question, *(s.passage.indexed_text for s in sources)])
-        if prose and not is_refusal(prose, self.refusal) and agrees(prose, lead_answer, lead):
+        prose = presentation.grounded_sentences(prose, [question, *(s.passage.indexed_text for s in sources)])
+        if prose and not is_refusal(prose, self.refusal) and presentation.agrees(prose, lead_answer, lead):
             text = f"{lead}\n\n{prose}"
             cited |= {int(n) for n in CITATION.findall(prose)}
         for source in sources:
