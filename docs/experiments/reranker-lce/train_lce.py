@@ -45,6 +45,8 @@ def main() -> int:
     p.add_argument("--limit", type=int, default=0)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--lora-rank", type=int, default=0, help="train a LoRA delta (and the new head) instead of all weights")
+    p.add_argument("--init", help="start the encoder from this BERT model folder (e.g. the shipped reader's, built "
+                   "in ~/.cache/rag/models/reader-nq-*) instead of all-MiniLM-L6-v2")
     args = p.parse_args()
 
     import torch
@@ -55,6 +57,13 @@ def main() -> int:
     rows = [json.loads(line) for line in open(args.pairs, encoding="utf-8")]
     model = CrossEncoder(str(resolve_model_path("all-MiniLM-L6-v2")), num_labels=1, max_length=args.max_length,
                          local_files_only=True, device="cpu")
+    if args.init:  # the reader's encoder already reads a question against a passage
+        from safetensors.torch import load_file
+
+        missing, unexpected = model.model.bert.load_state_dict(load_file(str(Path(args.init, "model.safetensors"))),
+                                                               strict=False)
+        assert not unexpected and all(k.startswith("pooler.") for k in missing), (missing, unexpected)
+        print(f"encoder from {args.init} ({len(missing)} pooler weights new)", file=sys.stderr, flush=True)
     if args.lora_rank:
         from retrievers.encoders.lora import LoraSpec, add_lora
 
