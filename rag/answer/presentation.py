@@ -53,10 +53,13 @@ def sentences(text: str) -> list[tuple[int, int]]:
             spans.append((start, match.start()))
             start = match.end()
         spans.append((start, block_end))
-    trimmed = [
-        (a + len(text[a:b]) - len(text[a:b].lstrip()), b - len(text[a:b]) + len(text[a:b].rstrip())) for a, b in spans
-    ]
-    return [(a, b) for a, b in trimmed if a < b]
+    trimmed = []
+    for a, b in spans:  # without the whitespace around each sentence
+        piece = text[a:b]
+        a, b = a + len(piece) - len(piece.lstrip()), b - len(piece) + len(piece.rstrip())
+        if a < b:
+            trimmed.append((a, b))
+    return trimmed
 
 
 def _blocks(text: str) -> list[tuple[int, int]]:
@@ -128,7 +131,7 @@ def grounded_sentences(prose: str, texts: Sequence[str]) -> str:
     """The sentences of `prose` whose content words are mostly (`GROUNDED_SHARE`) in `texts` (the passages the
     model read and the question), in order: a small model's talk about "the passage" and "the original text",
     and the names, numbers and links it makes up, go; what it restates from the passages stays."""
-    known = set().union(*(content_terms(t) for t in texts)) if texts else set()
+    known = set().union(*(content_terms(t) for t in texts))
     kept = []
     for a, b in sentences(prose):
         words = content_terms(prose[a:b])

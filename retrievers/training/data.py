@@ -267,11 +267,11 @@ def mine_examples(
     for i, q in enumerate(questions):
         ranked = [pid for pid, _ in bm25.search(q.question, depth)]
         cache.load(ranked)
+        positive = next((pid for pid in ranked if cache.answers(pid, q.answers)), None)
         dense_ranked: list[str] = []
-        if query_vectors is not None:
+        if query_vectors is not None and (dense_negatives or positive is None):  # searched only when it is used
             dense_ranked = [p.id for p, _ in collection.dense().query(query_vectors[i], depth)]
             cache.load(dense_ranked)
-        positive = next((pid for pid in ranked if cache.answers(pid, q.answers)), None)
         if positive is None and dense_positives:
             positive = next((pid for pid in dense_ranked if cache.answers(pid, q.answers)), None)
         if positive is None:
